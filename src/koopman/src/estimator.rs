@@ -1,0 +1,372 @@
+//! The online estimator of one stream: warm-up, batch initialisation, then one O(N'^2)
+//! update per sample; gaps break the chain of pairs, bad samples are refused untouched.
+
+use faer::Mat;
+
+use crate::config::{EstimatorConfig, Regularisation};
+use crate::error::{ConfigError, NumericalError, SampleError, SampleField};
+use crate::lifting::{Lifting, StateHistory};
+use crate::model::LinearModel;
+use crate::noise::mu_from_sigma;
+use crate::recursion::{PairEffect, Recursion};
+
+/// Where the estimator is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Collecting warm-up samples.
+    WarmingUp {
+        /// Samples collected.
+        have: usize,
+        /// Samples needed.
+        need: usize,
+    },
+    /// The lifting is fixed but the Gram matrix is still singular (mu = 0, too few pairs).
+    AwaitingRank,
+    /// A model is available and updated per sample.
+    Ready,
+}
+
+/// What happened to an accepted sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOutcome {
+    /// Kept for the warm-up batch.
+    WarmUp,
+    /// Stored as the start of a chain (after a gap or at the start, or while the delay
+    /// coordinates refill): it forms no pair yet.
+    ChainStart,
+    /// Formed a pair that updated the model.
+    Updated,
+    /// Formed a pair that updated the running sums only (model not yet solvable).
+    SumsOnly,
+}
+
+/// Counters of what the estimator has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Samples accepted (including warm-up).
+    pub samples: u64,
+    /// Pairs formed (including warm-up pairs).
+    pub pairs: u64,
+    /// Chain breaks (gaps) marked.
+    pub gaps: u64,
+    /// Pairs not formed because of a gap (including delay refills after it).
+    pub pairs_skipped: u64,
+    /// Exact refactorisations performed.
+    pub refactorisations: u64,
+    /// Failed health checks (each followed by a refactorisation).
+    pub health_failures: u64,
+}
+
+/// Exponentially weighted mean square of the one-step residual per state channel, in the
+/// units of the data: a running mean over the first `horizon` pairs, exponential after.
+#[derive(Debug, Clone)]
+struct ResidualTracker {
+    horizon: u64,
+    count: u64,
+    mean_square: Vec<f64>,
+    rms: Vec<f64>,
+}
+
+impl ResidualTracker {
+    fn record(&mut self, residual: &[f64], scale: Option<&[f64]>) {
+        self.count += 1;
+        let weight = 1.0 / self.count.min(self.horizon) as f64;
+        for (j, (ms, rms)) in self.mean_square.iter_mut().zip(self.rms.iter_mut()).enumerate() {
+            let e = residual[j] * scale.map_or(1.0, |s| s[j]);
+            *ms += weight * (e * e - *ms);
+            *rms = ms.sqrt();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct WarmupBuffer {
+    states: Vec<f64>,
+    inputs: Vec<f64>,
+    chain_starts: Vec<bool>,
+}
+
+#[derive(Debug, Clone)]
+struct Online {
+    lifting: Lifting,
+    mu: f64,
+    history: StateHistory,
+    recursion: Recursion,
+    z: Vec<f64>,
+    /// [psi(x_k); u_k] of the previous sample, the next pair's regressor.
+    regressor: Vec<f64>,
+    /// psi(x_{k+1}), the next pair's target.
+    target: Vec<f64>,
+    have_previous: bool,
+    residuals: ResidualTracker,
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    WarmingUp(WarmupBuffer),
+    Online(Box<Online>),
+}
+
+/// The robust online Koopman estimator of one stream.
+#[derive(Debug, Clone)]
+pub struct Estimator {
+    config: EstimatorConfig,
+    phase: Phase,
+    counters: Counters,
+    /// Set by a gap, cleared when a pair forms: samples in between count as skipped pairs.
+    after_gap: bool,
+}
+
+impl Estimator {
+    /// A new estimator; the configuration is validated here.
+    pub fn new(config: EstimatorConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut estimator = Self { phase: Phase::WarmingUp(WarmupBuffer::new(&config)), config, counters: Counters::default(), after_gap: false };
+        if estimator.config.warmup == 0 {
+            estimator.finish_warmup();
+        }
+        Ok(estimator)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EstimatorConfig {
+        &self.config
+    }
+
+    /// Starts over with the same configuration.
+    pub fn reset(&mut self) {
+        *self = Self::new(self.config.clone()).expect("configuration was validated");
+    }
+
+    /// Checks a sample without changing anything.
+    pub fn check_sample(&self, x: &[f64], u: &[f64]) -> Result<(), SampleError> {
+        check_values(SampleField::State, x, self.config.n_states())?;
+        check_values(SampleField::Input, u, self.config.n_inputs())
+    }
+
+    /// Feeds one sample: state `x` (n values) and the input `u` (m values) applied from
+    /// this sample to the next. A refused sample leaves the estimator unchanged.
+    pub fn push(&mut self, x: &[f64], u: &[f64]) -> Result<SampleOutcome, SampleError> {
+        self.check_sample(x, u)?;
+        self.counters.samples += 1;
+        let outcome = match &mut self.phase {
+            Phase::WarmingUp(buffer) => {
+                buffer.states.extend_from_slice(x);
+                buffer.inputs.extend_from_slice(u);
+                buffer.chain_starts.push(std::mem::take(&mut self.after_gap) || buffer.chain_starts.is_empty());
+                if buffer.chain_starts.len() >= self.config.warmup {
+                    self.finish_warmup();
+                }
+                SampleOutcome::WarmUp
+            }
+            Phase::Online(online) => online.ingest(x, u, true),
+        };
+        match outcome {
+            SampleOutcome::ChainStart if self.after_gap => self.counters.pairs_skipped += 1,
+            SampleOutcome::Updated | SampleOutcome::SumsOnly => {
+                self.counters.pairs += 1;
+                self.after_gap = false;
+            }
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Marks a gap (a missing or bad sample): the next sample pairs with nothing before it,
+    /// and delay coordinates refill first.
+    pub fn break_chain(&mut self) {
+        self.counters.gaps += 1;
+        self.after_gap = true;
+        if let Phase::Online(online) = &mut self.phase {
+            online.history.clear();
+            online.have_previous = false;
+        }
+    }
+
+    /// Where the estimator is.
+    pub fn progress(&self) -> Progress {
+        match &self.phase {
+            Phase::WarmingUp(b) => Progress::WarmingUp { have: b.chain_starts.len(), need: self.config.warmup },
+            Phase::Online(o) if o.recursion.is_solved() => Progress::Ready,
+            Phase::Online(_) => Progress::AwaitingRank,
+        }
+    }
+
+    /// What the estimator has seen.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        if let Phase::Online(o) = &self.phase {
+            c.refactorisations = o.recursion.refactorisations;
+            c.health_failures = o.recursion.health_failures;
+        }
+        c
+    }
+
+    /// The fixed lifting (after warm-up).
+    pub fn lifting(&self) -> Option<&Lifting> {
+        self.online().map(|o| &o.lifting)
+    }
+
+    /// The ridge parameter in use (after warm-up; resolved from sigma if so configured).
+    pub fn mu(&self) -> Option<f64> {
+        self.online().map(|o| o.mu)
+    }
+
+    /// Pairs currently weighing on the model (window length when windowed).
+    pub fn pairs_in_model(&self) -> u64 {
+        self.online().map_or(0, |o| o.recursion.pairs_in_model())
+    }
+
+    /// K ((N + m) x N), when a model is available: psi(x_{k+1})^T ~ [psi(x_k); u_k]^T K.
+    pub fn k(&self) -> Option<faer::MatRef<'_, f64>> {
+        self.ready().map(|o| o.recursion.k().as_faer())
+    }
+
+    /// P = G^-1, the inverse of the regularised Gram matrix (full symmetric copy).
+    pub fn p(&self) -> Option<Mat<f64>> {
+        self.ready().map(|o| o.recursion.p_lower().symmetric_from_lower())
+    }
+
+    /// The running sums: G = sum p p^T + mu I (full symmetric copy) and R = sum p q^T.
+    pub fn sums(&self) -> Option<(Mat<f64>, Mat<f64>)> {
+        self.online().map(|o| (o.recursion.gram_lower().symmetric_from_lower(), o.recursion.cross().as_faer().to_owned()))
+    }
+
+    /// RMS of the a-priori one-step residual per state channel, in data units.
+    pub fn residual_rms(&self) -> Option<&[f64]> {
+        self.online().filter(|o| o.residuals.count > 0).map(|o| o.residuals.rms.as_slice())
+    }
+
+    /// The states held for the delay coordinates, raw units, oldest first (row-major).
+    pub fn recent_states(&self) -> Vec<f64> {
+        let Some(o) = self.online() else { return Vec::new() };
+        let n = self.config.n_states();
+        let mut out = vec![0.0; o.history.len() * n];
+        for (row, lag) in (0..o.history.len()).rev().enumerate() {
+            o.lifting.unstandardise_into(o.history.lag(lag), &mut out[row * n..(row + 1) * n]);
+        }
+        out
+    }
+
+    /// The linear state-space model (A, B, C, offset) of the current K.
+    pub fn linear_model(&self) -> Option<LinearModel> {
+        self.ready().map(|o| LinearModel::from_k(o.recursion.k().as_faer(), &o.lifting, self.config.n_inputs()))
+    }
+
+    /// Exact refactorisation from the running sums now.
+    pub fn refactorise(&mut self) -> Result<(), NumericalError> {
+        match &mut self.phase {
+            Phase::Online(o) => o.recursion.refactorise(),
+            Phase::WarmingUp(_) => Err(NumericalError::NotReady("still warming up")),
+        }
+    }
+
+    fn online(&self) -> Option<&Online> {
+        match &self.phase {
+            Phase::Online(o) => Some(o),
+            Phase::WarmingUp(_) => None,
+        }
+    }
+
+    fn ready(&self) -> Option<&Online> {
+        self.online().filter(|o| o.recursion.is_solved())
+    }
+
+    /// Fixes the lifting, resolves mu, and initialises the model from the warm-up pairs.
+    fn finish_warmup(&mut self) {
+        let Phase::WarmingUp(buffer) = &mut self.phase else { return };
+        let buffer = std::mem::replace(buffer, WarmupBuffer { states: Vec::new(), inputs: Vec::new(), chain_starts: Vec::new() });
+        let c = &self.config;
+        let lifting = Lifting::build(&c.dictionary, &c.state_names, c.standardise, &buffer.states, c.rbf_centres.as_deref(), c.seed);
+        let mu = match &c.regularisation {
+            Regularisation::Mu(mu) => *mu,
+            Regularisation::NoiseSigma(sigma) => mu_from_sigma(&lifting, &buffer.states, sigma, c.seed),
+        };
+        let n_lifted = lifting.dim();
+        let n_regressor = n_lifted + c.n_inputs();
+        let mut online = Online {
+            history: lifting.new_history(),
+            recursion: Recursion::new(n_lifted, n_regressor, mu, c.forgetting, c.window, c.refactor_every),
+            z: vec![0.0; c.n_states()],
+            regressor: vec![0.0; n_regressor],
+            target: vec![0.0; n_lifted],
+            have_previous: false,
+            residuals: ResidualTracker {
+                horizon: c.residual_horizon as u64,
+                count: 0,
+                mean_square: vec![0.0; c.n_states()],
+                rms: vec![0.0; c.n_states()],
+            },
+            lifting,
+            mu,
+        };
+        let (n, m) = (c.n_states(), c.n_inputs());
+        let mut warm_pairs = 0;
+        for (k, &chain_start) in buffer.chain_starts.iter().enumerate() {
+            if chain_start {
+                online.history.clear();
+                online.have_previous = false;
+            }
+            let outcome = online.ingest(&buffer.states[k * n..(k + 1) * n], &buffer.inputs[k * m..(k + 1) * m], false);
+            if outcome == SampleOutcome::SumsOnly {
+                warm_pairs += 1;
+            }
+        }
+        // The batch solve of the warm-up pairs (a singular Gram matrix waits for more data).
+        if warm_pairs > 0 || !online.recursion.is_solved() {
+            let _ = online.recursion.refactorise();
+        }
+        self.counters.pairs += warm_pairs;
+        self.phase = Phase::Online(Box::new(online));
+    }
+}
+
+impl WarmupBuffer {
+    fn new(config: &EstimatorConfig) -> Self {
+        Self {
+            states: Vec::with_capacity(config.warmup * config.n_states()),
+            inputs: Vec::with_capacity(config.warmup * config.n_inputs()),
+            chain_starts: Vec::with_capacity(config.warmup),
+        }
+    }
+}
+
+impl Online {
+    /// Lifts the sample and, if it completes a pair, adds the pair (recursively or to the
+    /// sums only). Never allocates.
+    fn ingest(&mut self, x: &[f64], u: &[f64], recursive: bool) -> SampleOutcome {
+        self.lifting.standardise_into(x, &mut self.z);
+        self.history.push(&self.z);
+        if !self.history.is_full() {
+            return SampleOutcome::ChainStart;
+        }
+        self.lifting.lift_into(&self.history, &mut self.target);
+        let outcome = if self.have_previous {
+            match self.recursion.add_pair(&self.regressor, &self.target, recursive) {
+                PairEffect::Updated => {
+                    let scale = self.lifting.standardisation().map(|s| s.scale.as_slice());
+                    self.residuals.record(self.recursion.last_residual(), scale);
+                    SampleOutcome::Updated
+                }
+                PairEffect::SumsOnly => SampleOutcome::SumsOnly,
+            }
+        } else {
+            SampleOutcome::ChainStart
+        };
+        let n_lifted = self.target.len();
+        self.regressor[..n_lifted].copy_from_slice(&self.target);
+        self.regressor[n_lifted..].copy_from_slice(u);
+        self.have_previous = true;
+        outcome
+    }
+}
+
+fn check_values(field: SampleField, values: &[f64], expected: usize) -> Result<(), SampleError> {
+    if values.len() != expected {
+        return Err(SampleError::Length { field, expected, got: values.len() });
+    }
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(SampleError::NonFinite { field, index, value: values[index] }),
+        None => Ok(()),
+    }
+}

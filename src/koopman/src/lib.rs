@@ -1,0 +1,46 @@
+//! Robust online Koopman operator estimation, sample by sample.
+//!
+//! A stream of states x_k (n channels) and inputs u_k (m channels) is lifted by a dictionary
+//! psi into N observables. Pairs p_k = [psi(x_k); u_k], q_k = psi(x_{k+1}) define the
+//! ridge-regularised EDMD problem
+//!
+//! ```text
+//! K = (sum p p^T + mu I)^-1 sum p q^T        ((N + m) x N)
+//! ```
+//!
+//! which the [`Estimator`] keeps solved online with one O((N + m)^2) rank-one update per
+//! sample (rank two with an exact sliding window), optional exponential forgetting, and an
+//! exact refactorisation from the running sums every so often or when a health check fails.
+//! The linear model z' = A z + B u, x = C z + offset is read off K ([`LinearModel`]), its
+//! spectrum with [`spectrum::modes`], and multi-step predictions with
+//! [`LinearModel::predict`]. [`batch`] holds the independent batch reference solver.
+//!
+//! The crate does no I/O, knows no clock (the sample time is only an argument of the
+//! spectral functions), and its types are not serialisable: the service converts them.
+
+#![warn(missing_docs)]
+
+pub mod batch;
+mod centres;
+mod config;
+mod error;
+mod estimator;
+mod kernels;
+mod lifting;
+mod model;
+mod noise;
+mod recursion;
+mod rng;
+mod spec;
+pub mod spectrum;
+
+pub use config::{EstimatorConfig, MAX_LIFTED, Regularisation};
+pub use error::{ConfigError, NumericalError, PredictError, SampleError, SampleField, SpecError};
+pub use estimator::{Counters, Estimator, Progress, SampleOutcome};
+pub use lifting::{Lifting, Standardisation, StateHistory};
+pub use model::{LinearModel, MAX_HORIZON, PredictionMode};
+pub use noise::mu_from_sigma;
+pub use spec::{DictionarySpec, FourierSpec, RbfSpec};
+
+/// Re-exported so that callers name the same matrix and complex types.
+pub use faer::{Mat, MatRef, c64};

@@ -1,0 +1,266 @@
+//! The numerical core: running sums G and R, the inverse P = G^{-1} and the operator
+//! K = P R, kept up to date by rank-one (or, with a sliding window, rank-two) updates and
+//! refactorised exactly from the sums on a cadence or when a health check fails.
+//!
+//! Invariant: after every call, `gram` and `cross` hold exactly the sums the batch problem
+//! is built from (ridge included), and `k` is their solution up to rounding.
+
+use faer::Side;
+use faer::linalg::solvers::{DenseSolveCore, Solve};
+
+use crate::error::NumericalError;
+use crate::kernels::{self, Dense};
+
+/// The last w pairs, for removing the oldest exactly.
+#[derive(Debug, Clone)]
+struct Window {
+    regressors: Dense,
+    targets: Dense,
+    next: usize,
+    len: usize,
+}
+
+/// What one pair did to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PairEffect {
+    /// The recursive update ran; `scratch_residual` holds the a-priori residual q - K^T p.
+    Updated,
+    /// Only the sums were updated (no solution yet, or during warm-up replay).
+    SumsOnly,
+}
+
+/// Preallocated work vectors, so a pair never allocates.
+#[derive(Debug, Clone)]
+struct Scratch {
+    h: Vec<f64>,
+    h_old: Vec<f64>,
+    p_old: Vec<f64>,
+    q_old: Vec<f64>,
+    residual: Vec<f64>,
+    residual_old: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Recursion {
+    rho: f64,
+    refactor_every: usize,
+    gram: Dense,
+    cross: Dense,
+    p: Dense,
+    k: Dense,
+    solved: bool,
+    window: Option<Window>,
+    scratch: Scratch,
+    since_refactor: usize,
+    retry_in: usize,
+    pub(crate) pairs: u64,
+    pub(crate) refactorisations: u64,
+    pub(crate) health_failures: u64,
+}
+
+impl Recursion {
+    /// G = mu I, R = 0; solved at once (P = I / mu, K = 0) when mu > 0.
+    pub(crate) fn new(n_lifted: usize, n_regressor: usize, mu: f64, rho: f64, window: Option<usize>, refactor_every: usize) -> Self {
+        let solved = mu > 0.0;
+        Self {
+            rho,
+            refactor_every,
+            gram: Dense::scaled_identity(n_regressor, mu),
+            cross: Dense::zeros(n_regressor, n_lifted),
+            p: Dense::scaled_identity(n_regressor, if solved { 1.0 / mu } else { 0.0 }),
+            k: Dense::zeros(n_regressor, n_lifted),
+            solved,
+            window: window.map(|w| Window {
+                regressors: Dense::zeros(n_regressor, w),
+                targets: Dense::zeros(n_lifted, w),
+                next: 0,
+                len: 0,
+            }),
+            scratch: Scratch {
+                h: vec![0.0; n_regressor],
+                h_old: vec![0.0; n_regressor],
+                p_old: vec![0.0; n_regressor],
+                q_old: vec![0.0; n_lifted],
+                residual: vec![0.0; n_lifted],
+                residual_old: vec![0.0; n_lifted],
+            },
+            since_refactor: 0,
+            retry_in: n_regressor.max(16),
+            pairs: 0,
+            refactorisations: 0,
+            health_failures: 0,
+        }
+    }
+
+    pub(crate) fn is_solved(&self) -> bool {
+        self.solved
+    }
+
+    pub(crate) fn k(&self) -> &Dense {
+        &self.k
+    }
+
+    pub(crate) fn p_lower(&self) -> &Dense {
+        &self.p
+    }
+
+    pub(crate) fn gram_lower(&self) -> &Dense {
+        &self.gram
+    }
+
+    pub(crate) fn cross(&self) -> &Dense {
+        &self.cross
+    }
+
+    /// The a-priori residual of the last [`PairEffect::Updated`] pair.
+    pub(crate) fn last_residual(&self) -> &[f64] {
+        &self.scratch.residual
+    }
+
+    /// Pairs currently weighing on the model (the window length when windowed).
+    pub(crate) fn pairs_in_model(&self) -> u64 {
+        match &self.window {
+            Some(w) => w.len as u64,
+            None => self.pairs,
+        }
+    }
+
+    /// Adds one pair. With `recursive == false` only the sums move (batch initialisation).
+    pub(crate) fn add_pair(&mut self, p: &[f64], q: &[f64], recursive: bool) -> PairEffect {
+        self.pairs += 1;
+        let recursive = recursive && self.solved;
+        let mut healthy = true;
+        let evicted = match self.window.as_mut() {
+            Some(w) => {
+                let slot = w.next;
+                let full = w.len == w.regressors.cols();
+                if full {
+                    self.scratch.p_old.copy_from_slice(w.regressors.col(slot));
+                    self.scratch.q_old.copy_from_slice(w.targets.col(slot));
+                } else {
+                    w.len += 1;
+                }
+                w.regressors.col_mut(slot).copy_from_slice(p);
+                w.targets.col_mut(slot).copy_from_slice(q);
+                w.next = (slot + 1) % w.regressors.cols();
+                full
+            }
+            None => false,
+        };
+        if evicted {
+            if recursive {
+                healthy = self.rank_two(p, q);
+            }
+            let s = &self.scratch;
+            kernels::sym_lower_rank2(&mut self.gram, &s.p_old, p, [[-1.0, 0.0], [0.0, 1.0]]);
+            kernels::rank1(&mut self.cross, -1.0, &s.p_old, &s.q_old, 1.0);
+            kernels::rank1(&mut self.cross, 1.0, p, q, 1.0);
+        } else {
+            if recursive {
+                healthy = self.rank_one(p, q);
+            }
+            kernels::sym_lower_rank1(&mut self.gram, 1.0, p, self.rho);
+            kernels::rank1(&mut self.cross, 1.0, p, q, self.rho);
+        }
+        if recursive {
+            self.since_refactor += 1;
+            if !healthy {
+                self.health_failures += 1;
+            }
+            if !healthy || self.since_refactor >= self.refactor_every {
+                // A failed refactorisation leaves the model unsolved until the data allow it.
+                let _ = self.refactorise();
+            }
+            PairEffect::Updated
+        } else {
+            if !self.solved {
+                self.retry_in = self.retry_in.saturating_sub(1);
+                if self.retry_in == 0 {
+                    self.retry_in = self.gram.rows().max(16);
+                    let _ = self.refactorise();
+                }
+            }
+            PairEffect::SumsOnly
+        }
+    }
+
+    /// P <- (P - g h^T) / rho, K <- K + g e^T. Returns false on a failed health check.
+    fn rank_one(&mut self, p: &[f64], q: &[f64]) -> bool {
+        let s = &mut self.scratch;
+        kernels::sym_lower_matvec(&self.p, p, &mut s.h);
+        let php = kernels::dot(p, &s.h);
+        if !(php.is_finite() && php >= 0.0) {
+            return false;
+        }
+        let gamma = 1.0 / (1.0 + php);
+        // residual = q - K^T p (the a-priori one-step error in lifted space).
+        kernels::transposed_matvec(&self.k, p, &mut s.residual);
+        for (e, qi) in s.residual.iter_mut().zip(q) {
+            *e = qi - *e;
+        }
+        kernels::rank1(&mut self.k, gamma, &s.h, &s.residual, 1.0);
+        kernels::sym_lower_rank1(&mut self.p, -gamma, &s.h, 1.0 / self.rho);
+        s.residual.iter().all(|e| e.is_finite())
+    }
+
+    /// Adds (p, q) and removes the evicted pair held in the scratch in one Woodbury step
+    /// with U = [p_old, p], C = diag(-1, +1): S = C^-1 + U^T P U, K += P U S^-1 (Q - U^T K),
+    /// P -= P U S^-1 U^T P.
+    fn rank_two(&mut self, p: &[f64], q: &[f64]) -> bool {
+        let s = &mut self.scratch;
+        kernels::sym_lower_matvec(&self.p, &s.p_old, &mut s.h_old);
+        kernels::sym_lower_matvec(&self.p, p, &mut s.h);
+        let s00 = -1.0 + kernels::dot(&s.p_old, &s.h_old);
+        let s01 = kernels::dot(&s.p_old, &s.h);
+        let s11 = 1.0 + kernels::dot(p, &s.h);
+        let det = s00 * s11 - s01 * s01;
+        // det(S) = -det(G_new) / det(G) < 0 whenever both Gram matrices are positive definite.
+        if !(det.is_finite() && det < 0.0) {
+            return false;
+        }
+        let (c00, c01, c11) = (s11 / det, -s01 / det, s00 / det);
+        kernels::transposed_matvec(&self.k, &s.p_old, &mut s.residual_old);
+        for (e, qi) in s.residual_old.iter_mut().zip(&s.q_old) {
+            *e = qi - *e;
+        }
+        kernels::transposed_matvec(&self.k, p, &mut s.residual);
+        for (e, qi) in s.residual.iter_mut().zip(q) {
+            *e = qi - *e;
+        }
+        for (j, (&eo, &en)) in s.residual_old.iter().zip(&s.residual).enumerate() {
+            let a_old = c00 * eo + c01 * en;
+            let a_new = c01 * eo + c11 * en;
+            let col = self.k.col_mut(j);
+            for ((kv, ho), hn) in col.iter_mut().zip(&s.h_old).zip(&s.h) {
+                *kv += a_old * ho + a_new * hn;
+            }
+        }
+        kernels::sym_lower_rank2(&mut self.p, &s.h_old, &s.h, [[-c00, -c01], [-c01, -c11]]);
+        s.residual.iter().all(|e| e.is_finite())
+    }
+
+    /// Exact solve from the sums: Cholesky of G, P = G^-1, K = G^-1 R.
+    pub(crate) fn refactorise(&mut self) -> Result<(), NumericalError> {
+        self.since_refactor = 0;
+        self.refactorisations += 1;
+        let finite = self.gram.all_finite() && self.cross.all_finite();
+        let llt = match finite.then(|| self.gram.as_faer().llt(Side::Lower)) {
+            Some(Ok(llt)) => llt,
+            _ => {
+                self.solved = false;
+                return Err(NumericalError::NotPositiveDefinite);
+            }
+        };
+        let inverse = llt.inverse();
+        let k = llt.solve(self.cross.as_faer());
+        if !(k.col_iter().all(|c| c.iter().all(|v| v.is_finite()))) {
+            self.solved = false;
+            return Err(NumericalError::NotPositiveDefinite);
+        }
+        self.p.copy_from_faer(inverse.as_ref());
+        self.k.copy_from_faer(k.as_ref());
+        self.solved = true;
+        Ok(())
+    }
+}
+

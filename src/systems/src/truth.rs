@@ -1,0 +1,64 @@
+//! Ground truth computed from the models themselves: modes of the linearised 68-bus
+//! system, the Van der Pol limit cycle, and the Hénon map's Jacobian and attractor.
+
+pub use crate::henon::HenonAttractor;
+pub use crate::ieee68::{Linearisation, Mode, Network};
+pub use crate::vdp::LimitCycle;
+
+use crate::error::SystemsError;
+use crate::henon::Henon;
+use crate::ieee68::Ieee68Model;
+use crate::request::HenonParams;
+
+/// Oscillatory modes of the 68-bus system linearised on `network` at its operating point
+/// (pre-fault: the power-flow state; post-fault: the post-fault equilibrium), sorted by
+/// frequency. Pre-fault this reproduces `modes_classical.csv` case A.
+pub fn ieee68_modes(network: Network) -> Result<Vec<Mode>, SystemsError> {
+    Ok(ieee68_linearisation(network)?.modes)
+}
+
+/// The full linearisation (operating point, Jacobian, eigenvalues, modes) of `network`.
+pub fn ieee68_linearisation(network: Network) -> Result<Linearisation, SystemsError> {
+    Ieee68Model::new()?.linearise(network)
+}
+
+/// Limit cycle of the Van der Pol oscillator with parameter `mu` in (0, 20]: period,
+/// Floquet exponent and multipliers, amplitude.
+pub fn vdp_limit_cycle(mu: f64) -> Result<LimitCycle, SystemsError> {
+    crate::vdp::limit_cycle(mu)
+}
+
+/// Jacobian of the Hénon map at `point`; its determinant is −b everywhere.
+pub fn henon_jacobian(params: &HenonParams, point: [f64; 2]) -> [[f64; 2]; 2] {
+    Henon {
+        a: params.a,
+        b: params.b,
+    }
+    .jacobian(point)
+}
+
+/// Attractor statistics (Jacobian determinant, largest Lyapunov exponent, extent) of the
+/// Hénon map over 100 000 iterates.
+pub fn henon_attractor(params: &HenonParams) -> Result<HenonAttractor, SystemsError> {
+    Henon {
+        a: params.a,
+        b: params.b,
+    }
+    .attractor(100_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truth_entry_points_agree_with_the_models() {
+        let pre = ieee68_modes(Network::Pre).unwrap();
+        assert_eq!(pre.len(), 15);
+        assert!((pre[0].frequency_hz - 0.3796).abs() < 1e-4);
+        let jacobian = henon_jacobian(&HenonParams::default(), [0.5, 0.1]);
+        assert_eq!(jacobian, [[-1.4, 1.0], [0.3, 0.0]]);
+        let attractor = henon_attractor(&HenonParams::default()).unwrap();
+        assert_eq!(attractor.jacobian_determinant, -0.3);
+    }
+}
