@@ -1,1 +1,9 @@
-//! koopstream
+//! koopstream: the service shell around the `koopman` estimator. Everything that does I/O
+//! lives here: the command line, file input, and the model document.
+
+pub mod cli;
+pub mod csv_input;
+pub mod fit;
+pub mod model_doc;
+pub mod progress;
+pub mod simulate_cli;

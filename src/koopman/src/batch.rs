@@ -24,7 +24,7 @@ pub struct PairData {
 pub fn stack_pairs(lifting: &Lifting, states: &[f64], inputs: &[f64], chain_starts: Option<&[bool]>) -> PairData {
     let n = lifting.n_states();
     let rows = states.len() / n;
-    let m = if rows == 0 { 0 } else { inputs.len() / rows };
+    let m = inputs.len().checked_div(rows).unwrap_or(0);
     let n_lifted = lifting.dim();
     let mut history = lifting.new_history();
     let mut z = vec![0.0; n];
@@ -58,7 +58,12 @@ pub fn stack_pairs(lifting: &Lifting, states: &[f64], inputs: &[f64], chain_star
 
 /// Solves min_K sum_k w_k |q_k^T - p_k^T K|^2 + mu |K|_F^2 by Householder QR of the
 /// augmented system [sqrt(W) X; sqrt(mu) I] K = [sqrt(W) Y; 0].
-pub fn solve(regressors: MatRef<'_, f64>, targets: MatRef<'_, f64>, mu: f64, weights: Option<&[f64]>) -> Result<Mat<f64>, NumericalError> {
+pub fn solve(
+    regressors: MatRef<'_, f64>,
+    targets: MatRef<'_, f64>,
+    mu: f64,
+    weights: Option<&[f64]>,
+) -> Result<Mat<f64>, NumericalError> {
     let (rows, width) = (regressors.nrows(), regressors.ncols());
     let ridge_rows = if mu > 0.0 { width } else { 0 };
     if rows + ridge_rows < width {
@@ -67,13 +72,20 @@ pub fn solve(regressors: MatRef<'_, f64>, targets: MatRef<'_, f64>, mu: f64, wei
     let root = |i: usize| weights.map_or(1.0, |w| w[i].sqrt());
     let sqrt_mu = mu.sqrt();
     let lhs = Mat::from_fn(rows + ridge_rows, width, |i, j| {
-        if i < rows { root(i) * regressors[(i, j)] } else if i - rows == j { sqrt_mu } else { 0.0 }
+        if i < rows {
+            root(i) * regressors[(i, j)]
+        } else if i - rows == j {
+            sqrt_mu
+        } else {
+            0.0
+        }
     });
-    let rhs = Mat::from_fn(rows + ridge_rows, targets.ncols(), |i, j| if i < rows { root(i) * targets[(i, j)] } else { 0.0 });
+    let rhs =
+        Mat::from_fn(rows + ridge_rows, targets.ncols(), |i, j| if i < rows { root(i) * targets[(i, j)] } else { 0.0 });
     let qr = lhs.qr();
     let r = qr.R();
     let largest = (0..width).map(|i| r[(i, i)].abs()).fold(0.0, f64::max);
-    if (0..width).any(|i| !(r[(i, i)].abs() > 1e-13 * largest)) {
+    if (0..width).any(|i| r[(i, i)].abs() <= 1e-13 * largest || r[(i, i)].is_nan()) {
         return Err(NumericalError::NotPositiveDefinite);
     }
     Ok(qr.solve_lstsq(&rhs))

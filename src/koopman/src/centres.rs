@@ -93,11 +93,7 @@ pub(crate) fn mean_nearest_distance(centres: &[f64], dim: usize) -> Option<f64> 
     let row = |i: usize| &centres[i * dim..(i + 1) * dim];
     let total: f64 = (0..k)
         .map(|i| {
-            (0..k)
-                .filter(|&j| j != i)
-                .map(|j| squared_distance(row(i), row(j)))
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
+            (0..k).filter(|&j| j != i).map(|j| squared_distance(row(i), row(j))).fold(f64::INFINITY, f64::min).sqrt()
         })
         .sum();
     let mean = total / k as f64;
@@ -121,10 +117,7 @@ mod tests {
         let c1 = kmeans(&points, 2, 3, 11);
         assert_eq!(c1, kmeans(&points, 2, 3, 11));
         for b in blobs {
-            let nearest = c1
-                .chunks_exact(2)
-                .map(|c| squared_distance(c, &b).sqrt())
-                .fold(f64::INFINITY, f64::min);
+            let nearest = c1.chunks_exact(2).map(|c| squared_distance(c, &b).sqrt()).fold(f64::INFINITY, f64::min);
             assert!(nearest < 0.05, "blob {b:?} missed: {c1:?}");
         }
         let width = mean_nearest_distance(&c1, 2).unwrap();

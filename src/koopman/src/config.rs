@@ -171,7 +171,12 @@ impl EstimatorConfig {
                     });
                 }
                 Some(c) if c.iter().any(|v| !v.is_finite()) => {
-                    return Err(ConfigError::CentresShape { expected_rows: rbf.count, expected_cols: n, rows: 0, cols: 0 });
+                    return Err(ConfigError::CentresShape {
+                        expected_rows: rbf.count,
+                        expected_cols: n,
+                        rows: 0,
+                        cols: 0,
+                    });
                 }
                 Some(_) => {}
                 None => needs(format!("choosing {} RBF centres", rbf.count), rbf.count)?,

@@ -121,7 +121,12 @@ impl Estimator {
     /// A new estimator; the configuration is validated here.
     pub fn new(config: EstimatorConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut estimator = Self { phase: Phase::WarmingUp(WarmupBuffer::new(&config)), config, counters: Counters::default(), after_gap: false };
+        let mut estimator = Self {
+            phase: Phase::WarmingUp(WarmupBuffer::new(&config)),
+            config,
+            counters: Counters::default(),
+            after_gap: false,
+        };
         if estimator.config.warmup == 0 {
             estimator.finish_warmup();
         }
@@ -229,7 +234,8 @@ impl Estimator {
 
     /// The running sums: G = sum p p^T + mu I (full symmetric copy) and R = sum p q^T.
     pub fn sums(&self) -> Option<(Mat<f64>, Mat<f64>)> {
-        self.online().map(|o| (o.recursion.gram_lower().symmetric_from_lower(), o.recursion.cross().as_faer().to_owned()))
+        self.online()
+            .map(|o| (o.recursion.gram_lower().symmetric_from_lower(), o.recursion.cross().as_faer().to_owned()))
     }
 
     /// RMS of the a-priori one-step residual per state channel, in data units.
@@ -275,9 +281,19 @@ impl Estimator {
     /// Fixes the lifting, resolves mu, and initialises the model from the warm-up pairs.
     fn finish_warmup(&mut self) {
         let Phase::WarmingUp(buffer) = &mut self.phase else { return };
-        let buffer = std::mem::replace(buffer, WarmupBuffer { states: Vec::new(), inputs: Vec::new(), chain_starts: Vec::new() });
+        let buffer = std::mem::replace(
+            buffer,
+            WarmupBuffer { states: Vec::new(), inputs: Vec::new(), chain_starts: Vec::new() },
+        );
         let c = &self.config;
-        let lifting = Lifting::build(&c.dictionary, &c.state_names, c.standardise, &buffer.states, c.rbf_centres.as_deref(), c.seed);
+        let lifting = Lifting::build(
+            &c.dictionary,
+            &c.state_names,
+            c.standardise,
+            &buffer.states,
+            c.rbf_centres.as_deref(),
+            c.seed,
+        );
         let mu = match &c.regularisation {
             Regularisation::Mu(mu) => *mu,
             Regularisation::NoiseSigma(sigma) => mu_from_sigma(&lifting, &buffer.states, sigma, c.seed),

@@ -148,8 +148,8 @@ impl Lifting {
         seed: u64,
     ) -> Self {
         let n = state_names.len();
-        let standardisation = (standardise && !warmup_states.is_empty())
-            .then(|| Standardisation::from_rows(warmup_states, n));
+        let standardisation =
+            (standardise && !warmup_states.is_empty()).then(|| Standardisation::from_rows(warmup_states, n));
         let (mean, scale) = match &standardisation {
             Some(s) => (s.mean.clone(), s.scale.clone()),
             None => (vec![0.0; n], vec![1.0; n]),
@@ -193,10 +193,7 @@ impl Lifting {
                     Some(c) => to_z(c),
                     None => centres::kmeans(&to_z(warmup_states), n, r.count, seed ^ CENTRE_STREAM),
                 };
-                let width = r
-                    .width
-                    .or_else(|| centres::mean_nearest_distance(&centres, n))
-                    .unwrap_or(1.0);
+                let width = r.width.or_else(|| centres::mean_nearest_distance(&centres, n)).unwrap_or(1.0);
                 names.extend((1..=r.count).map(|k| format!("rbf{k}")));
                 (centres, width)
             }

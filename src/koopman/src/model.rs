@@ -59,7 +59,13 @@ impl LinearModel {
     /// row-major, oldest first; at least the dictionary's history length), with future
     /// inputs `inputs` (row-major, `horizon` rows of m values; empty when m = 0).
     /// Returns `horizon` rows of n values: x_{k+1}, ..., x_{k+horizon}.
-    pub fn predict(&self, recent: &[f64], inputs: &[f64], horizon: usize, mode: PredictionMode) -> Result<Vec<f64>, PredictError> {
+    pub fn predict(
+        &self,
+        recent: &[f64],
+        inputs: &[f64],
+        horizon: usize,
+        mode: PredictionMode,
+    ) -> Result<Vec<f64>, PredictError> {
         let n = self.lifting.n_states();
         let m = self.b.ncols();
         let n_lifted = self.lifting.dim();
@@ -70,7 +76,11 @@ impl LinearModel {
             return Err(SampleError::Length { field: SampleField::State, expected: n, got: recent.len() % n }.into());
         }
         if let Some(index) = recent.iter().chain(inputs).position(|v| !v.is_finite()) {
-            let (field, index) = if index < recent.len() { (SampleField::State, index % n) } else { (SampleField::Input, (index - recent.len()) % m.max(1)) };
+            let (field, index) = if index < recent.len() {
+                (SampleField::State, index % n)
+            } else {
+                (SampleField::Input, (index - recent.len()) % m.max(1))
+            };
             return Err(SampleError::NonFinite { field, index, value: f64::NAN }.into());
         }
         let have = recent.len() / n;
@@ -78,7 +88,7 @@ impl LinearModel {
             return Err(PredictError::History { needed: self.lifting.history_len(), got: have });
         }
         if inputs.len() != horizon * m {
-            return Err(PredictError::Inputs { got: if m == 0 { inputs.len() } else { inputs.len() / m }, horizon });
+            return Err(PredictError::Inputs { got: inputs.len().checked_div(m).unwrap_or(inputs.len()), horizon });
         }
         let mut history = self.lifting.new_history();
         let mut z = vec![0.0; n];

@@ -12,7 +12,7 @@ use crate::rng::SplitMix64;
 /// Jitter draws are repeated until about this many lifted samples have been measured.
 const TARGET_LIFTS: usize = 4000;
 const MAX_DRAWS: usize = 64;
-const NOISE_STREAM: u64 = 0x5161_3A;
+const NOISE_STREAM: u64 = 0x0051_613A;
 
 /// mu from per-channel noise standard deviations `sigma` (raw units; one value applies to
 /// every channel). `states` is the warm-up window in raw units, row-major, one chain.

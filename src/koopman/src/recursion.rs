@@ -60,7 +60,14 @@ pub(crate) struct Recursion {
 
 impl Recursion {
     /// G = mu I, R = 0; solved at once (P = I / mu, K = 0) when mu > 0.
-    pub(crate) fn new(n_lifted: usize, n_regressor: usize, mu: f64, rho: f64, window: Option<usize>, refactor_every: usize) -> Self {
+    pub(crate) fn new(
+        n_lifted: usize,
+        n_regressor: usize,
+        mu: f64,
+        rho: f64,
+        window: Option<usize>,
+        refactor_every: usize,
+    ) -> Self {
         let solved = mu > 0.0;
         Self {
             rho,
@@ -263,4 +270,3 @@ impl Recursion {
         Ok(())
     }
 }
-

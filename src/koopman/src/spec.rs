@@ -89,11 +89,7 @@ fn parse_count(term: &str, text: &str, max: usize) -> Result<usize, SpecError> {
         reason: "expected a positive whole number",
     })?;
     if value == 0 || value > max {
-        return Err(SpecError::BadParameter {
-            term: term.to_owned(),
-            value: text.to_owned(),
-            reason: "out of range",
-        });
+        return Err(SpecError::BadParameter { term: term.to_owned(), value: text.to_owned(), reason: "out of range" });
     }
     Ok(value)
 }
@@ -135,10 +131,7 @@ impl FromStr for DictionarySpec {
                     return Err(SpecError::Duplicate(name.to_owned()));
                 }
                 if rank < last {
-                    return Err(SpecError::OutOfOrder {
-                        term: name.to_owned(),
-                        after: ORDER[last].to_owned(),
-                    });
+                    return Err(SpecError::OutOfOrder { term: name.to_owned(), after: ORDER[last].to_owned() });
                 }
             }
             last_rank = Some(rank);
@@ -185,11 +178,7 @@ impl FromStr for DictionarySpec {
                 "fourier" => {
                     arity(1, 2)?;
                     let count = parse_count(term, args[0], MAX_FEATURES)?;
-                    let scale = args
-                        .get(1)
-                        .map(|s| parse_positive(term, s))
-                        .transpose()?
-                        .unwrap_or(1.0);
+                    let scale = args.get(1).map(|s| parse_positive(term, s)).transpose()?.unwrap_or(1.0);
                     spec.fourier = Some(FourierSpec { count, scale });
                 }
                 _ => {
@@ -233,9 +222,7 @@ mod tests {
 
     #[test]
     fn parses_every_term_and_round_trips() {
-        let spec: DictionarySpec = "state,const,poly:3,rbf:10:0.5,fourier:20:2,delay:4"
-            .parse()
-            .unwrap();
+        let spec: DictionarySpec = "state,const,poly:3,rbf:10:0.5,fourier:20:2,delay:4".parse().unwrap();
         assert!(spec.constant);
         assert_eq!(spec.poly_degree, Some(3));
         assert_eq!(spec.rbf, Some(RbfSpec { count: 10, width: Some(0.5) }));
@@ -265,10 +252,7 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(text.parse::<DictionarySpec>().unwrap_err(), expected, "{text}");
         }
-        assert!(matches!(
-            "state,delay:2,poly:2".parse::<DictionarySpec>(),
-            Err(SpecError::OutOfOrder { .. })
-        ));
+        assert!(matches!("state,delay:2,poly:2".parse::<DictionarySpec>(), Err(SpecError::OutOfOrder { .. })));
         assert!(matches!("state,poly:1".parse::<DictionarySpec>(), Err(SpecError::BadParameter { .. })));
         assert!(matches!("state,rbf:0".parse::<DictionarySpec>(), Err(SpecError::BadParameter { .. })));
         assert!(matches!("state,rbf:3:-1".parse::<DictionarySpec>(), Err(SpecError::BadParameter { .. })));

@@ -106,9 +106,7 @@ pub fn modes(a: MatRef<'_, f64>, c: MatRef<'_, f64>, ts: f64) -> Result<Vec<Mode
     let mut modes: Vec<Mode> = (0..n_lifted)
         .map(|i| {
             let lambda = eigen.S()[i];
-            let mut shape: Vec<c64> = (0..n)
-                .map(|k| (0..n_lifted).map(|j| right[(j, i)] * c[(k, j)]).sum())
-                .collect();
+            let mut shape: Vec<c64> = (0..n).map(|k| (0..n_lifted).map(|j| right[(j, i)] * c[(k, j)]).sum()).collect();
             if let Some(peak) = shape.iter().copied().max_by(|x, y| x.norm().total_cmp(&y.norm()))
                 && peak.norm() > 0.0
             {
@@ -130,7 +128,9 @@ pub fn modes(a: MatRef<'_, f64>, c: MatRef<'_, f64>, ts: f64) -> Result<Vec<Mode
         })
         .collect();
     modes.sort_by(|x, y| match (&x.continuous, &y.continuous) {
-        (Some(a), Some(b)) => a.damping_ratio.total_cmp(&b.damping_ratio).then(a.frequency_hz.total_cmp(&b.frequency_hz)),
+        (Some(a), Some(b)) => {
+            a.damping_ratio.total_cmp(&b.damping_ratio).then(a.frequency_hz.total_cmp(&b.frequency_hz))
+        }
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,

@@ -10,7 +10,8 @@ use koopman::{Estimator, EstimatorConfig, Progress, Regularisation, batch};
 fn a_million_updates_stay_exact_and_positive_definite() {
     let (n, m, steps) = (4, 1, 1_000_000);
     let (states, inputs, _) = linear_trajectory(n, m, steps, 0.01, 99);
-    let mut config = EstimatorConfig::new(EstimatorConfig::default_names("x", n), "state,const,poly:2".parse().unwrap());
+    let mut config =
+        EstimatorConfig::new(EstimatorConfig::default_names("x", n), "state,const,poly:2".parse().unwrap());
     config.input_names = vec!["u".into()];
     config.regularisation = Regularisation::Mu(1e-3);
     let mut estimator = Estimator::new(config).unwrap();

@@ -47,7 +47,12 @@ fn run(case: &Case) {
             // With forgetting, pair j of M carries weight rho^(M - j + 1) and the ridge rho^M.
             let rho = case.forgetting;
             let weights: Vec<f64> = (1..=total).map(|j| rho.powi((total - j + 1) as i32)).collect();
-            batch::solve(pairs.regressors.as_ref(), pairs.targets.as_ref(), case.mu * rho.powi(total as i32), Some(&weights))
+            batch::solve(
+                pairs.regressors.as_ref(),
+                pairs.targets.as_ref(),
+                case.mu * rho.powi(total as i32),
+                Some(&weights),
+            )
         }
     }
     .unwrap();
@@ -59,26 +64,116 @@ fn run(case: &Case) {
 
 #[test]
 fn plain_ridge_small_and_large() {
-    run(&Case { name: "state n=4", n: 4, m: 0, spec: "state,const", mu: 1e-3, forgetting: 1.0, window: None, refactor_every: 1_000_000, steps: 4000 });
+    run(&Case {
+        name: "state n=4",
+        n: 4,
+        m: 0,
+        spec: "state,const",
+        mu: 1e-3,
+        forgetting: 1.0,
+        window: None,
+        refactor_every: 1_000_000,
+        steps: 4000,
+    });
     // N = 12 + 1 + 78 = 91, plus 10 inputs: N' = 101.
-    run(&Case { name: "poly:2 n=12 m=10", n: 12, m: 10, spec: "state,const,poly:2", mu: 0.1, forgetting: 1.0, window: None, refactor_every: 1_000_000, steps: 5000 });
+    run(&Case {
+        name: "poly:2 n=12 m=10",
+        n: 12,
+        m: 10,
+        spec: "state,const,poly:2",
+        mu: 0.1,
+        forgetting: 1.0,
+        window: None,
+        refactor_every: 1_000_000,
+        steps: 5000,
+    });
 }
 
 #[test]
 fn unregularised_and_with_refactorisation() {
-    run(&Case { name: "edmd mu=0", n: 3, m: 2, spec: "state,const,poly:3", mu: 0.0, forgetting: 1.0, window: None, refactor_every: 500, steps: 3000 });
-    run(&Case { name: "delays", n: 3, m: 1, spec: "state,const,delay:3", mu: 1.0, forgetting: 1.0, window: None, refactor_every: 777, steps: 3000 });
+    run(&Case {
+        name: "edmd mu=0",
+        n: 3,
+        m: 2,
+        spec: "state,const,poly:3",
+        mu: 0.0,
+        forgetting: 1.0,
+        window: None,
+        refactor_every: 500,
+        steps: 3000,
+    });
+    run(&Case {
+        name: "delays",
+        n: 3,
+        m: 1,
+        spec: "state,const,delay:3",
+        mu: 1.0,
+        forgetting: 1.0,
+        window: None,
+        refactor_every: 777,
+        steps: 3000,
+    });
 }
 
 #[test]
 fn with_forgetting() {
-    run(&Case { name: "forgetting 0.998", n: 5, m: 2, spec: "state,const,poly:2", mu: 0.5, forgetting: 0.998, window: None, refactor_every: 1_000_000, steps: 3000 });
-    run(&Case { name: "forgetting 0.99 refactor", n: 4, m: 0, spec: "state,const,rbf:10", mu: 0.5, forgetting: 0.99, window: None, refactor_every: 400, steps: 3000 });
+    run(&Case {
+        name: "forgetting 0.998",
+        n: 5,
+        m: 2,
+        spec: "state,const,poly:2",
+        mu: 0.5,
+        forgetting: 0.998,
+        window: None,
+        refactor_every: 1_000_000,
+        steps: 3000,
+    });
+    run(&Case {
+        name: "forgetting 0.99 refactor",
+        n: 4,
+        m: 0,
+        spec: "state,const,rbf:10",
+        mu: 0.5,
+        forgetting: 0.99,
+        window: None,
+        refactor_every: 400,
+        steps: 3000,
+    });
 }
 
 #[test]
 fn with_a_sliding_window() {
-    run(&Case { name: "window 500", n: 5, m: 2, spec: "state,const,poly:2", mu: 0.5, forgetting: 1.0, window: Some(500), refactor_every: 1_000_000, steps: 4000 });
-    run(&Case { name: "window 120 mu=0", n: 8, m: 3, spec: "state,const,poly:2", mu: 0.0, forgetting: 1.0, window: Some(120), refactor_every: 1_000, steps: 3000 });
-    run(&Case { name: "window fourier", n: 3, m: 0, spec: "state,fourier:40:2", mu: 1e-2, forgetting: 1.0, window: Some(1000), refactor_every: 1_000_000, steps: 3000 });
+    run(&Case {
+        name: "window 500",
+        n: 5,
+        m: 2,
+        spec: "state,const,poly:2",
+        mu: 0.5,
+        forgetting: 1.0,
+        window: Some(500),
+        refactor_every: 1_000_000,
+        steps: 4000,
+    });
+    run(&Case {
+        name: "window 120 mu=0",
+        n: 8,
+        m: 3,
+        spec: "state,const,poly:2",
+        mu: 0.0,
+        forgetting: 1.0,
+        window: Some(120),
+        refactor_every: 1_000,
+        steps: 3000,
+    });
+    run(&Case {
+        name: "window fourier",
+        n: 3,
+        m: 0,
+        spec: "state,fourier:40:2",
+        mu: 1e-2,
+        forgetting: 1.0,
+        window: Some(1000),
+        refactor_every: 1_000_000,
+        steps: 3000,
+    });
 }

@@ -38,14 +38,7 @@ pub enum SystemsError {
 
 /// Rejects a parameter unless `ok` holds; keeps the validation sites one line each.
 pub(crate) fn require(ok: bool, name: &'static str, reason: &str) -> Result<(), SystemsError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(SystemsError::InvalidParameter {
-            name,
-            reason: reason.to_owned(),
-        })
-    }
+    if ok { Ok(()) } else { Err(SystemsError::InvalidParameter { name, reason: reason.to_owned() }) }
 }
 
 #[cfg(test)]
@@ -56,9 +49,6 @@ mod tests {
     fn require_passes_and_fails() {
         assert!(require(true, "x", "never").is_ok());
         let err = require(false, "rate", "must be positive").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid parameter `rate`: must be positive"
-        );
+        assert_eq!(err.to_string(), "invalid parameter `rate`: must be positive");
     }
 }

@@ -44,12 +44,7 @@ impl Henon {
     /// Discards `transient` iterates from `start`, then returns the next `count` points.
     ///
     /// Fails if the orbit escapes to infinity (parameters or start outside the basin).
-    pub fn orbit(
-        &self,
-        start: [f64; 2],
-        transient: usize,
-        count: usize,
-    ) -> Result<Vec<[f64; 2]>, SystemsError> {
+    pub fn orbit(&self, start: [f64; 2], transient: usize, count: usize) -> Result<Vec<[f64; 2]>, SystemsError> {
         let mut point = start;
         for _ in 0..transient {
             point = self.step(point);
@@ -60,10 +55,7 @@ impl Henon {
             point = self.step(point);
         }
         require(
-            points
-                .iter()
-                .flatten()
-                .all(|v| v.is_finite() && v.abs() < 1e6),
+            points.iter().flatten().all(|v| v.is_finite() && v.abs() < 1e6),
             "initial_state",
             "the Hénon orbit escapes to infinity",
         )?;
@@ -83,10 +75,7 @@ impl Henon {
         let mut y_range = x_range;
         for &point in &points {
             let j = self.jacobian(point);
-            let next = [
-                j[0][0] * tangent[0] + j[0][1] * tangent[1],
-                j[1][0] * tangent[0] + j[1][1] * tangent[1],
-            ];
+            let next = [j[0][0] * tangent[0] + j[0][1] * tangent[1], j[1][0] * tangent[0] + j[1][1] * tangent[1]];
             let norm = next[0].hypot(next[1]);
             log_growth += norm.ln();
             tangent = [next[0] / norm, next[1] / norm];
@@ -128,19 +117,14 @@ mod tests {
         }
         // Finite-difference check of the first row.
         let (p, eps) = ([0.7, 0.2], 1e-6);
-        let fd =
-            (henon.step([p[0] + eps, p[1]])[0] - henon.step([p[0] - eps, p[1]])[0]) / (2.0 * eps);
+        let fd = (henon.step([p[0] + eps, p[1]])[0] - henon.step([p[0] - eps, p[1]])[0]) / (2.0 * eps);
         assert!((fd - henon.jacobian(p)[0][0]).abs() < 1e-8);
     }
 
     #[test]
     fn lyapunov_exponent_is_about_0_418() {
         let stats = Henon::default().attractor(100_000).unwrap();
-        assert!(
-            (stats.lyapunov_exponent - 0.418).abs() < 0.005,
-            "{}",
-            stats.lyapunov_exponent
-        );
+        assert!((stats.lyapunov_exponent - 0.418).abs() < 0.005, "{}", stats.lyapunov_exponent);
         assert!(stats.x_range.0 > -1.2851 && stats.x_range.1 < 1.2731);
     }
 

@@ -42,19 +42,8 @@ pub struct Rk4 {
 impl Rk4 {
     /// Creates an integrator with internal step `step` (> 0, finite).
     pub fn new(step: f64) -> Result<Self, SystemsError> {
-        require(
-            step.is_finite() && step > 0.0,
-            "integration_step",
-            "must be positive and finite",
-        )?;
-        Ok(Self {
-            step,
-            k1: Vec::new(),
-            k2: Vec::new(),
-            k3: Vec::new(),
-            k4: Vec::new(),
-            stage: Vec::new(),
-        })
+        require(step.is_finite() && step > 0.0, "integration_step", "must be positive and finite")?;
+        Ok(Self { step, k1: Vec::new(), k2: Vec::new(), k3: Vec::new(), k4: Vec::new(), stage: Vec::new() })
     }
 
     /// The internal step length.
@@ -63,21 +52,9 @@ impl Rk4 {
     }
 
     /// Takes one RK4 step of length `h` from time `t`, updating `x` in place.
-    pub fn single_step<S: OdeSystem + ?Sized>(
-        &mut self,
-        system: &mut S,
-        t: f64,
-        h: f64,
-        x: &mut [f64],
-    ) {
+    pub fn single_step<S: OdeSystem + ?Sized>(&mut self, system: &mut S, t: f64, h: f64, x: &mut [f64]) {
         let n = x.len();
-        for buffer in [
-            &mut self.k1,
-            &mut self.k2,
-            &mut self.k3,
-            &mut self.k4,
-            &mut self.stage,
-        ] {
+        for buffer in [&mut self.k1, &mut self.k2, &mut self.k3, &mut self.k4, &mut self.stage] {
             buffer.resize(n, 0.0);
         }
         system.begin_step(t, h);
@@ -96,13 +73,7 @@ impl Rk4 {
 
     /// Integrates from `t0` to `t1 >= t0`: whole steps of the internal length, then one
     /// partial step that ends exactly at `t1`.
-    pub fn advance<S: OdeSystem + ?Sized>(
-        &mut self,
-        system: &mut S,
-        t0: f64,
-        t1: f64,
-        x: &mut [f64],
-    ) {
+    pub fn advance<S: OdeSystem + ?Sized>(&mut self, system: &mut S, t0: f64, t1: f64, x: &mut [f64]) {
         // A remainder this much shorter than a step is merged into the last step rather
         // than taken as a separate, numerically meaningless sliver.
         let merge = 1e-9 * self.step;
@@ -146,29 +117,13 @@ impl SampleGrid {
     /// Grid of samples at `rate_hz` covering `[0, duration]` (both ends included when the
     /// duration is a multiple of the period).
     pub fn from_rate(duration: f64, rate_hz: f64) -> Result<Self, SystemsError> {
-        require(
-            duration.is_finite() && duration >= 0.0,
-            "duration",
-            "must be non-negative and finite",
-        )?;
-        require(
-            rate_hz.is_finite() && rate_hz > 0.0,
-            "rate",
-            "must be positive and finite",
-        )?;
+        require(duration.is_finite() && duration >= 0.0, "duration", "must be non-negative and finite")?;
+        require(rate_hz.is_finite() && rate_hz > 0.0, "rate", "must be positive and finite")?;
         let period = 1.0 / rate_hz;
         // The small slack keeps e.g. 20 s at 60 Hz at 1201 samples despite rounding.
         let intervals = (duration / period + 1e-9).floor();
-        require(
-            intervals < 1e8,
-            "duration",
-            "too many samples (more than 1e8)",
-        )?;
-        Ok(Self {
-            start: 0.0,
-            period,
-            count: intervals as usize + 1,
-        })
+        require(intervals < 1e8, "duration", "too many samples (more than 1e8)")?;
+        Ok(Self { start: 0.0, period, count: intervals as usize + 1 })
     }
 
     /// Time of sample `k`.
@@ -259,11 +214,7 @@ mod tests {
     #[test]
     fn partial_steps_land_on_sample_times() {
         // Period 0.3 with step 0.125: each interval is two full steps and one partial step.
-        let grid = SampleGrid {
-            start: 0.0,
-            period: 0.3,
-            count: 11,
-        };
+        let grid = SampleGrid { start: 0.0, period: 0.3, count: 11 };
         let mut rk = Rk4::new(0.125).unwrap();
         let states = sample_trajectory(&mut Decay, &mut rk, &[1.0], &grid, &[]);
         assert_eq!(states.len(), 11);
@@ -275,11 +226,7 @@ mod tests {
     #[test]
     fn breakpoints_split_steps_exactly() {
         // Switching at 0.5 inside the interval [0.4, 0.6]: exact answer x(1) = 0.5.
-        let grid = SampleGrid {
-            start: 0.0,
-            period: 0.2,
-            count: 6,
-        };
+        let grid = SampleGrid { start: 0.0, period: 0.2, count: 6 };
         let mut rk = Rk4::new(0.15).unwrap();
         let mut system = Switch { input: 0.0 };
         let states = sample_trajectory(&mut system, &mut rk, &[0.0], &grid, &[0.5]);

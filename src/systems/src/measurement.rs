@@ -70,43 +70,21 @@ impl MeasurementModel {
         let probability = |p: f64| (0.0..=1.0).contains(&p);
         let non_negative = |s: f64| s.is_finite() && s >= 0.0;
         match &self.noise {
-            Some(NoiseLevel::Sigma(s)) => {
-                require(non_negative(*s), "sigma", "must be >= 0 and finite")?
-            }
+            Some(NoiseLevel::Sigma(s)) => require(non_negative(*s), "sigma", "must be >= 0 and finite")?,
             Some(NoiseLevel::SigmaPerChannel(s)) => {
                 require(s.len() == n_columns, "sigma", "needs one value per channel")?;
-                require(
-                    s.iter().all(|&v| non_negative(v)),
-                    "sigma",
-                    "must be >= 0 and finite",
-                )?;
+                require(s.iter().all(|&v| non_negative(v)), "sigma", "must be >= 0 and finite")?;
             }
             Some(NoiseLevel::SnrDb(db)) => require(db.is_finite(), "snr", "must be finite")?,
             None => {}
         }
         if let Some(outliers) = &self.outliers {
-            require(
-                probability(outliers.probability),
-                "outlier_probability",
-                "must be in [0, 1]",
-            )?;
+            require(probability(outliers.probability), "outlier_probability", "must be in [0, 1]")?;
             let (SpikeSize::Absolute(size) | SpikeSize::ChannelStds(size)) = outliers.size;
-            require(
-                non_negative(size),
-                "outlier_size",
-                "must be >= 0 and finite",
-            )?;
+            require(non_negative(size), "outlier_size", "must be >= 0 and finite")?;
         }
-        require(
-            probability(self.dropout_probability),
-            "dropout_probability",
-            "must be in [0, 1]",
-        )?;
-        require(
-            non_negative(self.timestamp_jitter),
-            "timestamp_jitter",
-            "must be >= 0 and finite",
-        )?;
+        require(probability(self.dropout_probability), "dropout_probability", "must be in [0, 1]")?;
+        require(non_negative(self.timestamp_jitter), "timestamp_jitter", "must be >= 0 and finite")?;
         Ok(())
     }
 
@@ -114,16 +92,12 @@ impl MeasurementModel {
     pub fn apply(&self, clean: &Trajectory, seed: u64) -> Result<Trajectory, SystemsError> {
         let n_columns = clean.n_columns();
         self.validate(n_columns)?;
-        let stds: Vec<f64> = (0..n_columns)
-            .map(|j| channel_std(&clean.column(j)))
-            .collect();
+        let stds: Vec<f64> = (0..n_columns).map(|j| channel_std(&clean.column(j))).collect();
         let noise_std: Vec<f64> = match &self.noise {
             None => vec![0.0; n_columns],
             Some(NoiseLevel::Sigma(s)) => vec![*s; n_columns],
             Some(NoiseLevel::SigmaPerChannel(s)) => s.clone(),
-            Some(NoiseLevel::SnrDb(db)) => {
-                stds.iter().map(|s| s * 10f64.powf(-db / 20.0)).collect()
-            }
+            Some(NoiseLevel::SnrDb(db)) => stds.iter().map(|s| s * 10f64.powf(-db / 20.0)).collect(),
         };
         let mut measured = clean.clone();
         let mut noise_rng = Rng::stream(seed, NOISE_STREAM);
@@ -178,35 +152,21 @@ mod tests {
     /// Two channels: a sine of amplitude 1 (std 1/√2) and a ramp scaled by 1e-3.
     fn clean(n: usize) -> Trajectory {
         let times: Vec<f64> = (0..n).map(|k| k as f64 * 0.01).collect();
-        let values = times
-            .iter()
-            .flat_map(|t| [(2.0 * std::f64::consts::PI * t).sin(), 1e-3 * t])
-            .collect();
+        let values = times.iter().flat_map(|t| [(2.0 * std::f64::consts::PI * t).sin(), 1e-3 * t]).collect();
         Trajectory::new(vec!["s".into(), "r".into()], times, values).unwrap()
     }
 
     #[test]
     fn snr_gives_the_right_noise_std() {
         let clean = clean(20_000);
-        let model = MeasurementModel {
-            noise: Some(NoiseLevel::SnrDb(20.0)),
-            ..MeasurementModel::clean()
-        };
+        let model = MeasurementModel { noise: Some(NoiseLevel::SnrDb(20.0)), ..MeasurementModel::clean() };
         let measured = model.apply(&clean, 5).unwrap();
         for j in 0..2 {
-            let residual: Vec<f64> = clean
-                .column(j)
-                .iter()
-                .zip(measured.column(j))
-                .map(|(c, m)| m - c)
-                .collect();
+            let residual: Vec<f64> = clean.column(j).iter().zip(measured.column(j)).map(|(c, m)| m - c).collect();
             let expected = channel_std(&clean.column(j)) * 0.1;
             let got = channel_std(&residual);
             // With 20 000 draws the sample std has a relative standard error of 0.5 %.
-            assert!(
-                (got / expected - 1.0).abs() < 0.03,
-                "channel {j}: {got} vs {expected}"
-            );
+            assert!((got / expected - 1.0).abs() < 0.03, "channel {j}: {got} vs {expected}");
         }
     }
 
@@ -215,10 +175,7 @@ mod tests {
         let clean = clean(10_000);
         let model = MeasurementModel {
             noise: None,
-            outliers: Some(Outliers {
-                probability: 0.02,
-                size: SpikeSize::Absolute(50.0),
-            }),
+            outliers: Some(Outliers { probability: 0.02, size: SpikeSize::Absolute(50.0) }),
             dropout_probability: 0.1,
             timestamp_jitter: 1e-3,
         };
@@ -226,37 +183,18 @@ mod tests {
         let total = (measured.n_rows() * measured.n_columns()) as f64;
         let nan = measured.values().iter().filter(|v| v.is_nan()).count() as f64;
         let spikes = measured.values().iter().filter(|v| v.abs() > 40.0).count() as f64;
-        assert!(
-            (nan / total - 0.1).abs() < 0.01,
-            "dropout rate {}",
-            nan / total
-        );
+        assert!((nan / total - 0.1).abs() < 0.01, "dropout rate {}", nan / total);
         // Spikes that were later dropped are invisible: expected rate 0.02 · 0.9.
-        assert!(
-            (spikes / total - 0.018).abs() < 0.004,
-            "outlier rate {}",
-            spikes / total
-        );
-        let shifts: Vec<f64> = clean
-            .times()
-            .iter()
-            .zip(measured.times())
-            .map(|(a, b)| b - a)
-            .collect();
+        assert!((spikes / total - 0.018).abs() < 0.004, "outlier rate {}", spikes / total);
+        let shifts: Vec<f64> = clean.times().iter().zip(measured.times()).map(|(a, b)| b - a).collect();
         assert!((channel_std(&shifts) / 1e-3 - 1.0).abs() < 0.05);
     }
 
     #[test]
     fn seeded_and_independent_streams() {
         let clean = clean(500);
-        let noisy = MeasurementModel {
-            noise: Some(NoiseLevel::Sigma(0.1)),
-            ..Default::default()
-        };
-        let with_dropouts = MeasurementModel {
-            dropout_probability: 0.2,
-            ..noisy.clone()
-        };
+        let noisy = MeasurementModel { noise: Some(NoiseLevel::Sigma(0.1)), ..Default::default() };
+        let with_dropouts = MeasurementModel { dropout_probability: 0.2, ..noisy.clone() };
         let a = noisy.apply(&clean, 1).unwrap();
         assert_eq!(a, noisy.apply(&clean, 1).unwrap());
         assert_ne!(a.values(), noisy.apply(&clean, 2).unwrap().values());
@@ -270,15 +208,9 @@ mod tests {
     #[test]
     fn invalid_parameters_are_rejected() {
         let clean = clean(10);
-        let bad = MeasurementModel {
-            dropout_probability: 1.5,
-            ..Default::default()
-        };
+        let bad = MeasurementModel { dropout_probability: 1.5, ..Default::default() };
         assert!(bad.apply(&clean, 0).is_err());
-        let wrong_len = MeasurementModel {
-            noise: Some(NoiseLevel::SigmaPerChannel(vec![0.1])),
-            ..Default::default()
-        };
+        let wrong_len = MeasurementModel { noise: Some(NoiseLevel::SigmaPerChannel(vec![0.1])), ..Default::default() };
         assert!(wrong_len.apply(&clean, 0).is_err());
     }
 }

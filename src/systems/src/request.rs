@@ -33,12 +33,7 @@ pub struct VdpRingParams {
 
 impl Default for VdpRingParams {
     fn default() -> Self {
-        Self {
-            n: 10,
-            mu: 1.0,
-            coupling: 0.2,
-            detuning: 0.0,
-        }
+        Self { n: 10, mu: 1.0, coupling: 0.2, detuning: 0.0 }
     }
 }
 
@@ -55,11 +50,7 @@ pub struct HenonParams {
 
 impl Default for HenonParams {
     fn default() -> Self {
-        Self {
-            a: 1.4,
-            b: 0.3,
-            transient: 100,
-        }
+        Self { a: 1.4, b: 0.3, transient: 100 }
     }
 }
 
@@ -101,10 +92,7 @@ impl SystemSpec {
                 angle_reference: AngleReference::default(),
             }),
             _ => {
-                return Err(SystemsError::UnknownName {
-                    what: "system",
-                    name: system.to_owned(),
-                });
+                return Err(SystemsError::UnknownName { what: "system", name: system.to_owned() });
             }
         };
         if scenario.is_some() && !matches!(spec, Self::Ieee68(_)) {
@@ -231,13 +219,7 @@ mod tests {
             assert_eq!(SystemSpec::from_name(name, None).unwrap().name(), name);
         }
         let ambient = SystemSpec::from_name("ieee68", Some("ambient")).unwrap();
-        assert!(matches!(
-            ambient,
-            SystemSpec::Ieee68(Ieee68Params {
-                scenario: Ieee68Scenario::Ambient(_),
-                ..
-            })
-        ));
+        assert!(matches!(ambient, SystemSpec::Ieee68(Ieee68Params { scenario: Ieee68Scenario::Ambient(_), .. })));
         assert!(SystemSpec::from_name("lorenz", None).is_err());
         assert!(SystemSpec::from_name("ieee68", Some("blackout")).is_err());
         assert!(SystemSpec::from_name("vdp", Some("fault")).is_err());

@@ -20,30 +20,16 @@ impl VdpRing {
     /// Builds a ring with natural frequencies `omegas` (one per oscillator, n >= 3 so
     /// that the two neighbours of every node are distinct).
     pub fn new(mu: f64, coupling: f64, omegas: &[f64]) -> Result<Self, SystemsError> {
-        require(
-            omegas.len() >= 3,
-            "n",
-            "a ring needs at least 3 oscillators",
-        )?;
+        require(omegas.len() >= 3, "n", "a ring needs at least 3 oscillators")?;
         require(mu.is_finite(), "mu", "must be finite")?;
         require(coupling.is_finite(), "coupling", "must be finite")?;
-        require(
-            omegas.iter().all(|w| w.is_finite()),
-            "detuning",
-            "frequencies must be finite",
-        )?;
-        Ok(Self {
-            mu,
-            coupling,
-            omega_squared: omegas.iter().map(|w| w * w).collect(),
-        })
+        require(omegas.iter().all(|w| w.is_finite()), "detuning", "frequencies must be finite")?;
+        Ok(Self { mu, coupling, omega_squared: omegas.iter().map(|w| w * w).collect() })
     }
 
     /// Seeded detuned frequencies w_i = 1 + detuning · U[−1, 1].
     pub fn detuned_frequencies(n: usize, detuning: f64, rng: &mut Rng) -> Vec<f64> {
-        (0..n)
-            .map(|_| 1.0 + detuning * rng.uniform_in(-1.0, 1.0))
-            .collect()
+        (0..n).map(|_| 1.0 + detuning * rng.uniform_in(-1.0, 1.0)).collect()
     }
 
     /// Number of oscillators.
@@ -90,15 +76,9 @@ mod tests {
         let mut x0 = vec![0.5; n];
         x0.extend(vec![-1.0; n]);
         let grid = SampleGrid::from_rate(10.0, 10.0).unwrap();
-        let ring_states =
-            sample_trajectory(&mut ring, &mut Rk4::new(0.01).unwrap(), &x0, &grid, &[]);
-        let single = sample_trajectory(
-            &mut VanDerPol { mu: 1.0 },
-            &mut Rk4::new(0.01).unwrap(),
-            &[0.5, -1.0],
-            &grid,
-            &[],
-        );
+        let ring_states = sample_trajectory(&mut ring, &mut Rk4::new(0.01).unwrap(), &x0, &grid, &[]);
+        let single =
+            sample_trajectory(&mut VanDerPol { mu: 1.0 }, &mut Rk4::new(0.01).unwrap(), &[0.5, -1.0], &grid, &[]);
         for (k, pair) in single.chunks(2).enumerate() {
             let row = &ring_states[k * 2 * n..(k + 1) * 2 * n];
             for i in 0..n {

@@ -30,10 +30,7 @@ impl Rng {
             *word = splitmix64(&mut counter);
         }
         // SplitMix64 is a bijection of its counter, so four consecutive outputs are never all zero.
-        Self {
-            state,
-            spare_normal: None,
-        }
+        Self { state, spare_normal: None }
     }
 
     /// Creates the generator of an independent sub-stream `stream` of `seed`.

@@ -31,13 +31,9 @@ pub fn simulate(request: &SimulationRequest) -> Result<Trajectory, SystemsError>
 /// Simulates `request` without the measurement model (the true signal).
 pub fn simulate_clean(request: &SimulationRequest) -> Result<Trajectory, SystemsError> {
     let system = &request.system;
-    let duration = request
-        .duration
-        .unwrap_or_else(|| system.default_duration());
+    let duration = request.duration.unwrap_or_else(|| system.default_duration());
     let rate = request.rate_hz.unwrap_or_else(|| system.default_rate());
-    let step = request
-        .integration_step
-        .unwrap_or_else(|| system.default_integration_step());
+    let step = request.integration_step.unwrap_or_else(|| system.default_integration_step());
     let mut initial_rng = Rng::stream(request.seed, INITIAL_STREAM);
     let given = request.initial_state.as_deref();
     match *system {
@@ -54,14 +50,7 @@ pub fn simulate_clean(request: &SimulationRequest) -> Result<Trajectory, Systems
             let omegas = VdpRing::detuned_frequencies(params.n, params.detuning, &mut initial_rng);
             let mut ring = VdpRing::new(params.mu, params.coupling, &omegas)?;
             let x0 = initial_state(given, 2 * params.n, 2.0, &mut initial_rng)?;
-            integrate(
-                &mut ring,
-                &x0,
-                duration,
-                rate,
-                step,
-                numbered_names(2 * params.n),
-            )
+            integrate(&mut ring, &x0, duration, rate, step, numbered_names(2 * params.n))
         }
         SystemSpec::Henon(params) => {
             require(
@@ -69,25 +58,16 @@ pub fn simulate_clean(request: &SimulationRequest) -> Result<Trajectory, Systems
                 "duration",
                 "must be between 1 and 1e8 iterates",
             )?;
-            let henon = Henon {
-                a: params.a,
-                b: params.b,
-            };
+            let henon = Henon { a: params.a, b: params.b };
             let start = match given {
                 Some(_) => initial_state(given, 2, 0.5, &mut initial_rng)?,
                 None => henon_start(&henon, &mut initial_rng)?,
             };
-            let points = henon.orbit(
-                [start[0], start[1]],
-                params.transient,
-                duration.round() as usize,
-            )?;
+            let points = henon.orbit([start[0], start[1]], params.transient, duration.round() as usize)?;
             let times = (0..points.len()).map(|k| k as f64).collect();
             Trajectory::new(numbered_names(2), times, points.concat())
         }
-        SystemSpec::Ieee68(params) => {
-            simulate_ieee68(&params, given, duration, rate, step, request.seed)
-        }
+        SystemSpec::Ieee68(params) => simulate_ieee68(&params, given, duration, rate, step, request.seed),
     }
 }
 
@@ -107,8 +87,7 @@ fn simulate_ieee68(
     let grid = SampleGrid::from_rate(duration, rate)?;
     let mut integrator = Rk4::new(step)?;
     let process_rng = Rng::stream(seed, PROCESS_STREAM);
-    let states =
-        model.simulate_states(&params.scenario, &x0, &grid, &mut integrator, process_rng)?;
+    let states = model.simulate_states(&params.scenario, &x0, &grid, &mut integrator, process_rng)?;
     let values = model.outputs(&states, params.angle_reference)?;
     Trajectory::new(Ieee68Model::channel_names(), grid.times(), values)
 }
@@ -129,29 +108,14 @@ fn integrate<S: OdeSystem>(
 }
 
 /// The given initial state (checked), or a seeded uniform draw from [−half_width, half_width]^dim.
-fn initial_state(
-    given: Option<&[f64]>,
-    dim: usize,
-    half_width: f64,
-    rng: &mut Rng,
-) -> Result<Vec<f64>, SystemsError> {
+fn initial_state(given: Option<&[f64]>, dim: usize, half_width: f64, rng: &mut Rng) -> Result<Vec<f64>, SystemsError> {
     match given {
         Some(x) => {
-            require(
-                x.len() == dim,
-                "initial_state",
-                &format!("needs {dim} values"),
-            )?;
-            require(
-                x.iter().all(|v| v.is_finite()),
-                "initial_state",
-                "must be finite",
-            )?;
+            require(x.len() == dim, "initial_state", &format!("needs {dim} values"))?;
+            require(x.iter().all(|v| v.is_finite()), "initial_state", "must be finite")?;
             Ok(x.to_vec())
         }
-        None => Ok((0..dim)
-            .map(|_| rng.uniform_in(-half_width, half_width))
-            .collect()),
+        None => Ok((0..dim).map(|_| rng.uniform_in(-half_width, half_width)).collect()),
     }
 }
 
@@ -186,10 +150,7 @@ mod tests {
     fn noisy() -> MeasurementModel {
         MeasurementModel {
             noise: Some(NoiseLevel::SnrDb(30.0)),
-            outliers: Some(Outliers {
-                probability: 0.01,
-                size: SpikeSize::ChannelStds(5.0),
-            }),
+            outliers: Some(Outliers { probability: 0.01, size: SpikeSize::ChannelStds(5.0) }),
             dropout_probability: 0.01,
             timestamp_jitter: 1e-4,
         }
@@ -202,10 +163,7 @@ mod tests {
         };
         vec![
             SystemSpec::from_name("vdp", None).unwrap(),
-            SystemSpec::VdpRing(VdpRingParams {
-                detuning: 0.05,
-                ..Default::default()
-            }),
+            SystemSpec::VdpRing(VdpRingParams { detuning: 0.05, ..Default::default() }),
             SystemSpec::from_name("henon", None).unwrap(),
             SystemSpec::Ieee68(ambient),
         ]
@@ -213,20 +171,13 @@ mod tests {
 
     /// Bit-for-bit comparison that treats NaN (dropouts) as equal to NaN.
     fn bits(t: &Trajectory) -> Vec<u64> {
-        t.times()
-            .iter()
-            .chain(t.values())
-            .map(|v| v.to_bits())
-            .collect()
+        t.times().iter().chain(t.values()).map(|v| v.to_bits()).collect()
     }
 
     #[test]
     fn seeded_runs_are_reproducible_bit_for_bit() {
         for system in all_systems() {
-            let request = SimulationRequest::new(system)
-                .with_duration(5.0)
-                .with_seed(11)
-                .with_measurement(noisy());
+            let request = SimulationRequest::new(system).with_duration(5.0).with_seed(11).with_measurement(noisy());
             let a = simulate(&request).unwrap();
             let b = simulate(&request).unwrap();
             assert_eq!(bits(&a), bits(&b), "{}", system.name());
@@ -238,30 +189,16 @@ mod tests {
 
     #[test]
     fn shapes_and_names() {
-        let vdp = simulate(&SimulationRequest::new(
-            SystemSpec::from_name("vdp", None).unwrap(),
-        ))
-        .unwrap();
-        assert_eq!(
-            (vdp.n_rows(), vdp.names()),
-            (301, &["x1".to_string(), "x2".to_string()][..])
-        );
+        let vdp = simulate(&SimulationRequest::new(SystemSpec::from_name("vdp", None).unwrap())).unwrap();
+        assert_eq!((vdp.n_rows(), vdp.names()), (301, &["x1".to_string(), "x2".to_string()][..]));
         let ring = simulate(&SimulationRequest::new(all_systems()[1]).with_duration(1.0)).unwrap();
         assert_eq!((ring.n_columns(), ring.names()[19].as_str()), (20, "x20"));
         let henon = simulate(&SimulationRequest::new(all_systems()[2])).unwrap();
         assert_eq!((henon.n_rows(), henon.times()[999]), (1000, 999.0));
-        let grid = simulate(
-            &SimulationRequest::new(all_systems()[3])
-                .with_duration(1.0)
-                .with_rate(30.0),
-        )
-        .unwrap();
+        let grid = simulate(&SimulationRequest::new(all_systems()[3]).with_duration(1.0).with_rate(30.0)).unwrap();
         assert_eq!((grid.n_rows(), grid.n_columns()), (31, 32));
         assert_eq!(grid.names()[0], "delta_g1");
-        assert!(
-            grid.column(12).iter().all(|&d| d == 0.0),
-            "angles relative to G13"
-        );
+        assert!(grid.column(12).iter().all(|&d| d == 0.0), "angles relative to G13");
     }
 
     #[test]
@@ -275,8 +212,7 @@ mod tests {
 
     #[test]
     fn clean_request_skips_measurement_and_noisy_one_differs() {
-        let request =
-            SimulationRequest::new(SystemSpec::from_name("vdp", None).unwrap()).with_seed(3);
+        let request = SimulationRequest::new(SystemSpec::from_name("vdp", None).unwrap()).with_seed(3);
         let clean = simulate(&request).unwrap();
         assert_eq!(clean, simulate_clean(&request).unwrap());
         let noisy = simulate(&request.with_measurement(noisy())).unwrap();

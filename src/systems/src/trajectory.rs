@@ -16,27 +16,14 @@ pub struct Trajectory {
 
 impl Trajectory {
     /// Builds a trajectory; `values` is row-major with `times.len()` rows of `names.len()` values.
-    pub fn new(
-        names: Vec<String>,
-        times: Vec<f64>,
-        values: Vec<f64>,
-    ) -> Result<Self, SystemsError> {
+    pub fn new(names: Vec<String>, times: Vec<f64>, values: Vec<f64>) -> Result<Self, SystemsError> {
         if names.is_empty() || values.len() != times.len() * names.len() {
             return Err(SystemsError::InvalidParameter {
                 name: "values",
-                reason: format!(
-                    "{} values do not fill {} rows of {} channels",
-                    values.len(),
-                    times.len(),
-                    names.len()
-                ),
+                reason: format!("{} values do not fill {} rows of {} channels", values.len(), times.len(), names.len()),
             });
         }
-        Ok(Self {
-            names,
-            times,
-            values,
-        })
+        Ok(Self { names, times, values })
     }
 
     /// Channel names, in column order.
@@ -116,12 +103,8 @@ mod tests {
     use super::*;
 
     fn sample() -> Trajectory {
-        Trajectory::new(
-            vec!["a".into(), "b".into()],
-            vec![0.0, 0.1],
-            vec![1.0, f64::NAN, 0.1 + 0.2, -2.5e-300],
-        )
-        .unwrap()
+        Trajectory::new(vec!["a".into(), "b".into()], vec![0.0, 0.1], vec![1.0, f64::NAN, 0.1 + 0.2, -2.5e-300])
+            .unwrap()
     }
 
     #[test]

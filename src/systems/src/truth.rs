@@ -30,21 +30,13 @@ pub fn vdp_limit_cycle(mu: f64) -> Result<LimitCycle, SystemsError> {
 
 /// Jacobian of the Hénon map at `point`; its determinant is −b everywhere.
 pub fn henon_jacobian(params: &HenonParams, point: [f64; 2]) -> [[f64; 2]; 2] {
-    Henon {
-        a: params.a,
-        b: params.b,
-    }
-    .jacobian(point)
+    Henon { a: params.a, b: params.b }.jacobian(point)
 }
 
 /// Attractor statistics (Jacobian determinant, largest Lyapunov exponent, extent) of the
 /// Hénon map over 100 000 iterates.
 pub fn henon_attractor(params: &HenonParams) -> Result<HenonAttractor, SystemsError> {
-    Henon {
-        a: params.a,
-        b: params.b,
-    }
-    .attractor(100_000)
+    Henon { a: params.a, b: params.b }.attractor(100_000)
 }
 
 #[cfg(test)]

@@ -76,11 +76,7 @@ pub struct LimitCycle {
 /// Liouville's formula det Φ(T) = exp(∫ tr J dt); one multiplier is 1, so the other is
 /// det Φ(T).
 pub fn limit_cycle(mu: f64) -> Result<LimitCycle, SystemsError> {
-    require(
-        mu.is_finite() && mu > 0.0 && mu <= 20.0,
-        "mu",
-        "must be in (0, 20] for a limit cycle",
-    )?;
+    require(mu.is_finite() && mu > 0.0 && mu <= 20.0, "mu", "must be in (0, 20] for a limit cycle")?;
     // Stiffness grows with mu; this step keeps RK4 error far below 1e-9 on the cycle.
     let step = 1e-3 / mu.max(1.0);
     let mut rk = Rk4::new(step)?;
@@ -130,9 +126,7 @@ fn upward_crossings(
     while found.len() < count {
         let t = k as f64 * h;
         if t > horizon {
-            return Err(SystemsError::Numerical(
-                "no limit-cycle crossings found".into(),
-            ));
+            return Err(SystemsError::Numerical("no limit-cycle crossings found".into()));
         }
         let before = *x;
         rk.single_step(system, t, h, x);
@@ -164,17 +158,9 @@ mod tests {
     fn period_and_floquet_exponent_match_reference_at_mu_1() {
         let cycle = limit_cycle(1.0).unwrap();
         println!("{cycle:?}");
-        assert!(
-            (cycle.period / 6.663287 - 1.0).abs() < 1e-6,
-            "period {}",
-            cycle.period
-        );
+        assert!((cycle.period / 6.663287 - 1.0).abs() < 1e-6, "period {}", cycle.period);
         // The reference is given to 6 decimals.
-        assert!(
-            (cycle.floquet_exponent + 1.059377).abs() < 2e-6,
-            "exponent {}",
-            cycle.floquet_exponent
-        );
+        assert!((cycle.floquet_exponent + 1.059377).abs() < 2e-6, "exponent {}", cycle.floquet_exponent);
         assert!((cycle.amplitude - 2.0086).abs() < 1e-4);
         // Monodromy check: one multiplier is 1, the other is exp(lambda_F T).
         assert!((cycle.trivial_multiplier - 1.0).abs() < 1e-6);
@@ -186,16 +172,8 @@ mod tests {
     fn other_reference_values() {
         for (mu, period, exponent) in [(0.5, 6.380676, -0.507731), (2.0, 7.629874, -2.382560)] {
             let cycle = limit_cycle(mu).unwrap();
-            assert!(
-                (cycle.period / period - 1.0).abs() < 1e-6,
-                "mu {mu}: {}",
-                cycle.period
-            );
-            assert!(
-                (cycle.floquet_exponent - exponent).abs() < 2e-6,
-                "mu {mu}: {}",
-                cycle.floquet_exponent
-            );
+            assert!((cycle.period / period - 1.0).abs() < 1e-6, "mu {mu}: {}", cycle.period);
+            assert!((cycle.floquet_exponent - exponent).abs() < 2e-6, "mu {mu}: {}", cycle.floquet_exponent);
         }
     }
 

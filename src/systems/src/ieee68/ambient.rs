@@ -42,16 +42,10 @@ impl LoadCoupling {
             .map(|(bus, y)| {
                 let left = reduced.current_map.column(bus);
                 let right = reduced.voltage_map.row(bus);
-                LoadTerm {
-                    sensitivity: left * right * y,
-                }
+                LoadTerm { sensitivity: left * right * y }
             })
             .collect();
-        Self {
-            y_reduced: reduced.y_reduced.clone(),
-            emf,
-            terms,
-        }
+        Self { y_reduced: reduced.y_reduced.clone(), emf, terms }
     }
 
     /// Number of fluctuating loads.
@@ -81,22 +75,10 @@ pub(crate) struct AmbientSystem<'a> {
 
 impl<'a> AmbientSystem<'a> {
     /// Noise of `intensity` σ (1/√s) drawn from `rng`.
-    pub fn new(
-        swing: &'a SwingEquations,
-        coupling: &'a LoadCoupling,
-        intensity: f64,
-        rng: Rng,
-    ) -> Self {
+    pub fn new(swing: &'a SwingEquations, coupling: &'a LoadCoupling, intensity: f64, rng: Rng) -> Self {
         let epsilon = vec![0.0; coupling.n_loads()];
         let network = coupling.perturbed(&epsilon);
-        Self {
-            swing,
-            coupling,
-            intensity,
-            rng,
-            epsilon,
-            network,
-        }
+        Self { swing, coupling, intensity, rng, epsilon, network }
     }
 }
 
@@ -136,14 +118,10 @@ mod tests {
         assert_eq!(coupling.n_loads(), 35);
         let bus = 40; // bus 41, 10 + j2.5 pu
         let eps = 1e-4;
-        let load_index = load_admittances(&data)[..bus]
-            .iter()
-            .filter(|y| y.norm() > 0.0)
-            .count();
+        let load_index = load_admittances(&data)[..bus].iter().filter(|y| y.norm() > 0.0).count();
         let mut epsilon = vec![0.0; 35];
         epsilon[load_index] = eps;
-        let predicted =
-            &intact.y_reduced + &coupling.terms[load_index].sensitivity * C64::new(eps, 0.0);
+        let predicted = &intact.y_reduced + &coupling.terms[load_index].sensitivity * C64::new(eps, 0.0);
         let voltage = data.buses[bus].v;
         data.buses[bus].p_load *= 1.0 + eps;
         data.buses[bus].q_load *= 1.0 + eps;

@@ -82,15 +82,8 @@ struct Table {
 impl Table {
     fn parse(file: &'static str, text: &'static str) -> Result<Self, SystemsError> {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header: Vec<&str> = lines
-            .next()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .collect();
-        let rows: Vec<Vec<&str>> = lines
-            .map(|l| l.split(',').map(str::trim).collect())
-            .collect();
+        let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').map(str::trim).collect()).collect();
         for (i, row) in rows.iter().enumerate() {
             if row.len() != header.len() {
                 return Err(data_error(file, i + 2, "wrong number of cells"));
@@ -125,29 +118,17 @@ impl Table {
 
     /// Reads the named columns of every row as numbers.
     fn records(&self, names: &[&str]) -> Result<Vec<Vec<f64>>, SystemsError> {
-        let columns = names
-            .iter()
-            .map(|n| self.column(n))
-            .collect::<Result<Vec<_>, _>>()?;
-        (0..self.rows.len())
-            .map(|r| columns.iter().map(|&c| self.number(r, c)).collect())
-            .collect()
+        let columns = names.iter().map(|n| self.column(n)).collect::<Result<Vec<_>, _>>()?;
+        (0..self.rows.len()).map(|r| columns.iter().map(|&c| self.number(r, c)).collect()).collect()
     }
 }
 
 fn data_error(file: &'static str, line: usize, reason: &str) -> SystemsError {
-    SystemsError::Data {
-        file,
-        line,
-        reason: reason.to_owned(),
-    }
+    SystemsError::Data { file, line, reason: reason.to_owned() }
 }
 
 /// Reads one value per bus from `table`, whose rows may come in any order.
-fn per_bus<T: Copy>(
-    table: &Table,
-    make: impl Fn(usize) -> Result<T, SystemsError>,
-) -> Result<Vec<T>, SystemsError> {
+fn per_bus<T: Copy>(table: &Table, make: impl Fn(usize) -> Result<T, SystemsError>) -> Result<Vec<T>, SystemsError> {
     let bus_column = table.column("bus")?;
     let mut out: Vec<Option<T>> = vec![None; N_BUSES];
     for row in 0..table.rows.len() {
@@ -164,8 +145,7 @@ impl Ieee68Data {
     pub fn load() -> Result<Self, SystemsError> {
         let lines = Table::parse("lines.csv", LINES_CSV)?;
         let (from, to) = (lines.column("from_bus")?, lines.column("to_bus")?);
-        let values =
-            lines.records(&["r_pu", "x_pu", "b_total_pu", "tap_ratio", "phase_shift_deg"])?;
+        let values = lines.records(&["r_pu", "x_pu", "b_total_pu", "tap_ratio", "phase_shift_deg"])?;
         let branches = values
             .iter()
             .enumerate()
@@ -184,14 +164,7 @@ impl Ieee68Data {
             .collect::<Result<Vec<_>, SystemsError>>()?;
 
         let flow = Table::parse("powerflow.csv", POWERFLOW_CSV)?;
-        let flow_values = flow.records(&[
-            "v_pu",
-            "angle_deg",
-            "p_gen_pu",
-            "q_gen_pu",
-            "p_load_pu",
-            "q_load_pu",
-        ])?;
+        let flow_values = flow.records(&["v_pu", "angle_deg", "p_gen_pu", "q_gen_pu", "p_load_pu", "q_load_pu"])?;
         let buses_table = Table::parse("buses.csv", BUSES_CSV)?;
         let shunts = buses_table.records(&["g_shunt_pu", "b_shunt_pu"])?;
         let shunt_by_bus = per_bus(&buses_table, |row| Ok((shunts[row][0], shunts[row][1])))?;
@@ -214,18 +187,12 @@ impl Ieee68Data {
 
         let generators = Table::parse("generators.csv", GENERATORS_CSV)?;
         let bus_column = generators.column("bus")?;
-        let machine_values =
-            generators.records(&["xd_p_pu_sys100", "m_s_sys100", "d_classical_pu_sys100"])?;
+        let machine_values = generators.records(&["xd_p_pu_sys100", "m_s_sys100", "d_classical_pu_sys100"])?;
         let machines = machine_values
             .iter()
             .enumerate()
             .map(|(row, v)| {
-                Ok(Machine {
-                    bus: generators.bus(row, bus_column)?,
-                    xd_prime: v[0],
-                    inertia: v[1],
-                    damping: v[2],
-                })
+                Ok(Machine { bus: generators.bus(row, bus_column)?, xd_prime: v[0], inertia: v[1], damping: v[2] })
             })
             .collect::<Result<Vec<_>, SystemsError>>()?;
         if machines.len() != N_MACHINES {
@@ -236,18 +203,9 @@ impl Ieee68Data {
         let published_init = init
             .records(&["e_internal_pu", "delta0_deg", "pm0_pu_sys100"])?
             .iter()
-            .map(|v| PublishedInit {
-                e_internal: v[0],
-                delta0_rad: v[1].to_radians(),
-                pm0: v[2],
-            })
+            .map(|v| PublishedInit { e_internal: v[0], delta0_rad: v[1].to_radians(), pm0: v[2] })
             .collect();
-        Ok(Self {
-            branches,
-            buses,
-            machines,
-            published_init,
-        })
+        Ok(Self { branches, buses, machines, published_init })
     }
 }
 
@@ -283,11 +241,7 @@ mod tests {
     #[test]
     fn line_28_29_is_a_single_circuit() {
         let data = Ieee68Data::load().unwrap();
-        let count = data
-            .branches
-            .iter()
-            .filter(|b| (b.from, b.to) == (27, 28) || (b.from, b.to) == (28, 27))
-            .count();
+        let count = data.branches.iter().filter(|b| (b.from, b.to) == (27, 28) || (b.from, b.to) == (28, 27)).count();
         assert_eq!(count, 1);
     }
 }

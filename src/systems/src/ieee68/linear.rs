@@ -37,11 +37,8 @@ impl Mode {
 /// noise on real eigenvalues, not oscillations.
 pub fn oscillatory_modes(eigenvalues: &[Complex<f64>]) -> Vec<Mode> {
     let radius = eigenvalues.iter().map(|l| l.norm()).fold(1.0, f64::max);
-    let mut modes: Vec<Mode> = eigenvalues
-        .iter()
-        .filter(|l| l.im > 1e-8 * radius)
-        .map(|&l| Mode::from_eigenvalue(l))
-        .collect();
+    let mut modes: Vec<Mode> =
+        eigenvalues.iter().filter(|l| l.im > 1e-8 * radius).map(|&l| Mode::from_eigenvalue(l)).collect();
     modes.sort_by(|a, b| a.frequency_hz.total_cmp(&b.frequency_hz));
     modes
 }
@@ -75,27 +72,19 @@ impl Linearisation {
         // to the eigenvector in one or two solves.
         let shift = lambda + Complex::new(1e-9, 1e-9) * lambda.norm();
         let shifted = DMatrix::from_fn(n, n, |i, j| {
-            let diagonal = if i == j {
-                shift
-            } else {
-                Complex::new(0.0, 0.0)
-            };
+            let diagonal = if i == j { shift } else { Complex::new(0.0, 0.0) };
             Complex::new(self.jacobian[(i, j)], 0.0) - diagonal
         });
         let lu = shifted.lu();
         let mut v = DVector::from_element(n, Complex::new(1.0, 0.0));
         for _ in 0..3 {
-            v = lu.solve(&v).ok_or_else(|| {
-                SystemsError::Numerical("singular matrix in inverse iteration".into())
-            })?;
+            v = lu.solve(&v).ok_or_else(|| SystemsError::Numerical("singular matrix in inverse iteration".into()))?;
             let norm = v.norm();
             v.unscale_mut(norm);
         }
         let speeds = n / 2..n;
-        let largest = speeds
-            .map(|i| v[i])
-            .max_by(|a, b| a.norm().total_cmp(&b.norm()))
-            .unwrap_or(Complex::new(1.0, 0.0));
+        let largest =
+            speeds.map(|i| v[i]).max_by(|a, b| a.norm().total_cmp(&b.norm())).unwrap_or(Complex::new(1.0, 0.0));
         Ok(v.iter().map(|c| c / largest).collect())
     }
 }
@@ -131,24 +120,17 @@ pub(crate) fn equilibrium(
     let mut pe = vec![0.0; n];
     for _ in 0..50 {
         network.electrical_power(&delta, &mut pe);
-        let residual = DVector::from_fn(n, |i, _| {
-            swing.mechanical_power[i] - pe[i] - swing.damping[i] * slip
-        });
+        let residual = DVector::from_fn(n, |i, _| swing.mechanical_power[i] - pe[i] - swing.damping[i] * slip);
         if residual.amax() < 1e-11 {
             return Ok((delta, slip));
         }
         // Columns: ∂/∂δ_j for the free angles, and ∂/∂s in the reference machine's column.
         let k = network.sensitivity(&delta);
-        let jacobian = DMatrix::from_fn(n, n, |i, j| {
-            if j == reference {
-                -swing.damping[i]
-            } else {
-                -k[(i, j)]
-            }
-        });
-        let step = jacobian.lu().solve(&residual).ok_or_else(|| {
-            SystemsError::Numerical("singular Jacobian in the equilibrium Newton step".into())
-        })?;
+        let jacobian = DMatrix::from_fn(n, n, |i, j| if j == reference { -swing.damping[i] } else { -k[(i, j)] });
+        let step = jacobian
+            .lu()
+            .solve(&residual)
+            .ok_or_else(|| SystemsError::Numerical("singular Jacobian in the equilibrium Newton step".into()))?;
         for j in 0..n {
             if j == reference {
                 slip -= step[j];
@@ -157,9 +139,7 @@ pub(crate) fn equilibrium(
             }
         }
     }
-    Err(SystemsError::Numerical(
-        "equilibrium Newton iteration did not converge".into(),
-    ))
+    Err(SystemsError::Numerical("equilibrium Newton iteration did not converge".into()))
 }
 
 #[cfg(test)]
@@ -175,12 +155,8 @@ mod tests {
 
     #[test]
     fn only_positive_imaginary_parts_count() {
-        let eigenvalues = [
-            Complex::new(-1.0, -2.0),
-            Complex::new(-1.0, 2.0),
-            Complex::new(0.0, 1e-12),
-            Complex::new(-0.5, 1.0),
-        ];
+        let eigenvalues =
+            [Complex::new(-1.0, -2.0), Complex::new(-1.0, 2.0), Complex::new(0.0, 1e-12), Complex::new(-0.5, 1.0)];
         let modes = oscillatory_modes(&eigenvalues);
         assert_eq!(modes.len(), 2);
         assert!(modes[0].im == 1.0 && modes[1].im == 2.0);

@@ -62,10 +62,7 @@ impl Network {
         match name {
             "pre" => Ok(Self::Pre),
             "post" => Ok(Self::Post),
-            _ => Err(SystemsError::UnknownName {
-                what: "network",
-                name: name.to_owned(),
-            }),
+            _ => Err(SystemsError::UnknownName { what: "network", name: name.to_owned() }),
         }
     }
 }
@@ -91,13 +88,7 @@ impl Ieee68Model {
         let delta0: Vec<f64> = emfs.iter().map(|e| e.arg()).collect();
 
         let intact = reduce(&data, &Topology::default())?;
-        let faulted = reduce(
-            &data,
-            &Topology {
-                open_branches: vec![],
-                grounded_buses: vec![FAULT_BUS],
-            },
-        )?;
+        let faulted = reduce(&data, &Topology { open_branches: vec![], grounded_buses: vec![FAULT_BUS] })?;
         let tripped = reduce(
             &data,
             &Topology {
@@ -152,11 +143,7 @@ impl Ieee68Model {
     }
 
     /// Electrical powers Pe_i(δ) of `network` (pu on 100 MVA).
-    pub fn electrical_power(
-        &self,
-        network: Network,
-        delta: &[f64],
-    ) -> Result<Vec<f64>, SystemsError> {
+    pub fn electrical_power(&self, network: Network, delta: &[f64]) -> Result<Vec<f64>, SystemsError> {
         check_len(delta, N_MACHINES, "delta")?;
         let mut pe = vec![0.0; N_MACHINES];
         self.coefficients(network).electrical_power(delta, &mut pe);
@@ -186,11 +173,7 @@ impl Ieee68Model {
 }
 
 fn check_len(values: &[f64], expected: usize, name: &'static str) -> Result<(), SystemsError> {
-    crate::error::require(
-        values.len() == expected,
-        name,
-        &format!("needs {expected} values"),
-    )
+    crate::error::require(values.len() == expected, name, &format!("needs {expected} values"))
 }
 
 #[cfg(test)]
@@ -202,17 +185,9 @@ mod tests {
         let model = Ieee68Model::new().unwrap();
         let data = Ieee68Data::load().unwrap();
         let x0 = model.operating_point();
-        let pe = model
-            .electrical_power(Network::Pre, &x0[..N_MACHINES])
-            .unwrap();
+        let pe = model.electrical_power(Network::Pre, &x0[..N_MACHINES]).unwrap();
         for (i, published) in data.published_init.iter().enumerate() {
-            assert!(
-                (pe[i] - published.pm0).abs() < 1e-6,
-                "G{}: Pe {} vs Pm0 {}",
-                i + 1,
-                pe[i],
-                published.pm0
-            );
+            assert!((pe[i] - published.pm0).abs() < 1e-6, "G{}: Pe {} vs Pm0 {}", i + 1, pe[i], published.pm0);
             // The published angles agree to their rounding (8 decimals of the inputs).
             assert!((x0[i] - published.delta0_rad).abs() < 5e-7);
         }
@@ -235,11 +210,7 @@ mod tests {
             let f_minus = model.derivative(Network::Post, &minus).unwrap();
             for i in 0..2 * N_MACHINES {
                 let fd = (f_plus[i] - f_minus[i]) / (2.0 * eps);
-                assert!(
-                    (fd - a[(i, j)]).abs() < 1e-6 * (1.0 + fd.abs()),
-                    "({i},{j}): {fd} vs {}",
-                    a[(i, j)]
-                );
+                assert!((fd - a[(i, j)]).abs() < 1e-6 * (1.0 + fd.abs()), "({i},{j}): {fd} vs {}", a[(i, j)]);
             }
         }
     }

@@ -11,20 +11,13 @@ impl Ieee68Model {
     /// pre-fault angles (G13's angle held fixed).
     pub fn linearise(&self, network: Network) -> Result<Linearisation, SystemsError> {
         let coefficients = self.coefficients(network);
-        let (delta, slip) =
-            linear::equilibrium(&self.swing, coefficients, &self.delta0, SWING_MACHINE)?;
+        let (delta, slip) = linear::equilibrium(&self.swing, coefficients, &self.delta0, SWING_MACHINE)?;
         let jacobian = self.swing.jacobian(coefficients, &delta);
         let eigenvalues = linear::eigenvalues(&jacobian);
         let modes = oscillatory_modes(&eigenvalues);
         let mut operating_point = delta;
         operating_point.extend(std::iter::repeat_n(1.0 + slip, N_MACHINES));
-        Ok(Linearisation {
-            operating_point,
-            speed_offset: slip,
-            jacobian,
-            eigenvalues,
-            modes,
-        })
+        Ok(Linearisation { operating_point, speed_offset: slip, jacobian, eigenvalues, modes })
     }
 
     /// Modes published in the embedded `modes_classical.csv` for `case`
@@ -33,10 +26,7 @@ impl Ieee68Model {
     pub fn published_modes(case: &str) -> Result<Vec<(f64, f64)>, SystemsError> {
         let modes = data::published_modes(case)?;
         if modes.is_empty() {
-            return Err(SystemsError::UnknownName {
-                what: "mode table case",
-                name: case.to_owned(),
-            });
+            return Err(SystemsError::UnknownName { what: "mode table case", name: case.to_owned() });
         }
         Ok(modes)
     }
@@ -72,12 +62,7 @@ mod tests {
         lin.modes
             .iter()
             .filter(|m| m.frequency_hz < 1.0)
-            .map(|m| {
-                (
-                    m.frequency_hz,
-                    lin.mode_shape(m).unwrap()[N_MACHINES..].to_vec(),
-                )
-            })
+            .map(|m| (m.frequency_hz, lin.mode_shape(m).unwrap()[N_MACHINES..].to_vec()))
             .collect()
     }
 
@@ -86,21 +71,11 @@ mod tests {
         let model = Ieee68Model::new().unwrap();
         let lin = model.linearise(Network::Post).unwrap();
         // It is an equilibrium of the post-fault network (angles rotating together).
-        let dx = model
-            .derivative(Network::Post, &lin.operating_point)
-            .unwrap();
+        let dx = model.derivative(Network::Post, &lin.operating_point).unwrap();
         assert!(dx[N_MACHINES..].iter().all(|v| v.abs() < 1e-10));
-        assert!(
-            dx[..N_MACHINES]
-                .iter()
-                .all(|v| (v - OMEGA_BASE * lin.speed_offset).abs() < 1e-12)
-        );
+        assert!(dx[..N_MACHINES].iter().all(|v| (v - OMEGA_BASE * lin.speed_offset).abs() < 1e-12));
         for m in lin.modes.iter().filter(|m| m.frequency_hz < 1.0) {
-            println!(
-                "post-fault: {:.5} Hz, damping {:.3} %",
-                m.frequency_hz,
-                100.0 * m.damping_ratio
-            );
+            println!("post-fault: {:.5} Hz, damping {:.3} %", m.frequency_hz, 100.0 * m.damping_ratio);
         }
         println!("post-fault speed offset {:e} pu", lin.speed_offset);
         // Below 1 Hz there are five modes: the four inter-area modes and the local mode of
@@ -109,21 +84,12 @@ mod tests {
         // machines swing against it.
         let slow = slow_modes(&lin);
         assert_eq!(slow.len(), 5);
-        let is_g9_local = |shape: &[nalgebra::Complex<f64>]| {
-            shape[8].norm() == 1.0 && (0..8).all(|i| (shape[i] / shape[8]).re < 0.0)
-        };
-        let local: Vec<f64> = slow
-            .iter()
-            .filter(|(_, s)| is_g9_local(s))
-            .map(|(f, _)| *f)
-            .collect();
+        let is_g9_local =
+            |shape: &[nalgebra::Complex<f64>]| shape[8].norm() == 1.0 && (0..8).all(|i| (shape[i] / shape[8]).re < 0.0);
+        let local: Vec<f64> = slow.iter().filter(|(_, s)| is_g9_local(s)).map(|(f, _)| *f).collect();
         assert_eq!(local.len(), 1);
         assert!((local[0] - 0.772).abs() < 0.01);
-        let inter_area: Vec<f64> = slow
-            .iter()
-            .filter(|(_, s)| !is_g9_local(s))
-            .map(|(f, _)| *f)
-            .collect();
+        let inter_area: Vec<f64> = slow.iter().filter(|(_, s)| !is_g9_local(s)).map(|(f, _)| *f).collect();
         println!("post-fault inter-area modes (Hz): {inter_area:?}");
         for (got, expected) in inter_area.iter().zip([0.374, 0.493, 0.595, 0.782]) {
             assert!((got - expected).abs() < 0.005, "{got} vs {expected}");
@@ -135,9 +101,7 @@ mod tests {
         // Linearising the post-fault network at the pre-fault angles (not an equilibrium of
         // it) gives modes close to the pre-fault ones: about 0.378, 0.489, 0.620, 0.781 Hz.
         let model = Ieee68Model::new().unwrap();
-        let a = model
-            .jacobian(Network::Post, &model.operating_point()[..N_MACHINES])
-            .unwrap();
+        let a = model.jacobian(Network::Post, &model.operating_point()[..N_MACHINES]).unwrap();
         let modes = oscillatory_modes(&linear::eigenvalues(&a));
         let first: Vec<f64> = modes.iter().take(4).map(|m| m.frequency_hz).collect();
         println!("post-fault network at pre-fault angles (Hz): {first:?}");

@@ -30,10 +30,7 @@ pub(crate) struct ReducedNetwork {
 
 /// Constant-impedance load admittance y = (P − jQ)/|V|² of every bus at the solved voltage.
 pub(crate) fn load_admittances(data: &Ieee68Data) -> Vec<C64> {
-    data.buses
-        .iter()
-        .map(|b| C64::new(b.p_load, -b.q_load) / (b.v * b.v))
-        .collect()
+    data.buses.iter().map(|b| C64::new(b.p_load, -b.q_load) / (b.v * b.v)).collect()
 }
 
 /// Internal EMFs E = V_t + j x'_d I with I = conj(S / V_t), from the power flow.
@@ -76,15 +73,10 @@ pub(crate) fn bus_admittance(data: &Ieee68Data, topology: &Topology) -> DMatrix<
 }
 
 /// Kron-reduces the network of `topology` to the internal machine nodes.
-pub(crate) fn reduce(
-    data: &Ieee68Data,
-    topology: &Topology,
-) -> Result<ReducedNetwork, SystemsError> {
+pub(crate) fn reduce(data: &Ieee68Data, topology: &Topology) -> Result<ReducedNetwork, SystemsError> {
     let y_bus = bus_admittance(data, topology);
     // Grounded buses have V = 0: they simply drop out of the eliminated set.
-    let kept: Vec<usize> = (0..N_BUSES)
-        .filter(|b| !topology.grounded_buses.contains(b))
-        .collect();
+    let kept: Vec<usize> = (0..N_BUSES).filter(|b| !topology.grounded_buses.contains(b)).collect();
     let n = kept.len();
     let y_bb = DMatrix::from_fn(n, n, |i, j| y_bus[(kept[i], kept[j])]);
     let mut y_bg = DMatrix::<C64>::zeros(n, N_MACHINES);
@@ -100,11 +92,7 @@ pub(crate) fn reduce(
     }
     let singular = || SystemsError::Numerical("singular bus admittance matrix".into());
     let w = y_bb.clone().lu().solve(&y_bg).ok_or_else(singular)?;
-    let l_transposed = y_bb
-        .transpose()
-        .lu()
-        .solve(&y_gb.transpose())
-        .ok_or_else(singular)?;
+    let l_transposed = y_bb.transpose().lu().solve(&y_gb.transpose()).ok_or_else(singular)?;
     let y_reduced = &y_gg - &y_gb * &w;
 
     let mut voltage_map = DMatrix::<C64>::zeros(N_BUSES, N_MACHINES);
@@ -113,11 +101,7 @@ pub(crate) fn reduce(
         voltage_map.set_row(bus, &w.row(row));
         current_map.set_column(bus, &l_transposed.row(row).transpose());
     }
-    Ok(ReducedNetwork {
-        y_reduced,
-        voltage_map,
-        current_map,
-    })
+    Ok(ReducedNetwork { y_reduced, voltage_map, current_map })
 }
 
 /// Index of the (single) branch between buses `a` and `b` (zero-based), either direction.
@@ -125,9 +109,7 @@ pub(crate) fn branch_between(data: &Ieee68Data, a: usize, b: usize) -> Result<us
     data.branches
         .iter()
         .position(|br| (br.from, br.to) == (a, b) || (br.from, br.to) == (b, a))
-        .ok_or_else(|| {
-            SystemsError::Numerical(format!("no branch between buses {} and {}", a + 1, b + 1))
-        })
+        .ok_or_else(|| SystemsError::Numerical(format!("no branch between buses {} and {}", a + 1, b + 1)))
 }
 
 #[cfg(test)]
@@ -154,13 +136,7 @@ mod tests {
         let v = -(&reduced.voltage_map * &e);
         for (b, bus) in data.buses.iter().enumerate() {
             let expected = C64::from_polar(bus.v, bus.angle_rad);
-            assert!(
-                (v[b] - expected).norm() < 1e-7,
-                "bus {}: {} vs {}",
-                b + 1,
-                v[b],
-                expected
-            );
+            assert!((v[b] - expected).norm() < 1e-7, "bus {}: {} vs {}", b + 1, v[b], expected);
         }
     }
 
@@ -177,10 +153,7 @@ mod tests {
     #[test]
     fn grounded_bus_has_zero_voltage() {
         let data = Ieee68Data::load().unwrap();
-        let faulted = Topology {
-            open_branches: vec![],
-            grounded_buses: vec![28],
-        };
+        let faulted = Topology { open_branches: vec![], grounded_buses: vec![28] };
         let reduced = reduce(&data, &faulted).unwrap();
         assert!(reduced.voltage_map.row(28).norm() == 0.0);
         assert_eq!(branch_between(&data, 27, 28).unwrap(), 44);

@@ -21,10 +21,7 @@ pub struct FaultParams {
 
 impl Default for FaultParams {
     fn default() -> Self {
-        Self {
-            start: 1.0,
-            clearing_time: 0.05,
-        }
+        Self { start: 1.0, clearing_time: 0.05 }
     }
 }
 
@@ -40,9 +37,7 @@ pub struct AmbientParams {
 
 impl Default for AmbientParams {
     fn default() -> Self {
-        Self {
-            load_noise_intensity: 0.005,
-        }
+        Self { load_noise_intensity: 0.005 }
     }
 }
 
@@ -67,10 +62,7 @@ impl Ieee68Scenario {
         match name {
             "fault" => Ok(Self::Fault(FaultParams::default())),
             "ambient" => Ok(Self::Ambient(AmbientParams::default())),
-            _ => Err(SystemsError::UnknownName {
-                what: "scenario",
-                name: name.to_owned(),
-            }),
+            _ => Err(SystemsError::UnknownName { what: "scenario", name: name.to_owned() }),
         }
     }
 }
@@ -125,18 +117,10 @@ impl Ieee68Model {
         integrator: &mut Rk4,
         rng: Rng,
     ) -> Result<Vec<f64>, SystemsError> {
-        require(
-            x0.len() == 2 * N_MACHINES,
-            "initial_state",
-            "needs 32 values",
-        )?;
+        require(x0.len() == 2 * N_MACHINES, "initial_state", "needs 32 values")?;
         match *scenario {
             Ieee68Scenario::Fault(fault) => {
-                require(
-                    fault.start.is_finite() && fault.start >= 0.0,
-                    "fault_start",
-                    "must be >= 0",
-                )?;
+                require(fault.start.is_finite() && fault.start >= 0.0, "fault_start", "must be >= 0")?;
                 require(
                     fault.clearing_time.is_finite() && fault.clearing_time > 0.0,
                     "clearing_time",
@@ -149,21 +133,11 @@ impl Ieee68Model {
                     switch_times,
                     active: 0,
                 };
-                Ok(sample_trajectory(
-                    &mut system,
-                    integrator,
-                    x0,
-                    grid,
-                    &switch_times,
-                ))
+                Ok(sample_trajectory(&mut system, integrator, x0, grid, &switch_times))
             }
             Ieee68Scenario::Ambient(ambient) => {
                 let sigma = ambient.load_noise_intensity;
-                require(
-                    sigma.is_finite() && sigma >= 0.0,
-                    "load_noise_intensity",
-                    "must be >= 0",
-                )?;
+                require(sigma.is_finite() && sigma >= 0.0, "load_noise_intensity", "must be >= 0")?;
                 let mut system = AmbientSystem::new(&self.swing, &self.load_coupling, sigma, rng);
                 Ok(sample_trajectory(&mut system, integrator, x0, grid, &[]))
             }
@@ -173,24 +147,14 @@ impl Ieee68Model {
     /// Channel names: `delta_g1`..`delta_g16`, then `omega_g1`..`omega_g16`.
     pub fn channel_names() -> Vec<String> {
         let angles = (1..=N_MACHINES).map(|i| format!("delta_g{i}"));
-        angles
-            .chain((1..=N_MACHINES).map(|i| format!("omega_g{i}")))
-            .collect()
+        angles.chain((1..=N_MACHINES).map(|i| format!("omega_g{i}"))).collect()
     }
 
     /// Converts row-major states into recorded channels: angles (rad) relative to
     /// `reference`, speeds (pu) unchanged.
-    pub fn outputs(
-        &self,
-        states: &[f64],
-        reference: AngleReference,
-    ) -> Result<Vec<f64>, SystemsError> {
+    pub fn outputs(&self, states: &[f64], reference: AngleReference) -> Result<Vec<f64>, SystemsError> {
         if let AngleReference::Machine(k) = reference {
-            require(
-                (1..=N_MACHINES).contains(&k),
-                "angle_reference",
-                "machine must be 1..16",
-            )?;
+            require((1..=N_MACHINES).contains(&k), "angle_reference", "machine must be 1..16")?;
         }
         let total_inertia: f64 = self.swing.inertia.iter().sum();
         let mut out = states.to_vec();
@@ -199,11 +163,7 @@ impl Ieee68Model {
                 AngleReference::Absolute => 0.0,
                 AngleReference::Machine(k) => row[k - 1],
                 AngleReference::CenterOfInertia => {
-                    row.iter()
-                        .zip(&self.swing.inertia)
-                        .map(|(d, m)| d * m)
-                        .sum::<f64>()
-                        / total_inertia
+                    row.iter().zip(&self.swing.inertia).map(|(d, m)| d * m).sum::<f64>() / total_inertia
                 }
             };
             for delta in &mut row[..N_MACHINES] {
@@ -226,24 +186,14 @@ mod tests {
         let grid = SampleGrid::from_rate(40.0, 5.0).unwrap();
         let fault = Ieee68Scenario::Fault(FaultParams::default());
         let states = model
-            .simulate_states(
-                &fault,
-                &model.operating_point(),
-                &grid,
-                &mut Rk4::new(0.01).unwrap(),
-                Rng::new(0),
-            )
+            .simulate_states(&fault, &model.operating_point(), &grid, &mut Rk4::new(0.01).unwrap(), Rng::new(0))
             .unwrap();
         let last = &states[states.len() - 2 * N_MACHINES..];
         let reference = SWING_MACHINE;
         for i in 0..N_MACHINES {
             let simulated = last[i] - last[reference];
             let equilibrium = lin.operating_point[i] - lin.operating_point[reference];
-            assert!(
-                (simulated - equilibrium).abs() < 2e-3,
-                "G{}: {simulated} vs {equilibrium}",
-                i + 1
-            );
+            assert!((simulated - equilibrium).abs() < 2e-3, "G{}: {simulated} vs {equilibrium}", i + 1);
             assert!((last[N_MACHINES + i] - 1.0 - lin.speed_offset).abs() < 1e-5);
         }
     }
@@ -253,64 +203,26 @@ mod tests {
         let model = Ieee68Model::new().unwrap();
         let grid = SampleGrid::from_rate(15.0, 30.0).unwrap();
         let x0 = model.operating_point();
-        let speed_deviation = |row: &[f64]| {
-            row[N_MACHINES..]
-                .iter()
-                .map(|w| (w - 1.0).abs())
-                .fold(0.0, f64::max)
-        };
+        let speed_deviation = |row: &[f64]| row[N_MACHINES..].iter().map(|w| (w - 1.0).abs()).fold(0.0, f64::max);
         for clearing_time in [0.05, 0.1] {
-            let fault = Ieee68Scenario::Fault(FaultParams {
-                start: 1.0,
-                clearing_time,
-            });
-            let states = model
-                .simulate_states(
-                    &fault,
-                    &x0,
-                    &grid,
-                    &mut Rk4::new(1.0 / 240.0).unwrap(),
-                    Rng::new(0),
-                )
-                .unwrap();
+            let fault = Ieee68Scenario::Fault(FaultParams { start: 1.0, clearing_time });
+            let states =
+                model.simulate_states(&fault, &x0, &grid, &mut Rk4::new(1.0 / 240.0).unwrap(), Rng::new(0)).unwrap();
             let rows: Vec<&[f64]> = states.chunks(2 * N_MACHINES).collect();
-            let early = rows[..90]
-                .iter()
-                .map(|r| speed_deviation(r))
-                .fold(0.0, f64::max);
-            let late = rows[rows.len() - 30..]
-                .iter()
-                .map(|r| speed_deviation(r))
-                .fold(0.0, f64::max);
-            println!(
-                "fault cleared in {clearing_time} s: max |w - 1| first 3 s {early:e}, last second {late:e}"
-            );
-            assert!(
-                rows[..30].iter().all(|r| speed_deviation(r) < 1e-12),
-                "steady before the fault"
-            );
+            let early = rows[..90].iter().map(|r| speed_deviation(r)).fold(0.0, f64::max);
+            let late = rows[rows.len() - 30..].iter().map(|r| speed_deviation(r)).fold(0.0, f64::max);
+            println!("fault cleared in {clearing_time} s: max |w - 1| first 3 s {early:e}, last second {late:e}");
+            assert!(rows[..30].iter().all(|r| speed_deviation(r) < 1e-12), "steady before the fault");
             // The speeds settle near 1 + 3e-4 (the post-fault common frequency).
             assert!(early > 1e-3 && late < 0.2 * early);
         }
 
         let ambient = Ieee68Scenario::Ambient(AmbientParams::default());
-        let states = model
-            .simulate_states(
-                &ambient,
-                &x0,
-                &grid,
-                &mut Rk4::new(1.0 / 240.0).unwrap(),
-                Rng::new(1),
-            )
-            .unwrap();
-        let worst = states
-            .chunks(2 * N_MACHINES)
-            .map(speed_deviation)
-            .fold(0.0, f64::max);
-        let angle_swing = states
-            .chunks(2 * N_MACHINES)
-            .map(|r| (r[0] - r[12] - (x0[0] - x0[12])).abs())
-            .fold(0.0, f64::max);
+        let states =
+            model.simulate_states(&ambient, &x0, &grid, &mut Rk4::new(1.0 / 240.0).unwrap(), Rng::new(1)).unwrap();
+        let worst = states.chunks(2 * N_MACHINES).map(speed_deviation).fold(0.0, f64::max);
+        let angle_swing =
+            states.chunks(2 * N_MACHINES).map(|r| (r[0] - r[12] - (x0[0] - x0[12])).abs()).fold(0.0, f64::max);
         println!("ambient: max speed deviation {worst:e}, max G1-G13 angle change {angle_swing:e}");
         assert!(worst > 1e-6 && worst < 1e-2 && angle_swing < 0.2);
     }
@@ -323,11 +235,7 @@ mod tests {
         assert_eq!(to_g13[12], 0.0);
         assert!((to_g13[0] - (x0[0] - x0[12])).abs() < 1e-15);
         let coi = model.outputs(&x0, AngleReference::CenterOfInertia).unwrap();
-        let weighted: f64 = coi[..N_MACHINES]
-            .iter()
-            .zip(model.inertia())
-            .map(|(d, m)| d * m)
-            .sum();
+        let weighted: f64 = coi[..N_MACHINES].iter().zip(model.inertia()).map(|(d, m)| d * m).sum();
         assert!(weighted.abs() < 1e-9);
         assert_eq!(model.outputs(&x0, AngleReference::Absolute).unwrap(), x0);
         assert!(model.outputs(&x0, AngleReference::Machine(17)).is_err());

@@ -85,8 +85,7 @@ impl SwingEquations {
         for i in 0..n {
             let slip = omega[i] - 1.0;
             dx[i] = OMEGA_BASE * slip;
-            dx[n + i] =
-                (self.mechanical_power[i] - pe[i] - self.damping[i] * slip) / self.inertia[i];
+            dx[n + i] = (self.mechanical_power[i] - pe[i] - self.damping[i] * slip) / self.inertia[i];
         }
     }
 
@@ -116,19 +115,11 @@ mod tests {
         let y = DMatrix::from_row_slice(
             2,
             2,
-            &[
-                Complex::new(0.1, -10.0),
-                Complex::new(0.0, 10.0),
-                Complex::new(0.0, 10.0),
-                Complex::new(0.1, -10.0),
-            ],
+            &[Complex::new(0.1, -10.0), Complex::new(0.0, 10.0), Complex::new(0.0, 10.0), Complex::new(0.1, -10.0)],
         );
         let network = PowerCoefficients::new(&y, &[1.0, 1.0]);
-        let swing = SwingEquations {
-            inertia: vec![2.0, 4.0],
-            damping: vec![0.5, 1.0],
-            mechanical_power: vec![0.1, 0.1],
-        };
+        let swing =
+            SwingEquations { inertia: vec![2.0, 4.0], damping: vec![0.5, 1.0], mechanical_power: vec![0.1, 0.1] };
         (network, swing)
     }
 
@@ -157,10 +148,7 @@ mod tests {
             swing.rhs(&network, &minus, &mut f_minus);
             for i in 0..4 {
                 let fd = (f_plus[i] - f_minus[i]) / (2.0 * eps);
-                assert!(
-                    (fd - a[(i, j)]).abs() < 1e-6 * (1.0 + fd.abs()),
-                    "({i},{j})"
-                );
+                assert!((fd - a[(i, j)]).abs() < 1e-6 * (1.0 + fd.abs()), "({i},{j})");
             }
         }
     }

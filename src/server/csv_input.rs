@@ -1,0 +1,260 @@
+//! Streaming reader of sample files: a header row naming the columns (`t` optional), then
+//! one sample per line. Values are parsed without allocating per row; errors name the line
+//! and column. An empty cell or `NaN` is a dropout (a gap), anything else non-numeric is an
+//! error.
+
+use std::io::BufRead;
+
+/// A file that cannot be read as samples.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    /// The underlying reader failed.
+    #[error("line {line}: cannot read: {source}")]
+    Io {
+        /// 1-based line number.
+        line: u64,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No header line.
+    #[error("the file is empty; expected a header line naming the columns")]
+    Empty,
+    /// A column named twice in the header.
+    #[error("line 1: column `{0}` appears twice in the header")]
+    DuplicateColumn(String),
+    /// A column that was asked for is not in the header.
+    #[error("line 1: no column named `{name}` (the header has: {available})")]
+    MissingColumn {
+        /// The missing name.
+        name: String,
+        /// The header's columns.
+        available: String,
+    },
+    /// A row with the wrong number of cells.
+    #[error("line {line}: {got} cells, the header has {expected} columns")]
+    CellCount {
+        /// 1-based line number.
+        line: u64,
+        /// Cells in the header.
+        expected: usize,
+        /// Cells in the row.
+        got: usize,
+    },
+    /// A cell that is not a number.
+    #[error("line {line}, column `{column}`: `{cell}` is not a number")]
+    NotANumber {
+        /// 1-based line number.
+        line: u64,
+        /// The column's name.
+        column: String,
+        /// The cell's text.
+        cell: String,
+    },
+}
+
+/// The header, and which columns hold time, states and inputs.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// All column names, in file order.
+    pub columns: Vec<String>,
+    /// Index of the `t` column, if any.
+    pub time: Option<usize>,
+    /// Indices of the state channels.
+    pub states: Vec<usize>,
+    /// Indices of the input channels.
+    pub inputs: Vec<usize>,
+}
+
+impl Layout {
+    /// Names of the state channels.
+    pub fn state_names(&self) -> Vec<String> {
+        self.states.iter().map(|&i| self.columns[i].clone()).collect()
+    }
+
+    /// Names of the input channels.
+    pub fn input_names(&self) -> Vec<String> {
+        self.inputs.iter().map(|&i| self.columns[i].clone()).collect()
+    }
+}
+
+/// One parsed row. `None` entries are dropouts.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    /// Time stamp, when the file has a `t` column.
+    pub t: Option<f64>,
+    /// State values (NaN for a dropout).
+    pub x: Vec<f64>,
+    /// Input values (NaN for a dropout).
+    pub u: Vec<f64>,
+}
+
+impl Row {
+    /// Whether any value is missing.
+    pub fn has_dropout(&self) -> bool {
+        self.x.iter().chain(&self.u).any(|v| !v.is_finite())
+    }
+}
+
+/// Reads rows one at a time from any buffered reader.
+pub struct SampleReader<R> {
+    reader: R,
+    layout: Layout,
+    line: String,
+    line_number: u64,
+    cells: Vec<f64>,
+    bytes_read: u64,
+}
+
+fn strip_quotes(cell: &str) -> &str {
+    let cell = cell.trim();
+    cell.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(cell)
+}
+
+impl<R: BufRead> SampleReader<R> {
+    /// Reads the header. `states` selects the state columns (default: every column that is
+    /// neither `t` nor an input); `inputs` names the input columns.
+    pub fn new(mut reader: R, states: Option<&[String]>, inputs: &[String]) -> Result<Self, CsvError> {
+        let mut line = String::new();
+        let read = reader.read_line(&mut line).map_err(|source| CsvError::Io { line: 1, source })?;
+        if read == 0 || line.trim().is_empty() {
+            return Err(CsvError::Empty);
+        }
+        let columns: Vec<String> = line
+            .trim_end_matches(['\n', '\r'])
+            .trim_start_matches('\u{feff}')
+            .split(',')
+            .map(|c| strip_quotes(c).to_owned())
+            .collect();
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].contains(c) {
+                return Err(CsvError::DuplicateColumn(c.clone()));
+            }
+        }
+        let find = |name: &String| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| CsvError::MissingColumn { name: name.clone(), available: columns.join(", ") })
+        };
+        let time = columns.iter().position(|c| c == "t");
+        let inputs = inputs.iter().map(find).collect::<Result<Vec<_>, _>>()?;
+        let states = match states {
+            Some(names) => names.iter().map(find).collect::<Result<Vec<_>, _>>()?,
+            None => (0..columns.len()).filter(|i| Some(*i) != time && !inputs.contains(i)).collect(),
+        };
+        let cells = vec![0.0; columns.len()];
+        Ok(Self {
+            reader,
+            layout: Layout { columns, time, states, inputs },
+            line,
+            line_number: 1,
+            cells,
+            bytes_read: read as u64,
+        })
+    }
+
+    /// The columns.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Bytes consumed so far (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The line number of the last row returned.
+    pub fn line_number(&self) -> u64 {
+        self.line_number
+    }
+
+    /// Reads the next row into `row`; `Ok(false)` at the end. Blank lines are skipped.
+    pub fn next_row(&mut self, row: &mut Row) -> Result<bool, CsvError> {
+        loop {
+            self.line.clear();
+            self.line_number += 1;
+            let read = self
+                .reader
+                .read_line(&mut self.line)
+                .map_err(|source| CsvError::Io { line: self.line_number, source })?;
+            if read == 0 {
+                return Ok(false);
+            }
+            self.bytes_read += read as u64;
+            let text = self.line.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let mut count = 0;
+            for (i, cell) in text.split(',').enumerate() {
+                count += 1;
+                if i >= self.cells.len() {
+                    continue;
+                }
+                let cell = strip_quotes(cell);
+                self.cells[i] = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
+                    f64::NAN
+                } else {
+                    match cell.parse::<f64>() {
+                        Ok(v) if v.is_finite() => v,
+                        _ => {
+                            return Err(CsvError::NotANumber {
+                                line: self.line_number,
+                                column: self.layout.columns[i].clone(),
+                                cell: cell.to_owned(),
+                            });
+                        }
+                    }
+                };
+            }
+            if count != self.cells.len() {
+                return Err(CsvError::CellCount { line: self.line_number, expected: self.cells.len(), got: count });
+            }
+            row.t = self.layout.time.map(|i| self.cells[i]);
+            row.x.clear();
+            row.x.extend(self.layout.states.iter().map(|&i| self.cells[i]));
+            row.u.clear();
+            row.u.extend(self.layout.inputs.iter().map(|&i| self.cells[i]));
+            return Ok(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader<'a>(text: &'a str, inputs: &[&str]) -> Result<SampleReader<&'a [u8]>, CsvError> {
+        let inputs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+        SampleReader::new(text.as_bytes(), None, &inputs)
+    }
+
+    #[test]
+    fn reads_time_states_inputs_and_dropouts() {
+        let mut r = reader("t,x1,\"u\",x2\r\n0,1.5,2,3\n\n0.1,,2,NaN\n", &["u"]).unwrap();
+        assert_eq!(r.layout().state_names(), ["x1", "x2"]);
+        let mut row = Row::default();
+        assert!(r.next_row(&mut row).unwrap());
+        assert_eq!((row.t, row.x.clone(), row.u.clone()), (Some(0.0), vec![1.5, 3.0], vec![2.0]));
+        assert!(r.next_row(&mut row).unwrap());
+        assert!(row.has_dropout());
+        assert_eq!(r.line_number(), 4);
+        assert!(!r.next_row(&mut row).unwrap());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column() {
+        let mut row = Row::default();
+        let mut r = reader("x1,x2\n1,2\n3,abc\n", &[]).unwrap();
+        r.next_row(&mut row).unwrap();
+        let e = r.next_row(&mut row).unwrap_err().to_string();
+        assert_eq!(e, "line 3, column `x2`: `abc` is not a number");
+        let mut r = reader("x1,x2\n1,2,3\n", &[]).unwrap();
+        assert_eq!(r.next_row(&mut row).unwrap_err().to_string(), "line 2: 3 cells, the header has 2 columns");
+        assert!(matches!(reader("x1\n", &["u"]), Err(CsvError::MissingColumn { .. })));
+        assert!(matches!(reader("", &[]), Err(CsvError::Empty)));
+        assert!(matches!(reader("a,a\n", &[]), Err(CsvError::DuplicateColumn(_))));
+        let mut r = reader("x\ninf\n", &[]).unwrap();
+        assert!(matches!(r.next_row(&mut row), Err(CsvError::NotANumber { .. })));
+    }
+}

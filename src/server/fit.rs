@@ -1,0 +1,209 @@
+//! `koopstream fit`: stream a recorded file through the same online estimator the service
+//! uses, one sample at a time, and write the model document.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use koopman::{ConfigError, DictionarySpec, Estimator, EstimatorConfig, Progress, Regularisation, SampleError};
+
+use crate::csv_input::{CsvError, Row, SampleReader};
+use crate::model_doc::{ModelDoc, ModelDocError};
+use crate::progress::ProgressBar;
+
+/// Options of a fit (the same meaning as the service's stream options).
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// The sample file.
+    pub input: PathBuf,
+    /// Sample period in seconds.
+    pub dt: f64,
+    /// Columns that are inputs.
+    pub inputs: Vec<String>,
+    /// Columns that are the state (default: all but `t` and the inputs).
+    pub channels: Option<Vec<String>>,
+    /// The dictionary.
+    pub dictionary: DictionarySpec,
+    /// Ridge parameter, or noise level(s) to derive it from.
+    pub regularisation: Regularisation,
+    /// Forgetting factor.
+    pub forgetting: f64,
+    /// Sliding window in pairs.
+    pub window: Option<usize>,
+    /// Warm-up samples.
+    pub warmup: usize,
+    /// Standardise channels at the end of warm-up.
+    pub standardise: bool,
+    /// Seed of the lifting's random choices.
+    pub seed: u64,
+    /// Exact refactorisation interval in pairs.
+    pub refactor_every: usize,
+}
+
+/// Why a fit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    /// The file could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid sample file.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        source: CsvError,
+    },
+    /// The options do not make a valid model.
+    #[error("invalid options: {0}")]
+    Config(#[from] ConfigError),
+    /// A row the estimator refused.
+    #[error("{path}: line {line}: {source}")]
+    Sample {
+        /// The path.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        source: SampleError,
+    },
+    /// The `t` column is empty on a row.
+    #[error("{path}: line {line}: column `t` is empty")]
+    MissingTime {
+        /// The path.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+    },
+    /// Not enough usable rows for a model.
+    #[error("{path}: too few rows: {rows} data rows gave {pairs} pairs, and no model could be formed ({state})")]
+    TooFewRows {
+        /// The path.
+        path: PathBuf,
+        /// Data rows read.
+        rows: u64,
+        /// Pairs formed.
+        pairs: u64,
+        /// Where the estimator stopped.
+        state: String,
+    },
+    /// The model could not be documented.
+    #[error(transparent)]
+    Model(#[from] ModelDocError),
+}
+
+/// What the fit saw, besides the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FitReport {
+    /// Data rows read.
+    pub rows: u64,
+    /// Pairs formed.
+    pub pairs: u64,
+    /// Rows with a missing value (each breaks the chain).
+    pub dropouts: u64,
+    /// Jumps in `t` of more than 1.5 dt (each breaks the chain).
+    pub time_gaps: u64,
+    /// Rows whose `t` did not advance (skipped).
+    pub out_of_order: u64,
+}
+
+impl std::fmt::Display for FitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows, {} pairs, {} dropouts, {} time gaps, {} rows out of order skipped",
+            self.rows, self.pairs, self.dropouts, self.time_gaps, self.out_of_order
+        )
+    }
+}
+
+impl FitOptions {
+    /// The estimator configuration for the given channel names.
+    pub fn estimator_config(&self, state_names: Vec<String>, input_names: Vec<String>) -> EstimatorConfig {
+        EstimatorConfig {
+            input_names,
+            regularisation: self.regularisation.clone(),
+            forgetting: self.forgetting,
+            window: self.window,
+            warmup: self.warmup,
+            standardise: self.standardise,
+            seed: self.seed,
+            refactor_every: self.refactor_every,
+            ..EstimatorConfig::new(state_names, self.dictionary.clone())
+        }
+    }
+}
+
+/// Runs a fit over the file and returns the model document and what was seen.
+pub fn fit_file(options: &FitOptions) -> Result<(ModelDoc, FitReport), FitError> {
+    let path = &options.input;
+    let file = File::open(path).map_err(|source| FitError::Open { path: path.clone(), source })?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    fit_reader(options, BufReader::with_capacity(1 << 16, file), size)
+}
+
+/// Runs a fit over any buffered reader (`size` in bytes, for the progress bar).
+pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Result<(ModelDoc, FitReport), FitError> {
+    let path = &options.input;
+    let csv = |source| FitError::Csv { path: path.clone(), source };
+    let mut samples = SampleReader::new(reader, options.channels.as_deref(), &options.inputs).map_err(csv)?;
+    let layout = samples.layout().clone();
+    let mut estimator = Estimator::new(options.estimator_config(layout.state_names(), layout.input_names()))?;
+    let mut report = FitReport::default();
+    let mut progress = ProgressBar::new(size, "rows");
+    let mut row = Row::default();
+    let mut last_t: Option<f64> = None;
+    while samples.next_row(&mut row).map_err(csv)? {
+        report.rows += 1;
+        let line = samples.line_number();
+        if let Some(t) = row.t {
+            if !t.is_finite() {
+                return Err(FitError::MissingTime { path: path.clone(), line });
+            }
+            if let Some(previous) = last_t {
+                if t <= previous {
+                    report.out_of_order += 1;
+                    continue;
+                }
+                if t - previous > 1.5 * options.dt {
+                    report.time_gaps += 1;
+                    estimator.break_chain();
+                }
+            }
+            last_t = Some(t);
+        }
+        if row.has_dropout() {
+            report.dropouts += 1;
+            estimator.break_chain();
+            continue;
+        }
+        estimator.push(&row.x, &row.u).map_err(|source| FitError::Sample { path: path.clone(), line, source })?;
+        progress.update(samples.bytes_read(), report.rows);
+    }
+    progress.finish(report.rows);
+    report.pairs = estimator.counters().pairs;
+    if estimator.progress() != Progress::Ready {
+        return Err(FitError::TooFewRows {
+            path: path.clone(),
+            rows: report.rows,
+            pairs: report.pairs,
+            state: describe(estimator.progress()),
+        });
+    }
+    Ok((ModelDoc::from_estimator(&estimator, options.dt)?, report))
+}
+
+fn describe(progress: Progress) -> String {
+    match progress {
+        Progress::WarmingUp { have, need } => format!("warm-up needs {need} samples, got {have}"),
+        Progress::AwaitingRank => {
+            "the Gram matrix is singular: more pairs than observables are needed with mu = 0".into()
+        }
+        Progress::Ready => "ready".into(),
+    }
+}

@@ -1,0 +1,165 @@
+//! The `koopstream.model.v1` document: the project's one model format, written by `fit`
+//! and served by the service. Built from an estimator; every matrix is row-major.
+
+use koopman::spectrum::{self, Continuous};
+use koopman::{Estimator, MatRef, c64};
+use serde::{Deserialize, Serialize};
+
+/// The format tag every model document carries.
+pub const MODEL_FORMAT: &str = "koopstream.model.v1";
+
+/// A dense matrix as `{"rows", "cols", "data"}` with `data` row-major.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixDoc {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Entries, row after row.
+    pub data: Vec<f64>,
+}
+
+impl MatrixDoc {
+    /// Row-major copy of a faer matrix.
+    pub fn from_mat(m: MatRef<'_, f64>) -> Self {
+        let data = (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)])).collect();
+        Self { rows: m.nrows(), cols: m.ncols(), data }
+    }
+
+    /// Entry (i, j).
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.cols + j]
+    }
+}
+
+/// Per-channel standardisation of the lifting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandardisationDoc {
+    /// Channel means.
+    pub mean: Vec<f64>,
+    /// Channel scales.
+    pub scale: Vec<f64>,
+}
+
+/// The dictionary: its spec, the observables' names and the standardisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DictionaryDoc {
+    /// Canonical spec string.
+    pub spec: String,
+    /// Observable names in psi order.
+    pub observables: Vec<String>,
+    /// The standardisation, or null.
+    pub standardisation: Option<StandardisationDoc>,
+}
+
+/// One eigenvalue of A, discrete and continuous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EigenvalueDoc {
+    /// Real part of the discrete eigenvalue.
+    pub re: f64,
+    /// Imaginary part of the discrete eigenvalue.
+    pub im: f64,
+    /// Real part of ln(lambda)/Ts (null near zero).
+    pub continuous_re: Option<f64>,
+    /// Imaginary part of ln(lambda)/Ts (null near zero).
+    pub continuous_im: Option<f64>,
+    /// Frequency in Hz (null near zero).
+    pub frequency_hz: Option<f64>,
+    /// Damping ratio (null near zero).
+    pub damping_ratio: Option<f64>,
+}
+
+impl EigenvalueDoc {
+    /// The reading of one discrete eigenvalue at sample time `ts`.
+    pub fn of(lambda: c64, ts: f64) -> Self {
+        let c = Continuous::of(lambda, ts);
+        Self {
+            re: lambda.re,
+            im: lambda.im,
+            continuous_re: c.map(|c| c.s.re),
+            continuous_im: c.map(|c| c.s.im),
+            frequency_hz: c.map(|c| c.frequency_hz),
+            damping_ratio: c.map(|c| c.damping_ratio),
+        }
+    }
+}
+
+/// The model document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDoc {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// Sample time in seconds.
+    pub ts: f64,
+    /// Names of the state channels.
+    pub state_channels: Vec<String>,
+    /// Names of the input channels.
+    pub input_channels: Vec<String>,
+    /// The lifting.
+    pub dictionary: DictionaryDoc,
+    /// The ridge parameter in use.
+    pub mu: f64,
+    /// Forgetting factor.
+    pub forgetting: f64,
+    /// Sliding window in pairs, or null.
+    pub window: Option<usize>,
+    /// Pairs weighing on the model.
+    pub pairs: u64,
+    /// N x N: z' = A z + B u.
+    pub a: MatrixDoc,
+    /// N x m.
+    pub b: MatrixDoc,
+    /// n x N: x = C z + c_offset, in data units.
+    pub c: MatrixDoc,
+    /// Offset of the read-out.
+    pub c_offset: Vec<f64>,
+    /// Eigenvalues of A.
+    pub eigenvalues: Vec<EigenvalueDoc>,
+    /// One-step residual RMS per state channel (null before the first update).
+    pub residual_rms: Option<Vec<f64>>,
+}
+
+/// Why no document can be built yet.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelDocError {
+    /// The estimator has no model (warming up or awaiting rank).
+    #[error("no model yet ({0})")]
+    NotReady(String),
+    /// The eigen solver failed.
+    #[error(transparent)]
+    Numerical(#[from] koopman::NumericalError),
+}
+
+impl ModelDoc {
+    /// The document of the estimator's current model, at sample time `ts`.
+    pub fn from_estimator(estimator: &Estimator, ts: f64) -> Result<Self, ModelDocError> {
+        let model =
+            estimator.linear_model().ok_or_else(|| ModelDocError::NotReady(format!("{:?}", estimator.progress())))?;
+        let lifting = model.lifting();
+        let config = estimator.config();
+        let eigenvalues = spectrum::eigenvalues(model.a.as_ref())?;
+        Ok(Self {
+            format: MODEL_FORMAT.to_owned(),
+            ts,
+            state_channels: config.state_names.clone(),
+            input_channels: config.input_names.clone(),
+            dictionary: DictionaryDoc {
+                spec: lifting.spec().to_string(),
+                observables: lifting.names().to_vec(),
+                standardisation: lifting
+                    .standardisation()
+                    .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
+            },
+            mu: estimator.mu().unwrap_or_default(),
+            forgetting: config.forgetting,
+            window: config.window,
+            pairs: estimator.pairs_in_model(),
+            a: MatrixDoc::from_mat(model.a.as_ref()),
+            b: MatrixDoc::from_mat(model.b.as_ref()),
+            c: MatrixDoc::from_mat(model.c.as_ref()),
+            c_offset: model.c_offset.clone(),
+            eigenvalues: eigenvalues.into_iter().map(|l| EigenvalueDoc::of(l, ts)).collect(),
+            residual_rms: estimator.residual_rms().map(<[f64]>::to_vec),
+        })
+    }
+}
