@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
+use crate::experiment::ExperimentArgs;
 use crate::fit::FitOptions;
 use crate::simulate_cli::{SimulateArgs, TruthArgs};
 
@@ -26,6 +27,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print a test system's ground truth (modes, limit cycle) as JSON.
     Truth(TruthArgs),
+    /// Run the reproducible identification experiments and write the report.
+    Experiment(ExperimentArgs),
 }
 
 fn positive(text: &str) -> Result<f64, String> {

@@ -7,3 +7,5 @@ pub mod fit;
 pub mod model_doc;
 pub mod progress;
 pub mod simulate_cli;
+pub mod identify;
+pub mod experiment;

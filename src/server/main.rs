@@ -32,6 +32,10 @@ fn main() -> anyhow::Result<()> {
             None => run_simulate(&args, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
         },
         Command::Truth(args) => println!("{}", run_truth(&args)?),
+        Command::Experiment(args) => {
+            koopstream::experiment::run(&args)?;
+            eprintln!("experiment: report written to {}", args.out.join("report.md").display());
+        }
     }
     Ok(())
 }
