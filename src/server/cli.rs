@@ -5,22 +5,26 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
+use crate::config::{FlagOverrides, LogFormat};
 use crate::experiment::ExperimentArgs;
 use crate::fit::FitOptions;
+use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
 use crate::simulate_cli::{SimulateArgs, TruthArgs};
 
 /// koopstream: streaming online system identification with robust Koopman operators.
 #[derive(Debug, Parser)]
 #[command(name = "koopstream", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (default: `serve`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the streaming service (the default).
+    Serve(ServeArgs),
     /// Identify a model from a recorded CSV file, sample by sample, and print it as JSON.
     Fit(FitArgs),
     /// Simulate a test system (with measurement noise) and write it as CSV.
@@ -29,6 +33,38 @@ pub enum Command {
     Truth(TruthArgs),
     /// Run the reproducible identification experiments and write the report.
     Experiment(ExperimentArgs),
+}
+
+/// Options of `koopstream serve`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (overrides the embedded defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (also KOOPSTREAM_LISTEN).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Log format: auto, human or json (also KOOPSTREAM_LOG_FORMAT).
+    #[arg(long, value_parser = ["auto", "human", "json"])]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or koopstream=debug (also KOOPSTREAM_LOG_LEVEL).
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+impl ServeArgs {
+    /// The values given as flags, which override every other layer.
+    pub fn overrides(&self) -> FlagOverrides {
+        FlagOverrides {
+            listen: self.listen,
+            log_format: self.log_format.as_deref().map(|f| match f {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                _ => LogFormat::Auto,
+            }),
+            log_level: self.log_level.clone(),
+        }
+    }
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -61,7 +97,7 @@ pub struct FitArgs {
     #[arg(long, value_delimiter = ',')]
     pub channels: Option<Vec<String>>,
     /// Dictionary: state[,const][,poly:D][,rbf:N[:W]][,fourier:N[:S]][,delay:D].
-    #[arg(long, default_value = "state,const,poly:2")]
+    #[arg(long, default_value = DEFAULT_DICTIONARY)]
     pub dictionary: DictionarySpec,
     /// Ridge parameter mu (default 1e-6).
     #[arg(long, value_parser = non_negative, conflicts_with = "sigma")]
@@ -106,14 +142,16 @@ impl FitArgs {
             dt: self.dt,
             inputs: self.inputs.clone(),
             channels: self.channels.clone(),
-            dictionary: self.dictionary.clone(),
-            regularisation,
-            forgetting: self.forgetting,
-            window: self.window,
-            warmup: self.warmup,
-            standardise: self.standardise,
-            seed: self.seed,
-            refactor_every: self.refactor_every,
+            model: ModelOptions {
+                dictionary: self.dictionary.clone(),
+                regularisation,
+                forgetting: self.forgetting,
+                window: self.window,
+                warmup: self.warmup,
+                standardise: self.standardise,
+                seed: self.seed,
+                refactor_every: self.refactor_every,
+            },
         }
     }
 }

@@ -5,10 +5,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
-use koopman::{ConfigError, DictionarySpec, Estimator, EstimatorConfig, Progress, Regularisation, SampleError};
+use koopman::{ConfigError, Estimator, Progress, SampleError};
 
 use crate::csv_input::{CsvError, Row, SampleReader};
 use crate::model_doc::{ModelDoc, ModelDocError};
+use crate::options::ModelOptions;
 use crate::progress::ProgressBar;
 
 /// Options of a fit (the same meaning as the service's stream options).
@@ -22,22 +23,8 @@ pub struct FitOptions {
     pub inputs: Vec<String>,
     /// Columns that are the state (default: all but `t` and the inputs).
     pub channels: Option<Vec<String>>,
-    /// The dictionary.
-    pub dictionary: DictionarySpec,
-    /// Ridge parameter, or noise level(s) to derive it from.
-    pub regularisation: Regularisation,
-    /// Forgetting factor.
-    pub forgetting: f64,
-    /// Sliding window in pairs.
-    pub window: Option<usize>,
-    /// Warm-up samples.
-    pub warmup: usize,
-    /// Standardise channels at the end of warm-up.
-    pub standardise: bool,
-    /// Seed of the lifting's random choices.
-    pub seed: u64,
-    /// Exact refactorisation interval in pairs.
-    pub refactor_every: usize,
+    /// The model.
+    pub model: ModelOptions,
 }
 
 /// Why a fit failed.
@@ -122,23 +109,6 @@ impl std::fmt::Display for FitReport {
     }
 }
 
-impl FitOptions {
-    /// The estimator configuration for the given channel names.
-    pub fn estimator_config(&self, state_names: Vec<String>, input_names: Vec<String>) -> EstimatorConfig {
-        EstimatorConfig {
-            input_names,
-            regularisation: self.regularisation.clone(),
-            forgetting: self.forgetting,
-            window: self.window,
-            warmup: self.warmup,
-            standardise: self.standardise,
-            seed: self.seed,
-            refactor_every: self.refactor_every,
-            ..EstimatorConfig::new(state_names, self.dictionary.clone())
-        }
-    }
-}
-
 /// Runs a fit over the file and returns the model document and what was seen.
 pub fn fit_file(options: &FitOptions) -> Result<(ModelDoc, FitReport), FitError> {
     let path = &options.input;
@@ -153,7 +123,7 @@ pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Resu
     let csv = |source| FitError::Csv { path: path.clone(), source };
     let mut samples = SampleReader::new(reader, options.channels.as_deref(), &options.inputs).map_err(csv)?;
     let layout = samples.layout().clone();
-    let mut estimator = Estimator::new(options.estimator_config(layout.state_names(), layout.input_names()))?;
+    let mut estimator = Estimator::new(options.model.estimator_config(layout.state_names(), layout.input_names()))?;
     let mut report = FitReport::default();
     let mut progress = ProgressBar::new(size, "rows");
     let mut row = Row::default();

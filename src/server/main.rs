@@ -4,13 +4,15 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use koopstream::cli::{Cli, Command};
+use koopstream::cli::{Cli, Command, ServeArgs};
+use koopstream::config::ServiceConfig;
 use koopstream::fit::fit_file;
 use koopstream::simulate_cli::{run_simulate, run_truth};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(&args)?,
         Command::Fit(args) => {
             let (model, report) = fit_file(&args.options())?;
             eprintln!("fit: {report}; {} observables, mu = {:e}", model.dictionary.observables.len(), model.mu);
@@ -38,4 +40,40 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = ServiceConfig::load(args.config.as_deref(), &args.overrides())?;
+    koopstream::telemetry::init(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (key `listen`)", config.listen))?;
+        koopstream::server::run(listener, config, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

@@ -2,14 +2,15 @@
 //! and served by the service. Built from an estimator; every matrix is row-major.
 
 use koopman::spectrum::{self, Continuous};
-use koopman::{Estimator, MatRef, c64};
+use koopman::{Estimator, LinearModel, MatRef, c64};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The format tag every model document carries.
 pub const MODEL_FORMAT: &str = "koopstream.model.v1";
 
 /// A dense matrix as `{"rows", "cols", "data"}` with `data` row-major.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MatrixDoc {
     /// Number of rows.
     pub rows: usize,
@@ -33,7 +34,7 @@ impl MatrixDoc {
 }
 
 /// Per-channel standardisation of the lifting.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StandardisationDoc {
     /// Channel means.
     pub mean: Vec<f64>,
@@ -42,7 +43,7 @@ pub struct StandardisationDoc {
 }
 
 /// The dictionary: its spec, the observables' names and the standardisation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DictionaryDoc {
     /// Canonical spec string.
     pub spec: String,
@@ -53,7 +54,7 @@ pub struct DictionaryDoc {
 }
 
 /// One eigenvalue of A, discrete and continuous.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EigenvalueDoc {
     /// Real part of the discrete eigenvalue.
     pub re: f64,
@@ -85,7 +86,7 @@ impl EigenvalueDoc {
 }
 
 /// The model document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ModelDoc {
     /// Always [`MODEL_FORMAT`].
     pub format: String,
@@ -130,19 +131,30 @@ pub enum ModelDocError {
     Numerical(#[from] koopman::NumericalError),
 }
 
+/// What a model document is made of, besides the linear model itself.
+#[derive(Debug, Clone)]
+pub struct ModelContext<'a> {
+    /// Sample time in seconds.
+    pub ts: f64,
+    /// The estimator configuration (channel names, forgetting, window).
+    pub config: &'a koopman::EstimatorConfig,
+    /// The ridge parameter in use.
+    pub mu: f64,
+    /// Pairs weighing on the model.
+    pub pairs: u64,
+    /// One-step residual RMS per state channel.
+    pub residual_rms: Option<Vec<f64>>,
+}
+
 impl ModelDoc {
-    /// The document of the estimator's current model, at sample time `ts`.
-    pub fn from_estimator(estimator: &Estimator, ts: f64) -> Result<Self, ModelDocError> {
-        let model =
-            estimator.linear_model().ok_or_else(|| ModelDocError::NotReady(format!("{:?}", estimator.progress())))?;
+    /// The document of a linear model with its eigenvalues.
+    pub fn new(model: &LinearModel, eigenvalues: &[c64], context: ModelContext<'_>) -> Self {
         let lifting = model.lifting();
-        let config = estimator.config();
-        let eigenvalues = spectrum::eigenvalues(model.a.as_ref())?;
-        Ok(Self {
+        Self {
             format: MODEL_FORMAT.to_owned(),
-            ts,
-            state_channels: config.state_names.clone(),
-            input_channels: config.input_names.clone(),
+            ts: context.ts,
+            state_channels: context.config.state_names.clone(),
+            input_channels: context.config.input_names.clone(),
             dictionary: DictionaryDoc {
                 spec: lifting.spec().to_string(),
                 observables: lifting.names().to_vec(),
@@ -150,16 +162,31 @@ impl ModelDoc {
                     .standardisation()
                     .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
             },
-            mu: estimator.mu().unwrap_or_default(),
-            forgetting: config.forgetting,
-            window: config.window,
-            pairs: estimator.pairs_in_model(),
+            mu: context.mu,
+            forgetting: context.config.forgetting,
+            window: context.config.window,
+            pairs: context.pairs,
             a: MatrixDoc::from_mat(model.a.as_ref()),
             b: MatrixDoc::from_mat(model.b.as_ref()),
             c: MatrixDoc::from_mat(model.c.as_ref()),
             c_offset: model.c_offset.clone(),
-            eigenvalues: eigenvalues.into_iter().map(|l| EigenvalueDoc::of(l, ts)).collect(),
+            eigenvalues: eigenvalues.iter().map(|l| EigenvalueDoc::of(*l, context.ts)).collect(),
+            residual_rms: context.residual_rms,
+        }
+    }
+
+    /// The document of the estimator's current model, at sample time `ts`.
+    pub fn from_estimator(estimator: &Estimator, ts: f64) -> Result<Self, ModelDocError> {
+        let model =
+            estimator.linear_model().ok_or_else(|| ModelDocError::NotReady(format!("{:?}", estimator.progress())))?;
+        let eigenvalues = spectrum::eigenvalues(model.a.as_ref())?;
+        let context = ModelContext {
+            ts,
+            config: estimator.config(),
+            mu: estimator.mu().unwrap_or_default(),
+            pairs: estimator.pairs_in_model(),
             residual_rms: estimator.residual_rms().map(<[f64]>::to_vec),
-        })
+        };
+        Ok(Self::new(&model, &eigenvalues, context))
     }
 }

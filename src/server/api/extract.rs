@@ -1,0 +1,48 @@
+//! Request extraction at the edge: bodies and media types, with every rejection turned
+//! into a problem document instead of the framework's plain-text answers.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::api::problem::ApiError;
+
+/// The raw body, within the configured size limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state).await.map(RawBody).map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("the request body is larger than the configured limit (limits.max_body_bytes)")
+            } else {
+                ApiError::malformed(format!("the request body could not be read: {rejection}"))
+            }
+        })
+    }
+}
+
+/// The media type of the body, lower case, without parameters.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+/// Parses a JSON body, insisting on a JSON media type.
+pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    match media_type(headers).as_deref() {
+        Some("application/json") => {}
+        Some(other) => return Err(ApiError::unsupported_media_type(format!("`{other}` is not accepted here; send application/json"))),
+        None => return Err(ApiError::unsupported_media_type("the Content-Type header is missing; send application/json")),
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::invalid(format!("the JSON body does not fit: {e}"))
+        } else {
+            ApiError::malformed(format!("the JSON body is malformed: {e}"))
+        }
+    })
+}

@@ -1,0 +1,154 @@
+//! The HTTP API: routes under `/v1`, operational endpoints, middleware (request metrics,
+//! timeouts, body and concurrency limits) and the OpenAPI document that describes it all.
+
+pub mod extract;
+pub mod health;
+pub mod model;
+pub mod npz;
+pub mod problem;
+pub mod samples;
+pub mod streams;
+pub mod ws;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{Notify, watch};
+use utoipa::OpenApi;
+
+use crate::config::ServiceConfig;
+use crate::metrics::Metrics;
+use crate::service::registry::Registry;
+use problem::ApiError;
+
+/// Counts open WebSocket sessions so shutdown can wait for their close frames.
+#[derive(Default)]
+pub struct SessionTracker {
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by an open session.
+pub struct SessionGuard<'a>(&'a SessionTracker);
+
+impl SessionTracker {
+    /// Registers a session until the guard drops.
+    pub fn enter(&self) -> SessionGuard<'_> {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        SessionGuard(self)
+    }
+
+    /// Waits until no session is open.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Shared state of the handlers.
+pub struct AppInner {
+    /// The streams.
+    pub registry: Registry,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The configuration.
+    pub config: ServiceConfig,
+    /// Start-up is done.
+    pub ready: AtomicBool,
+    /// Becomes true when shutdown begins.
+    pub shutdown: watch::Receiver<bool>,
+    /// Open WebSocket sessions.
+    pub websockets: SessionTracker,
+}
+
+/// Cheap to clone handle on the shared state.
+pub type AppState = Arc<AppInner>;
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "koopstream", description = "Streaming online system identification with robust Koopman operators."),
+    paths(
+        streams::create, streams::list, streams::get, streams::delete, streams::reset,
+        samples::ingest, ws::upgrade, model::model, model::modes, model::predict,
+        health::healthz, health::readyz, health::metrics, health::openapi,
+    ),
+    tags(
+        (name = "streams", description = "Stream definitions and status"),
+        (name = "samples", description = "Ingest over HTTP and WebSocket"),
+        (name = "models", description = "Linear models, modes and predictions"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.http(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = Duration::from_millis(state.config.limits.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout(format!("the request took longer than {} ms", limit.as_millis())).into_response(),
+    }
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::unknown_route(request.uri().path())
+}
+
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::method_not_allowed(format!("{} is not allowed on `{}`", request.method(), request.uri().path()))
+}
+
+/// The router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    let timed = Router::new()
+        .route("/v1/streams", post(streams::create).get(streams::list))
+        .route("/v1/streams/{id}", get(streams::get).delete(streams::delete))
+        .route("/v1/streams/{id}/reset", post(streams::reset))
+        .route("/v1/streams/{id}/samples", post(samples::ingest))
+        .route("/v1/streams/{id}/model", get(model::model))
+        .route("/v1/streams/{id}/modes", get(model::modes))
+        .route("/v1/streams/{id}/predict", post(model::predict))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit));
+    // WebSockets live as long as the client wants: no request timeout.
+    let sessions = Router::new().route("/v1/streams/{id}/ws", get(ws::upgrade));
+    timed
+        .merge(sessions)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), track_requests))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.concurrency))
+        .with_state(state)
+}

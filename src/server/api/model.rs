@@ -1,0 +1,292 @@
+//! Reading models: the model document (JSON or .npz, with an ETag), the modes, and
+//! multi-step predictions, all from the latest published snapshot.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use koopman::PredictionMode;
+use koopman::spectrum::Mode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::AppState;
+use crate::api::extract::{RawBody, json_body};
+use crate::api::npz::{NpyArray, write_npz};
+use crate::api::problem::{ApiError, Problem};
+use crate::api::streams::find;
+use crate::model_doc::ModelDoc;
+use crate::service::registry::StreamHandle;
+use crate::service::snapshot::{ModelSnapshot, ModelState};
+
+/// Query of the model document.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ModelQuery {
+    /// `json` (default) or `npz` (A, B, C, c_offset, Ts and the eigenvalues as NumPy arrays).
+    pub format: Option<String>,
+}
+
+/// A complex number.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ComplexValue {
+    /// Real part.
+    pub re: f64,
+    /// Imaginary part.
+    pub im: f64,
+}
+
+/// Ambiguity flags of an eigenvalue.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModeFlagsView {
+    /// Real and negative (on the Nyquist frequency).
+    pub negative_real: bool,
+    /// Magnitude near zero (no continuous reading).
+    pub near_zero: bool,
+    /// Phase near +-pi (aliasing possible).
+    pub near_nyquist: bool,
+}
+
+/// One mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModeView {
+    /// Discrete eigenvalue.
+    pub eigenvalue: ComplexValue,
+    /// ln(lambda) / Ts, absent near zero.
+    pub continuous: Option<ComplexValue>,
+    /// Frequency in Hz.
+    pub frequency_hz: Option<f64>,
+    /// Damping ratio.
+    pub damping_ratio: Option<f64>,
+    /// Time constant in seconds (decaying modes).
+    pub time_constant_s: Option<f64>,
+    /// Whether any flag is set.
+    pub ambiguous: bool,
+    /// Ambiguity flags.
+    pub flags: ModeFlagsView,
+    /// Shape on the channels (C times the right eigenvector; largest entry 1).
+    pub shape: Vec<ComplexValue>,
+    /// Participation of each channel (sums to 1).
+    pub participation: Vec<f64>,
+}
+
+/// `GET /v1/streams/{id}/modes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModesResponse {
+    /// Model version.
+    pub version: u64,
+    /// Sample time.
+    pub ts: f64,
+    /// Channel names (the order of `shape` and `participation`).
+    pub channels: Vec<String>,
+    /// Modes, least damped first.
+    pub modes: Vec<ModeView>,
+}
+
+/// How to iterate a prediction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PredictMode {
+    /// Iterate A in lifted space.
+    #[default]
+    Linear,
+    /// Read the state back and lift it again each step.
+    Relift,
+}
+
+/// Where a prediction starts, if not from the latest state.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictStart {
+    /// Recent states, oldest first (as many as the dictionary's delays need, at least one).
+    pub x: Vec<Vec<f64>>,
+    /// Time of the newest of them (default 0).
+    pub t: Option<f64>,
+}
+
+/// `POST /v1/streams/{id}/predict`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// Steps ahead.
+    pub horizon: usize,
+    /// Linear (default) or relift.
+    #[serde(default)]
+    pub mode: PredictMode,
+    /// Start (default: the stream's latest states).
+    pub start: Option<PredictStart>,
+    /// Future inputs, one row per step (required when the stream has inputs).
+    pub u: Option<Vec<Vec<f64>>>,
+}
+
+/// A predicted trajectory.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PredictResponse {
+    /// Model version used.
+    pub version: u64,
+    /// Channel names (columns of `x`).
+    pub channels: Vec<String>,
+    /// Time of each predicted state.
+    pub t: Vec<f64>,
+    /// Predicted states, one row per step.
+    pub x: Vec<Vec<f64>>,
+}
+
+/// The published model, or 409 with the stream's progress.
+fn published_model(handle: &StreamHandle) -> Result<Arc<ModelSnapshot>, ApiError> {
+    let snapshot = handle.snapshot();
+    snapshot.model.clone().ok_or_else(|| {
+        let s = &snapshot.status;
+        ApiError::no_model(match s.state {
+            ModelState::WarmingUp => format!("stream `{}` is warming up: {} of {} samples", s.id, s.warmup.have, s.warmup.need),
+            _ => format!("stream `{}` needs more informative pairs before a model exists (mu = 0)", s.id),
+        })
+    })
+}
+
+/// Runs CPU-heavy work off the async reactor.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))
+}
+
+fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The model document (A, B, C, Ts, dictionary, eigenvalues).
+#[utoipa::path(get, path = "/v1/streams/{id}/model", tag = "models",
+    params(("id" = String, Path, description = "Stream id"), ModelQuery),
+    responses(
+        (status = 200, description = "The koopstream.model.v1 document (or .npz with ?format=npz); ETag = model version", body = ModelDoc),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn model(State(state): State<AppState>, Path(id): Path<String>, Query(query): Query<ModelQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let handle = find(&state, &id)?;
+    let snapshot = published_model(&handle)?;
+    let tag = etag(snapshot.version);
+    let format = query.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "npz") {
+        return Err(ApiError::invalid(format!("query parameter `format`: `{format}` is not json or npz")));
+    }
+    let not_modified = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    if not_modified {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
+        return Ok(response);
+    }
+    let doc = blocking(move || snapshot.doc()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut response = if format == "npz" {
+        let eigen: Vec<(f64, f64)> = doc.eigenvalues.iter().map(|e| (e.re, e.im)).collect();
+        let ts = [doc.ts];
+        let bytes = write_npz(&[
+            ("A", NpyArray::Real { shape: vec![doc.a.rows, doc.a.cols], data: &doc.a.data }),
+            ("B", NpyArray::Real { shape: vec![doc.b.rows, doc.b.cols], data: &doc.b.data }),
+            ("C", NpyArray::Real { shape: vec![doc.c.rows, doc.c.cols], data: &doc.c.data }),
+            ("c_offset", NpyArray::Real { shape: vec![doc.c_offset.len()], data: &doc.c_offset }),
+            ("Ts", NpyArray::Real { shape: vec![], data: &ts }),
+            ("eigenvalues", NpyArray::Complex { shape: vec![eigen.len()], data: &eigen }),
+        ]);
+        let mut r = bytes.into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-npz"));
+        r
+    } else {
+        Json(doc).into_response()
+    };
+    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
+    Ok(response)
+}
+
+fn mode_view(mode: &Mode) -> ModeView {
+    let c = mode.continuous;
+    ModeView {
+        eigenvalue: ComplexValue { re: mode.eigenvalue.re, im: mode.eigenvalue.im },
+        continuous: c.map(|c| ComplexValue { re: c.s.re, im: c.s.im }),
+        frequency_hz: c.map(|c| c.frequency_hz),
+        damping_ratio: c.map(|c| c.damping_ratio),
+        time_constant_s: c.and_then(|c| c.time_constant_s),
+        ambiguous: mode.flags.ambiguous(),
+        flags: ModeFlagsView { negative_real: mode.flags.negative_real, near_zero: mode.flags.near_zero, near_nyquist: mode.flags.near_nyquist },
+        shape: mode.shape.iter().map(|v| ComplexValue { re: v.re, im: v.im }).collect(),
+        participation: mode.participation.clone(),
+    }
+}
+
+/// The modes: eigenvalues, frequency, damping, shapes and participation, least damped first.
+#[utoipa::path(get, path = "/v1/streams/{id}/modes", tag = "models", params(("id" = String, Path, description = "Stream id")),
+    responses((status = 200, body = ModesResponse), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json")))]
+pub async fn modes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ModesResponse>, ApiError> {
+    let handle = find(&state, &id)?;
+    let snapshot = published_model(&handle)?;
+    let (version, ts) = (snapshot.version, snapshot.ts);
+    let modes = blocking(move || snapshot.modes()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(ModesResponse {
+        version,
+        ts,
+        channels: handle.definition.channels.iter().map(|c| c.name.clone()).collect(),
+        modes: modes.iter().map(mode_view).collect(),
+    }))
+}
+
+fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiError> {
+    let mut out = Vec::with_capacity(rows.len() * width);
+    for (k, row) in rows.iter().enumerate() {
+        if row.len() != width {
+            return Err(ApiError::invalid(format!("{what} row {k} has {} values, the stream has {width}", row.len())));
+        }
+        if let Some(j) = row.iter().position(|v| !v.is_finite()) {
+            return Err(ApiError::invalid(format!("{what} row {k} value {j} is not finite")));
+        }
+        out.extend_from_slice(row);
+    }
+    Ok(out)
+}
+
+/// Predict the states `horizon` steps ahead.
+#[utoipa::path(post, path = "/v1/streams/{id}/predict", tag = "models", params(("id" = String, Path, description = "Stream id")),
+    request_body = PredictRequest,
+    responses((status = 200, body = PredictResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Json<PredictResponse>, ApiError> {
+    let request: PredictRequest = json_body(&headers, &body)?;
+    let handle = find(&state, &id)?;
+    let (n, m) = (handle.definition.n_states(), handle.definition.n_inputs());
+    let max = state.config.limits.max_horizon;
+    if request.horizon == 0 || request.horizon > max {
+        return Err(ApiError::invalid(format!("field `horizon`: {} must lie in 1..={max}", request.horizon)));
+    }
+    let snapshot = published_model(&handle)?;
+    let (recent, t_last) = match &request.start {
+        Some(start) => (flatten(&start.x, n, "field `start.x`:")?, start.t.unwrap_or(0.0)),
+        None => (snapshot.recent_states.clone(), snapshot.last_timestamp.unwrap_or(0.0)),
+    };
+    let inputs = match (&request.u, m) {
+        (None, 0) => Vec::new(),
+        (None, _) => return Err(ApiError::invalid(format!("field `u` is missing: the stream has {m} inputs"))),
+        (Some(rows), _) => flatten(rows, m, "field `u`:")?,
+    };
+    let mode = match request.mode {
+        PredictMode::Linear => PredictionMode::Linear,
+        PredictMode::Relift => PredictionMode::Relift,
+    };
+    let horizon = request.horizon;
+    let version = snapshot.version;
+    let ts = snapshot.ts;
+    let predicted = blocking(move || snapshot.model.predict(&recent, &inputs, horizon, mode))
+        .await?
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(Json(PredictResponse {
+        version,
+        channels: handle.definition.channels.iter().map(|c| c.name.clone()).collect(),
+        t: (1..=horizon).map(|k| t_last + k as f64 * ts).collect(),
+        x: predicted.chunks_exact(n).map(<[f64]>::to_vec).collect(),
+    }))
+}

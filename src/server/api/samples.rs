@@ -1,0 +1,95 @@
+//! Batch ingest over HTTP: JSON, NDJSON or CSV by Content-Type; a batch is validated whole
+//! at the edge, then applied whole by the stream's owner and acknowledged.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use utoipa::IntoParams;
+
+use crate::api::AppState;
+use crate::api::extract::{RawBody, media_type};
+use crate::api::problem::{ApiError, Problem};
+use crate::api::streams::find;
+use crate::metrics::{Reason, Transport};
+use crate::service::batch::{self, SampleBatch, SampleBatchBody, Shape};
+use crate::service::owner::{Command, IngestAck};
+use crate::service::registry::{StreamHandle, SubmitError};
+
+/// Seconds a client is asked to wait after a full queue.
+const RETRY_AFTER_S: u64 = 1;
+
+/// Query of NDJSON and CSV ingest (JSON batches carry their seq in the body).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct IngestQuery {
+    /// Sequence number of the batch (required for NDJSON and CSV).
+    pub seq: Option<u64>,
+}
+
+/// Parses a body by media type into a batch of the stream's shape.
+fn parse(handle: &StreamHandle, headers: &HeaderMap, query: &IngestQuery, body: &[u8], max_samples: usize) -> Result<SampleBatch, ApiError> {
+    let shape = Shape::of(&handle.definition, max_samples);
+    let seq = || query.seq.ok_or_else(|| ApiError::invalid("query parameter `seq` is required for NDJSON and CSV batches"));
+    match media_type(headers).as_deref() {
+        Some("application/json") => batch::parse_json(body, shape),
+        Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
+        Some("text/csv") => batch::parse_csv(body, seq()?, &handle.definition, max_samples),
+        Some(other) => Err(ApiError::unsupported_media_type(format!(
+            "`{other}` is not accepted; send application/json, application/x-ndjson or text/csv"
+        ))),
+        None => Err(ApiError::unsupported_media_type("the Content-Type header is missing")),
+    }
+}
+
+/// Counts a refused batch at the edge.
+pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transport, error: &ApiError, samples: u64) {
+    let reason = if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { Reason::TooLarge } else { Reason::Invalid };
+    handle.edge.invalid.fetch_add(samples.max(1), Ordering::Relaxed);
+    state.metrics.rejected(transport, reason, samples.max(1));
+}
+
+/// Ingest a batch of samples.
+#[utoipa::path(post, path = "/v1/streams/{id}/samples", tag = "samples",
+    params(("id" = String, Path, description = "Stream id"), IngestQuery),
+    request_body(content(
+        (SampleBatchBody = "application/json"),
+        (String = "application/x-ndjson"),
+        (String = "text/csv"),
+    ), description = "A JSON batch; or NDJSON, one {\"t\", \"x\", \"u\"} sample per line; or CSV with a header naming `t` (optional), the channels and the inputs. NDJSON and CSV take `seq` from the query."),
+    responses(
+        (status = 200, description = "Applied (or a retried seq, acknowledged again)", body = IngestAck),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Queue full; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<IngestQuery>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<IngestAck>, ApiError> {
+    let handle = find(&state, &id)?;
+    let batch = parse(&handle, &headers, &query, &body, state.config.limits.max_batch_samples).inspect_err(|e| {
+        count_refusal(&state, &handle, Transport::Http, e, 1);
+    })?;
+    let rows = batch.rows as u64;
+    let (reply, answer) = oneshot::channel();
+    match handle.try_submit(Command::Ingest { batch, transport: Transport::Http, reply }) {
+        Ok(()) => {}
+        Err(SubmitError::Full) => {
+            handle.edge.queue_full.fetch_add(rows, Ordering::Relaxed);
+            state.metrics.rejected(Transport::Http, Reason::QueueFull, rows);
+            return Err(ApiError::queue_full(&id, RETRY_AFTER_S));
+        }
+        Err(SubmitError::Closed) => return Err(ApiError::unknown_stream(&id)),
+    }
+    let ack = answer.await.map_err(|_| ApiError::unknown_stream(&id))?;
+    Ok(Json(ack))
+}

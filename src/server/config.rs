@@ -1,0 +1,232 @@
+//! Service configuration: embedded defaults, then an optional TOML file, then
+//! `KOOPSTREAM_*` environment variables (nested keys with `__`), then command-line flags;
+//! validated once at start with a message naming the offending key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Request limits and queue sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body in bytes (ingest batches included).
+    pub max_body_bytes: usize,
+    /// Largest number of samples in one batch.
+    pub max_batch_samples: usize,
+    /// Time limit of one HTTP request in milliseconds (WebSockets are exempt).
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more wait.
+    pub concurrency: usize,
+    /// Commands queued per stream before ingest meets backpressure (429 over HTTP).
+    pub queue_capacity: usize,
+    /// Largest number of streams.
+    pub max_streams: usize,
+    /// Largest prediction horizon.
+    pub max_horizon: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 << 20,
+            max_batch_samples: 100_000,
+            request_timeout_ms: 30_000,
+            concurrency: 1024,
+            queue_capacity: 64,
+            max_streams: 10_000,
+            max_horizon: 100_000,
+        }
+    }
+}
+
+/// Metrics options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Streams that get per-stream series (labelled by stream id); 0 keeps label sets
+    /// bounded, which suits any deployment with many streams.
+    pub per_stream_labels: usize,
+}
+
+/// Defaults for streams that do not say otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamDefaults {
+    /// Eigen-decomposition cadence in samples (also the WebSocket summary cadence).
+    pub eigen_every: u64,
+    /// Under load, publish the model to readers at most this often (milliseconds); an idle
+    /// stream publishes after every batch.
+    pub publish_interval_ms: u64,
+}
+
+impl Default for StreamDefaults {
+    fn default() -> Self {
+        Self { eigen_every: 300, publish_interval_ms: 100 }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `koopstream=debug`.
+    pub log_level: String,
+    /// Request limits.
+    pub limits: Limits,
+    /// Metrics options.
+    pub metrics: MetricsConfig,
+    /// Stream defaults.
+    pub streams: StreamDefaults,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Auto,
+            log_level: "info".to_owned(),
+            limits: Limits::default(),
+            metrics: MetricsConfig::default(),
+            streams: StreamDefaults::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be read (figment names the key and the source).
+    #[error("invalid configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value was read but is out of range.
+    #[error("invalid configuration: key `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key path.
+        key: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Values given on the command line (only those given override).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `--log-level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+impl ServiceConfig {
+    /// Defaults, then the TOML file, then the environment, then the flags; validated.
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Self, ConfigError> {
+        Self::load_from(file, flags, Env::prefixed("KOOPSTREAM_").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, flags: &FlagOverrides, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(ServiceConfig::default()));
+        if let Some(path) = file {
+            // A named file must exist: silently ignoring a typo would run the wrong config.
+            if !path.is_file() {
+                return Err(ConfigError::Invalid { key: "--config", reason: "the configuration file does not exist" });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: ServiceConfig =
+            figment.merge(env).merge(Serialized::defaults(flags)).extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range checks that the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let checks: [(bool, &'static str, &'static str); 8] = [
+            (self.limits.max_body_bytes >= 1024, "limits.max_body_bytes", "must be at least 1024"),
+            (self.limits.max_batch_samples >= 1, "limits.max_batch_samples", "must be at least 1"),
+            (self.limits.request_timeout_ms >= 1, "limits.request_timeout_ms", "must be at least 1"),
+            (self.limits.concurrency >= 1, "limits.concurrency", "must be at least 1"),
+            (self.limits.queue_capacity >= 1, "limits.queue_capacity", "must be at least 1"),
+            (self.limits.max_streams >= 1, "limits.max_streams", "must be at least 1"),
+            (self.limits.max_horizon >= 1, "limits.max_horizon", "must be at least 1"),
+            (self.streams.eigen_every >= 1, "streams.eigen_every", "must be at least 1"),
+        ];
+        for (ok, key, reason) in checks {
+            if !ok {
+                return Err(ConfigError::Invalid { key, reason });
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(ConfigError::Invalid { key: "log_level", reason: "not a valid log filter" });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("koopstream-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// An environment layer that reads nothing (the real environment is tested end to end).
+    fn env(_: &[(&str, &str)]) -> Env {
+        Env::prefixed("KOOPSTREAM_TEST_UNSET_").split("__")
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let file = scratch("a.toml", "listen = \"127.0.0.1:9000\"\n[limits]\nqueue_capacity = 8\n");
+        let c = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.limits.queue_capacity, 8);
+        let flags = FlagOverrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
+        let c = ServiceConfig::load_from(Some(&file), &flags, env(&[])).unwrap();
+        assert_eq!(c.listen.port(), 9100, "flags win over the file");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let file = scratch("bad.toml", "[limits]\nqueue_capacity = \"many\"\n");
+        let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("queue_capacity"), "{e}");
+        let file = scratch("zero.toml", "[limits]\nqueue_capacity = 0\n");
+        let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("limits.queue_capacity"), "{e}");
+        let file = scratch("unknown.toml", "listne = \"x\"\n");
+        let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("listne"), "{e}");
+        let missing = std::path::Path::new("no/such/koopstream.toml");
+        assert!(ServiceConfig::load_from(Some(missing), &FlagOverrides::default(), env(&[])).is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Prometheus metrics with the official client: bounded label sets only (transport,
+//! reason, route template, status class); per-stream series only for the first few streams
+//! when the configuration allows them.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// The media type of the exposition (OpenMetrics text, which Prometheus scrapes).
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// How samples arrived.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP batches.
+    Http,
+    /// WebSocket frames.
+    Ws,
+}
+
+/// Why samples were not applied.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Reason {
+    /// The batch failed validation (shape, non-finite value, bad time stamps).
+    Invalid,
+    /// The batch was too large.
+    TooLarge,
+    /// The stream's queue was full.
+    QueueFull,
+    /// A retried seq (acknowledged, not applied again).
+    Duplicate,
+    /// A time stamp not after the stream's last one.
+    OutOfOrder,
+    /// A sample with a missing value (a gap).
+    MissingValue,
+}
+
+impl Transport {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Ws => "ws",
+        }
+    }
+}
+
+impl Reason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Invalid => "invalid",
+            Reason::TooLarge => "too_large",
+            Reason::QueueFull => "queue_full",
+            Reason::Duplicate => "duplicate",
+            Reason::OutOfOrder => "out_of_order",
+            Reason::MissingValue => "missing_value",
+        }
+    }
+}
+
+impl EncodeLabelValue for Transport {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Reason {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: Transport,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    transport: Transport,
+    reason: Reason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    status_class: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabels {
+    stream: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 us to about 8 s, doubling.
+    Histogram::new(exponential_buckets(1e-6, 2.0, 24))
+}
+
+/// Every metric the service exports.
+pub struct Metrics {
+    registry: Registry,
+    samples_accepted: Family<TransportLabels, Counter>,
+    samples_rejected: Family<RejectLabels, Counter>,
+    batches_applied: Family<TransportLabels, Counter>,
+    /// Commands waiting in stream queues.
+    pub queue_depth: Gauge,
+    /// Per-sample update time (a batch's apply time over its samples).
+    pub update_seconds: Histogram,
+    /// Time to apply one batch.
+    pub batch_seconds: Histogram,
+    /// Time of one eigen-decomposition.
+    pub eigen_seconds: Histogram,
+    http_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    /// Open WebSocket connections.
+    pub websocket_connections: Gauge,
+    /// Streams that exist.
+    pub streams: Gauge,
+    stream_samples: Family<StreamLabels, Counter>,
+    stream_residual: Family<StreamLabels, Gauge<f64, AtomicU64>>,
+    labelled_streams: Mutex<Vec<String>>,
+    per_stream_cap: usize,
+}
+
+impl Metrics {
+    /// Registers every metric; `per_stream_cap` streams may get per-stream series.
+    pub fn new(per_stream_cap: usize) -> Self {
+        let mut registry = Registry::with_prefix("koopstream");
+        let m = Self {
+            samples_accepted: Family::default(),
+            samples_rejected: Family::default(),
+            batches_applied: Family::default(),
+            queue_depth: Gauge::default(),
+            update_seconds: latency_histogram(),
+            batch_seconds: latency_histogram(),
+            eigen_seconds: latency_histogram(),
+            http_seconds: Family::new_with_constructor(latency_histogram),
+            websocket_connections: Gauge::default(),
+            streams: Gauge::default(),
+            stream_samples: Family::default(),
+            stream_residual: Family::default(),
+            labelled_streams: Mutex::new(Vec::new()),
+            per_stream_cap,
+            registry: Registry::default(),
+        };
+        registry.register("samples_accepted", "Samples applied to a model", m.samples_accepted.clone());
+        registry.register("samples_rejected", "Samples not applied, by reason", m.samples_rejected.clone());
+        registry.register("batches_applied", "Sample batches applied", m.batches_applied.clone());
+        registry.register("ingest_queue_depth", "Commands waiting in stream queues", m.queue_depth.clone());
+        registry.register("update_seconds", "Per-sample model update time", m.update_seconds.clone());
+        registry.register("batch_apply_seconds", "Time to apply one sample batch", m.batch_seconds.clone());
+        registry.register("eigen_seconds", "Time of one eigen-decomposition", m.eigen_seconds.clone());
+        registry.register("http_request_duration_seconds", "HTTP request duration", m.http_seconds.clone());
+        registry.register("websocket_connections", "Open WebSocket connections", m.websocket_connections.clone());
+        registry.register("streams", "Streams", m.streams.clone());
+        registry.register("stream_samples_accepted", "Samples applied, per stream (capped)", m.stream_samples.clone());
+        registry.register("stream_residual_rms", "Mean one-step residual RMS, per stream (capped)", m.stream_residual.clone());
+        registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
+        Self { registry, ..m }
+    }
+
+    /// Counts applied samples.
+    pub fn accepted(&self, transport: Transport, samples: u64) {
+        self.samples_accepted.get_or_create(&TransportLabels { transport }).inc_by(samples);
+        self.batches_applied.get_or_create(&TransportLabels { transport }).inc();
+    }
+
+    /// Counts samples not applied.
+    pub fn rejected(&self, transport: Transport, reason: Reason, samples: u64) {
+        self.samples_rejected.get_or_create(&RejectLabels { transport, reason }).inc_by(samples);
+    }
+
+    /// Records one HTTP request.
+    pub fn http(&self, route: &str, status: u16, seconds: f64) {
+        let status_class = format!("{}xx", status / 100);
+        self.http_seconds.get_or_create(&HttpLabels { route: route.to_owned(), status_class }).observe(seconds);
+    }
+
+    /// Per-stream series, for streams within the cap.
+    pub fn stream_update(&self, stream: &str, samples: u64, residual_rms: Option<f64>) {
+        if self.per_stream_cap == 0 {
+            return;
+        }
+        let mut labelled = self.labelled_streams.lock().unwrap_or_else(|e| e.into_inner());
+        if !labelled.iter().any(|s| s == stream) {
+            if labelled.len() >= self.per_stream_cap {
+                return;
+            }
+            labelled.push(stream.to_owned());
+        }
+        drop(labelled);
+        let labels = StreamLabels { stream: stream.to_owned() };
+        self.stream_samples.get_or_create(&labels).inc_by(samples);
+        if let Some(r) = residual_rms {
+            self.stream_residual.get_or_create(&labels).set(r);
+        }
+    }
+
+    /// Forgets a deleted stream's series and frees its place under the cap.
+    pub fn stream_removed(&self, stream: &str) {
+        let mut labelled = self.labelled_streams.lock().unwrap_or_else(|e| e.into_inner());
+        labelled.retain(|s| s != stream);
+        let labels = StreamLabels { stream: stream.to_owned() };
+        self.stream_samples.remove(&labels);
+        self.stream_residual.remove(&labels);
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,319 @@
+//! Sample batches: parsed once at the edge (JSON, NDJSON, CSV) into a validated
+//! [`SampleBatch`] of the stream's shape, so the stream's owner only applies rules.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::problem::ApiError;
+use crate::service::definition::StreamDefinition;
+
+/// How a batch's samples are timed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timing {
+    /// One strictly increasing time stamp per sample.
+    Explicit(Vec<f64>),
+    /// Sample k at t0 + k Ts.
+    Start(f64),
+    /// Continuing from the stream's last time stamp, one Ts apart.
+    Continue,
+}
+
+/// A batch of the stream's shape: finite values, or NaN for a missing value (a dropout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleBatch {
+    /// The client's sequence number (a retried seq is applied once).
+    pub seq: u64,
+    /// Time stamps.
+    pub timing: Timing,
+    /// Number of samples.
+    pub rows: usize,
+    /// States, row-major (rows x n).
+    pub x: Vec<f64>,
+    /// Inputs, row-major (rows x m).
+    pub u: Vec<f64>,
+}
+
+impl SampleBatch {
+    /// Whether sample k has a missing value.
+    pub fn has_dropout(&self, k: usize, n: usize, m: usize) -> bool {
+        self.x[k * n..(k + 1) * n].iter().chain(&self.u[k * m..(k + 1) * m]).any(|v| v.is_nan())
+    }
+}
+
+/// A batch as JSON: `{"seq", "t": [..] | "t0", "x": [[..], ..], "u": [[..], ..]}`; a `null`
+/// value is a missing measurement.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SampleBatchBody {
+    /// Sequence number; a batch whose seq is not above the last applied one is a retry.
+    pub seq: u64,
+    /// Time stamps, one per sample, strictly increasing.
+    pub t: Option<Vec<f64>>,
+    /// Time of the first sample (the others follow at the stream's Ts).
+    pub t0: Option<f64>,
+    /// States, one row per sample (null for a missing value).
+    pub x: Vec<Vec<Option<f64>>>,
+    /// Inputs, one row per sample (required when the stream has inputs).
+    pub u: Option<Vec<Vec<Option<f64>>>>,
+}
+
+/// One NDJSON line: a sample.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleLine {
+    t: Option<f64>,
+    x: Vec<Option<f64>>,
+    #[serde(default)]
+    u: Option<Vec<Option<f64>>>,
+}
+
+/// The shape a batch must have.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// State channels.
+    pub n: usize,
+    /// Inputs.
+    pub m: usize,
+    /// Largest batch.
+    pub max_samples: usize,
+}
+
+impl Shape {
+    /// The shape of a stream's batches.
+    pub fn of(definition: &StreamDefinition, max_samples: usize) -> Self {
+        Self { n: definition.n_states(), m: definition.n_inputs(), max_samples }
+    }
+}
+
+fn check_rows(rows: usize, shape: Shape) -> Result<(), ApiError> {
+    if rows == 0 {
+        return Err(ApiError::invalid("the batch has no samples"));
+    }
+    if rows > shape.max_samples {
+        return Err(ApiError::too_large(format!("the batch has {rows} samples; at most {} are accepted", shape.max_samples)));
+    }
+    Ok(())
+}
+
+fn push_row(out: &mut Vec<f64>, row: &[Option<f64>], expected: usize, what: &str, index: usize) -> Result<(), ApiError> {
+    if row.len() != expected {
+        return Err(ApiError::invalid(format!("{what} row {index} has {} values, the stream has {expected}", row.len())));
+    }
+    for (j, v) in row.iter().enumerate() {
+        match v {
+            Some(v) if !v.is_finite() => {
+                return Err(ApiError::invalid(format!("{what} row {index} value {j} is not finite")));
+            }
+            Some(v) => out.push(*v),
+            None => out.push(f64::NAN),
+        }
+    }
+    Ok(())
+}
+
+fn check_times(times: &[f64]) -> Result<(), ApiError> {
+    for (k, t) in times.iter().enumerate() {
+        if !t.is_finite() {
+            return Err(ApiError::invalid(format!("time stamp {k} is not finite")));
+        }
+        if k > 0 && *t <= times[k - 1] {
+            return Err(ApiError::invalid(format!("time stamps must increase: t[{k}] = {t} follows {}", times[k - 1])));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a JSON batch.
+pub fn parse_json(body: &[u8], shape: Shape) -> Result<SampleBatch, ApiError> {
+    let batch: SampleBatchBody = serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the JSON batch is malformed: {e}")))?;
+    from_body(batch, shape)
+}
+
+/// Validates a decoded JSON batch (also used for WebSocket text frames).
+pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, ApiError> {
+    let rows = batch.x.len();
+    check_rows(rows, shape)?;
+    let timing = match (batch.t, batch.t0) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid("fields `t` and `t0`: give one or the other")),
+        (Some(t), None) => {
+            if t.len() != rows {
+                return Err(ApiError::invalid(format!("field `t` has {} time stamps for {rows} samples", t.len())));
+            }
+            check_times(&t)?;
+            Timing::Explicit(t)
+        }
+        (None, Some(t0)) if t0.is_finite() => Timing::Start(t0),
+        (None, Some(_)) => return Err(ApiError::invalid("field `t0` is not finite")),
+        (None, None) => Timing::Continue,
+    };
+    let mut x = Vec::with_capacity(rows * shape.n);
+    for (k, row) in batch.x.iter().enumerate() {
+        push_row(&mut x, row, shape.n, "field `x`:", k)?;
+    }
+    let mut u = Vec::with_capacity(rows * shape.m);
+    match (batch.u, shape.m) {
+        (None, 0) => {}
+        (None, m) => return Err(ApiError::invalid(format!("field `u` is missing; the stream has {m} inputs"))),
+        (Some(rows_u), _) => {
+            if rows_u.len() != rows {
+                return Err(ApiError::invalid(format!("field `u` has {} rows for {rows} samples", rows_u.len())));
+            }
+            for (k, row) in rows_u.iter().enumerate() {
+                push_row(&mut u, row, shape.m, "field `u`:", k)?;
+            }
+        }
+    }
+    Ok(SampleBatch { seq: batch.seq, timing, rows, x, u })
+}
+
+/// Parses NDJSON: one `{"t", "x", "u"}` sample per line; `seq` comes from the query.
+pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed("the NDJSON body is not UTF-8"))?;
+    let mut times = Vec::new();
+    let mut x = Vec::new();
+    let mut u = Vec::new();
+    let mut rows = 0;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let sample: SampleLine =
+            serde_json::from_str(line).map_err(|e| ApiError::malformed(format!("NDJSON line {}: {e}", index + 1)))?;
+        let what = format!("NDJSON line {}: field `x`:", index + 1);
+        push_row(&mut x, &sample.x, shape.n, &what, 0)?;
+        match (sample.u, shape.m) {
+            (None, 0) => {}
+            (None, m) => return Err(ApiError::invalid(format!("NDJSON line {}: field `u` is missing; the stream has {m} inputs", index + 1))),
+            (Some(row), _) => push_row(&mut u, &row, shape.m, &format!("NDJSON line {}: field `u`:", index + 1), 0)?,
+        }
+        match sample.t {
+            Some(t) => times.push(t),
+            None if times.is_empty() => {}
+            None => return Err(ApiError::invalid(format!("NDJSON line {}: field `t` is missing (earlier lines have it)", index + 1))),
+        }
+        if !times.is_empty() && times.len() != rows + 1 {
+            return Err(ApiError::invalid(format!("NDJSON line {}: field `t` must be on every line or on none", index + 1)));
+        }
+        rows += 1;
+    }
+    check_rows(rows, shape)?;
+    let timing = if times.is_empty() {
+        Timing::Continue
+    } else {
+        check_times(&times)?;
+        Timing::Explicit(times)
+    };
+    Ok(SampleBatch { seq, timing, rows, x, u })
+}
+
+/// Parses CSV with a header naming `t` (optional), every state channel and every input;
+/// an empty cell or `NaN` is a missing value; `seq` comes from the query.
+pub fn parse_csv(body: &[u8], seq: u64, definition: &StreamDefinition, max_samples: usize) -> Result<SampleBatch, ApiError> {
+    let shape = Shape::of(definition, max_samples);
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed("the CSV body is not UTF-8"))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| ApiError::invalid("the CSV body is empty; expected a header line"))?;
+    let columns: Vec<&str> = header.split(',').map(|c| c.trim().trim_matches('"')).collect();
+    let find = |name: &str| {
+        columns.iter().position(|c| *c == name).ok_or_else(|| ApiError::invalid(format!("CSV line 1: no column `{name}` (the header has: {})", columns.join(", "))))
+    };
+    let time = columns.iter().position(|c| *c == "t");
+    let states = definition.channels.iter().map(|c| find(&c.name)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = definition.inputs.iter().map(|c| find(&c.name)).collect::<Result<Vec<_>, _>>()?;
+    let mut cells: Vec<f64> = vec![0.0; columns.len()];
+    let (mut times, mut x, mut u, mut rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for (index, line) in lines {
+        let line_number = index + 1;
+        let mut count = 0;
+        for (i, cell) in line.split(',').enumerate() {
+            count += 1;
+            if i >= cells.len() {
+                continue;
+            }
+            let cell = cell.trim().trim_matches('"');
+            cells[i] = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
+                f64::NAN
+            } else {
+                match cell.parse::<f64>() {
+                    Ok(v) if v.is_finite() => v,
+                    Ok(_) => return Err(ApiError::invalid(format!("CSV line {line_number}, column `{}`: `{cell}` is not finite", columns[i]))),
+                    Err(_) => return Err(ApiError::invalid(format!("CSV line {line_number}, column `{}`: `{cell}` is not a number", columns[i]))),
+                }
+            };
+        }
+        if count != columns.len() {
+            return Err(ApiError::invalid(format!("CSV line {line_number}: {count} cells, the header has {}", columns.len())));
+        }
+        if let Some(ti) = time {
+            if cells[ti].is_nan() {
+                return Err(ApiError::invalid(format!("CSV line {line_number}: column `t` is empty")));
+            }
+            times.push(cells[ti]);
+        }
+        x.extend(states.iter().map(|&i| cells[i]));
+        u.extend(inputs.iter().map(|&i| cells[i]));
+        rows += 1;
+        if rows > shape.max_samples {
+            break;
+        }
+    }
+    check_rows(rows, shape)?;
+    let timing = if time.is_some() {
+        check_times(&times)?;
+        Timing::Explicit(times)
+    } else {
+        Timing::Continue
+    };
+    Ok(SampleBatch { seq, timing, rows, x, u })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::definition::CreateStream;
+
+    fn definition() -> StreamDefinition {
+        let request: CreateStream = serde_json::from_str(r#"{"id":"s","channels":[{"name":"a"},{"name":"b"}],"inputs":[{"name":"u"}],"ts":0.1}"#).unwrap();
+        StreamDefinition::from_request(request, 300, || unreachable!()).unwrap()
+    }
+
+    #[test]
+    fn the_three_formats_give_the_same_batch() {
+        let shape = Shape::of(&definition(), 100);
+        let json = parse_json(br#"{"seq":4,"t":[0,0.1],"x":[[1,2],[3,null]],"u":[[5],[6]]}"#, shape).unwrap();
+        let ndjson = parse_ndjson(b"{\"t\":0,\"x\":[1,2],\"u\":[5]}\n{\"t\":0.1,\"x\":[3,null],\"u\":[6]}\n", 4, shape).unwrap();
+        let csv = parse_csv(b"t,u,b,a\n0,5,2,1\n0.1,6,,3\n", 4, &definition(), 100).unwrap();
+        for batch in [&ndjson, &csv] {
+            assert_eq!(batch.timing, json.timing);
+            assert_eq!(batch.u, json.u);
+            assert_eq!(batch.x[..3], json.x[..3]);
+            assert!(batch.x[3].is_nan() && json.x[3].is_nan());
+        }
+        assert!(json.has_dropout(1, 2, 1) && !json.has_dropout(0, 2, 1));
+    }
+
+    #[test]
+    fn bad_batches_are_refused_with_the_reason() {
+        let shape = Shape::of(&definition(), 2);
+        let cases: [(&[u8], &str); 8] = [
+            (br#"{"seq":1,"x":[[1,2,3]],"u":[[1]]}"#, "row 0 has 3 values"),
+            (br#"{"seq":1,"x":[[1,2]]}"#, "`u` is missing"),
+            (br#"{"seq":1,"x":[]}"#, "no samples"),
+            (br#"{"seq":1,"x":[[1,2],[1,2],[1,2]],"u":[[1],[1],[1]]}"#, "at most 2"),
+            (br#"{"seq":1,"t":[1,1],"x":[[1,2],[1,2]],"u":[[1],[1]]}"#, "must increase"),
+            (br#"{"seq":1,"t":[1],"t0":1,"x":[[1,2]],"u":[[1]]}"#, "`t` and `t0`"),
+            (br#"{"seq":1,"x":[[1,2]],"u":[[1]],"extra":1}"#, "malformed"),
+            (br#"{"x":[[1,2]],"u":[[1]]}"#, "malformed"),
+        ];
+        for (body, expected) in cases {
+            let e = parse_json(body, shape).unwrap_err();
+            assert!(e.to_string().contains(expected), "{}: {e}", String::from_utf8_lossy(body));
+        }
+        let e = parse_csv(b"t,a,b,u\n0,1,x,2\n", 1, &definition(), 10).unwrap_err();
+        assert!(e.to_string().contains("CSV line 2, column `b`: `x` is not a number"), "{e}");
+        let e = parse_csv(b"t,a,u\n0,1,2\n", 1, &definition(), 10).unwrap_err();
+        assert!(e.to_string().contains("no column `b`"), "{e}");
+        let e = parse_ndjson(b"{\"x\":[1,2],\"u\":[1]}\n{\"x\":[1],\"u\":[1]}\n", 1, shape).unwrap_err();
+        assert!(e.to_string().contains("NDJSON line 2"), "{e}");
+    }
+}

@@ -1,0 +1,256 @@
+//! Stream definitions: the create request as sent, and the canonical definition it is
+//! parsed into once (every default filled in, every option validated).
+
+use koopman::{ConfigError, DictionarySpec, EstimatorConfig, Regularisation};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::problem::ApiError;
+use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
+
+/// A measured channel or an input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// Name, unique within the stream.
+    pub name: String,
+    /// Unit, for display (e.g. `pu`, `rad`).
+    #[serde(default)]
+    pub unit: String,
+}
+
+/// A noise level: one standard deviation for every channel, or one per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Sigma {
+    /// The same for every state channel.
+    One(f64),
+    /// One per state channel.
+    PerChannel(Vec<f64>),
+}
+
+/// `POST /v1/streams` body. Everything but `channels` and `ts` has a default.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStream {
+    /// Stream id (`[A-Za-z0-9._-]`, at most 64 characters); generated if absent.
+    pub id: Option<String>,
+    /// The measured state channels.
+    pub channels: Vec<Channel>,
+    /// Input channels (default none).
+    #[serde(default)]
+    pub inputs: Vec<Channel>,
+    /// Sample period in seconds.
+    pub ts: f64,
+    /// Dictionary spec, as for `koopstream fit` (default `state,const,poly:2`).
+    pub dictionary: Option<String>,
+    /// Ridge parameter (default 1e-6); exclusive with `sigma`.
+    pub mu: Option<f64>,
+    /// Measurement-noise standard deviation(s) to derive mu from at the end of warm-up.
+    pub sigma: Option<Sigma>,
+    /// Forgetting factor in (0, 1] (default 1).
+    pub forgetting: Option<f64>,
+    /// Exact sliding window in pairs (default none).
+    pub window: Option<usize>,
+    /// Warm-up samples (default 200).
+    pub warmup: Option<usize>,
+    /// Standardise channels at the end of warm-up (default true).
+    pub standardise: Option<bool>,
+    /// Eigen-decomposition and summary cadence in samples (default from the configuration).
+    pub eigen_every: Option<u64>,
+    /// Seed of RBF centres and Fourier features (default 0).
+    pub seed: Option<u64>,
+    /// Exact refactorisation interval in pairs (default 2000).
+    pub refactor_every: Option<usize>,
+}
+
+/// The canonical definition of a stream, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StreamDefinition {
+    /// Stream id.
+    pub id: String,
+    /// State channels.
+    pub channels: Vec<Channel>,
+    /// Input channels.
+    pub inputs: Vec<Channel>,
+    /// Sample period in seconds.
+    pub ts: f64,
+    /// Canonical dictionary spec.
+    pub dictionary: String,
+    /// Ridge parameter, when given directly.
+    pub mu: Option<f64>,
+    /// Noise levels, when mu is derived from them.
+    pub sigma: Option<Vec<f64>>,
+    /// Forgetting factor.
+    pub forgetting: f64,
+    /// Sliding window in pairs.
+    pub window: Option<usize>,
+    /// Warm-up samples.
+    pub warmup: usize,
+    /// Standardisation on or off.
+    pub standardise: bool,
+    /// Eigen cadence in samples.
+    pub eigen_every: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Refactorisation interval in pairs.
+    pub refactor_every: usize,
+}
+
+const MAX_CHANNELS: usize = 4096;
+
+/// Checks a stream id: 1 to 64 characters of `[A-Za-z0-9._-]`.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok { Ok(()) } else { Err(ApiError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -"))) }
+}
+
+fn field_of(error: &ConfigError) -> &'static str {
+    match error {
+        ConfigError::NoStates => "channels",
+        ConfigError::Forgetting(_) => "forgetting",
+        ConfigError::Mu(_) => "mu",
+        ConfigError::Sigma(_) => "sigma",
+        ConfigError::WindowWithForgetting | ConfigError::Window { .. } => "window",
+        ConfigError::Warmup { .. } => "warmup",
+        ConfigError::RefactorEvery => "refactor_every",
+        ConfigError::CentresShape { .. } | ConfigError::TooManyObservables(_) | ConfigError::Spec(_) => "dictionary",
+    }
+}
+
+impl StreamDefinition {
+    /// Parses a create request; `generated_id` is used when the request names none.
+    pub fn from_request(request: CreateStream, default_eigen_every: u64, generated_id: impl FnOnce() -> String) -> Result<Self, ApiError> {
+        let id = match request.id {
+            Some(id) => {
+                check_id(&id)?;
+                id
+            }
+            None => generated_id(),
+        };
+        if request.channels.is_empty() {
+            return Err(ApiError::invalid("field `channels`: a stream needs at least one channel"));
+        }
+        if request.channels.len() + request.inputs.len() > MAX_CHANNELS {
+            return Err(ApiError::invalid(format!("fields `channels` and `inputs`: at most {MAX_CHANNELS} in all")));
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for (field, list) in [("channels", &request.channels), ("inputs", &request.inputs)] {
+            for c in list {
+                if c.name.is_empty() || c.name.contains([',', '\n', '\r', '"']) {
+                    return Err(ApiError::invalid(format!("field `{field}`: name `{}` must be non-empty without commas, quotes or line breaks", c.name)));
+                }
+                if names.contains(&c.name.as_str()) {
+                    return Err(ApiError::invalid(format!("field `{field}`: name `{}` is used twice", c.name)));
+                }
+                names.push(&c.name);
+            }
+        }
+        if !(request.ts.is_finite() && request.ts > 0.0) {
+            return Err(ApiError::invalid(format!("field `ts`: {} must be a positive number of seconds", request.ts)));
+        }
+        let dictionary: DictionarySpec = request
+            .dictionary
+            .as_deref()
+            .unwrap_or(DEFAULT_DICTIONARY)
+            .parse()
+            .map_err(|e| ApiError::invalid(format!("field `dictionary`: {e}")))?;
+        if request.mu.is_some() && request.sigma.is_some() {
+            return Err(ApiError::invalid("fields `mu` and `sigma`: give one or the other"));
+        }
+        let sigma = request.sigma.map(|s| match s {
+            Sigma::One(v) => vec![v],
+            Sigma::PerChannel(v) => v,
+        });
+        let eigen_every = request.eigen_every.unwrap_or(default_eigen_every);
+        if eigen_every == 0 {
+            return Err(ApiError::invalid("field `eigen_every`: must be at least 1"));
+        }
+        let defaults = ModelOptions::default();
+        let definition = Self {
+            id,
+            channels: request.channels,
+            inputs: request.inputs,
+            ts: request.ts,
+            dictionary: dictionary.to_string(),
+            mu: if sigma.is_none() { Some(request.mu.unwrap_or(EstimatorConfig::DEFAULT_MU)) } else { None },
+            sigma,
+            forgetting: request.forgetting.unwrap_or(defaults.forgetting),
+            window: request.window,
+            warmup: request.warmup.unwrap_or(defaults.warmup),
+            standardise: request.standardise.unwrap_or(defaults.standardise),
+            eigen_every,
+            seed: request.seed.unwrap_or(defaults.seed),
+            refactor_every: request.refactor_every.unwrap_or(defaults.refactor_every),
+        };
+        definition.estimator_config().validate().map_err(|e| ApiError::invalid(format!("field `{}`: {e}", field_of(&e))))?;
+        Ok(definition)
+    }
+
+    /// The model options this definition stands for.
+    pub fn model_options(&self) -> ModelOptions {
+        ModelOptions {
+            dictionary: self.dictionary.parse().expect("validated when the definition was made"),
+            regularisation: match &self.sigma {
+                Some(s) => Regularisation::NoiseSigma(s.clone()),
+                None => Regularisation::Mu(self.mu.unwrap_or(EstimatorConfig::DEFAULT_MU)),
+            },
+            forgetting: self.forgetting,
+            window: self.window,
+            warmup: self.warmup,
+            standardise: self.standardise,
+            seed: self.seed,
+            refactor_every: self.refactor_every,
+        }
+    }
+
+    /// The estimator configuration.
+    pub fn estimator_config(&self) -> EstimatorConfig {
+        self.model_options().estimator_config(
+            self.channels.iter().map(|c| c.name.clone()).collect(),
+            self.inputs.iter().map(|c| c.name.clone()).collect(),
+        )
+    }
+
+    /// Number of state channels.
+    pub fn n_states(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Number of inputs.
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> CreateStream {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_filled_and_errors_name_the_field() {
+        let d = StreamDefinition::from_request(request(r#"{"channels":[{"name":"a"}],"ts":0.1}"#), 300, || "gen".into()).unwrap();
+        assert_eq!((d.id.as_str(), d.dictionary.as_str(), d.mu, d.warmup, d.eigen_every), ("gen", DEFAULT_DICTIONARY, Some(1e-6), 200, 300));
+        let cases = [
+            (r#"{"channels":[],"ts":0.1}"#, "`channels`"),
+            (r#"{"channels":[{"name":"a"},{"name":"a"}],"ts":0.1}"#, "used twice"),
+            (r#"{"channels":[{"name":"a"}],"ts":0}"#, "`ts`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"dictionary":"poly:2"}"#, "`dictionary`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"mu":1,"sigma":0.1}"#, "`mu` and `sigma`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"forgetting":1.5}"#, "`forgetting`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"window":10,"forgetting":0.9}"#, "`window`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"id":"bad id"}"#, "`id`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"sigma":[0.1,0.2]}"#, "`sigma`"),
+        ];
+        for (json, expected) in cases {
+            let e = StreamDefinition::from_request(request(json), 300, || "g".into()).unwrap_err();
+            assert!(e.to_string().contains(expected), "{json}: {e}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The streaming core of the service: stream definitions, validated batches, the owner
+//! task of each stream, its published snapshots, and the registry of streams.
+
+pub mod batch;
+pub mod definition;
+pub mod owner;
+pub mod registry;
+pub mod snapshot;

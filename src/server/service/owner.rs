@@ -1,0 +1,394 @@
+//! The owner of one stream: a task that takes commands from a bounded queue, applies them
+//! to the estimator in order, and publishes immutable snapshots for readers. Nothing else
+//! touches the estimator, so no lock is ever held across an await.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use koopman::{Estimator, EstimatorConfig, Progress};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use utoipa::ToSchema;
+
+use crate::metrics::{Metrics, Reason, Transport};
+use crate::service::batch::{SampleBatch, Timing};
+use crate::service::definition::StreamDefinition;
+use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
+
+/// A batch larger than this many multiply-adds is applied with the worker thread marked as
+/// blocking, so other tasks move off it.
+const BLOCKING_WORK: usize = 2_000_000;
+/// Leading modes sent in a WebSocket summary.
+const SUMMARY_MODES: usize = 6;
+
+/// What a stream's owner is asked to do.
+pub enum Command {
+    /// Apply a validated batch and acknowledge it.
+    Ingest {
+        /// The batch.
+        batch: SampleBatch,
+        /// How it arrived (for metrics).
+        transport: Transport,
+        /// Where the acknowledgement goes.
+        reply: oneshot::Sender<IngestAck>,
+    },
+    /// Restart the model (same definition); replies with the new version.
+    Reset {
+        /// Where the new version goes.
+        reply: oneshot::Sender<u64>,
+    },
+    /// Finish the commands queued before this one, then stop.
+    Stop,
+}
+
+/// The acknowledgement of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IngestAck {
+    /// The batch's seq.
+    pub seq: u64,
+    /// Samples applied.
+    pub accepted: usize,
+    /// Whether the seq was a retry (acknowledged, not applied again).
+    pub duplicate: bool,
+    /// Samples skipped because their time stamp was not after the stream's last.
+    pub out_of_order: usize,
+    /// Samples with a missing value (each breaks the chain of pairs).
+    pub missing_value: usize,
+    /// Model version after the batch.
+    pub version: u64,
+}
+
+/// A mode in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModeBrief {
+    /// Frequency in Hz.
+    pub frequency_hz: f64,
+    /// Damping ratio.
+    pub damping_ratio: f64,
+}
+
+/// Pushed to WebSocket clients at the eigen cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelSummary {
+    /// Always `summary`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Model version the modes belong to.
+    pub version: u64,
+    /// Samples applied so far.
+    pub samples_accepted: u64,
+    /// Residual RMS per channel.
+    pub residual_rms: Option<Vec<f64>>,
+    /// Leading oscillatory modes, least damped first.
+    pub modes: Vec<ModeBrief>,
+}
+
+/// The stream state that applying a batch changes.
+struct Core {
+    estimator: Estimator,
+    version: u64,
+    last_seq: Option<u64>,
+    last_t: Option<f64>,
+    samples: u64,
+    batches: u64,
+    rejects: RejectCounts,
+}
+
+impl Core {
+    fn apply(&mut self, batch: &SampleBatch, ts: f64) -> IngestAck {
+        let (n, m) = (self.estimator.config().n_states(), self.estimator.config().n_inputs());
+        let mut ack = IngestAck { seq: batch.seq, accepted: 0, duplicate: false, out_of_order: 0, missing_value: 0, version: self.version };
+        if self.last_seq.is_some_and(|last| batch.seq <= last) {
+            ack.duplicate = true;
+            self.rejects.duplicate += batch.rows as u64;
+            return ack;
+        }
+        for k in 0..batch.rows {
+            let t = match &batch.timing {
+                Timing::Explicit(times) => times[k],
+                Timing::Start(t0) => t0 + k as f64 * ts,
+                Timing::Continue => self.last_t.map_or(0.0, |last| last + ts),
+            };
+            if let Some(last) = self.last_t {
+                if t <= last {
+                    ack.out_of_order += 1;
+                    continue;
+                }
+                if t - last > 1.5 * ts {
+                    self.estimator.break_chain();
+                }
+            }
+            self.last_t = Some(t);
+            if batch.has_dropout(k, n, m) {
+                ack.missing_value += 1;
+                self.estimator.break_chain();
+                continue;
+            }
+            // The batch was validated at the edge; a refusal here would be a fault, and it is
+            // still handled by rule: the sample is a gap.
+            match self.estimator.push(&batch.x[k * n..(k + 1) * n], &batch.u[k * m..(k + 1) * m]) {
+                Ok(_) => ack.accepted += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, "validated sample refused by the estimator");
+                    ack.missing_value += 1;
+                    self.estimator.break_chain();
+                }
+            }
+        }
+        self.last_seq = Some(batch.seq);
+        self.version += 1;
+        self.samples += ack.accepted as u64;
+        self.batches += 1;
+        self.rejects.out_of_order += ack.out_of_order as u64;
+        self.rejects.missing_value += ack.missing_value as u64;
+        ack.version = self.version;
+        ack
+    }
+}
+
+/// Samples per second over the last second or so.
+struct RateMeter {
+    window_start: Instant,
+    samples: u64,
+    rate: f64,
+}
+
+impl RateMeter {
+    fn add(&mut self, samples: u64) {
+        self.samples += samples;
+        let elapsed = self.window_start.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            self.rate = self.samples as f64 / elapsed;
+            self.samples = 0;
+            self.window_start = Instant::now();
+        }
+    }
+}
+
+type EigenJob = JoinHandle<(Arc<ModelSnapshot>, Duration)>;
+
+/// The task that owns a stream.
+pub struct Owner {
+    definition: Arc<StreamDefinition>,
+    config: Arc<EstimatorConfig>,
+    core: Core,
+    snapshots: watch::Sender<Arc<StreamSnapshot>>,
+    summaries: broadcast::Sender<Arc<ModelSummary>>,
+    metrics: Arc<Metrics>,
+    publish_interval: Duration,
+    last_publish: Instant,
+    published: Option<Arc<ModelSnapshot>>,
+    since_eigen: u64,
+    eigen_job: Option<EigenJob>,
+    rate: RateMeter,
+}
+
+impl Owner {
+    /// An owner for a new stream, with the watch it publishes to.
+    pub fn new(
+        definition: Arc<StreamDefinition>,
+        metrics: Arc<Metrics>,
+        publish_interval: Duration,
+        summaries: broadcast::Sender<Arc<ModelSummary>>,
+    ) -> (Self, watch::Receiver<Arc<StreamSnapshot>>) {
+        let config = Arc::new(definition.estimator_config());
+        let estimator = Estimator::new((*config).clone()).expect("the definition was validated");
+        let core = Core { estimator, version: 0, last_seq: None, last_t: None, samples: 0, batches: 0, rejects: RejectCounts::default() };
+        let mut owner = Self {
+            definition,
+            config,
+            core,
+            snapshots: watch::Sender::new(Arc::new(StreamSnapshot { status: placeholder_status(), model: None })),
+            summaries,
+            metrics,
+            publish_interval,
+            last_publish: Instant::now(),
+            published: None,
+            since_eigen: 0,
+            eigen_job: None,
+            rate: RateMeter { window_start: Instant::now(), samples: 0, rate: 0.0 },
+        };
+        owner.publish();
+        let receiver = owner.snapshots.subscribe();
+        (owner, receiver)
+    }
+
+    /// Runs until stopped or until every sender is gone.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.metrics.queue_depth.dec();
+                    match command {
+                        Command::Ingest { batch, transport, reply } => {
+                            let ack = self.ingest(&batch, transport);
+                            self.maybe_publish(commands.is_empty());
+                            // The client may have gone; the batch is applied either way.
+                            let _ = reply.send(ack);
+                        }
+                        Command::Reset { reply } => {
+                            self.core.estimator.reset();
+                            self.core.version += 1;
+                            self.publish();
+                            let _ = reply.send(self.core.version);
+                        }
+                        Command::Stop => break,
+                    }
+                }
+                finished = async { self.eigen_job.as_mut().expect("guarded").await }, if self.eigen_job.is_some() => {
+                    self.eigen_job = None;
+                    if let Ok((snapshot, took)) = finished {
+                        self.metrics.eigen_seconds.observe(took.as_secs_f64());
+                        self.send_summary(&snapshot);
+                    }
+                }
+            }
+        }
+        // Leave readers the final state.
+        self.publish();
+    }
+
+    fn ingest(&mut self, batch: &SampleBatch, transport: Transport) -> IngestAck {
+        let started = Instant::now();
+        let n_regressor = self.config.n_regressor();
+        let work = batch.rows.saturating_mul(n_regressor * n_regressor * 5);
+        let ts = self.definition.ts;
+        let core = &mut self.core;
+        let ack = if work > BLOCKING_WORK && is_multi_thread() {
+            tokio::task::block_in_place(|| core.apply(batch, ts))
+        } else {
+            core.apply(batch, ts)
+        };
+        let took = started.elapsed().as_secs_f64();
+        if ack.duplicate {
+            self.metrics.rejected(transport, Reason::Duplicate, batch.rows as u64);
+            return ack;
+        }
+        self.metrics.accepted(transport, ack.accepted as u64);
+        self.metrics.rejected(transport, Reason::OutOfOrder, ack.out_of_order as u64);
+        self.metrics.rejected(transport, Reason::MissingValue, ack.missing_value as u64);
+        self.metrics.batch_seconds.observe(took);
+        if ack.accepted > 0 {
+            self.metrics.update_seconds.observe(took / ack.accepted as f64);
+        }
+        let residual = self.core.estimator.residual_rms().map(|r| r.iter().sum::<f64>() / r.len() as f64);
+        self.metrics.stream_update(&self.definition.id, ack.accepted as u64, residual);
+        self.rate.add(ack.accepted as u64);
+        self.since_eigen += ack.accepted as u64;
+        ack
+    }
+
+    /// Publishes when the queue is idle or the interval has passed; starts the eigen job
+    /// when the cadence is due.
+    fn maybe_publish(&mut self, idle: bool) {
+        let eigen_due = self.since_eigen >= self.definition.eigen_every && self.eigen_job.is_none();
+        if idle || eigen_due || self.last_publish.elapsed() >= self.publish_interval {
+            self.publish();
+        }
+        if eigen_due && let Some(snapshot) = self.published.clone() {
+            self.since_eigen = 0;
+            self.eigen_job = Some(tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let _ = snapshot.modes();
+                (snapshot, started.elapsed())
+            }));
+        }
+    }
+
+    fn publish(&mut self) {
+        self.last_publish = Instant::now();
+        let core = &self.core;
+        let current = self.published.as_ref().filter(|p| p.version == core.version).cloned();
+        let model = current.or_else(|| {
+            let linear = core.estimator.linear_model()?;
+            Some(Arc::new(ModelSnapshot::new(
+                core.version,
+                self.definition.ts,
+                linear,
+                core.estimator.recent_states(),
+                core.last_t,
+                self.config.clone(),
+                core.estimator.mu().unwrap_or_default(),
+                core.estimator.pairs_in_model(),
+                core.estimator.residual_rms().map(<[f64]>::to_vec),
+            )))
+        });
+        self.published = model.clone();
+        let status = self.status();
+        self.snapshots.send_replace(Arc::new(StreamSnapshot { status, model }));
+    }
+
+    fn status(&self) -> StreamStatus {
+        let core = &self.core;
+        let counters = core.estimator.counters();
+        let (state, warmup) = match core.estimator.progress() {
+            Progress::WarmingUp { have, need } => (ModelState::WarmingUp, WarmupProgress { have, need }),
+            Progress::AwaitingRank => (ModelState::AwaitingRank, WarmupProgress { have: self.config.warmup, need: self.config.warmup }),
+            Progress::Ready => (ModelState::Ready, WarmupProgress { have: self.config.warmup, need: self.config.warmup }),
+        };
+        StreamStatus {
+            id: self.definition.id.clone(),
+            version: core.version,
+            state,
+            warmup,
+            samples_accepted: core.samples,
+            samples_rejected: core.rejects,
+            batches: core.batches,
+            pairs: counters.pairs,
+            gaps: counters.gaps,
+            last_timestamp: core.last_t,
+            last_seq: core.last_seq,
+            residual_rms: core.estimator.residual_rms().map(<[f64]>::to_vec),
+            update_rate_hz: self.rate.rate,
+            refactorisations: counters.refactorisations,
+            mu: core.estimator.mu(),
+        }
+    }
+
+    fn send_summary(&self, snapshot: &ModelSnapshot) {
+        let Ok(modes) = snapshot.modes() else { return };
+        let briefs = modes
+            .iter()
+            .filter(|m| m.eigenvalue.im > 0.0 && !m.flags.ambiguous())
+            .filter_map(|m| m.continuous)
+            .take(SUMMARY_MODES)
+            .map(|c| ModeBrief { frequency_hz: c.frequency_hz, damping_ratio: c.damping_ratio })
+            .collect();
+        let summary = ModelSummary {
+            kind: "summary",
+            version: snapshot.version,
+            samples_accepted: self.core.samples,
+            residual_rms: snapshot.residual_rms.clone(),
+            modes: briefs,
+        };
+        // No subscriber is fine: summaries are only for connected WebSocket clients.
+        let _ = self.summaries.send(Arc::new(summary));
+    }
+}
+
+fn is_multi_thread() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+fn placeholder_status() -> StreamStatus {
+    StreamStatus {
+        id: String::new(),
+        version: 0,
+        state: ModelState::WarmingUp,
+        warmup: WarmupProgress { have: 0, need: 0 },
+        samples_accepted: 0,
+        samples_rejected: RejectCounts::default(),
+        batches: 0,
+        pairs: 0,
+        gaps: 0,
+        last_timestamp: None,
+        last_seq: None,
+        residual_rms: None,
+        update_rate_hz: 0.0,
+        refactorisations: 0,
+        mu: None,
+    }
+}

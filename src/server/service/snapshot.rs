@@ -1,0 +1,159 @@
+//! What readers see of a stream: its status and the latest published model, immutable and
+//! shared, so reading never waits on ingest. Modes are computed once per published model,
+//! on the cadence or on the first request, off the async reactor.
+
+use std::sync::{Arc, OnceLock};
+
+use koopman::spectrum::{self, Mode};
+use koopman::{EstimatorConfig, LinearModel, NumericalError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::model_doc::{ModelContext, ModelDoc};
+
+/// Warm-up progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WarmupProgress {
+    /// Samples collected.
+    pub have: usize,
+    /// Samples needed.
+    pub need: usize,
+}
+
+/// Samples not applied, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RejectCounts {
+    /// In batches that failed validation (422) or were too large (413).
+    pub invalid: u64,
+    /// In batches refused because the queue was full (429).
+    pub queue_full: u64,
+    /// In retried batches (acknowledged, not applied again).
+    pub duplicate: u64,
+    /// With a time stamp not after the stream's last one (skipped).
+    pub out_of_order: u64,
+    /// With a missing value (each breaks the chain of pairs).
+    pub missing_value: u64,
+}
+
+/// Model state of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelState {
+    /// Collecting warm-up samples.
+    WarmingUp,
+    /// Lifting fixed; waiting for enough pairs (mu = 0).
+    AwaitingRank,
+    /// A model is available.
+    Ready,
+}
+
+/// `GET /v1/streams/{id}` status.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StreamStatus {
+    /// Stream id.
+    pub id: String,
+    /// Model version: increases with every applied batch and every reset.
+    pub version: u64,
+    /// Model state.
+    pub state: ModelState,
+    /// Warm-up progress.
+    pub warmup: WarmupProgress,
+    /// Samples applied.
+    pub samples_accepted: u64,
+    /// Samples not applied, by reason.
+    pub samples_rejected: RejectCounts,
+    /// Batches applied.
+    pub batches: u64,
+    /// Pairs formed.
+    pub pairs: u64,
+    /// Chain breaks (missing values, time gaps).
+    pub gaps: u64,
+    /// Time stamp of the last sample.
+    pub last_timestamp: Option<f64>,
+    /// Highest applied seq.
+    pub last_seq: Option<u64>,
+    /// One-step residual RMS per channel (data units).
+    pub residual_rms: Option<Vec<f64>>,
+    /// Samples applied per second, recently.
+    pub update_rate_hz: f64,
+    /// Exact refactorisations so far.
+    pub refactorisations: u64,
+    /// The ridge parameter in use (after warm-up).
+    pub mu: Option<f64>,
+}
+
+/// A published model.
+pub struct ModelSnapshot {
+    /// Model version.
+    pub version: u64,
+    /// Sample time.
+    pub ts: f64,
+    /// A, B, C and the lifting.
+    pub model: LinearModel,
+    /// Raw recent states, oldest first (the start of a prediction).
+    pub recent_states: Vec<f64>,
+    /// Time stamp of the newest of them.
+    pub last_timestamp: Option<f64>,
+    /// The estimator configuration.
+    pub config: Arc<EstimatorConfig>,
+    /// mu in use.
+    pub mu: f64,
+    /// Pairs weighing on the model.
+    pub pairs: u64,
+    /// Residual RMS per channel.
+    pub residual_rms: Option<Vec<f64>>,
+    modes: OnceLock<Result<Arc<Vec<Mode>>, NumericalError>>,
+}
+
+impl ModelSnapshot {
+    /// A snapshot whose modes are not computed yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        version: u64,
+        ts: f64,
+        model: LinearModel,
+        recent_states: Vec<f64>,
+        last_timestamp: Option<f64>,
+        config: Arc<EstimatorConfig>,
+        mu: f64,
+        pairs: u64,
+        residual_rms: Option<Vec<f64>>,
+    ) -> Self {
+        Self { version, ts, model, recent_states, last_timestamp, config, mu, pairs, residual_rms, modes: OnceLock::new() }
+    }
+
+    /// The modes, computed on first use (O(N^3): call off the async reactor).
+    pub fn modes(&self) -> Result<Arc<Vec<Mode>>, NumericalError> {
+        self.modes
+            .get_or_init(|| spectrum::modes(self.model.a.as_ref(), self.model.c.as_ref(), self.ts).map(Arc::new))
+            .clone()
+    }
+
+    /// Whether the modes are already computed.
+    pub fn has_modes(&self) -> bool {
+        self.modes.get().is_some()
+    }
+
+    /// The model document (computes the modes if needed).
+    pub fn doc(&self) -> Result<ModelDoc, NumericalError> {
+        let modes = self.modes()?;
+        let eigenvalues: Vec<koopman::c64> = modes.iter().map(|m| m.eigenvalue).collect();
+        let context = ModelContext {
+            ts: self.ts,
+            config: &self.config,
+            mu: self.mu,
+            pairs: self.pairs,
+            residual_rms: self.residual_rms.clone(),
+        };
+        Ok(ModelDoc::new(&self.model, &eigenvalues, context))
+    }
+}
+
+/// What the owner publishes after it changes the stream.
+#[derive(Clone)]
+pub struct StreamSnapshot {
+    /// Status (without the rejections counted at the edge).
+    pub status: StreamStatus,
+    /// The latest published model.
+    pub model: Option<Arc<ModelSnapshot>>,
+}
