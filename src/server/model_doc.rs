@@ -179,7 +179,9 @@ impl ModelDoc {
     pub fn from_estimator(estimator: &Estimator, ts: f64) -> Result<Self, ModelDocError> {
         let model =
             estimator.linear_model().ok_or_else(|| ModelDocError::NotReady(format!("{:?}", estimator.progress())))?;
-        let eigenvalues = spectrum::eigenvalues(model.a.as_ref())?;
+        // The same modal analysis the service publishes, so both list eigenvalues alike.
+        let modes = spectrum::modes(model.a.as_ref(), model.c.as_ref(), ts)?;
+        let eigenvalues: Vec<c64> = modes.iter().map(|m| m.eigenvalue).collect();
         let context = ModelContext {
             ts,
             config: estimator.config(),

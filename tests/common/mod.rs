@@ -1,0 +1,116 @@
+//! Shared harness of the end-to-end tests: the real server on a loopback port, clients,
+//! and deterministic test data.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use koopstream::config::ServiceConfig;
+use koopstream::server::{ShutdownReport, run};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server started on 127.0.0.1:0 for one test.
+pub struct TestServer {
+    pub base: String,
+    pub address: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<ShutdownReport>>>,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(ServiceConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServiceConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        Self { base: format!("http://{address}"), address, stop: Some(stop), task: Some(task), http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self, stream: &str) -> String {
+        format!("ws://{}/v1/streams/{stream}/ws", self.address)
+    }
+
+    /// Asks the server to stop and waits for its report.
+    pub async fn stop(mut self) -> ShutdownReport {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap()).await.expect("shutdown in time").unwrap().unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a stream and asserts it was created.
+    pub async fn create(&self, definition: Value) -> Value {
+        let r = self.post_json("/v1/streams", &definition).await;
+        assert_eq!(r.status().as_u16(), 201, "create {definition}");
+        r.json().await.unwrap()
+    }
+
+    /// Sends a JSON batch and returns the acknowledgement.
+    pub async fn ingest(&self, stream: &str, batch: &Value) -> Value {
+        let r = self.post_json(&format!("/v1/streams/{stream}/samples"), batch).await;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "ingest: {body}");
+        body
+    }
+}
+
+/// Van der Pol (mu = 1) sampled every `ts` by RK4 with 10 substeps, from (2, 0).
+pub fn van_der_pol(samples: usize, ts: f64) -> Vec<[f64; 2]> {
+    let f = |x: [f64; 2]| [x[1], (1.0 - x[0] * x[0]) * x[1] - x[0]];
+    let h = ts / 10.0;
+    let mut x = [2.0, 0.0];
+    let mut out = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        out.push(x);
+        for _ in 0..10 {
+            let k1 = f(x);
+            let k2 = f([x[0] + 0.5 * h * k1[0], x[1] + 0.5 * h * k1[1]]);
+            let k3 = f([x[0] + 0.5 * h * k2[0], x[1] + 0.5 * h * k2[1]]);
+            let k4 = f([x[0] + h * k3[0], x[1] + h * k3[1]]);
+            for i in 0..2 {
+                x[i] += h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
+            }
+        }
+    }
+    out
+}
+
+/// A JSON batch of rows starting at sample index `start`.
+pub fn batch(seq: u64, start: usize, rows: &[[f64; 2]], ts: f64) -> Value {
+    json!({"seq": seq, "t0": start as f64 * ts, "x": rows.iter().map(|r| vec![r[0], r[1]]).collect::<Vec<_>>()})
+}
+
+/// The Van der Pol stream definition used across tests.
+pub fn vdp_definition(id: &str) -> Value {
+    json!({"id": id, "channels": [{"name": "x1", "unit": "m"}, {"name": "x2", "unit": "m/s"}], "ts": 0.1,
+           "dictionary": "state,const,poly:3", "mu": 1e-3, "warmup": 100})
+}
+
+/// The published model document of a stream.
+pub async fn model(server: &TestServer, stream: &str) -> Value {
+    let (status, body) = server.get_json(&format!("/v1/streams/{stream}/model")).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}

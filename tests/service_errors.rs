@@ -1,0 +1,167 @@
+//! End to end: every error status the API promises, each as problem+json naming what was
+//! wrong, and none of them changing the model; retried seqs applied once; a batch with one
+//! bad row refused whole.
+
+mod common;
+
+use common::{TestServer, batch, model, van_der_pol, vdp_definition};
+use koopstream::config::ServiceConfig;
+use serde_json::{Value, json};
+
+const TS: f64 = 0.1;
+
+/// Asserts a problem+json answer with the status, and a detail containing `needle`.
+async fn expect_problem(response: reqwest::Response, status: u16, needle: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "expected {status} for `{needle}`");
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("urn:koopstream:problem:"));
+    assert!(body["title"].is_string());
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(needle), "detail `{detail}` should mention `{needle}`");
+    if status == 429 {
+        assert!(retry_after.is_some(), "429 carries Retry-After");
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_a_problem_and_changes_no_model() {
+    let config = ServiceConfig { limits: koopstream::config::Limits { max_body_bytes: 64 * 1024, max_batch_samples: 500, ..Default::default() }, ..Default::default() };
+    let server = TestServer::start_with(config).await;
+    server.create(vdp_definition("v")).await;
+    let samples = van_der_pol(400, TS);
+    server.ingest("v", &batch(1, 0, &samples, TS)).await;
+    let before = model(&server, "v").await;
+    let samples_url = "/v1/streams/v/samples";
+    let post = |body: String, content_type: &'static str| {
+        server.http.post(server.url(samples_url)).header("content-type", content_type).body(body).send()
+    };
+
+    // 400: malformed JSON, and a batch without seq.
+    expect_problem(post("{\"seq\": 2, \"x\": [[1,".into(), "application/json").await.unwrap(), 400, "malformed").await;
+    expect_problem(post("{\"x\": [[1, 2]]}".into(), "application/json").await.unwrap(), 400, "seq").await;
+    // 404: unknown stream and unknown route.
+    expect_problem(server.post_json("/v1/streams/nope/samples", &batch(2, 400, &samples[..2], TS)).await, 404, "nope").await;
+    expect_problem(server.http.get(server.url("/v2/things")).send().await.unwrap(), 404, "/v2/things").await;
+    expect_problem(server.http.get(server.url("/v1/streams/nope/model")).send().await.unwrap(), 404, "nope").await;
+    // 405 on a known route.
+    expect_problem(server.http.put(server.url("/v1/streams")).send().await.unwrap(), 405, "PUT").await;
+    // 409: the same id with another definition; a stream without a model yet.
+    let mut other = vdp_definition("v");
+    other["mu"] = json!(5.0);
+    expect_problem(server.post_json("/v1/streams", &other).await, 409, "different definition").await;
+    let same = server.post_json("/v1/streams", &vdp_definition("v")).await;
+    assert_eq!(same.status().as_u16(), 200, "an identical create is idempotent");
+    server.create(vdp_definition("fresh")).await;
+    expect_problem(server.http.get(server.url("/v1/streams/fresh/model")).send().await.unwrap(), 409, "warming up").await;
+    // 413: a body over the limit, and a batch with too many samples.
+    let huge = format!("{{\"seq\": 3, \"x\": [{}]}}", vec!["[1.0, 2.0]"; 10_000].join(","));
+    expect_problem(post(huge, "application/json").await.unwrap(), 413, "limit").await;
+    let many = json!({"seq": 3, "x": vec![[1.0, 2.0]; 501]}).to_string();
+    expect_problem(post(many, "application/json").await.unwrap(), 413, "at most 500").await;
+    // 415: a media type the endpoint does not take.
+    expect_problem(post("1,2".into(), "text/plain").await.unwrap(), 415, "text/plain").await;
+    let r = server.http.post(server.url("/v1/streams")).header("content-type", "text/csv").body("x").send().await.unwrap();
+    expect_problem(r, 415, "application/json").await;
+    // 422: wrong channel count, a bad row among good ones, non-finite CSV, bad options.
+    let wrong = json!({"seq": 4, "x": [[1.0, 2.0, 3.0]]}).to_string();
+    expect_problem(post(wrong, "application/json").await.unwrap(), 422, "row 0 has 3 values").await;
+    let one_bad_row = json!({"seq": 5, "t0": 40.0, "x": [[1.0, 2.0], [1.0, 2.0], [1.0], [1.0, 2.0]]}).to_string();
+    expect_problem(post(one_bad_row, "application/json").await.unwrap(), 422, "row 2").await;
+    let r = server.http.post(server.url("/v1/streams/v/samples?seq=6")).header("content-type", "text/csv").body("t,x1,x2\n40,1,inf\n").send().await.unwrap();
+    expect_problem(r, 422, "column `x2`").await;
+    let mut bad = vdp_definition("w");
+    bad["forgetting"] = json!(2.0);
+    expect_problem(server.post_json("/v1/streams", &bad).await, 422, "field `forgetting`").await;
+    expect_problem(server.post_json("/v1/streams/v/predict", &json!({"horizon": 0})).await, 422, "horizon").await;
+    expect_problem(server.post_json("/v1/streams/v/predict", &json!({"horizon": 2, "start": {"x": [[1.0]]}})).await, 422, "start.x").await;
+
+    // None of that touched the model.
+    let after = model(&server, "v").await;
+    assert_eq!(before, after, "rejected requests change no model");
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(status["status"]["version"], 1);
+    assert_eq!(status["status"]["samples_accepted"], 400);
+    assert!(status["status"]["samples_rejected"]["invalid"].as_u64().unwrap() >= 6);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_and_changes_nothing_it_refused() {
+    let config = ServiceConfig { limits: koopstream::config::Limits { queue_capacity: 1, ..Default::default() }, ..Default::default() };
+    let server = std::sync::Arc::new(TestServer::start_with(config).await);
+    // 10 channels with cubic monomials: N' = 286, so a 1000-sample batch keeps the owner busy.
+    let channels: Vec<Value> = (1..=10).map(|i| json!({"name": format!("c{i}")})).collect();
+    server.create(json!({"id": "big", "channels": channels, "ts": 0.01, "dictionary": "state,const,poly:3", "warmup": 10, "mu": 1.0})).await;
+    let rows: Vec<Vec<f64>> = (0..1000).map(|k| (0..10).map(|i| ((k * (i + 3)) as f64 * 0.013).sin()).collect()).collect();
+    let mut tasks = Vec::new();
+    for seq in 1..=12u64 {
+        let server = server.clone();
+        let body = json!({"seq": seq, "t0": seq as f64 * 100.0, "x": rows});
+        tasks.push(tokio::spawn(async move { server.post_json("/v1/streams/big/samples", &body).await }));
+    }
+    let (mut ok, mut full) = (0, 0);
+    for task in tasks {
+        let response = task.await.unwrap();
+        match response.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                expect_problem(response, 429, "queue of stream `big` is full").await;
+                full += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(full > 0 && ok > 0, "ok {ok}, full {full}");
+    let (_, status) = server.get_json("/v1/streams/big").await;
+    assert_eq!(status["status"]["samples_accepted"], ok * 1000, "only acknowledged batches were applied");
+    assert_eq!(status["status"]["samples_rejected"]["queue_full"], full * 1000);
+    assert_eq!(status["status"]["batches"], ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_seqs_apply_once_and_out_of_order_samples_are_counted() {
+    let server = TestServer::start().await;
+    server.create(vdp_definition("v")).await;
+    let samples = van_der_pol(300, TS);
+    let first = server.ingest("v", &batch(1, 0, &samples[..200], TS)).await;
+    let model_after_first = model(&server, "v").await;
+    let retry = server.ingest("v", &batch(1, 0, &samples[..200], TS)).await;
+    assert_eq!(retry["duplicate"], true);
+    assert_eq!(retry["accepted"], 0);
+    assert_eq!(retry["version"], first["version"]);
+    assert_eq!(model(&server, "v").await, model_after_first, "a retry is not applied twice");
+    // A lower seq is a retry too.
+    let older = server.ingest("v", &batch(0, 0, &samples[..10], TS)).await;
+    assert_eq!(older["duplicate"], true);
+    // New seq, but the first 50 samples lie before the last time stamp: skipped and counted.
+    let overlap = server.ingest("v", &batch(2, 150, &samples[150..300], TS)).await;
+    assert_eq!((overlap["accepted"].as_u64(), overlap["out_of_order"].as_u64()), (Some(100), Some(50)));
+    // A missing value breaks the chain and is counted.
+    let gap = server.ingest("v", &json!({"seq": 3, "t0": 30.0, "x": [[1.0, 0.5], [null, 0.4], [0.9, 0.3]]})).await;
+    assert_eq!((gap["accepted"].as_u64(), gap["missing_value"].as_u64()), (Some(2), Some(1)));
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    let s = &status["status"];
+    assert_eq!(s["samples_accepted"], 302);
+    assert_eq!(s["samples_rejected"]["duplicate"], 210);
+    assert_eq!(s["samples_rejected"]["out_of_order"], 50);
+    assert_eq!(s["samples_rejected"]["missing_value"], 1);
+    assert_eq!(s["last_seq"], 3);
+    // Reset restarts the model and bumps the version; the seq watermark stays.
+    let r = server.http.post(server.url("/v1/streams/v/reset")).send().await.unwrap();
+    let reset: Value = r.json().await.unwrap();
+    assert_eq!(reset["version"], s["version"].as_u64().unwrap() + 1);
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(status["status"]["state"], "warming_up");
+    assert_eq!(server.ingest("v", &batch(3, 0, &samples[..5], TS)).await["duplicate"], true);
+    // Delete removes the stream.
+    let r = server.http.delete(server.url("/v1/streams/v")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    expect_problem(server.http.get(server.url("/v1/streams/v")).send().await.unwrap(), 404, "`v`").await;
+    expect_problem(server.http.delete(server.url("/v1/streams/v")).send().await.unwrap(), 404, "`v`").await;
+    server.stop().await;
+}
