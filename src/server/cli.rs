@@ -6,7 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
 use crate::config::{FlagOverrides, LogFormat};
+use crate::demo::DemoArgs;
 use crate::experiment::ExperimentArgs;
+use crate::loadgen::LoadgenArgs;
 use crate::fit::FitOptions;
 use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
 use crate::simulate_cli::{SimulateArgs, TruthArgs};
@@ -33,6 +35,10 @@ pub enum Command {
     Truth(TruthArgs),
     /// Run the reproducible identification experiments and write the report.
     Experiment(ExperimentArgs),
+    /// Stream a simulated system into a server and watch the identified modes live.
+    Demo(DemoArgs),
+    /// Drive many streams over WebSocket and report throughput and latency.
+    Loadgen(LoadgenArgs),
 }
 
 /// Options of `koopstream serve`.

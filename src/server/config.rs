@@ -117,7 +117,7 @@ impl Default for ServiceConfig {
 pub enum ConfigError {
     /// A value could not be read (figment names the key and the source).
     #[error("invalid configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(Box<figment::Error>),
     /// A value was read but is out of range.
     #[error("invalid configuration: key `{key}`: {reason}")]
     Invalid {
@@ -126,6 +126,13 @@ pub enum ConfigError {
         /// What is wrong.
         reason: &'static str,
     },
+}
+
+impl From<Box<figment::Error>> for ConfigError {
+    fn from(error: Box<figment::Error>) -> Self {
+        // Not a `source`: the message already carries figment's text, once.
+        ConfigError::Load(error)
+    }
 }
 
 /// Values given on the command line (only those given override).

@@ -46,11 +46,14 @@ pub struct MatchRule {
     pub band: f64,
     /// A shape match below this MAC is rejected.
     pub min_mac: f64,
+    /// Candidates need a damping ratio above this (0 excludes growing modes; a limit cycle
+    /// is undamped, so it needs a little room below 0).
+    pub min_damping: f64,
 }
 
 impl Default for MatchRule {
     fn default() -> Self {
-        Self { band: 0.15, min_mac: 0.5 }
+        Self { band: 0.15, min_mac: 0.5, min_damping: 0.0 }
     }
 }
 
@@ -63,7 +66,7 @@ pub fn mac(a: &[c64], b: &[c64]) -> f64 {
 }
 
 /// For each true mode, the identified mode that matches it, if any. Candidates are
-/// oscillatory (Im lambda > 0), unambiguous, with damping in (0, 0.5) and a frequency within
+/// oscillatory (Im lambda > 0), unambiguous, with damping in (min_damping, 0.5) and a frequency within
 /// the band; with a known true shape the candidate of largest MAC wins if it reaches
 /// `min_mac`, otherwise the nearest in frequency wins.
 pub fn match_modes(identified: &[Mode], truth: &[TrueMode], rule: MatchRule) -> Vec<Option<MatchedMode>> {
@@ -74,7 +77,7 @@ pub fn match_modes(identified: &[Mode], truth: &[TrueMode], rule: MatchRule) -> 
                 let c = m.continuous?;
                 let usable = m.eigenvalue.im > 0.0
                     && !m.flags.ambiguous()
-                    && c.damping_ratio > 0.0
+                    && c.damping_ratio > rule.min_damping
                     && c.damping_ratio < 0.5
                     && (c.frequency_hz / t.frequency_hz - 1.0).abs() <= rule.band;
                 usable.then(|| MatchedMode {

@@ -16,3 +16,6 @@ pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod client;
+pub mod demo;
+pub mod loadgen;

@@ -34,6 +34,17 @@ fn main() -> anyhow::Result<()> {
             None => run_simulate(&args, &mut std::io::BufWriter::new(std::io::stdout().lock()))?,
         },
         Command::Truth(args) => println!("{}", run_truth(&args)?),
+        Command::Demo(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let table = runtime.block_on(koopstream::demo::run(&args))?;
+            println!("\nIdentified modes against the truth:\n{table}");
+        }
+        Command::Loadgen(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            for report in runtime.block_on(koopstream::loadgen::run(&args))? {
+                println!("{report}");
+            }
+        }
         Command::Experiment(args) => {
             koopstream::experiment::run(&args)?;
             eprintln!("experiment: report written to {}", args.out.join("report.md").display());

@@ -53,6 +53,12 @@ pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Fu
         // Open WebSocket sessions see this and send their close frames.
         let _ = stopping.send(true);
     };
+    // Small acknowledgements must not wait for Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot disable Nagle's algorithm");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(signal).await?;
     if tokio::time::timeout(SESSION_DRAIN, state.websockets.wait_idle()).await.is_err() {
         tracing::warn!("some WebSocket sessions did not close in time");

@@ -148,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), track_requests))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.concurrency))
         .with_state(state)
