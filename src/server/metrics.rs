@@ -100,6 +100,16 @@ struct StreamLabels {
     stream: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    stream: String,
+    /// Rank among the oscillatory modes, least damped first ("1", "2", ...).
+    mode: String,
+}
+
+/// Per-stream mode gauges cover this many least-damped modes.
+pub const MODE_GAUGES: usize = 4;
+
 fn latency_histogram() -> Histogram {
     // 1 us to about 8 s, doubling.
     Histogram::new(exponential_buckets(1e-6, 2.0, 24))
@@ -124,8 +134,12 @@ pub struct Metrics {
     pub websocket_connections: Gauge,
     /// Streams that exist.
     pub streams: Gauge,
+    /// Mean one-step residual RMS of a stream after each applied batch (data units).
+    pub residual_rms: Histogram,
     stream_samples: Family<StreamLabels, Counter>,
     stream_residual: Family<StreamLabels, Gauge<f64, AtomicU64>>,
+    stream_mode_damping: Family<ModeLabels, Gauge<f64, AtomicU64>>,
+    stream_mode_frequency: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     labelled_streams: Mutex<Vec<String>>,
     per_stream_cap: usize,
 }
@@ -145,8 +159,11 @@ impl Metrics {
             http_seconds: Family::new_with_constructor(latency_histogram),
             websocket_connections: Gauge::default(),
             streams: Gauge::default(),
+            residual_rms: Histogram::new(exponential_buckets(1e-6, 10.0, 10)),
             stream_samples: Family::default(),
             stream_residual: Family::default(),
+            stream_mode_damping: Family::default(),
+            stream_mode_frequency: Family::default(),
             labelled_streams: Mutex::new(Vec::new()),
             per_stream_cap,
             registry: Registry::default(),
@@ -161,6 +178,9 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request duration", m.http_seconds.clone());
         registry.register("websocket_connections", "Open WebSocket connections", m.websocket_connections.clone());
         registry.register("streams", "Streams", m.streams.clone());
+        registry.register("residual_rms", "Mean one-step residual RMS after each batch", m.residual_rms.clone());
+        registry.register("stream_mode_damping_ratio", "Damping ratio of the least damped modes, per stream (capped)", m.stream_mode_damping.clone());
+        registry.register("stream_mode_frequency_hz", "Frequency of the least damped modes, per stream (capped)", m.stream_mode_frequency.clone());
         registry.register("stream_samples_accepted", "Samples applied, per stream (capped)", m.stream_samples.clone());
         registry.register("stream_residual_rms", "Mean one-step residual RMS, per stream (capped)", m.stream_residual.clone());
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
@@ -184,19 +204,49 @@ impl Metrics {
         self.http_seconds.get_or_create(&HttpLabels { route: route.to_owned(), status_class }).observe(seconds);
     }
 
-    /// Per-stream series, for streams within the cap.
-    pub fn stream_update(&self, stream: &str, samples: u64, residual_rms: Option<f64>) {
+    /// Whether `stream` may have per-stream series (within the cap, first come first served).
+    fn labelled(&self, stream: &str) -> bool {
         if self.per_stream_cap == 0 {
-            return;
+            return false;
         }
         let mut labelled = self.labelled_streams.lock().unwrap_or_else(|e| e.into_inner());
         if !labelled.iter().any(|s| s == stream) {
             if labelled.len() >= self.per_stream_cap {
-                return;
+                return false;
             }
             labelled.push(stream.to_owned());
         }
-        drop(labelled);
+        true
+    }
+
+    /// Per-mode gauges of a stream within the cap: (frequency, damping) least damped first.
+    pub fn stream_modes(&self, stream: &str, modes: &[(f64, f64)]) {
+        if !self.labelled(stream) {
+            return;
+        }
+        for rank in 0..MODE_GAUGES {
+            let labels = ModeLabels { stream: stream.to_owned(), mode: (rank + 1).to_string() };
+            match modes.get(rank) {
+                Some((frequency, damping)) => {
+                    self.stream_mode_frequency.get_or_create(&labels).set(*frequency);
+                    self.stream_mode_damping.get_or_create(&labels).set(*damping);
+                }
+                None => {
+                    self.stream_mode_frequency.remove(&labels);
+                    self.stream_mode_damping.remove(&labels);
+                }
+            }
+        }
+    }
+
+    /// Per-stream series, for streams within the cap.
+    pub fn stream_update(&self, stream: &str, samples: u64, residual_rms: Option<f64>) {
+        if let Some(r) = residual_rms {
+            self.residual_rms.observe(r);
+        }
+        if !self.labelled(stream) {
+            return;
+        }
         let labels = StreamLabels { stream: stream.to_owned() };
         self.stream_samples.get_or_create(&labels).inc_by(samples);
         if let Some(r) = residual_rms {
@@ -211,6 +261,11 @@ impl Metrics {
         let labels = StreamLabels { stream: stream.to_owned() };
         self.stream_samples.remove(&labels);
         self.stream_residual.remove(&labels);
+        for rank in 0..MODE_GAUGES {
+            let labels = ModeLabels { stream: stream.to_owned(), mode: (rank + 1).to_string() };
+            self.stream_mode_frequency.remove(&labels);
+            self.stream_mode_damping.remove(&labels);
+        }
     }
 
     /// The exposition text.

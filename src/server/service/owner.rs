@@ -349,13 +349,15 @@ impl Owner {
 
     fn send_summary(&self, snapshot: &ModelSnapshot) {
         let Ok(modes) = snapshot.modes() else { return };
-        let briefs = modes
+        let briefs: Vec<ModeBrief> = modes
             .iter()
             .filter(|m| m.eigenvalue.im > 0.0 && !m.flags.ambiguous())
             .filter_map(|m| m.continuous)
             .take(SUMMARY_MODES)
             .map(|c| ModeBrief { frequency_hz: c.frequency_hz, damping_ratio: c.damping_ratio })
             .collect();
+        let pairs: Vec<(f64, f64)> = briefs.iter().map(|b| (b.frequency_hz, b.damping_ratio)).collect();
+        self.metrics.stream_modes(&self.definition.id, &pairs);
         let summary = ModelSummary {
             kind: "summary",
             version: snapshot.version,
