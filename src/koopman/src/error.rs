@@ -186,3 +186,14 @@ pub enum PredictError {
     #[error("horizon {0} must lie in 1..={max}", max = crate::model::MAX_HORIZON)]
     Horizon(usize),
 }
+
+/// An exported state that does not fit the configuration it is restored with.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum StateError {
+    /// A buffer has the wrong size.
+    #[error("the saved state does not fit the stream's configuration: `{0}` has the wrong shape")]
+    Shape(&'static str),
+    /// A value is out of range.
+    #[error("the saved state is invalid: {0}")]
+    Invalid(&'static str),
+}

@@ -4,7 +4,8 @@
 use faer::Mat;
 
 use crate::config::{EstimatorConfig, Regularisation};
-use crate::error::{ConfigError, NumericalError, SampleError, SampleField};
+use crate::error::{ConfigError, NumericalError, SampleError, SampleField, StateError};
+use crate::state::{EstimatorState, OnlineState, PhaseState};
 use crate::lifting::{Lifting, StateHistory};
 use crate::model::LinearModel;
 use crate::noise::mu_from_sigma;
@@ -267,6 +268,89 @@ impl Estimator {
         }
     }
 
+    /// Everything needed to continue exactly where this estimator is.
+    pub fn export_state(&self) -> EstimatorState {
+        let phase = match &self.phase {
+            Phase::WarmingUp(b) => PhaseState::WarmingUp {
+                states: b.states.clone(),
+                inputs: b.inputs.clone(),
+                chain_starts: b.chain_starts.clone(),
+            },
+            Phase::Online(o) => {
+                let n = self.config.n_states();
+                let mut history = Vec::with_capacity(o.history.len() * n);
+                for lag in (0..o.history.len()).rev() {
+                    history.extend_from_slice(o.history.lag(lag));
+                }
+                PhaseState::Online(Box::new(OnlineState {
+                    lifting: o.lifting.export(),
+                    mu: o.mu,
+                    history,
+                    recursion: o.recursion.export(),
+                    regressor: o.regressor.clone(),
+                    have_previous: o.have_previous,
+                    residual_count: o.residuals.count,
+                    residual_mean_square: o.residuals.mean_square.clone(),
+                }))
+            }
+        };
+        EstimatorState { counters: self.counters, after_gap: self.after_gap, phase }
+    }
+
+    /// An estimator that continues exactly from `state`, which must come from an
+    /// estimator with the same configuration.
+    pub fn restore(config: EstimatorConfig, state: EstimatorState) -> Result<Self, StateError> {
+        config.validate().map_err(|_| StateError::Invalid("the configuration is not valid"))?;
+        let (n, m) = (config.n_states(), config.n_inputs());
+        let phase = match state.phase {
+            PhaseState::WarmingUp { states, inputs, chain_starts } => {
+                let rows = chain_starts.len();
+                if states.len() != rows * n || inputs.len() != rows * m || rows >= config.warmup.max(1) {
+                    return Err(StateError::Shape("warm-up buffer"));
+                }
+                Phase::WarmingUp(WarmupBuffer { states, inputs, chain_starts })
+            }
+            PhaseState::Online(online) => {
+                let online = *online;
+                let lifting = Lifting::from_state(&config.dictionary, &config.state_names, online.lifting)?;
+                let n_lifted = lifting.dim();
+                let n_regressor = n_lifted + m;
+                let mut history = lifting.new_history();
+                if online.history.len() % n != 0 || online.history.len() / n > lifting.history_len() {
+                    return Err(StateError::Shape("history"));
+                }
+                for z in online.history.chunks_exact(n) {
+                    history.push(z);
+                }
+                if online.regressor.len() != n_regressor || online.residual_mean_square.len() != n {
+                    return Err(StateError::Shape("regressor or residuals"));
+                }
+                if !(online.mu.is_finite() && online.mu >= 0.0) {
+                    return Err(StateError::Invalid("mu"));
+                }
+                let recursion = Recursion::restore(online.recursion, n_lifted, n_regressor, config.forgetting, config.window, config.refactor_every)?;
+                let rms = online.residual_mean_square.iter().map(|v| v.sqrt()).collect();
+                Phase::Online(Box::new(Online {
+                    lifting,
+                    mu: online.mu,
+                    history,
+                    recursion,
+                    z: vec![0.0; n],
+                    regressor: online.regressor,
+                    target: vec![0.0; n_lifted],
+                    have_previous: online.have_previous,
+                    residuals: ResidualTracker {
+                        horizon: config.residual_horizon as u64,
+                        count: online.residual_count,
+                        mean_square: online.residual_mean_square,
+                        rms,
+                    },
+                }))
+            }
+        };
+        Ok(Self { config, phase, counters: state.counters, after_gap: state.after_gap })
+    }
+
     fn online(&self) -> Option<&Online> {
         match &self.phase {
             Phase::Online(o) => Some(o),
@@ -459,6 +543,35 @@ mod tests {
         e.reset();
         assert_eq!(e.progress(), Progress::WarmingUp { have: 0, need: 3 });
         assert_eq!(e.counters(), Counters::default());
+    }
+
+    #[test]
+    fn a_restored_estimator_continues_bit_for_bit() {
+        for (spec, window, forgetting) in [("state,const,poly:2", None, 1.0), ("state,fourier:4,delay:2", Some(30), 1.0), ("state,rbf:5", None, 0.99)] {
+            let mut c = config(spec, 0.1, 20);
+            c.window = window;
+            c.forgetting = forgetting;
+            c.refactor_every = 37;
+            for stop_at in [5, 60] {
+                let mut original = Estimator::new(c.clone()).unwrap();
+                feed(&mut original, stop_at);
+                original.break_chain();
+                let mut restored = Estimator::restore(c.clone(), original.export_state()).unwrap();
+                for k in 0..300 {
+                    let t = k as f64 * 0.07;
+                    let (x, u) = ([t.cos(), (0.5 * t).sin()], [t.sin()]);
+                    assert_eq!(original.push(&x, &u), restored.push(&x, &u));
+                }
+                assert_eq!(original.k().unwrap().to_owned(), restored.k().unwrap().to_owned(), "{spec}");
+                assert_eq!(original.counters(), restored.counters());
+                assert_eq!(original.residual_rms(), restored.residual_rms());
+                assert_eq!(original.export_state(), restored.export_state());
+            }
+        }
+        let wrong = config("state,const", 0.1, 20);
+        let mut e = Estimator::new(config("state,const,poly:2", 0.1, 20)).unwrap();
+        feed(&mut e, 50);
+        assert!(Estimator::restore(wrong, e.export_state()).is_err(), "a state of another shape is refused");
     }
 
     #[test]

@@ -28,6 +28,16 @@ impl Dense {
         m
     }
 
+    /// A matrix from its column-major entries (checked by the caller).
+    pub(crate) fn from_column_major(rows: usize, cols: usize, data: Vec<f64>) -> Option<Self> {
+        (data.len() == rows * cols).then_some(Self { rows, cols, data })
+    }
+
+    /// The column-major entries.
+    pub(crate) fn entries(&self) -> &[f64] {
+        &self.data
+    }
+
     pub(crate) fn rows(&self) -> usize {
         self.rows
     }

@@ -33,14 +33,16 @@ mod recursion;
 mod rng;
 mod spec;
 pub mod spectrum;
+mod state;
 
 pub use config::{EstimatorConfig, MAX_LIFTED, Regularisation};
-pub use error::{ConfigError, NumericalError, PredictError, SampleError, SampleField, SpecError};
+pub use error::{ConfigError, NumericalError, PredictError, SampleError, SampleField, SpecError, StateError};
 pub use estimator::{Counters, Estimator, Progress, SampleOutcome};
 pub use lifting::{Lifting, Standardisation, StateHistory};
 pub use model::{LinearModel, MAX_HORIZON, PredictionMode};
 pub use noise::mu_from_sigma;
 pub use spec::{DictionarySpec, FourierSpec, RbfSpec};
+pub use state::{EstimatorState, LiftingState, OnlineState, PhaseState, RecursionState, WindowState};
 
 /// Re-exported so that callers name the same matrix and complex types.
 pub use faer::{Mat, MatRef, c64};

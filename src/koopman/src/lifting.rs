@@ -10,6 +10,8 @@
 //! (identity when standardisation is off).
 
 use crate::centres;
+use crate::error::StateError;
+use crate::state::LiftingState;
 use crate::rng::SplitMix64;
 use crate::spec::DictionarySpec;
 
@@ -161,31 +163,8 @@ impl Lifting {
                 .collect()
         };
 
-        let mut names: Vec<String> = state_names.to_vec();
-        if spec.constant {
-            names.push("1".to_owned());
-        }
-        let poly = names.len();
-        let mut monomials = Vec::new();
-        if let Some(degree) = spec.poly_degree {
-            // Each monomial is stored as its sorted index tuple; children extend the tuple
-            // with an index >= its last, which yields graded lexicographic order.
-            let mut previous: Vec<(usize, Vec<usize>)> = (0..n).map(|i| (i, vec![i])).collect();
-            for _ in 2..=degree {
-                let mut current = Vec::new();
-                for (parent, tuple) in &previous {
-                    let last = *tuple.last().expect("non-empty tuple");
-                    for var in last..n {
-                        let mut child = tuple.clone();
-                        child.push(var);
-                        monomials.push((*parent, var));
-                        names.push(monomial_name(&child, state_names));
-                        current.push((names.len() - 1, child));
-                    }
-                }
-                previous = current;
-            }
-        }
+        let (mut names, monomials) = structure(spec, state_names);
+        let poly = n + usize::from(spec.constant);
         let rbf = names.len();
         let (rbf_centres, rbf_width) = match &spec.rbf {
             Some(r) => {
@@ -230,6 +209,64 @@ impl Lifting {
             offsets: Offsets { poly, rbf, fourier, delay },
             dim,
         }
+    }
+
+    /// The data-derived parts, for saving.
+    pub fn export(&self) -> LiftingState {
+        LiftingState {
+            standardisation: self.standardisation.as_ref().map(|s| (s.mean.clone(), s.scale.clone())),
+            rbf_centres: self.rbf_centres.clone(),
+            rbf_width: self.rbf_width,
+            fourier_w: self.fourier_w.clone(),
+            fourier_b: self.fourier_b.clone(),
+        }
+    }
+
+    /// The lifting of `spec` with saved data-derived parts.
+    pub fn from_state(spec: &DictionarySpec, state_names: &[String], state: LiftingState) -> Result<Self, StateError> {
+        let n = state_names.len();
+        let rbf_count = spec.rbf.as_ref().map_or(0, |r| r.count);
+        let fourier_count = spec.fourier.as_ref().map_or(0, |f| f.count);
+        if state.rbf_centres.len() != rbf_count * n {
+            return Err(StateError::Shape("rbf centres"));
+        }
+        if state.fourier_w.len() != fourier_count * n || state.fourier_b.len() != fourier_count {
+            return Err(StateError::Shape("fourier features"));
+        }
+        if let Some((mean, scale)) = &state.standardisation
+            && (mean.len() != n || scale.len() != n || scale.iter().any(|s| !(s.is_finite() && *s > 0.0)))
+        {
+            return Err(StateError::Shape("standardisation"));
+        }
+        let (mut names, monomials) = structure(spec, state_names);
+        let poly = n + usize::from(spec.constant);
+        let rbf = names.len();
+        names.extend((1..=rbf_count).map(|k| format!("rbf{k}")));
+        let fourier = names.len();
+        names.extend((1..=fourier_count).map(|k| format!("fourier{k}")));
+        let delay = names.len();
+        for lag in 1..=spec.delay.unwrap_or(0) {
+            names.extend(state_names.iter().map(|s| format!("{s}[k-{lag}]")));
+        }
+        let standardisation = state.standardisation.map(|(mean, scale)| Standardisation { mean, scale });
+        let inv_scale = match &standardisation {
+            Some(s) => s.scale.iter().map(|v| 1.0 / v).collect(),
+            None => vec![1.0; n],
+        };
+        Ok(Self {
+            n,
+            spec: spec.clone(),
+            dim: names.len(),
+            names,
+            standardisation,
+            inv_scale,
+            monomials,
+            rbf_centres: state.rbf_centres,
+            rbf_width: state.rbf_width,
+            fourier_w: state.fourier_w,
+            fourier_b: state.fourier_b,
+            offsets: Offsets { poly, rbf, fourier, delay },
+        })
     }
 
     /// Number of observables N.
@@ -347,6 +384,36 @@ impl Lifting {
         self.lift_into(&history, &mut out);
         Some(out)
     }
+}
+
+/// Names of the state, const and poly observables, and each monomial's (parent, variable).
+fn structure(spec: &DictionarySpec, state_names: &[String]) -> (Vec<String>, Vec<(usize, usize)>) {
+    let n = state_names.len();
+    let mut names: Vec<String> = state_names.to_vec();
+    if spec.constant {
+        names.push("1".to_owned());
+    }
+    let mut monomials = Vec::new();
+    if let Some(degree) = spec.poly_degree {
+        // Each monomial is stored as its sorted index tuple; children extend the tuple
+        // with an index >= its last, which yields graded lexicographic order.
+        let mut previous: Vec<(usize, Vec<usize>)> = (0..n).map(|i| (i, vec![i])).collect();
+        for _ in 2..=degree {
+            let mut current = Vec::new();
+            for (parent, tuple) in &previous {
+                let last = *tuple.last().expect("non-empty tuple");
+                for var in last..n {
+                    let mut child = tuple.clone();
+                    child.push(var);
+                    monomials.push((*parent, var));
+                    names.push(monomial_name(&child, state_names));
+                    current.push((names.len() - 1, child));
+                }
+            }
+            previous = current;
+        }
+    }
+    (names, monomials)
 }
 
 fn monomial_name(tuple: &[usize], names: &[String]) -> String {

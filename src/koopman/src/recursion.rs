@@ -246,6 +246,69 @@ impl Recursion {
         s.residual.iter().all(|e| e.is_finite())
     }
 
+    /// A plain copy of everything that determines the future of this recursion.
+    pub(crate) fn export(&self) -> crate::state::RecursionState {
+        crate::state::RecursionState {
+            gram: self.gram.entries().to_vec(),
+            cross: self.cross.entries().to_vec(),
+            p: self.p.entries().to_vec(),
+            k: self.k.entries().to_vec(),
+            solved: self.solved,
+            window: self.window.as_ref().map(|w| crate::state::WindowState {
+                regressors: w.regressors.entries().to_vec(),
+                targets: w.targets.entries().to_vec(),
+                next: w.next,
+                len: w.len,
+            }),
+            since_refactor: self.since_refactor,
+            retry_in: self.retry_in,
+            pairs: self.pairs,
+            refactorisations: self.refactorisations,
+            health_failures: self.health_failures,
+        }
+    }
+
+    /// Rebuilds a recursion of the given sizes from an exported state.
+    pub(crate) fn restore(
+        state: crate::state::RecursionState,
+        n_lifted: usize,
+        n_regressor: usize,
+        rho: f64,
+        window: Option<usize>,
+        refactor_every: usize,
+    ) -> Result<Self, crate::error::StateError> {
+        use crate::error::StateError;
+        let square = |name: &'static str, data: Vec<f64>| {
+            Dense::from_column_major(n_regressor, n_regressor, data).ok_or(StateError::Shape(name))
+        };
+        let tall = |name: &'static str, data: Vec<f64>| {
+            Dense::from_column_major(n_regressor, n_lifted, data).ok_or(StateError::Shape(name))
+        };
+        let window = match (window, state.window) {
+            (None, None) => None,
+            (Some(w), Some(ws)) if ws.next < w && ws.len <= w => Some(Window {
+                regressors: Dense::from_column_major(n_regressor, w, ws.regressors).ok_or(StateError::Shape("window regressors"))?,
+                targets: Dense::from_column_major(n_lifted, w, ws.targets).ok_or(StateError::Shape("window targets"))?,
+                next: ws.next,
+                len: ws.len,
+            }),
+            _ => return Err(StateError::Shape("window")),
+        };
+        let mut fresh = Self::new(n_lifted, n_regressor, 1.0, rho, None, refactor_every);
+        fresh.gram = square("gram", state.gram)?;
+        fresh.cross = tall("cross", state.cross)?;
+        fresh.p = square("p", state.p)?;
+        fresh.k = tall("k", state.k)?;
+        fresh.solved = state.solved;
+        fresh.window = window;
+        fresh.since_refactor = state.since_refactor;
+        fresh.retry_in = state.retry_in;
+        fresh.pairs = state.pairs;
+        fresh.refactorisations = state.refactorisations;
+        fresh.health_failures = state.health_failures;
+        Ok(fresh)
+    }
+
     /// Exact solve from the sums: Cholesky of G, P = G^-1, K = G^-1 R.
     pub(crate) fn refactorise(&mut self) -> Result<(), NumericalError> {
         self.since_refactor = 0;

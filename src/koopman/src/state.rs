@@ -1,0 +1,107 @@
+//! Exported estimator state: plain data from which an estimator continues exactly (bit for
+//! bit) where it was. The crate does not encode it; the service stores it as it sees fit.
+
+use crate::estimator::Counters;
+
+/// The sums, inverse, operator and window of the recursion (column-major buffers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecursionState {
+    /// G (lower triangle meaningful), N' x N'.
+    pub gram: Vec<f64>,
+    /// R, N' x N.
+    pub cross: Vec<f64>,
+    /// P (lower triangle meaningful), N' x N'.
+    pub p: Vec<f64>,
+    /// K, N' x N.
+    pub k: Vec<f64>,
+    /// Whether P and K hold a solution.
+    pub solved: bool,
+    /// The sliding window, if any.
+    pub window: Option<WindowState>,
+    /// Pairs since the last refactorisation.
+    pub since_refactor: usize,
+    /// Pairs until the next rank retry (unsolved models).
+    pub retry_in: usize,
+    /// Pairs added.
+    pub pairs: u64,
+    /// Refactorisations done.
+    pub refactorisations: u64,
+    /// Failed health checks.
+    pub health_failures: u64,
+}
+
+/// The last w pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowState {
+    /// Regressors, N' x w column-major.
+    pub regressors: Vec<f64>,
+    /// Targets, N x w column-major.
+    pub targets: Vec<f64>,
+    /// Next slot to write.
+    pub next: usize,
+    /// Pairs held.
+    pub len: usize,
+}
+
+/// The fixed lifting's data-derived parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiftingState {
+    /// Standardisation (mean, scale), if enabled.
+    pub standardisation: Option<(Vec<f64>, Vec<f64>)>,
+    /// RBF centres in standardised coordinates (row-major).
+    pub rbf_centres: Vec<f64>,
+    /// RBF width.
+    pub rbf_width: f64,
+    /// Fourier frequencies (row-major).
+    pub fourier_w: Vec<f64>,
+    /// Fourier phases.
+    pub fourier_b: Vec<f64>,
+}
+
+/// The online phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineState {
+    /// The lifting.
+    pub lifting: LiftingState,
+    /// mu in use.
+    pub mu: f64,
+    /// Recent standardised states, oldest first (row-major).
+    pub history: Vec<f64>,
+    /// The recursion.
+    pub recursion: RecursionState,
+    /// The pending regressor [psi(x_k); u_k].
+    pub regressor: Vec<f64>,
+    /// Whether the regressor is valid.
+    pub have_previous: bool,
+    /// Residual tracker: pairs counted and mean squares.
+    pub residual_count: u64,
+    /// Residual mean squares per channel.
+    pub residual_mean_square: Vec<f64>,
+}
+
+/// Where the estimator is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhaseState {
+    /// Warm-up samples (row-major) and chain starts.
+    WarmingUp {
+        /// States.
+        states: Vec<f64>,
+        /// Inputs.
+        inputs: Vec<f64>,
+        /// Chain starts.
+        chain_starts: Vec<bool>,
+    },
+    /// After warm-up.
+    Online(Box<OnlineState>),
+}
+
+/// Everything an estimator needs to continue exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstimatorState {
+    /// Counters.
+    pub counters: Counters,
+    /// A gap is pending.
+    pub after_gap: bool,
+    /// The phase.
+    pub phase: PhaseState,
+}
