@@ -46,8 +46,10 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
 fn serve_listens_where_configured_and_stops_cleanly_on_sigterm() {
     // The flag beats the environment, which beats the file: port 0 from the flag.
     let file = scratch("listen.toml", "listen = \"127.0.0.1:1\"\nlog_format = \"json\"\n");
+    let data = std::env::temp_dir().join(format!("koopstream-serve-{}-data", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
     let mut child = binary()
-        .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
         .env("KOOPSTREAM_LISTEN", "127.0.0.1:2")
         .stderr(Stdio::piped())
         .spawn()
@@ -79,6 +81,7 @@ fn serve_listens_where_configured_and_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    assert!(data.join("koopstream.redb").is_file(), "the store lives in --data-dir");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
-use crate::config::{FlagOverrides, LogFormat};
+use crate::config::{Durability, FlagOverrides, LogFormat, StorageFlags};
 use crate::demo::DemoArgs;
 use crate::experiment::ExperimentArgs;
 use crate::loadgen::LoadgenArgs;
@@ -56,6 +56,12 @@ pub struct ServeArgs {
     /// Log filter, e.g. info or koopstream=debug (also KOOPSTREAM_LOG_LEVEL).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// Directory of the store (default ./koopstream-data; also KOOPSTREAM_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// per-ack, periodic or memory (also KOOPSTREAM_STORAGE__DURABILITY).
+    #[arg(long, value_parser = ["per-ack", "periodic", "memory"])]
+    pub durability: Option<String>,
 }
 
 impl ServeArgs {
@@ -69,6 +75,14 @@ impl ServeArgs {
                 _ => LogFormat::Auto,
             }),
             log_level: self.log_level.clone(),
+            data_dir: self.data_dir.clone(),
+            storage: self.durability.as_deref().map(|d| StorageFlags {
+                durability: match d {
+                    "periodic" => Durability::Periodic,
+                    "memory" => Durability::Memory,
+                    _ => Durability::PerAck,
+                },
+            }),
         }
     }
 }

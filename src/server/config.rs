@@ -3,11 +3,13 @@
 //! validated once at start with a message naming the offending key.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+pub use crate::store::Durability;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,12 +83,37 @@ impl Default for StreamDefaults {
     }
 }
 
+/// Durable storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `per-ack` (an acknowledgement means the batch is on disk), `periodic` (on disk within
+    /// `flush_interval_ms`), or `memory` (no store).
+    pub durability: Durability,
+    /// Group-commit window in microseconds: how long a commit waits for other streams' writes.
+    pub group_commit_us: u64,
+    /// Disk flush interval of `periodic` durability, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Snapshot a stream after this many samples since its last snapshot.
+    pub snapshot_every_samples: u64,
+    /// ... or after this many seconds, whichever comes first.
+    pub snapshot_interval_s: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { durability: Durability::PerAck, group_commit_us: 200, flush_interval_ms: 1000, snapshot_every_samples: 20_000, snapshot_interval_s: 60 }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Directory of the store.
+    pub data_dir: PathBuf,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `koopstream=debug`.
@@ -97,17 +124,21 @@ pub struct ServiceConfig {
     pub metrics: MetricsConfig,
     /// Stream defaults.
     pub streams: StreamDefaults,
+    /// Durable storage.
+    pub storage: StorageConfig,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("koopstream-data"),
             log_format: LogFormat::Auto,
             log_level: "info".to_owned(),
             limits: Limits::default(),
             metrics: MetricsConfig::default(),
             streams: StreamDefaults::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -147,6 +178,19 @@ pub struct FlagOverrides {
     /// `--log-level`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--durability`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageFlags>,
+}
+
+/// Storage values given on the command line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StorageFlags {
+    /// `--durability`.
+    pub durability: Durability,
 }
 
 impl ServiceConfig {
@@ -172,7 +216,9 @@ impl ServiceConfig {
 
     /// Range checks that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str, &'static str); 8] = [
+        let checks: [(bool, &'static str, &'static str); 10] = [
+            (self.storage.snapshot_every_samples >= 1, "storage.snapshot_every_samples", "must be at least 1"),
+            (self.storage.flush_interval_ms >= 1, "storage.flush_interval_ms", "must be at least 1"),
             (self.limits.max_body_bytes >= 1024, "limits.max_body_bytes", "must be at least 1024"),
             (self.limits.max_batch_samples >= 1, "limits.max_batch_samples", "must be at least 1"),
             (self.limits.request_timeout_ms >= 1, "limits.request_timeout_ms", "must be at least 1"),

@@ -112,7 +112,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(crate::server::run(listener, ServiceConfig::default(), async move {
+            let task = tokio::spawn(crate::server::run(listener, ServiceConfig { storage: crate::config::StorageConfig { durability: crate::config::Durability::Memory, ..Default::default() }, ..Default::default() }, async move {
                 let _ = stopped.await;
             }));
             (base, Some((stop, task)))

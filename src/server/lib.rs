@@ -19,3 +19,4 @@ pub mod telemetry;
 pub mod client;
 pub mod demo;
 pub mod loadgen;
+pub mod store;

@@ -179,7 +179,11 @@ pub async fn run(args: &LoadgenArgs) -> Result<Vec<LoadReport>, LoadError> {
         None => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
-            let config = ServiceConfig { limits: crate::config::Limits { max_streams: 100_000, ..Default::default() }, ..Default::default() };
+            let config = ServiceConfig {
+                limits: crate::config::Limits { max_streams: 100_000, ..Default::default() },
+                storage: crate::config::StorageConfig { durability: crate::config::Durability::Memory, ..Default::default() },
+                ..Default::default()
+            };
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(crate::server::run(listener, config, async move {
                 let _ = stopped.await;

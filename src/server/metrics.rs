@@ -136,6 +136,16 @@ pub struct Metrics {
     pub streams: Gauge,
     /// Mean one-step residual RMS of a stream after each applied batch (data units).
     pub residual_rms: Histogram,
+    /// Group-commit latency.
+    pub commit_seconds: Histogram,
+    /// Bytes held in the sample logs.
+    pub log_bytes: Gauge,
+    /// Age of the oldest stream snapshot.
+    pub snapshot_age_seconds: Gauge<f64, AtomicU64>,
+    /// Time to encode and store one snapshot.
+    pub snapshot_seconds: Histogram,
+    /// Duration of the last start-up recovery.
+    pub recovery_seconds: Gauge<f64, AtomicU64>,
     stream_samples: Family<StreamLabels, Counter>,
     stream_residual: Family<StreamLabels, Gauge<f64, AtomicU64>>,
     stream_mode_damping: Family<ModeLabels, Gauge<f64, AtomicU64>>,
@@ -160,6 +170,11 @@ impl Metrics {
             websocket_connections: Gauge::default(),
             streams: Gauge::default(),
             residual_rms: Histogram::new(exponential_buckets(1e-6, 10.0, 10)),
+            commit_seconds: latency_histogram(),
+            log_bytes: Gauge::default(),
+            snapshot_age_seconds: Gauge::default(),
+            snapshot_seconds: latency_histogram(),
+            recovery_seconds: Gauge::default(),
             stream_samples: Family::default(),
             stream_residual: Family::default(),
             stream_mode_damping: Family::default(),
@@ -178,6 +193,11 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request duration", m.http_seconds.clone());
         registry.register("websocket_connections", "Open WebSocket connections", m.websocket_connections.clone());
         registry.register("streams", "Streams", m.streams.clone());
+        registry.register("commit_seconds", "Group-commit latency of the store", m.commit_seconds.clone());
+        registry.register("log_bytes", "Bytes held in the sample logs", m.log_bytes.clone());
+        registry.register("snapshot_age_seconds", "Age of the oldest stream snapshot", m.snapshot_age_seconds.clone());
+        registry.register("snapshot_seconds", "Time to encode and store one snapshot", m.snapshot_seconds.clone());
+        registry.register("recovery_seconds", "Duration of the last start-up recovery", m.recovery_seconds.clone());
         registry.register("residual_rms", "Mean one-step residual RMS after each batch", m.residual_rms.clone());
         registry.register("stream_mode_damping_ratio", "Damping ratio of the least damped modes, per stream (capped)", m.stream_mode_damping.clone());
         registry.register("stream_mode_frequency_hz", "Frequency of the least damped modes, per stream (capped)", m.stream_mode_frequency.clone());

@@ -1,20 +1,25 @@
-//! The service entry point: `run(listener, config, shutdown)` serves until `shutdown`
-//! resolves, then stops accepting, finishes in-flight requests, closes WebSockets with a
-//! close frame, lets every stream apply what it acknowledged, and returns.
+//! The service entry point: `run(listener, config, shutdown)` opens the store, serves while
+//! it recovers every stream (readiness waits for it), and when `shutdown` resolves stops
+//! accepting, finishes in-flight requests, closes WebSockets with a close frame, lets every
+//! stream apply what it acknowledged and leave a final snapshot, and returns.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, AppInner, SessionTracker};
-use crate::config::ServiceConfig;
+use crate::api::{self, AppInner, AppState, SessionTracker};
+use crate::config::{Durability, ServiceConfig};
 use crate::metrics::Metrics;
+use crate::service::core::Core;
+use crate::service::definition::StreamDefinition;
+use crate::service::owner::OwnerContext;
 use crate::service::registry::{Registry, RegistryLimits};
 use crate::service::snapshot::StreamStatus;
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// How long shutdown waits for WebSocket clients to take their close frames.
 const SESSION_DRAIN: Duration = Duration::from_secs(5);
@@ -26,18 +31,84 @@ pub struct ShutdownReport {
     pub streams: Vec<StreamStatus>,
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<ShutdownReport> {
-    let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
-    let limits = RegistryLimits {
-        queue_capacity: config.limits.queue_capacity,
-        max_streams: config.limits.max_streams,
-        publish_interval: Duration::from_millis(config.streams.publish_interval_ms),
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The store could not be opened or recovered.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn open_store(config: &ServiceConfig) -> Result<Option<Arc<Store>>, StoreError> {
+    let options = StoreOptions {
+        durability: config.storage.durability,
+        group_commit: Duration::from_micros(config.storage.group_commit_us),
+        flush_interval: Duration::from_millis(config.storage.flush_interval_ms),
     };
+    match config.storage.durability {
+        Durability::Memory => Ok(None),
+        _ => Store::open(&config.data_dir, options).map(|s| Some(Arc::new(s))),
+    }
+}
+
+/// Loads every stream from the store into the registry.
+async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let loader = store.clone();
+    let stored = tokio::task::spawn_blocking(move || loader.load()).await.map_err(|_| StoreError::Closed)??;
+    let count = stored.len();
+    for stream in stored {
+        let path = store.path().to_owned();
+        let corrupt = move |what: &str, detail: String| StoreError::Corrupt { path: path.clone(), what: what.to_owned(), detail };
+        let id = stream.id.clone();
+        let definition: StreamDefinition = serde_json::from_slice(&stream.definition)
+            .map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?;
+        let ts = definition.ts;
+        let config = definition.estimator_config();
+        let core = tokio::task::spawn_blocking(move || -> Result<Core, StoreError> {
+            let mut core = match stream.snapshot {
+                Some(snapshot) => Core::from_state(config, snapshot).map_err(|e| corrupt(&format!("snapshot of stream `{id}`"), e.to_string()))?,
+                None => Core::new(koopman::Estimator::new(config).map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?),
+            };
+            for (_, entry) in &stream.log {
+                core.replay(entry, ts);
+            }
+            Ok(core)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
+        state.registry.insert_recovered(definition, core);
+    }
+    let took = started.elapsed().as_secs_f64();
+    state.metrics.recovery_seconds.set(took);
+    state.metrics.log_bytes.set(store.log_size());
+    tracing::info!(streams = count, seconds = took, "recovered from the store");
+    Ok(())
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<ShutdownReport, ServeError> {
+    let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_store(&config)).await.map_err(|_| StoreError::Closed)??
+    };
+    let context = OwnerContext {
+        metrics: metrics.clone(),
+        store: store.clone(),
+        publish_interval: Duration::from_millis(config.streams.publish_interval_ms),
+        snapshot_every: config.storage.snapshot_every_samples,
+        snapshot_interval: Duration::from_secs(config.storage.snapshot_interval_s),
+    };
+    let limits = RegistryLimits { queue_capacity: config.limits.queue_capacity, max_streams: config.limits.max_streams };
     let (stopping, stopping_rx) = watch::channel(false);
     let state = Arc::new(AppInner {
-        registry: Registry::new(metrics.clone(), limits),
+        registry: Registry::new(context, limits),
         metrics,
+        store: store.clone(),
         config,
         ready: AtomicBool::new(false),
         shutdown: stopping_rx,
@@ -45,10 +116,35 @@ pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Fu
     });
     let app = api::router(state.clone());
     let address = listener.local_addr()?;
-    state.ready.store(true, Ordering::Release);
     tracing::info!(%address, "koopstream listening");
+    let (failed, mut failure) = watch::channel(None::<StoreError>);
+    match store {
+        Some(store) => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                match recover(state.clone(), store).await {
+                    Ok(()) => state.ready.store(true, Ordering::Release),
+                    Err(e) => {
+                        tracing::error!(error = %e, "recovery failed; stopping");
+                        let _ = failed.send(Some(e));
+                    }
+                }
+            });
+        }
+        None => state.ready.store(true, Ordering::Release),
+    }
+    let mut recovery_failed = failure.clone();
     let signal = async move {
-        shutdown.await;
+        let failed = async {
+            // A finished recovery drops its sender: only a reported failure stops the server.
+            if recovery_failed.wait_for(Option::is_some).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = shutdown => {}
+            _ = failed => {}
+        }
         tracing::info!("shutting down: no new connections; finishing requests and sessions");
         // Open WebSocket sessions see this and send their close frames.
         let _ = stopping.send(true);
@@ -64,6 +160,9 @@ pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Fu
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     let streams = state.registry.shutdown().await;
+    if let Some(error) = failure.borrow_and_update().clone() {
+        return Err(error.into());
+    }
     tracing::info!(streams = streams.len(), "stopped");
     Ok(ShutdownReport { streams })
 }

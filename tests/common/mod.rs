@@ -15,7 +15,7 @@ pub struct TestServer {
     pub base: String,
     pub address: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<ShutdownReport>>>,
+    task: Option<JoinHandle<Result<ShutdownReport, koopstream::server::ServeError>>>,
     pub http: reqwest::Client,
 }
 
@@ -24,7 +24,12 @@ impl TestServer {
         Self::start_with(ServiceConfig::default()).await
     }
 
-    pub async fn start_with(config: ServiceConfig) -> Self {
+    /// Starts with `config`; a store in the default directory is moved to a fresh temporary
+    /// directory, so tests never write into the working tree.
+    pub async fn start_with(mut config: ServiceConfig) -> Self {
+        if config.data_dir == ServiceConfig::default().data_dir {
+            config.data_dir = scratch_dir("store");
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -32,7 +37,23 @@ impl TestServer {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        Self { base: format!("http://{address}"), address, stop: Some(stop), task: Some(task), http }
+        let server = Self { base: format!("http://{address}"), address, stop: Some(stop), task: Some(task), http };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Waits until /readyz answers 200 (recovery done).
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status().as_u16() == 200
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the server did not become ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -74,6 +95,16 @@ impl TestServer {
         assert_eq!(status, 200, "ingest: {body}");
         body
     }
+}
+
+/// A fresh directory under the system's temporary directory.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("koopstream-test-{}-{name}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Van der Pol (mu = 1) sampled every `ts` by RK4 with 10 substeps, from (2, 0).

@@ -316,7 +316,7 @@ impl Estimator {
                 let n_lifted = lifting.dim();
                 let n_regressor = n_lifted + m;
                 let mut history = lifting.new_history();
-                if online.history.len() % n != 0 || online.history.len() / n > lifting.history_len() {
+                if !online.history.len().is_multiple_of(n) || online.history.len() / n > lifting.history_len() {
                     return Err(StateError::Shape("history"));
                 }
                 for z in online.history.chunks_exact(n) {

@@ -72,7 +72,7 @@ impl LinearModel {
         if horizon == 0 || horizon > MAX_HORIZON {
             return Err(PredictError::Horizon(horizon));
         }
-        if recent.len() % n != 0 {
+        if !recent.len().is_multiple_of(n) {
             return Err(SampleError::Length { field: SampleField::State, expected: n, got: recent.len() % n }.into());
         }
         if let Some(index) = recent.iter().chain(inputs).position(|v| !v.is_finite()) {

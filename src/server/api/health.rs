@@ -40,6 +40,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    // Store figures are gathered at scrape time rather than on the ingest path.
+    if let Some(store) = &state.store {
+        for seconds in store.stats().drain() {
+            state.metrics.commit_seconds.observe(seconds);
+        }
+        state.metrics.log_bytes.set(store.log_size());
+        state.metrics.snapshot_age_seconds.set(state.registry.oldest_snapshot_age());
+    }
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
     response

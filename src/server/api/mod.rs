@@ -72,6 +72,8 @@ pub struct AppInner {
     pub metrics: Arc<Metrics>,
     /// The configuration.
     pub config: ServiceConfig,
+    /// The store (absent with in-memory durability).
+    pub store: Option<Arc<crate::store::Store>>,
     /// Start-up is done.
     pub ready: AtomicBool,
     /// Becomes true when shutdown begins.
@@ -117,6 +119,11 @@ async fn time_limit(State(state): State<AppState>, request: Request, next: Next)
     }
 }
 
+/// Stream routes answer 503 until recovery has loaded every stream.
+async fn require_ready(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.ready.load(Ordering::Acquire) { next.run(request).await } else { ApiError::recovering().into_response() }
+}
+
 async fn unknown_route(request: Request) -> ApiError {
     ApiError::unknown_route(request.uri().path())
 }
@@ -128,7 +135,7 @@ async fn wrong_method(request: Request) -> ApiError {
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
-    let timed = Router::new()
+    let streams_api = Router::new()
         .route("/v1/streams", post(streams::create).get(streams::list))
         .route("/v1/streams/{id}", get(streams::get).delete(streams::delete))
         .route("/v1/streams/{id}/reset", post(streams::reset))
@@ -136,13 +143,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{id}/model", get(model::model))
         .route("/v1/streams/{id}/modes", get(model::modes))
         .route("/v1/streams/{id}/predict", post(model::predict))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
+    let timed = Router::new()
+        .merge(streams_api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit));
     // WebSockets live as long as the client wants: no request timeout.
-    let sessions = Router::new().route("/v1/streams/{id}/ws", get(ws::upgrade));
+    let sessions = Router::new()
+        .route("/v1/streams/{id}/ws", get(ws::upgrade))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
     timed
         .merge(sessions)
         .fallback(unknown_route)

@@ -110,6 +110,22 @@ impl ApiError {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", "Request timed out", detail)
     }
 
+    /// 507 for a full disk, 503 otherwise: the batch could not be stored, so it was not
+    /// applied and not acknowledged.
+    pub fn storage(error: &crate::store::StoreError) -> Self {
+        match error {
+            crate::store::StoreError::Full { .. } => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage-full", "Insufficient storage", error.to_string())
+            }
+            _ => Self::unavailable(format!("the request could not be stored and was not applied: {error}")),
+        }
+    }
+
+    /// 503 while start-up recovery runs.
+    pub fn recovering() -> Self {
+        Self::unavailable("the service is recovering its streams from the store; retry shortly")
+    }
+
     /// 500: a fault of the service.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", detail)

@@ -90,6 +90,6 @@ pub async fn ingest(
         }
         Err(SubmitError::Closed) => return Err(ApiError::unknown_stream(&id)),
     }
-    let ack = answer.await.map_err(|_| ApiError::unknown_stream(&id))?;
+    let ack = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(|e| ApiError::storage(&e))?;
     Ok(Json(ack))
 }

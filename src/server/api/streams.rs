@@ -65,7 +65,7 @@ fn generated_id() -> String {
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
     let request: CreateStream = json_body(&headers, &body)?;
     let definition = StreamDefinition::from_request(request, state.config.streams.eigen_every, generated_id)?;
-    let (handle, created) = state.registry.create(definition)?;
+    let (handle, created) = state.registry.create(definition).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view(&handle))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/streams/{}", handle.definition.id)) {
@@ -110,6 +110,6 @@ pub async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let handle = find(&state, &id)?;
     let (reply, answer) = oneshot::channel();
     handle.submit(Command::Reset { reply }).await.map_err(|_| ApiError::unknown_stream(&id))?;
-    let version = answer.await.map_err(|_| ApiError::unknown_stream(&id))?;
+    let version = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(|e| ApiError::storage(&e))?;
     Ok(Json(ResetResponse { version }))
 }

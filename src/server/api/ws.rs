@@ -122,7 +122,10 @@ async fn handle_batch(state: &AppState, handle: &StreamHandle, shape: Shape, fra
     };
     let (reply, answer) = oneshot::channel();
     // Waiting here for room in the queue is the flow control: no frame is read meanwhile.
+    let seq = batch.seq;
     handle.submit(Command::Ingest { batch, transport: Transport::Ws, reply }).await.ok()?;
-    let ack = answer.await.ok()?;
-    Some(text(&ServerMessage::Ack(&ack)))
+    match answer.await.ok()? {
+        Ok(ack) => Some(text(&ServerMessage::Ack(&ack))),
+        Err(e) => Some(text(&ServerMessage::Error { seq: Some(seq), problem: ApiError::storage(&e).problem() })),
+    }
 }

@@ -5,16 +5,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use koopman::{Estimator, EstimatorConfig, Progress};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use koopman::{EstimatorConfig, Progress};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::metrics::{Metrics, Reason, Transport};
-use crate::service::batch::{SampleBatch, Timing};
+use crate::service::batch::SampleBatch;
+use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
 use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
+use crate::store::codec::{self, LogEntry, StreamState};
+use crate::store::{Store, StoreError, Write};
 
 /// A batch larger than this many multiply-adds is applied with the worker thread marked as
 /// blocking, so other tasks move off it.
@@ -24,22 +29,46 @@ const SUMMARY_MODES: usize = 6;
 
 /// What a stream's owner is asked to do.
 pub enum Command {
-    /// Apply a validated batch and acknowledge it.
+    /// Store the stream's definition (the first command of a new stream).
+    Persist {
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Log, apply and acknowledge a validated batch.
     Ingest {
         /// The batch.
         batch: SampleBatch,
         /// How it arrived (for metrics).
         transport: Transport,
-        /// Where the acknowledgement goes.
-        reply: oneshot::Sender<IngestAck>,
+        /// Where the acknowledgement goes (after the batch is stored and applied).
+        reply: oneshot::Sender<Result<IngestAck, StoreError>>,
     },
     /// Restart the model (same definition); replies with the new version.
     Reset {
         /// Where the new version goes.
-        reply: oneshot::Sender<u64>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
     },
-    /// Finish the commands queued before this one, then stop.
-    Stop,
+    /// Finish the commands queued before this one, then stop: with `delete`, remove the
+    /// stream's data; otherwise leave a final snapshot so the log is short.
+    Stop {
+        /// Remove the stream's data.
+        delete: bool,
+    },
+}
+
+/// What every owner shares.
+#[derive(Clone)]
+pub struct OwnerContext {
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The store (absent with in-memory durability).
+    pub store: Option<Arc<Store>>,
+    /// Publish cadence under load.
+    pub publish_interval: Duration,
+    /// Snapshot after this many samples...
+    pub snapshot_every: u64,
+    /// ... or this long.
+    pub snapshot_interval: Duration,
 }
 
 /// The acknowledgement of a batch.
@@ -84,69 +113,6 @@ pub struct ModelSummary {
     pub modes: Vec<ModeBrief>,
 }
 
-/// The stream state that applying a batch changes.
-struct Core {
-    estimator: Estimator,
-    version: u64,
-    last_seq: Option<u64>,
-    last_t: Option<f64>,
-    samples: u64,
-    batches: u64,
-    rejects: RejectCounts,
-}
-
-impl Core {
-    fn apply(&mut self, batch: &SampleBatch, ts: f64) -> IngestAck {
-        let (n, m) = (self.estimator.config().n_states(), self.estimator.config().n_inputs());
-        let mut ack = IngestAck { seq: batch.seq, accepted: 0, duplicate: false, out_of_order: 0, missing_value: 0, version: self.version };
-        if self.last_seq.is_some_and(|last| batch.seq <= last) {
-            ack.duplicate = true;
-            self.rejects.duplicate += batch.rows as u64;
-            return ack;
-        }
-        for k in 0..batch.rows {
-            let t = match &batch.timing {
-                Timing::Explicit(times) => times[k],
-                Timing::Start(t0) => t0 + k as f64 * ts,
-                Timing::Continue => self.last_t.map_or(0.0, |last| last + ts),
-            };
-            if let Some(last) = self.last_t {
-                if t <= last {
-                    ack.out_of_order += 1;
-                    continue;
-                }
-                if t - last > 1.5 * ts {
-                    self.estimator.break_chain();
-                }
-            }
-            self.last_t = Some(t);
-            if batch.has_dropout(k, n, m) {
-                ack.missing_value += 1;
-                self.estimator.break_chain();
-                continue;
-            }
-            // The batch was validated at the edge; a refusal here would be a fault, and it is
-            // still handled by rule: the sample is a gap.
-            match self.estimator.push(&batch.x[k * n..(k + 1) * n], &batch.u[k * m..(k + 1) * m]) {
-                Ok(_) => ack.accepted += 1,
-                Err(e) => {
-                    tracing::error!(error = %e, "validated sample refused by the estimator");
-                    ack.missing_value += 1;
-                    self.estimator.break_chain();
-                }
-            }
-        }
-        self.last_seq = Some(batch.seq);
-        self.version += 1;
-        self.samples += ack.accepted as u64;
-        self.batches += 1;
-        self.rejects.out_of_order += ack.out_of_order as u64;
-        self.rejects.missing_value += ack.missing_value as u64;
-        ack.version = self.version;
-        ack
-    }
-}
-
 /// Samples per second over the last second or so.
 struct RateMeter {
     window_start: Instant,
@@ -168,6 +134,11 @@ impl RateMeter {
 
 type EigenJob = JoinHandle<(Arc<ModelSnapshot>, Duration)>;
 
+/// Milliseconds since the Unix epoch (for snapshot ages shown in metrics).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The task that owns a stream.
 pub struct Owner {
     definition: Arc<StreamDefinition>,
@@ -176,6 +147,11 @@ pub struct Owner {
     snapshots: watch::Sender<Arc<StreamSnapshot>>,
     summaries: broadcast::Sender<Arc<ModelSummary>>,
     metrics: Arc<Metrics>,
+    context: OwnerContext,
+    since_snapshot: u64,
+    last_snapshot: Instant,
+    snapshot_busy: Arc<AtomicBool>,
+    snapshot_millis: Arc<AtomicU64>,
     publish_interval: Duration,
     last_publish: Instant,
     published: Option<Arc<ModelSnapshot>>,
@@ -185,24 +161,29 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// An owner for a new stream, with the watch it publishes to.
+    /// An owner of a stream in state `core` (new or recovered), with the watch it
+    /// publishes to; `snapshot_millis` receives the time of each stored snapshot.
     pub fn new(
         definition: Arc<StreamDefinition>,
-        metrics: Arc<Metrics>,
-        publish_interval: Duration,
+        core: Core,
+        context: OwnerContext,
         summaries: broadcast::Sender<Arc<ModelSummary>>,
+        snapshot_millis: Arc<AtomicU64>,
     ) -> (Self, watch::Receiver<Arc<StreamSnapshot>>) {
         let config = Arc::new(definition.estimator_config());
-        let estimator = Estimator::new((*config).clone()).expect("the definition was validated");
-        let core = Core { estimator, version: 0, last_seq: None, last_t: None, samples: 0, batches: 0, rejects: RejectCounts::default() };
         let mut owner = Self {
             definition,
             config,
             core,
             snapshots: watch::Sender::new(Arc::new(StreamSnapshot { status: placeholder_status(), model: None })),
             summaries,
-            metrics,
-            publish_interval,
+            metrics: context.metrics.clone(),
+            publish_interval: context.publish_interval,
+            since_snapshot: 0,
+            last_snapshot: Instant::now(),
+            snapshot_busy: Arc::new(AtomicBool::new(false)),
+            snapshot_millis,
+            context,
             last_publish: Instant::now(),
             published: None,
             since_eigen: 0,
@@ -222,19 +203,29 @@ impl Owner {
                     let Some(command) = command else { break };
                     self.metrics.queue_depth.dec();
                     match command {
+                        Command::Persist { reply } => {
+                            let _ = reply.send(self.persist_definition().await);
+                        }
                         Command::Ingest { batch, transport, reply } => {
-                            let ack = self.ingest(&batch, transport);
+                            let ack = self.ingest(&batch, transport).await;
                             self.maybe_publish(commands.is_empty());
+                            self.maybe_snapshot();
                             // The client may have gone; the batch is applied either way.
                             let _ = reply.send(ack);
                         }
                         Command::Reset { reply } => {
-                            self.core.estimator.reset();
-                            self.core.version += 1;
-                            self.publish();
-                            let _ = reply.send(self.core.version);
+                            let logged = self.log(codec::encode_entry(&LogEntry::Reset)).await;
+                            if logged.is_ok() {
+                                self.core.reset();
+                                self.since_snapshot += 1;
+                                self.publish();
+                            }
+                            let _ = reply.send(logged.map(|()| self.core.version));
                         }
-                        Command::Stop => break,
+                        Command::Stop { delete } => {
+                            self.finish(delete).await;
+                            break;
+                        }
                     }
                 }
                 finished = async { self.eigen_job.as_mut().expect("guarded").await }, if self.eigen_job.is_some() => {
@@ -250,7 +241,24 @@ impl Owner {
         self.publish();
     }
 
-    fn ingest(&mut self, batch: &SampleBatch, transport: Transport) -> IngestAck {
+    async fn persist_definition(&self) -> Result<(), StoreError> {
+        let Some(store) = &self.context.store else { return Ok(()) };
+        let definition = serde_json::to_vec(&*self.definition).expect("a definition serialises");
+        store.commit(vec![Write::PutStream { id: self.definition.id.clone(), definition }]).await
+    }
+
+    /// Appends an entry for the next version; nothing is applied unless this succeeds.
+    async fn log(&self, entry: Vec<u8>) -> Result<(), StoreError> {
+        let Some(store) = &self.context.store else { return Ok(()) };
+        store.commit(vec![Write::Append { id: self.definition.id.clone(), index: self.core.version + 1, entry }]).await
+    }
+
+    async fn ingest(&mut self, batch: &SampleBatch, transport: Transport) -> Result<IngestAck, StoreError> {
+        if !self.core.is_duplicate(batch.seq) {
+            // Stored first, then applied: a batch is acknowledged only once it is durable,
+            // and a store failure leaves the model untouched.
+            self.log(codec::encode_batch(batch)).await?;
+        }
         let started = Instant::now();
         let n_regressor = self.config.n_regressor();
         let work = batch.rows.saturating_mul(n_regressor * n_regressor * 5);
@@ -264,7 +272,7 @@ impl Owner {
         let took = started.elapsed().as_secs_f64();
         if ack.duplicate {
             self.metrics.rejected(transport, Reason::Duplicate, batch.rows as u64);
-            return ack;
+            return Ok(ack);
         }
         self.metrics.accepted(transport, ack.accepted as u64);
         self.metrics.rejected(transport, Reason::OutOfOrder, ack.out_of_order as u64);
@@ -277,7 +285,54 @@ impl Owner {
         self.metrics.stream_update(&self.definition.id, ack.accepted as u64, residual);
         self.rate.add(ack.accepted as u64);
         self.since_eigen += ack.accepted as u64;
-        ack
+        self.since_snapshot += ack.accepted as u64 + 1;
+        Ok(ack)
+    }
+
+    /// Starts a snapshot when one is due; encoding and writing happen off this task.
+    fn maybe_snapshot(&mut self) {
+        let due = self.since_snapshot >= self.context.snapshot_every
+            || (self.since_snapshot > 0 && self.last_snapshot.elapsed() >= self.context.snapshot_interval);
+        let Some(store) = self.context.store.clone() else { return };
+        if !due || self.snapshot_busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        let state = self.core.to_state();
+        let (id, busy, millis, metrics) = (self.definition.id.clone(), self.snapshot_busy.clone(), self.snapshot_millis.clone(), self.metrics.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = write_snapshot(&store, id.clone(), state).await;
+            match result {
+                Ok(()) => {
+                    metrics.snapshot_seconds.observe(started.elapsed().as_secs_f64());
+                    millis.store(unix_millis(), Ordering::Relaxed);
+                }
+                Err(e) => tracing::error!(stream = %id, error = %e, "snapshot failed"),
+            }
+            busy.store(false, Ordering::Release);
+        });
+    }
+
+    /// On stop: delete the stream's data, or leave a final snapshot.
+    async fn finish(&mut self, delete: bool) {
+        let Some(store) = self.context.store.clone() else { return };
+        // Let a snapshot in flight land first, so the final one is the newest.
+        while self.snapshot_busy.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let id = self.definition.id.clone();
+        let result = if delete {
+            store.commit(vec![Write::DeleteStream { id: id.clone() }]).await
+        } else if self.since_snapshot > 0 {
+            write_snapshot(&store, id.clone(), self.core.to_state()).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::error!(stream = %id, error = %e, delete, "final store write failed");
+        }
     }
 
     /// Publishes when the queue is idle or the interval has passed; starts the eigen job
@@ -368,6 +423,14 @@ impl Owner {
         // No subscriber is fine: summaries are only for connected WebSocket clients.
         let _ = self.summaries.send(Arc::new(summary));
     }
+}
+
+async fn write_snapshot(store: &Store, id: String, state: StreamState) -> Result<(), StoreError> {
+    let version = state.version;
+    let bytes = tokio::task::spawn_blocking(move || codec::encode_snapshot(&state))
+        .await
+        .map_err(|e| StoreError::Write { path: store.path().to_owned(), detail: format!("snapshot encoding failed: {e}") })?;
+    store.commit(vec![Write::Snapshot { id, version, bytes }]).await
 }
 
 fn is_multi_thread() -> bool {

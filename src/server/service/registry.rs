@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use koopman::Estimator;
+use tokio::sync::oneshot;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -13,7 +15,9 @@ use tokio::task::JoinHandle;
 use crate::api::problem::ApiError;
 use crate::metrics::Metrics;
 use crate::service::definition::StreamDefinition;
-use crate::service::owner::{Command, ModelSummary, Owner};
+use crate::service::core::Core;
+use crate::service::owner::{Command, ModelSummary, Owner, OwnerContext, unix_millis};
+use crate::store::StoreError;
 use crate::service::snapshot::{StreamSnapshot, StreamStatus};
 
 /// Summaries buffered for a slow WebSocket reader before it skips ahead.
@@ -48,6 +52,8 @@ pub struct StreamHandle {
     summaries: broadcast::Sender<Arc<ModelSummary>>,
     owner: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
+    /// When the last snapshot was stored (Unix milliseconds; the start time before any).
+    pub snapshot_millis: Arc<AtomicU64>,
 }
 
 impl StreamHandle {
@@ -95,9 +101,9 @@ impl StreamHandle {
         self.sender.max_capacity() - self.sender.capacity()
     }
 
-    async fn stop(&self) {
+    async fn stop(&self, delete: bool) {
         // Stop is queued behind everything already accepted, so it all gets applied.
-        let _ = self.submit(Command::Stop).await;
+        let _ = self.submit(Command::Stop { delete }).await;
         let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(owner) = owner
             && let Err(e) = owner.await
@@ -114,8 +120,6 @@ pub struct RegistryLimits {
     pub queue_capacity: usize,
     /// Largest number of streams.
     pub max_streams: usize,
-    /// Publish cadence under load.
-    pub publish_interval: Duration,
 }
 
 /// All streams.
@@ -123,12 +127,45 @@ pub struct Registry {
     streams: RwLock<HashMap<String, Arc<StreamHandle>>>,
     metrics: Arc<Metrics>,
     limits: RegistryLimits,
+    context: OwnerContext,
 }
 
 impl Registry {
     /// An empty registry.
-    pub fn new(metrics: Arc<Metrics>, limits: RegistryLimits) -> Self {
-        Self { streams: RwLock::new(HashMap::new()), metrics, limits }
+    pub fn new(context: OwnerContext, limits: RegistryLimits) -> Self {
+        Self { streams: RwLock::new(HashMap::new()), metrics: context.metrics.clone(), limits, context }
+    }
+
+    fn spawn(&self, definition: Arc<StreamDefinition>, core: Core) -> Arc<StreamHandle> {
+        let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
+        let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
+        let snapshot_millis = Arc::new(AtomicU64::new(unix_millis()));
+        let (owner, snapshot) = Owner::new(definition.clone(), core, self.context.clone(), summaries.clone(), snapshot_millis.clone());
+        let task = tokio::spawn(owner.run(receiver));
+        Arc::new(StreamHandle {
+            definition,
+            edge: EdgeCounters::default(),
+            sender,
+            snapshot,
+            summaries,
+            owner: Mutex::new(Some(task)),
+            metrics: self.metrics.clone(),
+            snapshot_millis,
+        })
+    }
+
+    /// Adds a stream recovered from the store.
+    pub fn insert_recovered(&self, definition: StreamDefinition, core: Core) {
+        let handle = self.spawn(Arc::new(definition), core);
+        let mut streams = self.write();
+        streams.insert(handle.definition.id.clone(), handle);
+        self.metrics.streams.set(streams.len() as i64);
+    }
+
+    /// The age in seconds of the oldest snapshot among the streams.
+    pub fn oldest_snapshot_age(&self) -> f64 {
+        let now = unix_millis();
+        self.read().values().map(|h| now.saturating_sub(h.snapshot_millis.load(Ordering::Relaxed))).max().unwrap_or(0) as f64 / 1e3
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<StreamHandle>>> {
@@ -140,35 +177,38 @@ impl Registry {
     }
 
     /// Creates a stream, or returns the existing one with the same definition (`false`).
-    /// A different definition under the same id is a conflict.
-    pub fn create(&self, definition: StreamDefinition) -> Result<(Arc<StreamHandle>, bool), ApiError> {
-        let mut streams = self.write();
-        if let Some(existing) = streams.get(&definition.id) {
-            return if *existing.definition == definition {
-                Ok((existing.clone(), false))
-            } else {
-                Err(ApiError::conflict(format!("stream `{}` exists with a different definition", definition.id)))
-            };
+    /// A different definition under the same id is a conflict. A new stream's definition is
+    /// stored before this returns.
+    pub async fn create(&self, definition: StreamDefinition) -> Result<(Arc<StreamHandle>, bool), ApiError> {
+        let handle = {
+            let mut streams = self.write();
+            if let Some(existing) = streams.get(&definition.id) {
+                return if *existing.definition == definition {
+                    Ok((existing.clone(), false))
+                } else {
+                    Err(ApiError::conflict(format!("stream `{}` exists with a different definition", definition.id)))
+                };
+            }
+            if streams.len() >= self.limits.max_streams {
+                return Err(ApiError::unavailable(format!("the stream limit ({}) is reached", self.limits.max_streams)));
+            }
+            let estimator = Estimator::new(definition.estimator_config()).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let handle = self.spawn(Arc::new(definition), Core::new(estimator));
+            streams.insert(handle.definition.id.clone(), handle.clone());
+            self.metrics.streams.set(streams.len() as i64);
+            handle
+        };
+        // Persist is the owner's first command: batches queued after it wait for it.
+        let (reply, persisted) = oneshot::channel();
+        let outcome = match handle.submit(Command::Persist { reply }).await {
+            Ok(()) => persisted.await.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed),
+        };
+        if let Err(e) = outcome {
+            self.write().remove(&handle.definition.id);
+            handle.stop(false).await;
+            return Err(ApiError::storage(&e));
         }
-        if streams.len() >= self.limits.max_streams {
-            return Err(ApiError::unavailable(format!("the stream limit ({}) is reached", self.limits.max_streams)));
-        }
-        let definition = Arc::new(definition);
-        let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
-        let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
-        let (owner, snapshot) = Owner::new(definition.clone(), self.metrics.clone(), self.limits.publish_interval, summaries.clone());
-        let task = tokio::spawn(owner.run(receiver));
-        let handle = Arc::new(StreamHandle {
-            definition: definition.clone(),
-            edge: EdgeCounters::default(),
-            sender,
-            snapshot,
-            summaries,
-            owner: Mutex::new(Some(task)),
-            metrics: self.metrics.clone(),
-        });
-        streams.insert(definition.id.clone(), handle.clone());
-        self.metrics.streams.set(streams.len() as i64);
         Ok((handle, true))
     }
 
@@ -195,7 +235,7 @@ impl Registry {
         match removed {
             Some(handle) => {
                 self.metrics.stream_removed(id);
-                handle.stop().await;
+                handle.stop(true).await;
                 true
             }
             None => false,
@@ -207,7 +247,7 @@ impl Registry {
         let handles: Vec<_> = self.write().drain().map(|(_, h)| h).collect();
         let mut statuses = Vec::with_capacity(handles.len());
         for handle in handles {
-            handle.stop().await;
+            handle.stop(false).await;
             statuses.push(handle.status());
         }
         statuses.sort_by(|a, b| a.id.cmp(&b.id));

@@ -110,15 +110,15 @@ impl MeasurementModel {
                 if self.noise.is_some() {
                     *value += noise_std[j] * noise_rng.normal();
                 }
-                if let Some(outliers) = &self.outliers {
-                    if outlier_rng.chance(outliers.probability) {
-                        let size = match outliers.size {
-                            SpikeSize::Absolute(size) => size,
-                            SpikeSize::ChannelStds(count) => count * stds[j],
-                        };
-                        let sign = if outlier_rng.chance(0.5) { 1.0 } else { -1.0 };
-                        *value += sign * size;
-                    }
+                if let Some(outliers) = &self.outliers
+                    && outlier_rng.chance(outliers.probability)
+                {
+                    let size = match outliers.size {
+                        SpikeSize::Absolute(size) => size,
+                        SpikeSize::ChannelStds(count) => count * stds[j],
+                    };
+                    let sign = if outlier_rng.chance(0.5) { 1.0 } else { -1.0 };
+                    *value += sign * size;
                 }
                 if self.dropout_probability > 0.0 && dropout_rng.chance(self.dropout_probability) {
                     *value = f64::NAN;

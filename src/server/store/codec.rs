@@ -1,0 +1,404 @@
+//! Binary encoding of what the store keeps: log entries (sample batches, resets) and stream
+//! snapshots (the estimator's exact state). Little-endian, length-prefixed, versioned; every
+//! read is bounds-checked, so a damaged record is an error, never a panic.
+
+use koopman::{Counters, EstimatorState, LiftingState, OnlineState, PhaseState, RecursionState, WindowState};
+
+use crate::service::batch::{SampleBatch, Timing};
+use crate::service::snapshot::RejectCounts;
+
+/// Version of the snapshot encoding; a newer one is refused.
+pub const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_MAGIC: &[u8; 4] = b"KSS\0";
+
+/// A record that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The record ends early.
+    #[error("the record is truncated")]
+    Truncated,
+    /// A tag or length that cannot be right.
+    #[error("the record is malformed: {0}")]
+    Malformed(&'static str),
+    /// Written by a newer version of koopstream.
+    #[error("the record has format version {0}, newer than this build supports ({SNAPSHOT_VERSION})")]
+    NewerVersion(u32),
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+    fn f64s(&mut self, v: &[f64]) {
+        self.u64(v.len() as u64);
+        self.0.reserve(v.len() * 8);
+        v.iter().for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));
+    }
+    fn bools(&mut self, v: &[bool]) {
+        self.u64(v.len() as u64);
+        v.iter().for_each(|b| self.0.push(u8::from(*b)));
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        self.bool(v.is_some());
+        self.u64(v.unwrap_or(0));
+    }
+    fn opt_f64(&mut self, v: Option<f64>) {
+        self.bool(v.is_some());
+        self.f64(v.unwrap_or(0.0));
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let end = self.at.checked_add(n).ok_or(CodecError::Truncated)?;
+        let slice = self.bytes.get(self.at..end).ok_or(CodecError::Truncated)?;
+        self.at = end;
+        Ok(slice)
+    }
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn f64(&mut self) -> Result<f64, CodecError> {
+        Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn usize(&mut self) -> Result<usize, CodecError> {
+        usize::try_from(self.u64()?).map_err(|_| CodecError::Malformed("length"))
+    }
+    fn bool(&mut self) -> Result<bool, CodecError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(CodecError::Malformed("boolean")),
+        }
+    }
+    fn f64s(&mut self) -> Result<Vec<f64>, CodecError> {
+        let len = self.usize()?;
+        let bytes = self.take(len.checked_mul(8).ok_or(CodecError::Malformed("length"))?)?;
+        Ok(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    }
+    fn bools(&mut self) -> Result<Vec<bool>, CodecError> {
+        let len = self.usize()?;
+        self.take(len)?
+            .iter()
+            .map(|b| match b {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(CodecError::Malformed("boolean")),
+            })
+            .collect()
+    }
+    fn opt_u64(&mut self) -> Result<Option<u64>, CodecError> {
+        let some = self.bool()?;
+        let v = self.u64()?;
+        Ok(some.then_some(v))
+    }
+    fn opt_f64(&mut self) -> Result<Option<f64>, CodecError> {
+        let some = self.bool()?;
+        let v = self.f64()?;
+        Ok(some.then_some(v))
+    }
+    fn finish(&self) -> Result<(), CodecError> {
+        if self.at == self.bytes.len() { Ok(()) } else { Err(CodecError::Malformed("trailing bytes")) }
+    }
+}
+
+/// One record of a stream's log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEntry {
+    /// A batch that was applied.
+    Batch(SampleBatch),
+    /// The model was restarted.
+    Reset,
+}
+
+/// Encodes a batch as a log entry (without copying it into a [`LogEntry`] first).
+pub fn encode_batch(batch: &SampleBatch) -> Vec<u8> {
+    let mut w = Writer::default();
+    put_batch(&mut w, batch);
+    w.0
+}
+
+/// Encodes a log entry.
+pub fn encode_entry(entry: &LogEntry) -> Vec<u8> {
+    let mut w = Writer::default();
+    match entry {
+        LogEntry::Reset => w.u8(b'R'),
+        LogEntry::Batch(batch) => put_batch(&mut w, batch),
+    }
+    w.0
+}
+
+fn put_batch(w: &mut Writer, batch: &SampleBatch) {
+    w.u8(b'B');
+    w.u64(batch.seq);
+    match &batch.timing {
+        Timing::Explicit(t) => {
+            w.u8(0);
+            w.f64s(t);
+        }
+        Timing::Start(t0) => {
+            w.u8(1);
+            w.f64(*t0);
+        }
+        Timing::Continue => w.u8(2),
+    }
+    w.u64(batch.rows as u64);
+    w.f64s(&batch.x);
+    w.f64s(&batch.u);
+}
+
+/// Decodes a log entry.
+pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, CodecError> {
+    let mut r = Reader { bytes, at: 0 };
+    let entry = match r.u8()? {
+        b'R' => LogEntry::Reset,
+        b'B' => {
+            let seq = r.u64()?;
+            let timing = match r.u8()? {
+                0 => Timing::Explicit(r.f64s()?),
+                1 => Timing::Start(r.f64()?),
+                2 => Timing::Continue,
+                _ => return Err(CodecError::Malformed("timing")),
+            };
+            let rows = r.usize()?;
+            let x = r.f64s()?;
+            let u = r.f64s()?;
+            if rows == 0 || !x.len().is_multiple_of(rows) || !u.len().is_multiple_of(rows) {
+                return Err(CodecError::Malformed("batch shape"));
+            }
+            if let Timing::Explicit(t) = &timing
+                && t.len() != rows
+            {
+                return Err(CodecError::Malformed("time stamps"));
+            }
+            LogEntry::Batch(SampleBatch { seq, timing, rows, x, u })
+        }
+        _ => return Err(CodecError::Malformed("entry tag")),
+    };
+    r.finish()?;
+    Ok(entry)
+}
+
+/// The stream state that a snapshot holds besides the estimator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamState {
+    /// Version (= index of the last log entry the snapshot covers).
+    pub version: u64,
+    /// Highest applied seq.
+    pub last_seq: Option<u64>,
+    /// Last time stamp.
+    pub last_t: Option<f64>,
+    /// Samples applied.
+    pub samples: u64,
+    /// Batches applied.
+    pub batches: u64,
+    /// Rejections counted by the owner.
+    pub rejects: RejectCounts,
+    /// The estimator.
+    pub estimator: EstimatorState,
+}
+
+fn put_recursion(w: &mut Writer, r: &RecursionState) {
+    w.f64s(&r.gram);
+    w.f64s(&r.cross);
+    w.f64s(&r.p);
+    w.f64s(&r.k);
+    w.bool(r.solved);
+    w.bool(r.window.is_some());
+    if let Some(win) = &r.window {
+        w.f64s(&win.regressors);
+        w.f64s(&win.targets);
+        w.u64(win.next as u64);
+        w.u64(win.len as u64);
+    }
+    w.u64(r.since_refactor as u64);
+    w.u64(r.retry_in as u64);
+    w.u64(r.pairs);
+    w.u64(r.refactorisations);
+    w.u64(r.health_failures);
+}
+
+fn get_recursion(r: &mut Reader<'_>) -> Result<RecursionState, CodecError> {
+    let (gram, cross, p, k) = (r.f64s()?, r.f64s()?, r.f64s()?, r.f64s()?);
+    let solved = r.bool()?;
+    let window = if r.bool()? {
+        Some(WindowState { regressors: r.f64s()?, targets: r.f64s()?, next: r.usize()?, len: r.usize()? })
+    } else {
+        None
+    };
+    Ok(RecursionState {
+        gram,
+        cross,
+        p,
+        k,
+        solved,
+        window,
+        since_refactor: r.usize()?,
+        retry_in: r.usize()?,
+        pairs: r.u64()?,
+        refactorisations: r.u64()?,
+        health_failures: r.u64()?,
+    })
+}
+
+/// Encodes a stream snapshot.
+pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.0.extend_from_slice(SNAPSHOT_MAGIC);
+    w.0.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    w.u64(s.version);
+    w.opt_u64(s.last_seq);
+    w.opt_f64(s.last_t);
+    w.u64(s.samples);
+    w.u64(s.batches);
+    let j = &s.rejects;
+    for v in [j.invalid, j.queue_full, j.duplicate, j.out_of_order, j.missing_value] {
+        w.u64(v);
+    }
+    let c = &s.estimator.counters;
+    for v in [c.samples, c.pairs, c.gaps, c.pairs_skipped, c.refactorisations, c.health_failures] {
+        w.u64(v);
+    }
+    w.bool(s.estimator.after_gap);
+    match &s.estimator.phase {
+        PhaseState::WarmingUp { states, inputs, chain_starts } => {
+            w.u8(0);
+            w.f64s(states);
+            w.f64s(inputs);
+            w.bools(chain_starts);
+        }
+        PhaseState::Online(o) => {
+            w.u8(1);
+            w.bool(o.lifting.standardisation.is_some());
+            if let Some((mean, scale)) = &o.lifting.standardisation {
+                w.f64s(mean);
+                w.f64s(scale);
+            }
+            w.f64s(&o.lifting.rbf_centres);
+            w.f64(o.lifting.rbf_width);
+            w.f64s(&o.lifting.fourier_w);
+            w.f64s(&o.lifting.fourier_b);
+            w.f64(o.mu);
+            w.f64s(&o.history);
+            put_recursion(&mut w, &o.recursion);
+            w.f64s(&o.regressor);
+            w.bool(o.have_previous);
+            w.u64(o.residual_count);
+            w.f64s(&o.residual_mean_square);
+        }
+    }
+    w.0
+}
+
+/// The stream version a snapshot covers, read from its header without decoding the rest.
+pub fn snapshot_version(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() >= 16 && &bytes[..4] == SNAPSHOT_MAGIC).then(|| u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
+}
+
+/// Decodes a stream snapshot.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(4)? != SNAPSHOT_MAGIC {
+        return Err(CodecError::Malformed("not a koopstream snapshot"));
+    }
+    let version = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
+    if version > SNAPSHOT_VERSION {
+        return Err(CodecError::NewerVersion(version));
+    }
+    let stream_version = r.u64()?;
+    let (last_seq, last_t) = (r.opt_u64()?, r.opt_f64()?);
+    let (samples, batches) = (r.u64()?, r.u64()?);
+    let rejects = RejectCounts { invalid: r.u64()?, queue_full: r.u64()?, duplicate: r.u64()?, out_of_order: r.u64()?, missing_value: r.u64()? };
+    let counters = Counters {
+        samples: r.u64()?,
+        pairs: r.u64()?,
+        gaps: r.u64()?,
+        pairs_skipped: r.u64()?,
+        refactorisations: r.u64()?,
+        health_failures: r.u64()?,
+    };
+    let after_gap = r.bool()?;
+    let phase = match r.u8()? {
+        0 => PhaseState::WarmingUp { states: r.f64s()?, inputs: r.f64s()?, chain_starts: r.bools()? },
+        1 => {
+            let standardisation = if r.bool()? { Some((r.f64s()?, r.f64s()?)) } else { None };
+            let lifting = LiftingState { standardisation, rbf_centres: r.f64s()?, rbf_width: r.f64()?, fourier_w: r.f64s()?, fourier_b: r.f64s()? };
+            PhaseState::Online(Box::new(OnlineState {
+                lifting,
+                mu: r.f64()?,
+                history: r.f64s()?,
+                recursion: get_recursion(&mut r)?,
+                regressor: r.f64s()?,
+                have_previous: r.bool()?,
+                residual_count: r.u64()?,
+                residual_mean_square: r.f64s()?,
+            }))
+        }
+        _ => return Err(CodecError::Malformed("phase")),
+    };
+    r.finish()?;
+    Ok(StreamState {
+        version: stream_version,
+        last_seq,
+        last_t,
+        samples,
+        batches,
+        rejects,
+        estimator: EstimatorState { counters, after_gap, phase },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use koopman::{Estimator, EstimatorConfig};
+
+    #[test]
+    fn entries_and_snapshots_round_trip_and_damage_is_an_error() {
+        let batch = SampleBatch { seq: 7, timing: Timing::Explicit(vec![0.0, 0.1]), rows: 2, x: vec![1.0, f64::NAN, 3.0, 4.0], u: vec![] };
+        let bytes = encode_entry(&LogEntry::Batch(batch.clone()));
+        match decode_entry(&bytes).unwrap() {
+            LogEntry::Batch(b) => assert_eq!((b.seq, b.rows, b.timing, b.x[2]), (7, 2, batch.timing.clone(), 3.0)),
+            LogEntry::Reset => panic!("a batch"),
+        }
+        assert_eq!(decode_entry(&encode_entry(&LogEntry::Reset)).unwrap(), LogEntry::Reset);
+        for cut in 0..bytes.len() {
+            assert!(decode_entry(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+
+        let mut config = EstimatorConfig::new(vec!["a".into(), "b".into()], "state,const,rbf:3,fourier:2,delay:1".parse().unwrap());
+        config.warmup = 10;
+        config.window = Some(40);
+        let mut e = Estimator::new(config).unwrap();
+        for k in 0..100 {
+            e.push(&[(k as f64 * 0.1).sin(), (k as f64 * 0.13).cos()], &[]).unwrap();
+        }
+        let state = StreamState { version: 3, last_seq: Some(9), last_t: Some(9.9), samples: 100, batches: 3, rejects: RejectCounts { duplicate: 4, ..Default::default() }, estimator: e.export_state() };
+        let bytes = encode_snapshot(&state);
+        assert_eq!(decode_snapshot(&bytes).unwrap(), state);
+        assert!(decode_snapshot(&bytes[..bytes.len() - 1]).is_err());
+        let mut newer = bytes.clone();
+        newer[4] = 99;
+        assert_eq!(decode_snapshot(&newer).unwrap_err(), CodecError::NewerVersion(99));
+    }
+}
