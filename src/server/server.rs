@@ -160,6 +160,9 @@ pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Fu
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     let streams = state.registry.shutdown().await;
+    if let Some(store) = state.store.clone() {
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
     if let Some(error) = failure.borrow_and_update().clone() {
         return Err(error.into());
     }

@@ -43,13 +43,19 @@ impl CommitStats {
 }
 
 /// Starts the committer thread; returns the job queue.
-pub(super) fn start(db: Arc<Database>, path: PathBuf, options: StoreOptions, log_bytes: Arc<AtomicI64>, stats: Arc<CommitStats>) -> mpsc::Sender<Job> {
+pub(super) fn start(
+    db: Arc<Database>,
+    path: PathBuf,
+    options: StoreOptions,
+    log_bytes: Arc<AtomicI64>,
+    stats: Arc<CommitStats>,
+) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(QUEUE);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("koopstream-committer".into())
         .spawn(move || run(db, path, options, receiver, log_bytes, stats))
         .expect("the committer thread starts");
-    sender
+    (sender, thread)
 }
 
 fn classify(path: &Path, error: impl std::fmt::Display) -> StoreError {

@@ -8,7 +8,7 @@ mod committer;
 pub mod recovery;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -144,11 +144,26 @@ pub struct StoreOptions {
 /// The open store.
 pub struct Store {
     path: PathBuf,
-    db: Arc<Database>,
-    jobs: mpsc::Sender<Job>,
+    db: Mutex<Option<Arc<Database>>>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Bytes held by the logs of all streams.
     pub log_bytes: Arc<AtomicI64>,
     stats: Arc<CommitStats>,
+}
+
+fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<(), StoreError> {
+    let read = db.begin_read().map_err(|e| open_error(path, e))?;
+    let found = match read.open_table(META) {
+        Ok(meta) => meta.get("format").map_err(|e| open_error(path, e))?.map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(open_error(path, e)),
+    };
+    match found {
+        Some(v) if v > FORMAT_VERSION => Err(StoreError::NewerFormat { path: path.to_owned(), found: v }),
+        None => Err(open_error(path, "it is not a koopstream store (no format version)")),
+        Some(_) => Ok(()),
+    }
 }
 
 fn open_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
@@ -162,21 +177,19 @@ impl Store {
         let path = data_dir.join(STORE_FILE);
         let existed = path.exists();
         // Check the format on a read-only open first, so a newer store is never written to.
+        // A file that was not closed cleanly (a crash) needs redb's repair, which only a
+        // writable open performs; its format is checked right after.
         if existed {
-            let db = redb::ReadOnlyDatabase::open(&path).map_err(|e| open_error(&path, e))?;
-            let read = db.begin_read().map_err(|e| open_error(&path, e))?;
-            let found = match read.open_table(META) {
-                Ok(meta) => meta.get("format").map_err(|e| open_error(&path, e))?.map(|v| v.value()),
-                Err(redb::TableError::TableDoesNotExist(_)) => None,
+            match redb::ReadOnlyDatabase::open(&path) {
+                Ok(db) => check_format(&db, &path)?,
+                Err(redb::DatabaseError::RepairAborted) => {}
                 Err(e) => return Err(open_error(&path, e)),
-            };
-            match found {
-                Some(v) if v > FORMAT_VERSION => return Err(StoreError::NewerFormat { path, found: v }),
-                None => return Err(open_error(&path, "it is not a koopstream store (no format version)")),
-                Some(_) => {}
             }
         }
         let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        if existed {
+            check_format(&db, &path)?;
+        }
         if !existed {
             let write = db.begin_write().map_err(|e| open_error(&path, e))?;
             {
@@ -192,8 +205,8 @@ impl Store {
         let db = Arc::new(db);
         let log_bytes = Arc::new(AtomicI64::new(0));
         let stats = Arc::new(CommitStats::default());
-        let jobs = committer::start(db.clone(), path.clone(), options, log_bytes.clone(), stats.clone());
-        Ok(Self { path, db, jobs, log_bytes, stats })
+        let (jobs, thread) = committer::start(db.clone(), path.clone(), options, log_bytes.clone(), stats.clone());
+        Ok(Self { path, db: Mutex::new(Some(db)), jobs: Mutex::new(Some(jobs)), committer: Mutex::new(Some(thread)), log_bytes, stats })
     }
 
     /// The store file.
@@ -208,14 +221,26 @@ impl Store {
 
     /// Queues writes and waits until they are committed at the configured durability.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let jobs = lock(&self.jobs).clone().ok_or(StoreError::Closed)?;
         let (done, finished) = oneshot::channel();
-        self.jobs.send(Job { writes, done }).await.map_err(|_| StoreError::Closed)?;
+        jobs.send(Job { writes, done }).await.map_err(|_| StoreError::Closed)?;
         finished.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Everything stored, for recovery.
     pub fn load(&self) -> Result<Vec<recovery::StoredStream>, StoreError> {
-        recovery::load(&self.db, &self.path, &self.log_bytes)
+        let db = lock(&self.db).clone().ok_or(StoreError::Closed)?;
+        recovery::load(&db, &self.path, &self.log_bytes)
+    }
+
+    /// Finishes the queued writes and closes the file cleanly (blocking).
+    pub fn close(&self) {
+        drop(lock(&self.jobs).take());
+        if let Some(thread) = lock(&self.committer).take() {
+            let _ = thread.join();
+        }
+        // The last reference: redb records a clean shutdown, so no repair is needed on open.
+        drop(lock(&self.db).take());
     }
 
     /// Total bytes held in logs.
@@ -224,3 +249,7 @@ impl Store {
     }
 }
 
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
