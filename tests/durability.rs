@@ -94,7 +94,8 @@ fn batches(s: usize) -> Vec<Value> {
     let samples = van_der_pol(BATCHES * ROWS + 37 * s, TS);
     (0..BATCHES)
         .map(|b| {
-            let rows: Vec<Vec<f64>> = samples[37 * s + b * ROWS..37 * s + (b + 1) * ROWS].iter().map(|x| x.to_vec()).collect();
+            let rows: Vec<Vec<f64>> =
+                samples[37 * s + b * ROWS..37 * s + (b + 1) * ROWS].iter().map(|x| x.to_vec()).collect();
             json!({"seq": b as u64 + 1, "t0": (b * ROWS) as f64 * TS, "x": rows})
         })
         .collect()
@@ -151,7 +152,8 @@ async fn create_all(base: &str, http: &reqwest::Client) {
 async fn models(base: &str, http: &reqwest::Client) -> Vec<(Value, Value)> {
     let mut out = Vec::new();
     for s in 0..STREAMS {
-        let model: Value = http.get(format!("{base}/v1/streams/d{s}/model")).send().await.unwrap().json().await.unwrap();
+        let model: Value =
+            http.get(format!("{base}/v1/streams/d{s}/model")).send().await.unwrap().json().await.unwrap();
         let status: Value = http.get(format!("{base}/v1/streams/d{s}")).send().await.unwrap().json().await.unwrap();
         out.push((model, status["status"]["version"].clone()));
     }
@@ -186,7 +188,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     for seed in [11u64, 23, 37, 41, 59] {
         let data = scratch_dir(&format!("crash-{seed}"));
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut acked = vec![0usize; STREAMS];
+        let mut acked = [0usize; STREAMS];
         let mut created = false;
         let mut rounds = 0;
         loop {
@@ -198,7 +200,8 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             }
             // Everything acknowledged before the last kill is there (checked before resending).
             for (s, &a) in acked.iter().enumerate() {
-                let status: Value = http.get(format!("{}/v1/streams/d{s}", process.base)).send().await.unwrap().json().await.unwrap();
+                let status: Value =
+                    http.get(format!("{}/v1/streams/d{s}", process.base)).send().await.unwrap().json().await.unwrap();
                 let last_seq = status["status"]["last_seq"].as_u64().unwrap_or(0) as usize;
                 assert!(last_seq >= a, "seed {seed}: stream d{s} acknowledged {a} batches, recovered {last_seq}");
             }
@@ -257,7 +260,8 @@ async fn graceful_restart_keeps_the_model_and_leaves_a_short_log() {
     let process = Process::start(&data).unwrap();
     process.ready(&http).await;
     let metrics = http.get(format!("{}/metrics", process.base)).send().await.unwrap().text().await.unwrap();
-    let log_bytes: f64 = metrics.lines().find_map(|l| l.strip_prefix("koopstream_log_bytes ")).unwrap().parse().unwrap();
+    let log_bytes: f64 =
+        metrics.lines().find_map(|l| l.strip_prefix("koopstream_log_bytes ")).unwrap().parse().unwrap();
     assert_eq!(log_bytes, 0.0, "a clean shutdown snapshots every stream and truncates the logs");
     assert!(metrics.contains("koopstream_recovery_seconds "));
     for s in 0..STREAMS {
@@ -288,7 +292,11 @@ async fn make_store(name: &str, kill: bool) -> PathBuf {
     for batch in batches(0).iter().take(5) {
         http.post(format!("{}/v1/streams/d0/samples", process.base)).json(batch).send().await.unwrap();
     }
-    if kill { process.kill() } else { drop(process.terminate()) }
+    if kill {
+        process.kill()
+    } else {
+        drop(process.terminate())
+    }
     data
 }
 
@@ -340,7 +348,11 @@ async fn damaged_or_newer_stores_stop_with_a_clear_error_and_are_left_untouched(
         (entries.len(), entries.iter().any(|e| e == b"garbage"))
     };
     let before = count_log(&file);
-    let out = Command::new(env!("CARGO_BIN_EXE_koopstream")).args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_koopstream"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && !stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("log entry") && stderr.contains("`d0`") && stderr.contains("koopstream.redb"), "{stderr}");

@@ -49,7 +49,15 @@ fn serve_listens_where_configured_and_stops_cleanly_on_sigterm() {
     let data = std::env::temp_dir().join(format!("koopstream-serve-{}-data", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let mut child = binary()
-        .args(["serve", "--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .args([
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
         .env("KOOPSTREAM_LISTEN", "127.0.0.1:2")
         .stderr(Stdio::piped())
         .spawn()
@@ -66,7 +74,8 @@ fn serve_listens_where_configured_and_stops_cleanly_on_sigterm() {
     };
     assert!(address.starts_with("127.0.0.1:") && !address.ends_with(":1") && !address.ends_with(":2"), "{address}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let health = runtime.block_on(async { reqwest::get(format!("http://{address}/healthz")).await.unwrap().status().as_u16() });
+    let health =
+        runtime.block_on(async { reqwest::get(format!("http://{address}/healthz")).await.unwrap().status().as_u16() });
     assert_eq!(health, 200);
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());

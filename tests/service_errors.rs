@@ -30,7 +30,10 @@ async fn expect_problem(response: reqwest::Response, status: u16, needle: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_is_a_problem_and_changes_no_model() {
-    let config = ServiceConfig { limits: koopstream::config::Limits { max_body_bytes: 64 * 1024, max_batch_samples: 500, ..Default::default() }, ..Default::default() };
+    let config = ServiceConfig {
+        limits: koopstream::config::Limits { max_body_bytes: 64 * 1024, max_batch_samples: 500, ..Default::default() },
+        ..Default::default()
+    };
     let server = TestServer::start_with(config).await;
     server.create(vdp_definition("v")).await;
     let samples = van_der_pol(400, TS);
@@ -45,7 +48,8 @@ async fn every_error_is_a_problem_and_changes_no_model() {
     expect_problem(post("{\"seq\": 2, \"x\": [[1,".into(), "application/json").await.unwrap(), 400, "malformed").await;
     expect_problem(post("{\"x\": [[1, 2]]}".into(), "application/json").await.unwrap(), 400, "seq").await;
     // 404: unknown stream and unknown route.
-    expect_problem(server.post_json("/v1/streams/nope/samples", &batch(2, 400, &samples[..2], TS)).await, 404, "nope").await;
+    expect_problem(server.post_json("/v1/streams/nope/samples", &batch(2, 400, &samples[..2], TS)).await, 404, "nope")
+        .await;
     expect_problem(server.http.get(server.url("/v2/things")).send().await.unwrap(), 404, "/v2/things").await;
     expect_problem(server.http.get(server.url("/v1/streams/nope/model")).send().await.unwrap(), 404, "nope").await;
     // 405 on a known route.
@@ -57,7 +61,8 @@ async fn every_error_is_a_problem_and_changes_no_model() {
     let same = server.post_json("/v1/streams", &vdp_definition("v")).await;
     assert_eq!(same.status().as_u16(), 200, "an identical create is idempotent");
     server.create(vdp_definition("fresh")).await;
-    expect_problem(server.http.get(server.url("/v1/streams/fresh/model")).send().await.unwrap(), 409, "warming up").await;
+    expect_problem(server.http.get(server.url("/v1/streams/fresh/model")).send().await.unwrap(), 409, "warming up")
+        .await;
     // 413: a body over the limit, and a batch with too many samples.
     let huge = format!("{{\"seq\": 3, \"x\": [{}]}}", vec!["[1.0, 2.0]"; 10_000].join(","));
     expect_problem(post(huge, "application/json").await.unwrap(), 413, "limit").await;
@@ -65,20 +70,33 @@ async fn every_error_is_a_problem_and_changes_no_model() {
     expect_problem(post(many, "application/json").await.unwrap(), 413, "at most 500").await;
     // 415: a media type the endpoint does not take.
     expect_problem(post("1,2".into(), "text/plain").await.unwrap(), 415, "text/plain").await;
-    let r = server.http.post(server.url("/v1/streams")).header("content-type", "text/csv").body("x").send().await.unwrap();
+    let r =
+        server.http.post(server.url("/v1/streams")).header("content-type", "text/csv").body("x").send().await.unwrap();
     expect_problem(r, 415, "application/json").await;
     // 422: wrong channel count, a bad row among good ones, non-finite CSV, bad options.
     let wrong = json!({"seq": 4, "x": [[1.0, 2.0, 3.0]]}).to_string();
     expect_problem(post(wrong, "application/json").await.unwrap(), 422, "row 0 has 3 values").await;
     let one_bad_row = json!({"seq": 5, "t0": 40.0, "x": [[1.0, 2.0], [1.0, 2.0], [1.0], [1.0, 2.0]]}).to_string();
     expect_problem(post(one_bad_row, "application/json").await.unwrap(), 422, "row 2").await;
-    let r = server.http.post(server.url("/v1/streams/v/samples?seq=6")).header("content-type", "text/csv").body("t,x1,x2\n40,1,inf\n").send().await.unwrap();
+    let r = server
+        .http
+        .post(server.url("/v1/streams/v/samples?seq=6"))
+        .header("content-type", "text/csv")
+        .body("t,x1,x2\n40,1,inf\n")
+        .send()
+        .await
+        .unwrap();
     expect_problem(r, 422, "column `x2`").await;
     let mut bad = vdp_definition("w");
     bad["forgetting"] = json!(2.0);
     expect_problem(server.post_json("/v1/streams", &bad).await, 422, "field `forgetting`").await;
     expect_problem(server.post_json("/v1/streams/v/predict", &json!({"horizon": 0})).await, 422, "horizon").await;
-    expect_problem(server.post_json("/v1/streams/v/predict", &json!({"horizon": 2, "start": {"x": [[1.0]]}})).await, 422, "start.x").await;
+    expect_problem(
+        server.post_json("/v1/streams/v/predict", &json!({"horizon": 2, "start": {"x": [[1.0]]}})).await,
+        422,
+        "start.x",
+    )
+    .await;
 
     // None of that touched the model.
     let after = model(&server, "v").await;
@@ -92,12 +110,16 @@ async fn every_error_is_a_problem_and_changes_no_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_429_and_changes_nothing_it_refused() {
-    let config = ServiceConfig { limits: koopstream::config::Limits { queue_capacity: 1, ..Default::default() }, ..Default::default() };
+    let config = ServiceConfig {
+        limits: koopstream::config::Limits { queue_capacity: 1, ..Default::default() },
+        ..Default::default()
+    };
     let server = std::sync::Arc::new(TestServer::start_with(config).await);
     // 10 channels with cubic monomials: N' = 286, so a 1000-sample batch keeps the owner busy.
     let channels: Vec<Value> = (1..=10).map(|i| json!({"name": format!("c{i}")})).collect();
     server.create(json!({"id": "big", "channels": channels, "ts": 0.01, "dictionary": "state,const,poly:3", "warmup": 10, "mu": 1.0})).await;
-    let rows: Vec<Vec<f64>> = (0..1000).map(|k| (0..10).map(|i| ((k * (i + 3)) as f64 * 0.013).sin()).collect()).collect();
+    let rows: Vec<Vec<f64>> =
+        (0..1000).map(|k| (0..10).map(|i| ((k * (i + 3)) as f64 * 0.013).sin()).collect()).collect();
     let mut tasks = Vec::new();
     for seq in 1..=12u64 {
         let server = server.clone();

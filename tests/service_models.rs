@@ -24,7 +24,13 @@ fn fit_model(samples: &[[f64; 2]]) -> ModelDoc {
     }
     let request: CreateStream = serde_json::from_value(vdp_definition("fit")).unwrap();
     let definition = StreamDefinition::from_request(request, 300, || unreachable!()).unwrap();
-    let options = FitOptions { input: "memory.csv".into(), dt: TS, inputs: vec![], channels: None, model: definition.model_options() };
+    let options = FitOptions {
+        input: "memory.csv".into(),
+        dt: TS,
+        inputs: vec![],
+        channels: None,
+        model: definition.model_options(),
+    };
     fit_reader(&options, csv.as_bytes(), csv.len() as u64).unwrap().0
 }
 
@@ -81,7 +87,9 @@ async fn websocket_and_http_streams_equal_fit_and_batch() {
 
     // The batch solution over the same pairs with the same lifting.
     let definition: CreateStream = serde_json::from_value(vdp_definition("x")).unwrap();
-    let mut estimator = Estimator::new(StreamDefinition::from_request(definition, 300, || "x".into()).unwrap().estimator_config()).unwrap();
+    let mut estimator =
+        Estimator::new(StreamDefinition::from_request(definition, 300, || "x".into()).unwrap().estimator_config())
+            .unwrap();
     let flat: Vec<f64> = samples.iter().flat_map(|x| x.iter().copied()).collect();
     for x in samples.iter() {
         estimator.push(x, &[]).unwrap();
@@ -128,10 +136,12 @@ async fn model_modes_predictions_and_etags() {
     let (status, modes) = server.get_json("/v1/streams/v/modes").await;
     assert_eq!(status, 200);
     assert_eq!(modes["channels"], json!(["x1", "x2"]));
-    let fundamental = modes["modes"].as_array().unwrap().iter().find(|m| m["eigenvalue"]["im"].as_f64().unwrap() > 0.0).unwrap();
+    let fundamental =
+        modes["modes"].as_array().unwrap().iter().find(|m| m["eigenvalue"]["im"].as_f64().unwrap() > 0.0).unwrap();
     let omega = fundamental["continuous"]["im"].as_f64().unwrap();
     assert!((omega / 0.942_956 - 1.0).abs() < 5e-3, "fundamental {omega}");
-    let damping: Vec<f64> = modes["modes"].as_array().unwrap().iter().filter_map(|m| m["damping_ratio"].as_f64()).collect();
+    let damping: Vec<f64> =
+        modes["modes"].as_array().unwrap().iter().filter_map(|m| m["damping_ratio"].as_f64()).collect();
     assert!(damping.windows(2).all(|w| w[0] <= w[1]), "sorted by damping");
 
     // Prediction from the latest state follows the true trajectory.
@@ -148,7 +158,8 @@ async fn model_modes_predictions_and_etags() {
         }
     }
     // From a given state.
-    let r = server.post_json("/v1/streams/v/predict", &json!({"horizon": 3, "start": {"x": [[2.0, 0.0]], "t": 5.0}})).await;
+    let r =
+        server.post_json("/v1/streams/v/predict", &json!({"horizon": 3, "start": {"x": [[2.0, 0.0]], "t": 5.0}})).await;
     let given: Value = r.json().await.unwrap();
     let times: Vec<f64> = given["t"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(times.iter().zip([5.1, 5.2, 5.3]).all(|(a, b)| (a - b).abs() < 1e-12), "{times:?}");

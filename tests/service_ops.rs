@@ -17,7 +17,11 @@ const TS: f64 = 0.1;
 
 fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +60,8 @@ async fn a_hundred_streams_with_concurrent_readers_lose_nothing() {
         writers.push(tokio::spawn(async move {
             let id = format!("s{s}");
             for b in 0..BATCHES {
-                let ack = server.ingest(&id, &batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).await;
+                let ack =
+                    server.ingest(&id, &batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).await;
                 assert_eq!(ack["accepted"], ROWS);
             }
             done.fetch_add(1, Ordering::Relaxed);
@@ -152,7 +157,10 @@ fn parse_exposition(text: &str) -> HashMap<String, f64> {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("sample line `{line}`"));
         let name_end = series.find('{').unwrap_or(series.len());
         let name = &series[..name_end];
-        assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "metric name `{name}`");
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "metric name `{name}`"
+        );
         if name_end < series.len() {
             let labels = &series[name_end..];
             assert!(labels.starts_with('{') && labels.ends_with('}'), "labels `{labels}`");
@@ -200,7 +208,9 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
     assert_eq!(values["koopstream_websocket_connections"], 1.0);
     assert_eq!(values["koopstream_update_seconds_count"], 6.0);
     assert!(values.contains_key("koopstream_build_info{version=\"0.1.0\"}"));
-    assert!(values.keys().any(|k| k.starts_with("koopstream_http_request_duration_seconds_count{route=\"/v1/streams/{id}/samples\",status_class=\"2xx\"}")));
+    assert!(values.keys().any(|k| k.starts_with(
+        "koopstream_http_request_duration_seconds_count{route=\"/v1/streams/{id}/samples\",status_class=\"2xx\"}"
+    )));
     assert!(!values.keys().any(|k| k.contains("stream=")), "no per-stream labels by default");
 
     let (status, doc) = server.get_json("/openapi.json").await;

@@ -102,7 +102,13 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { durability: Durability::PerAck, group_commit_us: 200, flush_interval_ms: 1000, snapshot_every_samples: 20_000, snapshot_interval_s: 60 }
+        Self {
+            durability: Durability::PerAck,
+            group_commit_us: 200,
+            flush_interval_ms: 1000,
+            snapshot_every_samples: 20_000,
+            snapshot_interval_s: 60,
+        }
     }
 }
 

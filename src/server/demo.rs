@@ -8,7 +8,9 @@ use clap::{Args, ValueEnum};
 use koopman::c64;
 use koopman::spectrum::{Continuous, Mode, ModeFlags};
 use serde_json::{Value, json};
-use systems::{AngleReference, Ieee68Params, Ieee68Scenario, MeasurementModel, Network, NoiseLevel, SimulationRequest, SystemSpec};
+use systems::{
+    AngleReference, Ieee68Params, Ieee68Scenario, MeasurementModel, Network, NoiseLevel, SimulationRequest, SystemSpec,
+};
 
 use crate::client::{Client, ClientError, next_message, send_batch};
 use crate::config::ServiceConfig;
@@ -80,7 +82,10 @@ fn scenario(system: DemoSystem, seed: u64) -> Result<Scenario, DemoError> {
                 .with_duration(120.0)
                 .with_rate(10.0)
                 .with_seed(seed)
-                .with_measurement(MeasurementModel { noise: Some(NoiseLevel::Sigma(0.05)), ..MeasurementModel::clean() }),
+                .with_measurement(MeasurementModel {
+                    noise: Some(NoiseLevel::Sigma(0.05)),
+                    ..MeasurementModel::clean()
+                }),
         },
         DemoSystem::Ieee68 => Scenario {
             definition: json!({"id": format!("demo-ieee68-{seed}"),
@@ -112,9 +117,19 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(crate::server::run(listener, ServiceConfig { storage: crate::config::StorageConfig { durability: crate::config::Durability::Memory, ..Default::default() }, ..Default::default() }, async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(crate::server::run(
+                listener,
+                ServiceConfig {
+                    storage: crate::config::StorageConfig {
+                        durability: crate::config::Durability::Memory,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
             (base, Some((stop, task)))
         }
     };
@@ -141,7 +156,13 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             match message["type"].as_str() {
                 Some("ack") => break,
                 Some("summary") => table.update(&message),
-                Some("error") => return Err(DemoError::Client(ClientError::Status { url: id.clone(), status: 422, body: message.to_string() })),
+                Some("error") => {
+                    return Err(DemoError::Client(ClientError::Status {
+                        url: id.clone(),
+                        status: 422,
+                        body: message.to_string(),
+                    }));
+                }
                 _ => {}
             }
         }
@@ -175,13 +196,19 @@ impl Table {
     fn update(&mut self, summary: &Value) {
         let modes: Vec<(f64, f64)> = summary["modes"]
             .as_array()
-            .map(|m| m.iter().filter_map(|m| Some((m["frequency_hz"].as_f64()?, m["damping_ratio"].as_f64()?))).collect())
+            .map(|m| {
+                m.iter().filter_map(|m| Some((m["frequency_hz"].as_f64()?, m["damping_ratio"].as_f64()?))).collect()
+            })
             .unwrap_or_default();
         let mut lines = vec![format!("model version {}, {} samples", summary["version"], summary["samples_accepted"])];
         lines.push(format!("{:>12} {:>12} | {:>12} {:>12}", "true f (Hz)", "true zeta", "ident. f", "ident. zeta"));
         for t in &self.truth {
-            let nearest = modes.iter().filter(|(f, _)| (f / t.frequency_hz - 1.0).abs() < 0.15).min_by(|a, b| (a.0 - t.frequency_hz).abs().total_cmp(&(b.0 - t.frequency_hz).abs()));
-            let identified = nearest.map_or_else(|| format!("{:>12} {:>12}", "-", "-"), |(f, z)| format!("{f:>12.4} {z:>12.4}"));
+            let nearest = modes
+                .iter()
+                .filter(|(f, _)| (f / t.frequency_hz - 1.0).abs() < 0.15)
+                .min_by(|a, b| (a.0 - t.frequency_hz).abs().total_cmp(&(b.0 - t.frequency_hz).abs()));
+            let identified =
+                nearest.map_or_else(|| format!("{:>12} {:>12}", "-", "-"), |(f, z)| format!("{f:>12.4} {z:>12.4}"));
             lines.push(format!("{:>12.4} {:>12.4} | {identified}", t.frequency_hz, t.damping_ratio));
         }
         let mut out = std::io::stdout().lock();
@@ -217,7 +244,10 @@ fn served_modes(modes: &Value) -> Vec<Mode> {
                         near_zero: m["flags"]["near_zero"].as_bool().unwrap_or(false),
                         near_nyquist: m["flags"]["near_nyquist"].as_bool().unwrap_or(false),
                     },
-                    shape: m["shape"].as_array().map(|s| s.iter().map(|v| c64::new(number(&v["re"]), number(&v["im"]))).collect()).unwrap_or_default(),
+                    shape: m["shape"]
+                        .as_array()
+                        .map(|s| s.iter().map(|v| c64::new(number(&v["re"]), number(&v["im"]))).collect())
+                        .unwrap_or_default(),
                     participation: Vec::new(),
                     eigenfunction: Vec::new(),
                 })
@@ -231,10 +261,19 @@ fn final_table(truth: &[TrueMode], modes: &Value) -> String {
     let rule = MatchRule { min_damping: -0.05, ..MatchRule::default() };
     let identified = served_modes(modes);
     let matches = match_modes(&identified, truth, rule);
-    let mut out = format!("{:>12} {:>10} | {:>12} {:>10} | {:>8} {:>9}\n", "true f (Hz)", "true zeta", "ident. f", "ident. zeta", "df (%)", "dzeta (pt)");
+    let mut out = format!(
+        "{:>12} {:>10} | {:>12} {:>10} | {:>8} {:>9}\n",
+        "true f (Hz)", "true zeta", "ident. f", "ident. zeta", "df (%)", "dzeta (pt)"
+    );
     for (t, m) in truth.iter().zip(matches) {
         let row = match m {
-            Some(m) => format!("{:>12.4} {:>10.4} | {:>8.3} {:>9.2}", m.frequency_hz, m.damping_ratio, 100.0 * m.frequency_error(t), m.damping_error_points(t)),
+            Some(m) => format!(
+                "{:>12.4} {:>10.4} | {:>8.3} {:>9.2}",
+                m.frequency_hz,
+                m.damping_ratio,
+                100.0 * m.frequency_error(t),
+                m.damping_error_points(t)
+            ),
             None => format!("{:>12} {:>10} | {:>8} {:>9}", "not found", "", "", ""),
         };
         out.push_str(&format!("{:>12.4} {:>10.4} | {row}\n", t.frequency_hz, t.damping_ratio));

@@ -86,7 +86,13 @@ fn sample(channels: usize, stream: usize, k: usize) -> Vec<f64> {
     (0..channels).map(|i| ((k as f64) * 0.05 * (1.0 + 0.1 * i as f64) + stream as f64).sin()).collect()
 }
 
-async fn drive_stream(client: Client, args: LoadgenArgs, stream: usize, warmup: usize, latencies: Arc<Mutex<Vec<f64>>>) -> Result<u64, LoadError> {
+async fn drive_stream(
+    client: Client,
+    args: LoadgenArgs,
+    stream: usize,
+    warmup: usize,
+    latencies: Arc<Mutex<Vec<f64>>>,
+) -> Result<u64, LoadError> {
     let id = format!("load-{stream}");
     let _ = client.delete_stream(&id).await;
     let channels: Vec<_> = (1..=args.channels).map(|i| json!({"name": format!("c{i}")})).collect();
@@ -153,7 +159,9 @@ pub async fn run_once(base: &str, args: &LoadgenArgs, streams: usize) -> Result<
     let client = Client::new(base);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..streams).map(|s| tokio::spawn(drive_stream(client.clone(), args.clone(), s, 200, latencies.clone()))).collect();
+    let tasks: Vec<_> = (0..streams)
+        .map(|s| tokio::spawn(drive_stream(client.clone(), args.clone(), s, 200, latencies.clone())))
+        .collect();
     let mut acked = 0;
     for task in tasks {
         acked += task.await.unwrap_or(Ok(0))?;
@@ -181,7 +189,10 @@ pub async fn run(args: &LoadgenArgs) -> Result<Vec<LoadReport>, LoadError> {
             let base = format!("http://{}", listener.local_addr()?);
             let config = ServiceConfig {
                 limits: crate::config::Limits { max_streams: 100_000, ..Default::default() },
-                storage: crate::config::StorageConfig { durability: crate::config::Durability::Memory, ..Default::default() },
+                storage: crate::config::StorageConfig {
+                    durability: crate::config::Durability::Memory,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -199,10 +199,22 @@ impl Metrics {
         registry.register("snapshot_seconds", "Time to encode and store one snapshot", m.snapshot_seconds.clone());
         registry.register("recovery_seconds", "Duration of the last start-up recovery", m.recovery_seconds.clone());
         registry.register("residual_rms", "Mean one-step residual RMS after each batch", m.residual_rms.clone());
-        registry.register("stream_mode_damping_ratio", "Damping ratio of the least damped modes, per stream (capped)", m.stream_mode_damping.clone());
-        registry.register("stream_mode_frequency_hz", "Frequency of the least damped modes, per stream (capped)", m.stream_mode_frequency.clone());
+        registry.register(
+            "stream_mode_damping_ratio",
+            "Damping ratio of the least damped modes, per stream (capped)",
+            m.stream_mode_damping.clone(),
+        );
+        registry.register(
+            "stream_mode_frequency_hz",
+            "Frequency of the least damped modes, per stream (capped)",
+            m.stream_mode_frequency.clone(),
+        );
         registry.register("stream_samples_accepted", "Samples applied, per stream (capped)", m.stream_samples.clone());
-        registry.register("stream_residual_rms", "Mean one-step residual RMS, per stream (capped)", m.stream_residual.clone());
+        registry.register(
+            "stream_residual_rms",
+            "Mean one-step residual RMS, per stream (capped)",
+            m.stream_residual.clone(),
+        );
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
         Self { registry, ..m }
     }

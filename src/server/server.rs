@@ -62,7 +62,8 @@ async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
     let count = stored.len();
     for stream in stored {
         let path = store.path().to_owned();
-        let corrupt = move |what: &str, detail: String| StoreError::Corrupt { path: path.clone(), what: what.to_owned(), detail };
+        let corrupt =
+            move |what: &str, detail: String| StoreError::Corrupt { path: path.clone(), what: what.to_owned(), detail };
         let id = stream.id.clone();
         let definition: StreamDefinition = serde_json::from_slice(&stream.definition)
             .map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?;
@@ -70,8 +71,12 @@ async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
         let config = definition.estimator_config();
         let core = tokio::task::spawn_blocking(move || -> Result<Core, StoreError> {
             let mut core = match stream.snapshot {
-                Some(snapshot) => Core::from_state(config, snapshot).map_err(|e| corrupt(&format!("snapshot of stream `{id}`"), e.to_string()))?,
-                None => Core::new(koopman::Estimator::new(config).map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?),
+                Some(snapshot) => Core::from_state(config, snapshot)
+                    .map_err(|e| corrupt(&format!("snapshot of stream `{id}`"), e.to_string()))?,
+                None => Core::new(
+                    koopman::Estimator::new(config)
+                        .map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?,
+                ),
             };
             for (_, entry) in &stream.log {
                 core.replay(entry, ts);
@@ -90,7 +95,11 @@ async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<ShutdownReport, ServeError> {
+pub async fn run(
+    listener: TcpListener,
+    config: ServiceConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<ShutdownReport, ServeError> {
     let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
     let store = {
         let config = config.clone();
@@ -103,7 +112,8 @@ pub async fn run(listener: TcpListener, config: ServiceConfig, shutdown: impl Fu
         snapshot_every: config.storage.snapshot_every_samples,
         snapshot_interval: Duration::from_secs(config.storage.snapshot_interval_s),
     };
-    let limits = RegistryLimits { queue_capacity: config.limits.queue_capacity, max_streams: config.limits.max_streams };
+    let limits =
+        RegistryLimits { queue_capacity: config.limits.queue_capacity, max_streams: config.limits.max_streams };
     let (stopping, stopping_rx) = watch::channel(false);
     let state = Arc::new(AppInner {
         registry: Registry::new(context, limits),

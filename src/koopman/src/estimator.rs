@@ -5,11 +5,11 @@ use faer::Mat;
 
 use crate::config::{EstimatorConfig, Regularisation};
 use crate::error::{ConfigError, NumericalError, SampleError, SampleField, StateError};
-use crate::state::{EstimatorState, OnlineState, PhaseState};
 use crate::lifting::{Lifting, StateHistory};
 use crate::model::LinearModel;
 use crate::noise::mu_from_sigma;
 use crate::recursion::{PairEffect, Recursion};
+use crate::state::{EstimatorState, OnlineState, PhaseState};
 
 /// Where the estimator is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,7 +328,14 @@ impl Estimator {
                 if !(online.mu.is_finite() && online.mu >= 0.0) {
                     return Err(StateError::Invalid("mu"));
                 }
-                let recursion = Recursion::restore(online.recursion, n_lifted, n_regressor, config.forgetting, config.window, config.refactor_every)?;
+                let recursion = Recursion::restore(
+                    online.recursion,
+                    n_lifted,
+                    n_regressor,
+                    config.forgetting,
+                    config.window,
+                    config.refactor_every,
+                )?;
                 let rms = online.residual_mean_square.iter().map(|v| v.sqrt()).collect();
                 Phase::Online(Box::new(Online {
                     lifting,
@@ -547,7 +554,9 @@ mod tests {
 
     #[test]
     fn a_restored_estimator_continues_bit_for_bit() {
-        for (spec, window, forgetting) in [("state,const,poly:2", None, 1.0), ("state,fourier:4,delay:2", Some(30), 1.0), ("state,rbf:5", None, 0.99)] {
+        for (spec, window, forgetting) in
+            [("state,const,poly:2", None, 1.0), ("state,fourier:4,delay:2", Some(30), 1.0), ("state,rbf:5", None, 0.99)]
+        {
             let mut c = config(spec, 0.1, 20);
             c.window = window;
             c.forgetting = forgetting;

@@ -11,9 +11,9 @@
 
 use crate::centres;
 use crate::error::StateError;
-use crate::state::LiftingState;
 use crate::rng::SplitMix64;
 use crate::spec::DictionarySpec;
+use crate::state::LiftingState;
 
 /// Per-channel affine map fixed at the end of warm-up: z = (x - mean) / scale.
 #[derive(Debug, Clone, PartialEq)]

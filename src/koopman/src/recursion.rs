@@ -287,8 +287,10 @@ impl Recursion {
         let window = match (window, state.window) {
             (None, None) => None,
             (Some(w), Some(ws)) if ws.next < w && ws.len <= w => Some(Window {
-                regressors: Dense::from_column_major(n_regressor, w, ws.regressors).ok_or(StateError::Shape("window regressors"))?,
-                targets: Dense::from_column_major(n_lifted, w, ws.targets).ok_or(StateError::Shape("window targets"))?,
+                regressors: Dense::from_column_major(n_regressor, w, ws.regressors)
+                    .ok_or(StateError::Shape("window regressors"))?,
+                targets: Dense::from_column_major(n_lifted, w, ws.targets)
+                    .ok_or(StateError::Shape("window targets"))?,
                 next: ws.next,
                 len: ws.len,
             }),

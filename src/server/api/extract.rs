@@ -35,8 +35,14 @@ pub fn media_type(headers: &HeaderMap) -> Option<String> {
 pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     match media_type(headers).as_deref() {
         Some("application/json") => {}
-        Some(other) => return Err(ApiError::unsupported_media_type(format!("`{other}` is not accepted here; send application/json"))),
-        None => return Err(ApiError::unsupported_media_type("the Content-Type header is missing; send application/json")),
+        Some(other) => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "`{other}` is not accepted here; send application/json"
+            )));
+        }
+        None => {
+            return Err(ApiError::unsupported_media_type("the Content-Type header is missing; send application/json"));
+        }
     }
     serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {

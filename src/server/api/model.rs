@@ -139,7 +139,9 @@ fn published_model(handle: &StreamHandle) -> Result<Arc<ModelSnapshot>, ApiError
     snapshot.model.clone().ok_or_else(|| {
         let s = &snapshot.status;
         ApiError::no_model(match s.state {
-            ModelState::WarmingUp => format!("stream `{}` is warming up: {} of {} samples", s.id, s.warmup.have, s.warmup.need),
+            ModelState::WarmingUp => {
+                format!("stream `{}` is warming up: {} of {} samples", s.id, s.warmup.have, s.warmup.need)
+            }
             _ => format!("stream `{}` needs more informative pairs before a model exists (mu = 0)", s.id),
         })
     })
@@ -164,7 +166,12 @@ fn etag(version: u64) -> String {
         (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn model(State(state): State<AppState>, Path(id): Path<String>, Query(query): Query<ModelQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn model(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ModelQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     let snapshot = published_model(&handle)?;
     let tag = etag(snapshot.version);
@@ -172,7 +179,10 @@ pub async fn model(State(state): State<AppState>, Path(id): Path<String>, Query(
     if !matches!(format, "json" | "npz") {
         return Err(ApiError::invalid(format!("query parameter `format`: `{format}` is not json or npz")));
     }
-    let not_modified = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
     if not_modified {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
@@ -209,7 +219,11 @@ fn mode_view(mode: &Mode) -> ModeView {
         damping_ratio: c.map(|c| c.damping_ratio),
         time_constant_s: c.and_then(|c| c.time_constant_s),
         ambiguous: mode.flags.ambiguous(),
-        flags: ModeFlagsView { negative_real: mode.flags.negative_real, near_zero: mode.flags.near_zero, near_nyquist: mode.flags.near_nyquist },
+        flags: ModeFlagsView {
+            negative_real: mode.flags.negative_real,
+            near_zero: mode.flags.near_zero,
+            near_nyquist: mode.flags.near_nyquist,
+        },
         shape: mode.shape.iter().map(|v| ComplexValue { re: v.re, im: v.im }).collect(),
         participation: mode.participation.clone(),
     }
@@ -255,7 +269,12 @@ fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiE
         (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn predict(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Json<PredictResponse>, ApiError> {
+pub async fn predict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<PredictResponse>, ApiError> {
     let request: PredictRequest = json_body(&headers, &body)?;
     let handle = find(&state, &id)?;
     let (n, m) = (handle.definition.n_states(), handle.definition.n_inputs());

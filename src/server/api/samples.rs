@@ -30,9 +30,16 @@ pub struct IngestQuery {
 }
 
 /// Parses a body by media type into a batch of the stream's shape.
-fn parse(handle: &StreamHandle, headers: &HeaderMap, query: &IngestQuery, body: &[u8], max_samples: usize) -> Result<SampleBatch, ApiError> {
+fn parse(
+    handle: &StreamHandle,
+    headers: &HeaderMap,
+    query: &IngestQuery,
+    body: &[u8],
+    max_samples: usize,
+) -> Result<SampleBatch, ApiError> {
     let shape = Shape::of(&handle.definition, max_samples);
-    let seq = || query.seq.ok_or_else(|| ApiError::invalid("query parameter `seq` is required for NDJSON and CSV batches"));
+    let seq =
+        || query.seq.ok_or_else(|| ApiError::invalid("query parameter `seq` is required for NDJSON and CSV batches"));
     match media_type(headers).as_deref() {
         Some("application/json") => batch::parse_json(body, shape),
         Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
@@ -46,7 +53,8 @@ fn parse(handle: &StreamHandle, headers: &HeaderMap, query: &IngestQuery, body: 
 
 /// Counts a refused batch at the edge.
 pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transport, error: &ApiError, samples: u64) {
-    let reason = if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { Reason::TooLarge } else { Reason::Invalid };
+    let reason =
+        if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { Reason::TooLarge } else { Reason::Invalid };
     handle.edge.invalid.fetch_add(samples.max(1), Ordering::Relaxed);
     state.metrics.rejected(transport, reason, samples.max(1));
 }

@@ -62,7 +62,11 @@ fn generated_id() -> String {
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let request: CreateStream = json_body(&headers, &body)?;
     let definition = StreamDefinition::from_request(request, state.config.streams.eigen_every, generated_id)?;
     let (handle, created) = state.registry.create(definition).await?;

@@ -40,7 +40,11 @@ enum ServerMessage<'a> {
         (status = 101, description = "Switching to WebSocket. Client text frames: sample batches (as POST .../samples JSON). Server text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes}."),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn upgrade(State(state): State<AppState>, Path(id): Path<String>, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     Ok(upgrade.on_upgrade(move |socket| serve(state, handle, socket)))
 }

@@ -90,14 +90,26 @@ fn check_rows(rows: usize, shape: Shape) -> Result<(), ApiError> {
         return Err(ApiError::invalid("the batch has no samples"));
     }
     if rows > shape.max_samples {
-        return Err(ApiError::too_large(format!("the batch has {rows} samples; at most {} are accepted", shape.max_samples)));
+        return Err(ApiError::too_large(format!(
+            "the batch has {rows} samples; at most {} are accepted",
+            shape.max_samples
+        )));
     }
     Ok(())
 }
 
-fn push_row(out: &mut Vec<f64>, row: &[Option<f64>], expected: usize, what: &str, index: usize) -> Result<(), ApiError> {
+fn push_row(
+    out: &mut Vec<f64>,
+    row: &[Option<f64>],
+    expected: usize,
+    what: &str,
+    index: usize,
+) -> Result<(), ApiError> {
     if row.len() != expected {
-        return Err(ApiError::invalid(format!("{what} row {index} has {} values, the stream has {expected}", row.len())));
+        return Err(ApiError::invalid(format!(
+            "{what} row {index} has {} values, the stream has {expected}",
+            row.len()
+        )));
     }
     for (j, v) in row.iter().enumerate() {
         match v {
@@ -125,7 +137,8 @@ fn check_times(times: &[f64]) -> Result<(), ApiError> {
 
 /// Parses a JSON batch.
 pub fn parse_json(body: &[u8], shape: Shape) -> Result<SampleBatch, ApiError> {
-    let batch: SampleBatchBody = serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the JSON batch is malformed: {e}")))?;
+    let batch: SampleBatchBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the JSON batch is malformed: {e}")))?;
     from_body(batch, shape)
 }
 
@@ -183,16 +196,29 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
         push_row(&mut x, &sample.x, shape.n, &what, 0)?;
         match (sample.u, shape.m) {
             (None, 0) => {}
-            (None, m) => return Err(ApiError::invalid(format!("NDJSON line {}: field `u` is missing; the stream has {m} inputs", index + 1))),
+            (None, m) => {
+                return Err(ApiError::invalid(format!(
+                    "NDJSON line {}: field `u` is missing; the stream has {m} inputs",
+                    index + 1
+                )));
+            }
             (Some(row), _) => push_row(&mut u, &row, shape.m, &format!("NDJSON line {}: field `u`:", index + 1), 0)?,
         }
         match sample.t {
             Some(t) => times.push(t),
             None if times.is_empty() => {}
-            None => return Err(ApiError::invalid(format!("NDJSON line {}: field `t` is missing (earlier lines have it)", index + 1))),
+            None => {
+                return Err(ApiError::invalid(format!(
+                    "NDJSON line {}: field `t` is missing (earlier lines have it)",
+                    index + 1
+                )));
+            }
         }
         if !times.is_empty() && times.len() != rows + 1 {
-            return Err(ApiError::invalid(format!("NDJSON line {}: field `t` must be on every line or on none", index + 1)));
+            return Err(ApiError::invalid(format!(
+                "NDJSON line {}: field `t` must be on every line or on none",
+                index + 1
+            )));
         }
         rows += 1;
     }
@@ -208,14 +234,21 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
 
 /// Parses CSV with a header naming `t` (optional), every state channel and every input;
 /// an empty cell or `NaN` is a missing value; `seq` comes from the query.
-pub fn parse_csv(body: &[u8], seq: u64, definition: &StreamDefinition, max_samples: usize) -> Result<SampleBatch, ApiError> {
+pub fn parse_csv(
+    body: &[u8],
+    seq: u64,
+    definition: &StreamDefinition,
+    max_samples: usize,
+) -> Result<SampleBatch, ApiError> {
     let shape = Shape::of(definition, max_samples);
     let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed("the CSV body is not UTF-8"))?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().ok_or_else(|| ApiError::invalid("the CSV body is empty; expected a header line"))?;
     let columns: Vec<&str> = header.split(',').map(|c| c.trim().trim_matches('"')).collect();
     let find = |name: &str| {
-        columns.iter().position(|c| *c == name).ok_or_else(|| ApiError::invalid(format!("CSV line 1: no column `{name}` (the header has: {})", columns.join(", "))))
+        columns.iter().position(|c| *c == name).ok_or_else(|| {
+            ApiError::invalid(format!("CSV line 1: no column `{name}` (the header has: {})", columns.join(", ")))
+        })
     };
     let time = columns.iter().position(|c| *c == "t");
     let states = definition.channels.iter().map(|c| find(&c.name)).collect::<Result<Vec<_>, _>>()?;
@@ -236,13 +269,26 @@ pub fn parse_csv(body: &[u8], seq: u64, definition: &StreamDefinition, max_sampl
             } else {
                 match cell.parse::<f64>() {
                     Ok(v) if v.is_finite() => v,
-                    Ok(_) => return Err(ApiError::invalid(format!("CSV line {line_number}, column `{}`: `{cell}` is not finite", columns[i]))),
-                    Err(_) => return Err(ApiError::invalid(format!("CSV line {line_number}, column `{}`: `{cell}` is not a number", columns[i]))),
+                    Ok(_) => {
+                        return Err(ApiError::invalid(format!(
+                            "CSV line {line_number}, column `{}`: `{cell}` is not finite",
+                            columns[i]
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(ApiError::invalid(format!(
+                            "CSV line {line_number}, column `{}`: `{cell}` is not a number",
+                            columns[i]
+                        )));
+                    }
                 }
             };
         }
         if count != columns.len() {
-            return Err(ApiError::invalid(format!("CSV line {line_number}: {count} cells, the header has {}", columns.len())));
+            return Err(ApiError::invalid(format!(
+                "CSV line {line_number}: {count} cells, the header has {}",
+                columns.len()
+            )));
         }
         if let Some(ti) = time {
             if cells[ti].is_nan() {
@@ -273,7 +319,10 @@ mod tests {
     use crate::service::definition::CreateStream;
 
     fn definition() -> StreamDefinition {
-        let request: CreateStream = serde_json::from_str(r#"{"id":"s","channels":[{"name":"a"},{"name":"b"}],"inputs":[{"name":"u"}],"ts":0.1}"#).unwrap();
+        let request: CreateStream = serde_json::from_str(
+            r#"{"id":"s","channels":[{"name":"a"},{"name":"b"}],"inputs":[{"name":"u"}],"ts":0.1}"#,
+        )
+        .unwrap();
         StreamDefinition::from_request(request, 300, || unreachable!()).unwrap()
     }
 
@@ -281,7 +330,8 @@ mod tests {
     fn the_three_formats_give_the_same_batch() {
         let shape = Shape::of(&definition(), 100);
         let json = parse_json(br#"{"seq":4,"t":[0,0.1],"x":[[1,2],[3,null]],"u":[[5],[6]]}"#, shape).unwrap();
-        let ndjson = parse_ndjson(b"{\"t\":0,\"x\":[1,2],\"u\":[5]}\n{\"t\":0.1,\"x\":[3,null],\"u\":[6]}\n", 4, shape).unwrap();
+        let ndjson =
+            parse_ndjson(b"{\"t\":0,\"x\":[1,2],\"u\":[5]}\n{\"t\":0.1,\"x\":[3,null],\"u\":[6]}\n", 4, shape).unwrap();
         let csv = parse_csv(b"t,u,b,a\n0,5,2,1\n0.1,6,,3\n", 4, &definition(), 100).unwrap();
         for batch in [&ndjson, &csv] {
             assert_eq!(batch.timing, json.timing);

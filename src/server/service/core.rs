@@ -30,7 +30,15 @@ pub struct Core {
 impl Core {
     /// A fresh stream.
     pub fn new(estimator: Estimator) -> Self {
-        Self { estimator, version: 0, last_seq: None, last_t: None, samples: 0, batches: 0, rejects: RejectCounts::default() }
+        Self {
+            estimator,
+            version: 0,
+            last_seq: None,
+            last_t: None,
+            samples: 0,
+            batches: 0,
+            rejects: RejectCounts::default(),
+        }
     }
 
     /// Whether a batch with this seq would be a retry.
@@ -83,7 +91,14 @@ impl Core {
     /// Applies a validated batch by the stream's rules.
     pub fn apply(&mut self, batch: &SampleBatch, ts: f64) -> IngestAck {
         let (n, m) = (self.estimator.config().n_states(), self.estimator.config().n_inputs());
-        let mut ack = IngestAck { seq: batch.seq, accepted: 0, duplicate: false, out_of_order: 0, missing_value: 0, version: self.version };
+        let mut ack = IngestAck {
+            seq: batch.seq,
+            accepted: 0,
+            duplicate: false,
+            out_of_order: 0,
+            missing_value: 0,
+            version: self.version,
+        };
         if self.last_seq.is_some_and(|last| batch.seq <= last) {
             ack.duplicate = true;
             self.rejects.duplicate += batch.rows as u64;
@@ -131,4 +146,3 @@ impl Core {
         ack
     }
 }
-

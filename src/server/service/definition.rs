@@ -104,7 +104,11 @@ pub fn check_id(id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok { Ok(()) } else { Err(ApiError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -")))
+    }
 }
 
 fn field_of(error: &ConfigError) -> &'static str {
@@ -122,7 +126,11 @@ fn field_of(error: &ConfigError) -> &'static str {
 
 impl StreamDefinition {
     /// Parses a create request; `generated_id` is used when the request names none.
-    pub fn from_request(request: CreateStream, default_eigen_every: u64, generated_id: impl FnOnce() -> String) -> Result<Self, ApiError> {
+    pub fn from_request(
+        request: CreateStream,
+        default_eigen_every: u64,
+        generated_id: impl FnOnce() -> String,
+    ) -> Result<Self, ApiError> {
         let id = match request.id {
             Some(id) => {
                 check_id(&id)?;
@@ -140,7 +148,10 @@ impl StreamDefinition {
         for (field, list) in [("channels", &request.channels), ("inputs", &request.inputs)] {
             for c in list {
                 if c.name.is_empty() || c.name.contains([',', '\n', '\r', '"']) {
-                    return Err(ApiError::invalid(format!("field `{field}`: name `{}` must be non-empty without commas, quotes or line breaks", c.name)));
+                    return Err(ApiError::invalid(format!(
+                        "field `{field}`: name `{}` must be non-empty without commas, quotes or line breaks",
+                        c.name
+                    )));
                 }
                 if names.contains(&c.name.as_str()) {
                     return Err(ApiError::invalid(format!("field `{field}`: name `{}` is used twice", c.name)));
@@ -185,7 +196,10 @@ impl StreamDefinition {
             seed: request.seed.unwrap_or(defaults.seed),
             refactor_every: request.refactor_every.unwrap_or(defaults.refactor_every),
         };
-        definition.estimator_config().validate().map_err(|e| ApiError::invalid(format!("field `{}`: {e}", field_of(&e))))?;
+        definition
+            .estimator_config()
+            .validate()
+            .map_err(|e| ApiError::invalid(format!("field `{}`: {e}", field_of(&e))))?;
         Ok(definition)
     }
 
@@ -235,8 +249,13 @@ mod tests {
 
     #[test]
     fn defaults_are_filled_and_errors_name_the_field() {
-        let d = StreamDefinition::from_request(request(r#"{"channels":[{"name":"a"}],"ts":0.1}"#), 300, || "gen".into()).unwrap();
-        assert_eq!((d.id.as_str(), d.dictionary.as_str(), d.mu, d.warmup, d.eigen_every), ("gen", DEFAULT_DICTIONARY, Some(1e-6), 200, 300));
+        let d =
+            StreamDefinition::from_request(request(r#"{"channels":[{"name":"a"}],"ts":0.1}"#), 300, || "gen".into())
+                .unwrap();
+        assert_eq!(
+            (d.id.as_str(), d.dictionary.as_str(), d.mu, d.warmup, d.eigen_every),
+            ("gen", DEFAULT_DICTIONARY, Some(1e-6), 200, 300)
+        );
         let cases = [
             (r#"{"channels":[],"ts":0.1}"#, "`channels`"),
             (r#"{"channels":[{"name":"a"},{"name":"a"}],"ts":0.1}"#, "used twice"),

@@ -300,7 +300,12 @@ impl Owner {
         self.since_snapshot = 0;
         self.last_snapshot = Instant::now();
         let state = self.core.to_state();
-        let (id, busy, millis, metrics) = (self.definition.id.clone(), self.snapshot_busy.clone(), self.snapshot_millis.clone(), self.metrics.clone());
+        let (id, busy, millis, metrics) = (
+            self.definition.id.clone(),
+            self.snapshot_busy.clone(),
+            self.snapshot_millis.clone(),
+            self.metrics.clone(),
+        );
         tokio::spawn(async move {
             let started = Instant::now();
             let result = write_snapshot(&store, id.clone(), state).await;
@@ -380,8 +385,12 @@ impl Owner {
         let counters = core.estimator.counters();
         let (state, warmup) = match core.estimator.progress() {
             Progress::WarmingUp { have, need } => (ModelState::WarmingUp, WarmupProgress { have, need }),
-            Progress::AwaitingRank => (ModelState::AwaitingRank, WarmupProgress { have: self.config.warmup, need: self.config.warmup }),
-            Progress::Ready => (ModelState::Ready, WarmupProgress { have: self.config.warmup, need: self.config.warmup }),
+            Progress::AwaitingRank => {
+                (ModelState::AwaitingRank, WarmupProgress { have: self.config.warmup, need: self.config.warmup })
+            }
+            Progress::Ready => {
+                (ModelState::Ready, WarmupProgress { have: self.config.warmup, need: self.config.warmup })
+            }
         };
         StreamStatus {
             id: self.definition.id.clone(),
@@ -427,9 +436,9 @@ impl Owner {
 
 async fn write_snapshot(store: &Store, id: String, state: StreamState) -> Result<(), StoreError> {
     let version = state.version;
-    let bytes = tokio::task::spawn_blocking(move || codec::encode_snapshot(&state))
-        .await
-        .map_err(|e| StoreError::Write { path: store.path().to_owned(), detail: format!("snapshot encoding failed: {e}") })?;
+    let bytes = tokio::task::spawn_blocking(move || codec::encode_snapshot(&state)).await.map_err(|e| {
+        StoreError::Write { path: store.path().to_owned(), detail: format!("snapshot encoding failed: {e}") }
+    })?;
     store.commit(vec![Write::Snapshot { id, version, bytes }]).await
 }
 

@@ -6,19 +6,19 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use koopman::Estimator;
-use tokio::sync::oneshot;
 use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::oneshot;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::problem::ApiError;
 use crate::metrics::Metrics;
-use crate::service::definition::StreamDefinition;
 use crate::service::core::Core;
+use crate::service::definition::StreamDefinition;
 use crate::service::owner::{Command, ModelSummary, Owner, OwnerContext, unix_millis};
-use crate::store::StoreError;
 use crate::service::snapshot::{StreamSnapshot, StreamStatus};
+use crate::store::StoreError;
 
 /// Summaries buffered for a slow WebSocket reader before it skips ahead.
 const SUMMARY_BUFFER: usize = 16;
@@ -140,7 +140,8 @@ impl Registry {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
         let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
         let snapshot_millis = Arc::new(AtomicU64::new(unix_millis()));
-        let (owner, snapshot) = Owner::new(definition.clone(), core, self.context.clone(), summaries.clone(), snapshot_millis.clone());
+        let (owner, snapshot) =
+            Owner::new(definition.clone(), core, self.context.clone(), summaries.clone(), snapshot_millis.clone());
         let task = tokio::spawn(owner.run(receiver));
         Arc::new(StreamHandle {
             definition,
@@ -165,7 +166,9 @@ impl Registry {
     /// The age in seconds of the oldest snapshot among the streams.
     pub fn oldest_snapshot_age(&self) -> f64 {
         let now = unix_millis();
-        self.read().values().map(|h| now.saturating_sub(h.snapshot_millis.load(Ordering::Relaxed))).max().unwrap_or(0) as f64 / 1e3
+        self.read().values().map(|h| now.saturating_sub(h.snapshot_millis.load(Ordering::Relaxed))).max().unwrap_or(0)
+            as f64
+            / 1e3
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<StreamHandle>>> {
@@ -190,9 +193,13 @@ impl Registry {
                 };
             }
             if streams.len() >= self.limits.max_streams {
-                return Err(ApiError::unavailable(format!("the stream limit ({}) is reached", self.limits.max_streams)));
+                return Err(ApiError::unavailable(format!(
+                    "the stream limit ({}) is reached",
+                    self.limits.max_streams
+                )));
             }
-            let estimator = Estimator::new(definition.estimator_config()).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let estimator =
+                Estimator::new(definition.estimator_config()).map_err(|e| ApiError::invalid(e.to_string()))?;
             let handle = self.spawn(Arc::new(definition), Core::new(estimator));
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);

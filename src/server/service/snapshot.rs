@@ -119,7 +119,18 @@ impl ModelSnapshot {
         pairs: u64,
         residual_rms: Option<Vec<f64>>,
     ) -> Self {
-        Self { version, ts, model, recent_states, last_timestamp, config, mu, pairs, residual_rms, modes: OnceLock::new() }
+        Self {
+            version,
+            ts,
+            model,
+            recent_states,
+            last_timestamp,
+            config,
+            mu,
+            pairs,
+            residual_rms,
+            modes: OnceLock::new(),
+        }
     }
 
     /// The modes, computed on first use (O(N^3): call off the async reactor).

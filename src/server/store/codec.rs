@@ -312,7 +312,8 @@ pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
 
 /// The stream version a snapshot covers, read from its header without decoding the rest.
 pub fn snapshot_version(bytes: &[u8]) -> Option<u64> {
-    (bytes.len() >= 16 && &bytes[..4] == SNAPSHOT_MAGIC).then(|| u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
+    (bytes.len() >= 16 && &bytes[..4] == SNAPSHOT_MAGIC)
+        .then(|| u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
 }
 
 /// Decodes a stream snapshot.
@@ -328,7 +329,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
     let stream_version = r.u64()?;
     let (last_seq, last_t) = (r.opt_u64()?, r.opt_f64()?);
     let (samples, batches) = (r.u64()?, r.u64()?);
-    let rejects = RejectCounts { invalid: r.u64()?, queue_full: r.u64()?, duplicate: r.u64()?, out_of_order: r.u64()?, missing_value: r.u64()? };
+    let rejects = RejectCounts {
+        invalid: r.u64()?,
+        queue_full: r.u64()?,
+        duplicate: r.u64()?,
+        out_of_order: r.u64()?,
+        missing_value: r.u64()?,
+    };
     let counters = Counters {
         samples: r.u64()?,
         pairs: r.u64()?,
@@ -342,7 +349,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
         0 => PhaseState::WarmingUp { states: r.f64s()?, inputs: r.f64s()?, chain_starts: r.bools()? },
         1 => {
             let standardisation = if r.bool()? { Some((r.f64s()?, r.f64s()?)) } else { None };
-            let lifting = LiftingState { standardisation, rbf_centres: r.f64s()?, rbf_width: r.f64()?, fourier_w: r.f64s()?, fourier_b: r.f64s()? };
+            let lifting = LiftingState {
+                standardisation,
+                rbf_centres: r.f64s()?,
+                rbf_width: r.f64()?,
+                fourier_w: r.f64s()?,
+                fourier_b: r.f64s()?,
+            };
             PhaseState::Online(Box::new(OnlineState {
                 lifting,
                 mu: r.f64()?,
@@ -375,7 +388,13 @@ mod tests {
 
     #[test]
     fn entries_and_snapshots_round_trip_and_damage_is_an_error() {
-        let batch = SampleBatch { seq: 7, timing: Timing::Explicit(vec![0.0, 0.1]), rows: 2, x: vec![1.0, f64::NAN, 3.0, 4.0], u: vec![] };
+        let batch = SampleBatch {
+            seq: 7,
+            timing: Timing::Explicit(vec![0.0, 0.1]),
+            rows: 2,
+            x: vec![1.0, f64::NAN, 3.0, 4.0],
+            u: vec![],
+        };
         let bytes = encode_entry(&LogEntry::Batch(batch.clone()));
         match decode_entry(&bytes).unwrap() {
             LogEntry::Batch(b) => assert_eq!((b.seq, b.rows, b.timing, b.x[2]), (7, 2, batch.timing.clone(), 3.0)),
@@ -386,14 +405,23 @@ mod tests {
             assert!(decode_entry(&bytes[..cut]).is_err(), "cut at {cut}");
         }
 
-        let mut config = EstimatorConfig::new(vec!["a".into(), "b".into()], "state,const,rbf:3,fourier:2,delay:1".parse().unwrap());
+        let mut config =
+            EstimatorConfig::new(vec!["a".into(), "b".into()], "state,const,rbf:3,fourier:2,delay:1".parse().unwrap());
         config.warmup = 10;
         config.window = Some(40);
         let mut e = Estimator::new(config).unwrap();
         for k in 0..100 {
             e.push(&[(k as f64 * 0.1).sin(), (k as f64 * 0.13).cos()], &[]).unwrap();
         }
-        let state = StreamState { version: 3, last_seq: Some(9), last_t: Some(9.9), samples: 100, batches: 3, rejects: RejectCounts { duplicate: 4, ..Default::default() }, estimator: e.export_state() };
+        let state = StreamState {
+            version: 3,
+            last_seq: Some(9),
+            last_t: Some(9.9),
+            samples: 100,
+            batches: 3,
+            rejects: RejectCounts { duplicate: 4, ..Default::default() },
+            estimator: e.export_state(),
+        };
         let bytes = encode_snapshot(&state);
         assert_eq!(decode_snapshot(&bytes).unwrap(), state);
         assert!(decode_snapshot(&bytes[..bytes.len() - 1]).is_err());

@@ -68,7 +68,14 @@ fn classify(path: &Path, error: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn run(db: Arc<Database>, path: PathBuf, options: StoreOptions, mut receiver: mpsc::Receiver<Job>, log_bytes: Arc<AtomicI64>, stats: Arc<CommitStats>) {
+fn run(
+    db: Arc<Database>,
+    path: PathBuf,
+    options: StoreOptions,
+    mut receiver: mpsc::Receiver<Job>,
+    log_bytes: Arc<AtomicI64>,
+    stats: Arc<CommitStats>,
+) {
     let mut last_flush = Instant::now();
     let mut unflushed = false;
     loop {
@@ -96,7 +103,9 @@ fn run(db: Arc<Database>, path: PathBuf, options: StoreOptions, mut receiver: mp
         loop {
             match receiver.try_recv() {
                 Ok(job) => jobs.push(job),
-                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < window_end => std::thread::sleep(Duration::from_micros(50)),
+                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < window_end => {
+                    std::thread::sleep(Duration::from_micros(50))
+                }
                 Err(_) => break,
             }
         }
@@ -182,15 +191,7 @@ pub(crate) fn apply_writes(write: &WriteTransaction, change: &Write) -> Result<i
         Write::DeleteStream { id } => {
             streams.remove(id.as_str())?;
             snapshots.remove(id.as_str())?;
-            let mut removed = 0i64;
-            let keys: Vec<u64> = log.range((id.as_str(), 0)..=(id.as_str(), u64::MAX))?.map(|e| e.map(|(k, v)| {
-                removed += v.value().len() as i64;
-                k.value().1
-            })).collect::<Result<_, _>>()?;
-            for index in keys {
-                log.remove((id.as_str(), index))?;
-            }
-            -removed
+            -truncate_log(&mut log, id, u64::MAX)?
         }
         Write::Append { id, index, entry } => {
             log.insert((id.as_str(), *index), entry.as_slice())?;
@@ -206,15 +207,26 @@ pub(crate) fn apply_writes(write: &WriteTransaction, change: &Write) -> Result<i
                 return Ok(0);
             }
             snapshots.insert(id.as_str(), bytes.as_slice())?;
-            let mut removed = 0i64;
-            let keys: Vec<u64> = log.range((id.as_str(), 0)..=(id.as_str(), *version))?.map(|e| e.map(|(k, v)| {
-                removed += v.value().len() as i64;
-                k.value().1
-            })).collect::<Result<_, _>>()?;
-            for index in keys {
-                log.remove((id.as_str(), index))?;
-            }
-            -removed
+            -truncate_log(&mut log, id, *version)?
         }
     })
+}
+
+/// Removes a stream's log entries up to `last` (inclusive); returns the bytes removed.
+fn truncate_log(
+    log: &mut redb::Table<'_, (&'static str, u64), &'static [u8]>,
+    id: &str,
+    last: u64,
+) -> Result<i64, redb::Error> {
+    let mut removed = 0i64;
+    let mut keys = Vec::new();
+    for entry in log.range((id, 0)..=(id, last))? {
+        let (key, value) = entry?;
+        removed += value.value().len() as i64;
+        keys.push(key.value().1);
+    }
+    for index in keys {
+        log.remove((id, index))?;
+    }
+    Ok(removed)
 }

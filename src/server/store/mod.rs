@@ -8,8 +8,8 @@ mod committer;
 pub mod recovery;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
@@ -46,7 +46,9 @@ pub enum Durability {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The file could not be opened or is damaged.
-    #[error("cannot open the store {path}: {detail}. If the file is damaged, move it aside and restore a backup; koopstream will not overwrite it")]
+    #[error(
+        "cannot open the store {path}: {detail}. If the file is damaged, move it aside and restore a backup; koopstream will not overwrite it"
+    )]
     Open {
         /// The file.
         path: PathBuf,
@@ -54,7 +56,9 @@ pub enum StoreError {
         detail: String,
     },
     /// Written by a newer koopstream.
-    #[error("the store {path} has format version {found}, but this build supports up to {FORMAT_VERSION}; run a newer koopstream (the file is left untouched)")]
+    #[error(
+        "the store {path} has format version {found}, but this build supports up to {FORMAT_VERSION}; run a newer koopstream (the file is left untouched)"
+    )]
     NewerFormat {
         /// The file.
         path: PathBuf,
@@ -62,7 +66,9 @@ pub enum StoreError {
         found: u64,
     },
     /// A record cannot be decoded.
-    #[error("the store {path} holds a damaged record ({what}): {detail}. Move the file aside and restore a backup; nothing was discarded")]
+    #[error(
+        "the store {path} holds a damaged record ({what}): {detail}. Move the file aside and restore a backup; nothing was discarded"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -206,7 +212,14 @@ impl Store {
         let log_bytes = Arc::new(AtomicI64::new(0));
         let stats = Arc::new(CommitStats::default());
         let (jobs, thread) = committer::start(db.clone(), path.clone(), options, log_bytes.clone(), stats.clone());
-        Ok(Self { path, db: Mutex::new(Some(db)), jobs: Mutex::new(Some(jobs)), committer: Mutex::new(Some(thread)), log_bytes, stats })
+        Ok(Self {
+            path,
+            db: Mutex::new(Some(db)),
+            jobs: Mutex::new(Some(jobs)),
+            committer: Mutex::new(Some(thread)),
+            log_bytes,
+            stats,
+        })
     }
 
     /// The store file.
@@ -248,7 +261,6 @@ impl Store {
         self.log_bytes.load(Ordering::Relaxed)
     }
 }
-
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())

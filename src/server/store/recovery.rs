@@ -40,7 +40,10 @@ pub fn load(db: &Database, path: &Path, log_bytes: &AtomicI64) -> Result<Vec<Sto
         let (id, definition) = item.map_err(|e| open(&e))?;
         let id = id.value().to_owned();
         let snapshot = match snapshots.get(id.as_str()).map_err(|e| open(&e))? {
-            Some(bytes) => Some(codec::decode_snapshot(bytes.value()).map_err(|e| corrupt(path, format!("snapshot of stream `{id}`"), e))?),
+            Some(bytes) => Some(
+                codec::decode_snapshot(bytes.value())
+                    .map_err(|e| corrupt(path, format!("snapshot of stream `{id}`"), e))?,
+            ),
             None => None,
         };
         let covered = snapshot.as_ref().map_or(0, |s| s.version);
@@ -55,9 +58,14 @@ pub fn load(db: &Database, path: &Path, log_bytes: &AtomicI64) -> Result<Vec<Sto
                 continue;
             }
             if index != expected {
-                return Err(corrupt(path, format!("log of stream `{id}`"), format!("entry {expected} is missing (found {index})")));
+                return Err(corrupt(
+                    path,
+                    format!("log of stream `{id}`"),
+                    format!("entry {expected} is missing (found {index})"),
+                ));
             }
-            let entry = codec::decode_entry(value.value()).map_err(|e| corrupt(path, format!("log entry {index} of stream `{id}`"), e))?;
+            let entry = codec::decode_entry(value.value())
+                .map_err(|e| corrupt(path, format!("log entry {index} of stream `{id}`"), e))?;
             entries.push((index, entry));
             expected += 1;
         }
