@@ -31,11 +31,17 @@ struct Process {
 
 impl Process {
     fn start(data: &Path) -> Result<Self, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_koopstream"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_koopstream"));
+        // Only what the test sets: the runner's KOOPSTREAM_* variables must not leak in.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("KOOPSTREAM_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
             .arg(data)
             .env("KOOPSTREAM_STORAGE__SNAPSHOT_EVERY_SAMPLES", "150")
-            .env_remove("KOOPSTREAM_LISTEN")
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| e.to_string())?;

@@ -20,3 +20,4 @@ pub mod service;
 pub mod simulate_cli;
 pub mod store;
 pub mod telemetry;
+pub mod wire;

@@ -69,6 +69,7 @@ async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
             .map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?;
         let ts = definition.ts;
         let config = definition.estimator_config();
+        let unsaved = !stream.log.is_empty();
         let core = tokio::task::spawn_blocking(move || -> Result<Core, StoreError> {
             let mut core = match stream.snapshot {
                 Some(snapshot) => Core::from_state(config, snapshot)
@@ -85,7 +86,7 @@ async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
         })
         .await
         .map_err(|_| StoreError::Closed)??;
-        state.registry.insert_recovered(definition, core);
+        state.registry.insert_recovered(definition, core, unsaved);
     }
     let took = started.elapsed().as_secs_f64();
     state.metrics.recovery_seconds.set(took);

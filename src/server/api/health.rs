@@ -46,7 +46,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             state.metrics.commit_seconds.observe(seconds);
         }
         state.metrics.log_bytes.set(store.log_size());
-        state.metrics.snapshot_age_seconds.set(state.registry.oldest_snapshot_age());
+        state.metrics.snapshot_age_seconds.set(state.registry.oldest_unsaved_age());
     }
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));

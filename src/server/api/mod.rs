@@ -88,7 +88,7 @@ pub type AppState = Arc<AppInner>;
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "koopstream", description = "Streaming online system identification with robust Koopman operators."),
+    info(title = "koopstream", description = "Streaming online system identification with robust Koopman operators. Bodies are JSON; batches, models, modes and predictions also have protobuf forms (application/x-protobuf; schemas in proto/koopstream/v1/, package koopstream.v1), chosen by Content-Type and Accept."),
     paths(
         streams::create, streams::list, streams::get, streams::delete, streams::reset,
         samples::ingest, ws::upgrade, model::model, model::modes, model::predict,
@@ -96,7 +96,7 @@ pub type AppState = Arc<AppInner>;
     ),
     tags(
         (name = "streams", description = "Stream definitions and status"),
-        (name = "samples", description = "Ingest over HTTP and WebSocket"),
+        (name = "samples", description = "Ingest over HTTP (JSON, NDJSON, CSV, protobuf) and WebSocket (subprotocols koopstream.v1.json and koopstream.v1.proto)"),
         (name = "models", description = "Linear models, modes and predictions"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

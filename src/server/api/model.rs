@@ -1,5 +1,6 @@
-//! Reading models: the model document (JSON or .npz, with an ETag), the modes, and
-//! multi-step predictions, all from the latest published snapshot.
+//! Reading models: the model document (JSON, protobuf or .npz, with an ETag), the modes, and
+//! multi-step predictions, all from the latest published snapshot. JSON is the default;
+//! `Accept: application/x-protobuf` selects the protobuf forms of `proto/koopstream/v1/`.
 
 use std::sync::Arc;
 
@@ -13,18 +14,21 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::AppState;
-use crate::api::extract::{RawBody, json_body};
+use crate::api::extract::{RawBody, json_body, media_type};
 use crate::api::npz::{NpyArray, write_npz};
 use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
 use crate::model_doc::ModelDoc;
 use crate::service::registry::StreamHandle;
 use crate::service::snapshot::{ModelSnapshot, ModelState};
+use crate::wire::http::{prefers_protobuf, protobuf_response, vary_accept};
+use crate::wire::{ProtobufBody, is_protobuf, pb};
 
 /// Query of the model document.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ModelQuery {
-    /// `json` (default) or `npz` (A, B, C, c_offset, Ts and the eigenvalues as NumPy arrays).
+    /// `json`, `protobuf` (koopstream.v1.ModelDoc) or `npz` (A, B, C, c_offset, Ts and the
+    /// eigenvalues as NumPy arrays); when absent, `Accept` chooses JSON (default) or protobuf.
     pub format: Option<String>,
 }
 
@@ -96,7 +100,7 @@ pub enum PredictMode {
 }
 
 /// Where a prediction starts, if not from the latest state.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictStart {
     /// Recent states, oldest first (as many as the dictionary's delays need, at least one).
@@ -106,7 +110,7 @@ pub struct PredictStart {
 }
 
 /// `POST /v1/streams/{id}/predict`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// Steps ahead.
@@ -121,7 +125,7 @@ pub struct PredictRequest {
 }
 
 /// A predicted trajectory.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PredictResponse {
     /// Model version used.
     pub version: u64,
@@ -160,7 +164,10 @@ fn etag(version: u64) -> String {
 #[utoipa::path(get, path = "/v1/streams/{id}/model", tag = "models",
     params(("id" = String, Path, description = "Stream id"), ModelQuery),
     responses(
-        (status = 200, description = "The koopstream.model.v1 document (or .npz with ?format=npz); ETag = model version", body = ModelDoc),
+        (status = 200, description = "The koopstream.model.v1 document: JSON; protobuf koopstream.v1.ModelDoc with Accept: application/x-protobuf (same content, same ETag; Vary: Accept; ?format=protobuf selects it too); .npz with ?format=npz. ETag = model version", content(
+            (ModelDoc = "application/json"),
+            (ProtobufBody = "application/x-protobuf"),
+        )),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
@@ -175,9 +182,14 @@ pub async fn model(
     let handle = find(&state, &id)?;
     let snapshot = published_model(&handle)?;
     let tag = etag(snapshot.version);
-    let format = query.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "npz") {
-        return Err(ApiError::invalid(format!("query parameter `format`: `{format}` is not json or npz")));
+    // An explicit `format` wins over `Accept`: it is what a browser or curl user can set.
+    let format = match query.format.as_deref() {
+        Some(format) => format,
+        None if prefers_protobuf(&headers) => "protobuf",
+        None => "json",
+    };
+    if !matches!(format, "json" | "npz" | "protobuf") {
+        return Err(ApiError::invalid(format!("query parameter `format`: `{format}` is not json, protobuf or npz")));
     }
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
@@ -203,9 +215,12 @@ pub async fn model(
         let mut r = bytes.into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-npz"));
         r
+    } else if format == "protobuf" {
+        protobuf_response(&pb::ModelDoc::from(&doc))
     } else {
         Json(doc).into_response()
     };
+    vary_accept(&mut response);
     response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
     Ok(response)
 }
@@ -231,19 +246,34 @@ fn mode_view(mode: &Mode) -> ModeView {
 
 /// The modes: eigenvalues, frequency, damping, shapes and participation, least damped first.
 #[utoipa::path(get, path = "/v1/streams/{id}/modes", tag = "models", params(("id" = String, Path, description = "Stream id")),
-    responses((status = 200, body = ModesResponse), (status = 404, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, description = "The modes: JSON; protobuf koopstream.v1.ModesResponse with Accept: application/x-protobuf", content(
+            (ModesResponse = "application/json"),
+            (ProtobufBody = "application/x-protobuf"),
+        )),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json")))]
-pub async fn modes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ModesResponse>, ApiError> {
+pub async fn modes(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     let snapshot = published_model(&handle)?;
     let (version, ts) = (snapshot.version, snapshot.ts);
     let modes = blocking(move || snapshot.modes()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(ModesResponse {
+    let modes = ModesResponse {
         version,
         ts,
         channels: handle.definition.channels.iter().map(|c| c.name.clone()).collect(),
         modes: modes.iter().map(mode_view).collect(),
-    }))
+    };
+    let mut response = if prefers_protobuf(&headers) {
+        protobuf_response(&pb::ModesResponse::from(&modes))
+    } else {
+        Json(modes).into_response()
+    };
+    vary_accept(&mut response);
+    Ok(response)
 }
 
 fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiError> {
@@ -260,10 +290,29 @@ fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiE
     Ok(out)
 }
 
+/// A prediction request as JSON or protobuf, by Content-Type.
+fn predict_request(headers: &HeaderMap, body: &[u8]) -> Result<PredictRequest, ApiError> {
+    match media_type(headers).as_deref() {
+        Some(t) if is_protobuf(t) => {
+            let message = <pb::PredictRequest as prost::Message>::decode(body)
+                .map_err(|e| ApiError::malformed(format!("the protobuf request is malformed: {e}")))?;
+            PredictRequest::try_from(&message)
+                .map_err(|e| ApiError::invalid(format!("the protobuf request does not fit: {e}")))
+        }
+        _ => json_body(headers, body),
+    }
+}
+
 /// Predict the states `horizon` steps ahead.
 #[utoipa::path(post, path = "/v1/streams/{id}/predict", tag = "models", params(("id" = String, Path, description = "Stream id")),
-    request_body = PredictRequest,
-    responses((status = 200, body = PredictResponse),
+    request_body(content(
+        (PredictRequest = "application/json"),
+        (ProtobufBody = "application/x-protobuf"),
+    ), description = "JSON, or a protobuf koopstream.v1.PredictRequest (proto/koopstream/v1/predict.proto)"),
+    responses((status = 200, description = "The predicted trajectory: JSON; protobuf koopstream.v1.PredictResponse with Accept: application/x-protobuf", content(
+            (PredictResponse = "application/json"),
+            (ProtobufBody = "application/x-protobuf"),
+        )),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
@@ -274,8 +323,8 @@ pub async fn predict(
     Path(id): Path<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<PredictResponse>, ApiError> {
-    let request: PredictRequest = json_body(&headers, &body)?;
+) -> Result<Response, ApiError> {
+    let request = predict_request(&headers, &body)?;
     let handle = find(&state, &id)?;
     let (n, m) = (handle.definition.n_states(), handle.definition.n_inputs());
     let max = state.config.limits.max_horizon;
@@ -302,10 +351,19 @@ pub async fn predict(
     let predicted = blocking(move || snapshot.model.predict(&recent, &inputs, horizon, mode))
         .await?
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(Json(PredictResponse {
+    let response = PredictResponse {
         version,
         channels: handle.definition.channels.iter().map(|c| c.name.clone()).collect(),
         t: (1..=horizon).map(|k| t_last + k as f64 * ts).collect(),
         x: predicted.chunks_exact(n).map(<[f64]>::to_vec).collect(),
-    }))
+    };
+    let mut answer = if prefers_protobuf(&headers) {
+        // Every row has the stream's n values, so packing cannot fail; if it did, it is ours.
+        let message = pb::PredictResponse::try_from(&response).map_err(|e| ApiError::internal(e.to_string()))?;
+        protobuf_response(&message)
+    } else {
+        Json(response).into_response()
+    };
+    vary_accept(&mut answer);
+    Ok(answer)
 }

@@ -1,11 +1,13 @@
-//! Batch ingest over HTTP: JSON, NDJSON or CSV by Content-Type; a batch is validated whole
-//! at the edge, then applied whole by the stream's owner and acknowledged.
+//! Batch ingest over HTTP: JSON, NDJSON, CSV or protobuf by Content-Type; a batch is
+//! validated whole at the edge, then applied whole by the stream's owner and acknowledged
+//! (in JSON, or in protobuf when `Accept` asks for it).
 
 use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 use utoipa::IntoParams;
@@ -18,11 +20,13 @@ use crate::metrics::{Reason, Transport};
 use crate::service::batch::{self, SampleBatch, SampleBatchBody, Shape};
 use crate::service::owner::{Command, IngestAck};
 use crate::service::registry::{StreamHandle, SubmitError};
+use crate::wire::http::{prefers_protobuf, protobuf_response};
+use crate::wire::{ProtobufBody, is_protobuf, pb};
 
 /// Seconds a client is asked to wait after a full queue.
 const RETRY_AFTER_S: u64 = 1;
 
-/// Query of NDJSON and CSV ingest (JSON batches carry their seq in the body).
+/// Query of NDJSON and CSV ingest (JSON and protobuf batches carry their seq in the body).
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct IngestQuery {
     /// Sequence number of the batch (required for NDJSON and CSV).
@@ -44,8 +48,9 @@ fn parse(
         Some("application/json") => batch::parse_json(body, shape),
         Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
         Some("text/csv") => batch::parse_csv(body, seq()?, &handle.definition, max_samples),
+        Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
         Some(other) => Err(ApiError::unsupported_media_type(format!(
-            "`{other}` is not accepted; send application/json, application/x-ndjson or text/csv"
+            "`{other}` is not accepted; send application/json, application/x-ndjson, text/csv or application/x-protobuf"
         ))),
         None => Err(ApiError::unsupported_media_type("the Content-Type header is missing")),
     }
@@ -66,9 +71,13 @@ pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transpo
         (SampleBatchBody = "application/json"),
         (String = "application/x-ndjson"),
         (String = "text/csv"),
-    ), description = "A JSON batch; or NDJSON, one {\"t\", \"x\", \"u\"} sample per line; or CSV with a header naming `t` (optional), the channels and the inputs. NDJSON and CSV take `seq` from the query."),
+        (ProtobufBody = "application/x-protobuf"),
+    ), description = "A JSON batch; or NDJSON, one {\"t\", \"x\", \"u\"} sample per line; or CSV with a header naming `t` (optional), the channels and the inputs; or a protobuf koopstream.v1.SampleBatch (proto/koopstream/v1/ingest.proto: packed row-major values, NaN or a nonzero quality flag = missing; its stream_id empty or this stream's). NDJSON and CSV take `seq` from the query."),
     responses(
-        (status = 200, description = "Applied (or a retried seq, acknowledged again)", body = IngestAck),
+        (status = 200, description = "Applied (or a retried seq, acknowledged again); a protobuf koopstream.v1.IngestAck with Accept: application/x-protobuf", content(
+            (IngestAck = "application/json"),
+            (ProtobufBody = "application/x-protobuf"),
+        )),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
@@ -82,7 +91,7 @@ pub async fn ingest(
     Query(query): Query<IngestQuery>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<IngestAck>, ApiError> {
+) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     let batch = parse(&handle, &headers, &query, &body, state.config.limits.max_batch_samples).inspect_err(|e| {
         count_refusal(&state, &handle, Transport::Http, e, 1);
@@ -99,5 +108,9 @@ pub async fn ingest(
         Err(SubmitError::Closed) => return Err(ApiError::unknown_stream(&id)),
     }
     let ack = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(|e| ApiError::storage(&e))?;
-    Ok(Json(ack))
+    Ok(if prefers_protobuf(&headers) {
+        protobuf_response(&pb::IngestAck::from(&ack))
+    } else {
+        Json(ack).into_response()
+    })
 }

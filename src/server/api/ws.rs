@@ -1,9 +1,13 @@
-//! WebSocket ingest: sample batches in as text frames, one acknowledgement out per batch,
-//! model summaries pushed at the eigen cadence. Reading stops while the stream's queue is
-//! full, so a flooding client meets TCP backpressure instead of unbounded buffers.
+//! WebSocket ingest: sample batches in (JSON text frames or protobuf binary frames), one
+//! acknowledgement out per batch, model summaries pushed at the eigen cadence. The
+//! subprotocol fixes how the server's messages are encoded: JSON text frames under
+//! `koopstream.v1.json` (or none), protobuf `ServerMessage` binary frames under
+//! `koopstream.v1.proto`. Reading stops while the stream's queue is full, so a flooding
+//! client meets TCP backpressure instead of unbounded buffers.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -16,8 +20,9 @@ use crate::api::samples::count_refusal;
 use crate::api::streams::find;
 use crate::metrics::Transport;
 use crate::service::batch::{self, SampleBatchBody, Shape};
-use crate::service::owner::{Command, IngestAck};
+use crate::service::owner::{Command, IngestAck, ModelSummary};
 use crate::service::registry::StreamHandle;
+use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
 /// A message from the server.
 #[derive(Debug, Serialize)]
@@ -34,10 +39,47 @@ enum ServerMessage<'a> {
     },
 }
 
+/// How the server's messages are encoded on one connection, fixed by its subprotocol. What a
+/// client sends is read by frame type either way (text: JSON, binary: protobuf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// JSON text frames (`koopstream.v1.json`, or no subprotocol: the original behaviour).
+    Json,
+    /// Protobuf `koopstream.v1.ServerMessage` binary frames (`koopstream.v1.proto`).
+    Protobuf,
+}
+
+impl Encoding {
+    fn binary(message: &impl prost::Message) -> Message {
+        Message::Binary(Bytes::from(message.encode_to_vec()))
+    }
+
+    fn ack(self, ack: &IngestAck) -> Message {
+        match self {
+            Self::Json => text(&ServerMessage::Ack(ack)),
+            Self::Protobuf => Self::binary(&ingest::ack_message(ack)),
+        }
+    }
+
+    fn error(self, seq: Option<u64>, problem: Problem) -> Message {
+        match self {
+            Self::Json => text(&ServerMessage::Error { seq, problem }),
+            Self::Protobuf => Self::binary(&ingest::error_message(seq, &problem)),
+        }
+    }
+
+    fn summary(self, summary: &ModelSummary) -> Message {
+        match self {
+            Self::Json => text(summary),
+            Self::Protobuf => Self::binary(&ingest::summary_message(summary)),
+        }
+    }
+}
+
 /// Open the stream's WebSocket.
 #[utoipa::path(get, path = "/v1/streams/{id}/ws", tag = "samples", params(("id" = String, Path, description = "Stream id")),
     responses(
-        (status = 101, description = "Switching to WebSocket. Client text frames: sample batches (as POST .../samples JSON). Server text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes}."),
+        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes}; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError or a ModelSummary."),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
@@ -46,7 +88,14 @@ pub async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
-    Ok(upgrade.on_upgrade(move |socket| serve(state, handle, socket)))
+    // axum picks the first of these that the client offers; a client offering neither gets
+    // no subprotocol and JSON, as before subprotocols existed.
+    let upgrade = upgrade.protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO]);
+    let encoding = match upgrade.selected_protocol() {
+        Some(p) if p == SUBPROTOCOL_PROTO => Encoding::Protobuf,
+        _ => Encoding::Json,
+    };
+    Ok(upgrade.on_upgrade(move |socket| serve(state, handle, socket, encoding)))
 }
 
 fn text<T: Serialize>(message: &T) -> Message {
@@ -57,7 +106,7 @@ fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
-async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket) {
+async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket, encoding: Encoding) {
     let _guard = state.websockets.enter();
     state.metrics.websocket_connections.inc();
     let mut shutdown = state.shutdown.clone();
@@ -71,7 +120,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
             }
             summary = summaries.recv() => match summary {
                 Ok(summary) => {
-                    if socket.send(text(&*summary)).await.is_err() {
+                    if socket.send(encoding.summary(&summary)).await.is_err() {
                         break;
                     }
                 }
@@ -84,11 +133,8 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
             },
             message = socket.recv() => {
                 let reply = match message {
-                    Some(Ok(Message::Text(frame))) => handle_batch(&state, &handle, shape, frame.as_bytes()).await,
-                    Some(Ok(Message::Binary(_))) => Some(text(&ServerMessage::Error {
-                        seq: None,
-                        problem: ApiError::unsupported_media_type("binary frames are not accepted; send JSON batches as text frames").problem(),
-                    })),
+                    Some(Ok(Message::Text(frame))) => handle_batch(&state, &handle, shape, encoding, Frame::Json(frame.as_bytes())).await,
+                    Some(Ok(Message::Binary(frame))) => handle_batch(&state, &handle, shape, encoding, Frame::Protobuf(&frame)).await,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
@@ -109,19 +155,40 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
     state.metrics.websocket_connections.dec();
 }
 
+/// A client frame's payload.
+enum Frame<'a> {
+    /// A text frame: a JSON batch.
+    Json(&'a [u8]),
+    /// A binary frame: a protobuf `koopstream.v1.SampleBatch`.
+    Protobuf(&'a [u8]),
+}
+
 /// Applies one frame's batch; `None` when the stream is gone.
-async fn handle_batch(state: &AppState, handle: &StreamHandle, shape: Shape, frame: &[u8]) -> Option<Message> {
-    let parsed = serde_json::from_slice::<SampleBatchBody>(frame)
-        .map_err(|e| (None, ApiError::malformed(format!("the JSON batch is malformed: {e}"))))
-        .and_then(|body| {
-            let seq = body.seq;
-            batch::from_body(body, shape).map_err(|e| (Some(seq), e))
-        });
+async fn handle_batch(
+    state: &AppState,
+    handle: &StreamHandle,
+    shape: Shape,
+    encoding: Encoding,
+    frame: Frame<'_>,
+) -> Option<Message> {
+    // Decoding and validating are kept apart so that a refusal names the batch's seq.
+    let parsed = match frame {
+        Frame::Json(bytes) => serde_json::from_slice::<SampleBatchBody>(bytes)
+            .map_err(|e| (None, ApiError::malformed(format!("the JSON batch is malformed: {e}"))))
+            .and_then(|body| {
+                let seq = body.seq;
+                batch::from_body(body, shape).map_err(|e| (Some(seq), e))
+            }),
+        Frame::Protobuf(bytes) => batch::decode_protobuf(bytes).map_err(|e| (None, e)).and_then(|message| {
+            let seq = message.seq;
+            batch::from_proto(message, &handle.definition.id, shape).map_err(|e| (Some(seq), e))
+        }),
+    };
     let batch = match parsed {
         Ok(batch) => batch,
         Err((seq, error)) => {
             count_refusal(state, handle, Transport::Ws, &error, 1);
-            return Some(text(&ServerMessage::Error { seq, problem: error.problem() }));
+            return Some(encoding.error(seq, error.problem()));
         }
     };
     let (reply, answer) = oneshot::channel();
@@ -129,7 +196,7 @@ async fn handle_batch(state: &AppState, handle: &StreamHandle, shape: Shape, fra
     let seq = batch.seq;
     handle.submit(Command::Ingest { batch, transport: Transport::Ws, reply }).await.ok()?;
     match answer.await.ok()? {
-        Ok(ack) => Some(text(&ServerMessage::Ack(&ack))),
-        Err(e) => Some(text(&ServerMessage::Error { seq: Some(seq), problem: ApiError::storage(&e).problem() })),
+        Ok(ack) => Some(encoding.ack(&ack)),
+        Err(e) => Some(encoding.error(Some(seq), ApiError::storage(&e).problem())),
     }
 }

@@ -1,4 +1,4 @@
-//! Sample batches: parsed once at the edge (JSON, NDJSON, CSV) into a validated
+//! Sample batches: parsed once at the edge (JSON, NDJSON, CSV, protobuf) into a validated
 //! [`SampleBatch`] of the stream's shape, so the stream's owner only applies rules.
 
 use serde::Deserialize;
@@ -6,6 +6,9 @@ use utoipa::ToSchema;
 
 use crate::api::problem::ApiError;
 use crate::service::definition::StreamDefinition;
+
+mod protobuf;
+pub use protobuf::{decode_protobuf, from_proto, parse_protobuf};
 
 /// How a batch's samples are timed.
 #[derive(Debug, Clone, PartialEq)]

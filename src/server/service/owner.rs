@@ -151,7 +151,10 @@ pub struct Owner {
     since_snapshot: u64,
     last_snapshot: Instant,
     snapshot_busy: Arc<AtomicBool>,
-    snapshot_millis: Arc<AtomicU64>,
+    /// When the oldest change not yet in a snapshot was made (Unix ms; 0 = all saved).
+    unsaved_since: Arc<AtomicU64>,
+    /// The version, shared with snapshot tasks so they know whether they caught up.
+    version_now: Arc<AtomicU64>,
     publish_interval: Duration,
     last_publish: Instant,
     published: Option<Arc<ModelSnapshot>>,
@@ -162,15 +165,16 @@ pub struct Owner {
 
 impl Owner {
     /// An owner of a stream in state `core` (new or recovered), with the watch it
-    /// publishes to; `snapshot_millis` receives the time of each stored snapshot.
+    /// publishes to; `unsaved_since` tracks changes not yet in a stored snapshot.
     pub fn new(
         definition: Arc<StreamDefinition>,
         core: Core,
         context: OwnerContext,
         summaries: broadcast::Sender<Arc<ModelSummary>>,
-        snapshot_millis: Arc<AtomicU64>,
+        unsaved_since: Arc<AtomicU64>,
     ) -> (Self, watch::Receiver<Arc<StreamSnapshot>>) {
         let config = Arc::new(definition.estimator_config());
+        let version_now = Arc::new(AtomicU64::new(core.version));
         let mut owner = Self {
             definition,
             config,
@@ -182,7 +186,8 @@ impl Owner {
             since_snapshot: 0,
             last_snapshot: Instant::now(),
             snapshot_busy: Arc::new(AtomicBool::new(false)),
-            snapshot_millis,
+            unsaved_since,
+            version_now,
             context,
             last_publish: Instant::now(),
             published: None,
@@ -218,6 +223,7 @@ impl Owner {
                             if logged.is_ok() {
                                 self.core.reset();
                                 self.since_snapshot += 1;
+                                self.changed();
                                 self.publish();
                             }
                             let _ = reply.send(logged.map(|()| self.core.version));
@@ -286,7 +292,16 @@ impl Owner {
         self.rate.add(ack.accepted as u64);
         self.since_eigen += ack.accepted as u64;
         self.since_snapshot += ack.accepted as u64 + 1;
+        self.changed();
         Ok(ack)
+    }
+
+    /// Records a change that the next snapshot must carry.
+    fn changed(&self) {
+        self.version_now.store(self.core.version, Ordering::Release);
+        if self.context.store.is_some() {
+            let _ = self.unsaved_since.compare_exchange(0, unix_millis(), Ordering::AcqRel, Ordering::Acquire);
+        }
     }
 
     /// Starts a snapshot when one is due; encoding and writing happen off this task.
@@ -300,19 +315,24 @@ impl Owner {
         self.since_snapshot = 0;
         self.last_snapshot = Instant::now();
         let state = self.core.to_state();
-        let (id, busy, millis, metrics) = (
+        let (id, busy, unsaved, version_now, metrics) = (
             self.definition.id.clone(),
             self.snapshot_busy.clone(),
-            self.snapshot_millis.clone(),
+            self.unsaved_since.clone(),
+            self.version_now.clone(),
             self.metrics.clone(),
         );
         tokio::spawn(async move {
             let started = Instant::now();
+            let started_ms = unix_millis();
+            let version = state.version;
             let result = write_snapshot(&store, id.clone(), state).await;
             match result {
                 Ok(()) => {
                     metrics.snapshot_seconds.observe(started.elapsed().as_secs_f64());
-                    millis.store(unix_millis(), Ordering::Relaxed);
+                    // Changes made while the snapshot was written are still unsaved.
+                    let caught_up = version_now.load(Ordering::Acquire) == version;
+                    unsaved.store(if caught_up { 0 } else { started_ms }, Ordering::Release);
                 }
                 Err(e) => tracing::error!(stream = %id, error = %e, "snapshot failed"),
             }
@@ -335,8 +355,9 @@ impl Owner {
         } else {
             Ok(())
         };
-        if let Err(e) = result {
-            tracing::error!(stream = %id, error = %e, delete, "final store write failed");
+        match result {
+            Ok(()) => self.unsaved_since.store(0, Ordering::Release),
+            Err(e) => tracing::error!(stream = %id, error = %e, delete, "final store write failed"),
         }
     }
 

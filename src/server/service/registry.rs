@@ -52,8 +52,8 @@ pub struct StreamHandle {
     summaries: broadcast::Sender<Arc<ModelSummary>>,
     owner: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
-    /// When the last snapshot was stored (Unix milliseconds; the start time before any).
-    pub snapshot_millis: Arc<AtomicU64>,
+    /// When the oldest change not yet in a stored snapshot was made (Unix ms; 0 = none).
+    pub unsaved_since: Arc<AtomicU64>,
 }
 
 impl StreamHandle {
@@ -136,12 +136,12 @@ impl Registry {
         Self { streams: RwLock::new(HashMap::new()), metrics: context.metrics.clone(), limits, context }
     }
 
-    fn spawn(&self, definition: Arc<StreamDefinition>, core: Core) -> Arc<StreamHandle> {
+    fn spawn(&self, definition: Arc<StreamDefinition>, core: Core, unsaved: bool) -> Arc<StreamHandle> {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
         let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
-        let snapshot_millis = Arc::new(AtomicU64::new(unix_millis()));
+        let unsaved_since = Arc::new(AtomicU64::new(if unsaved { unix_millis() } else { 0 }));
         let (owner, snapshot) =
-            Owner::new(definition.clone(), core, self.context.clone(), summaries.clone(), snapshot_millis.clone());
+            Owner::new(definition.clone(), core, self.context.clone(), summaries.clone(), unsaved_since.clone());
         let task = tokio::spawn(owner.run(receiver));
         Arc::new(StreamHandle {
             definition,
@@ -151,22 +151,31 @@ impl Registry {
             summaries,
             owner: Mutex::new(Some(task)),
             metrics: self.metrics.clone(),
-            snapshot_millis,
+            unsaved_since,
         })
     }
 
-    /// Adds a stream recovered from the store.
-    pub fn insert_recovered(&self, definition: StreamDefinition, core: Core) {
-        let handle = self.spawn(Arc::new(definition), core);
+    /// Adds a stream recovered from the store (`unsaved`: its log held entries after the
+    /// snapshot).
+    pub fn insert_recovered(&self, definition: StreamDefinition, core: Core, unsaved: bool) {
+        let handle = self.spawn(Arc::new(definition), core, unsaved);
         let mut streams = self.write();
         streams.insert(handle.definition.id.clone(), handle);
         self.metrics.streams.set(streams.len() as i64);
     }
 
-    /// The age in seconds of the oldest snapshot among the streams.
-    pub fn oldest_snapshot_age(&self) -> f64 {
+    /// How long the oldest change not yet in a stored snapshot has waited, in seconds (0
+    /// when every stream is saved: an idle stream has nothing to snapshot).
+    pub fn oldest_unsaved_age(&self) -> f64 {
         let now = unix_millis();
-        self.read().values().map(|h| now.saturating_sub(h.snapshot_millis.load(Ordering::Relaxed))).max().unwrap_or(0)
+        self.read()
+            .values()
+            .map(|h| match h.unsaved_since.load(Ordering::Relaxed) {
+                0 => 0,
+                since => now.saturating_sub(since),
+            })
+            .max()
+            .unwrap_or(0)
             as f64
             / 1e3
     }
@@ -200,7 +209,7 @@ impl Registry {
             }
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| ApiError::invalid(e.to_string()))?;
-            let handle = self.spawn(Arc::new(definition), Core::new(estimator));
+            let handle = self.spawn(Arc::new(definition), Core::new(estimator), false);
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);
             handle
