@@ -195,7 +195,11 @@ impl Metrics {
         registry.register("streams", "Streams", m.streams.clone());
         registry.register("commit_seconds", "Group-commit latency of the store", m.commit_seconds.clone());
         registry.register("log_bytes", "Bytes held in the sample logs", m.log_bytes.clone());
-        registry.register("snapshot_age_seconds", "How long the oldest change not yet in a stored snapshot has waited", m.snapshot_age_seconds.clone());
+        registry.register(
+            "snapshot_age_seconds",
+            "How long the oldest change not yet in a stored snapshot has waited",
+            m.snapshot_age_seconds.clone(),
+        );
         registry.register("snapshot_seconds", "Time to encode and store one snapshot", m.snapshot_seconds.clone());
         registry.register("recovery_seconds", "Duration of the last start-up recovery", m.recovery_seconds.clone());
         registry.register("residual_rms", "Mean one-step residual RMS after each batch", m.residual_rms.clone());

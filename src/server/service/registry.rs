@@ -175,8 +175,7 @@ impl Registry {
                 since => now.saturating_sub(since),
             })
             .max()
-            .unwrap_or(0)
-            as f64
+            .unwrap_or(0) as f64
             / 1e3
     }
 
