@@ -8,6 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const TS: f64 = 0.1;
 const ROWS: usize = 20;
-const BATCHES: usize = 150;
+const BATCHES: usize = 200;
 const STREAMS: usize = 4;
 
 /// The real binary serving a data directory.
@@ -109,6 +110,18 @@ fn batches(s: usize) -> Vec<Value> {
 
 /// Sends stream `s`'s batches from `from` on; returns how many were acknowledged in order.
 async fn send(base: &str, http: &reqwest::Client, s: usize, from: usize, websocket: bool) -> usize {
+    send_counting(base, http, s, from, websocket, &AtomicUsize::new(0)).await
+}
+
+/// As [`send`], counting every acknowledgement in `progress` as it arrives.
+async fn send_counting(
+    base: &str,
+    http: &reqwest::Client,
+    s: usize,
+    from: usize,
+    websocket: bool,
+    progress: &AtomicUsize,
+) -> usize {
     let all = batches(s);
     let id = format!("d{s}");
     let mut acked = from;
@@ -126,6 +139,7 @@ async fn send(base: &str, http: &reqwest::Client, s: usize, from: usize, websock
                         if reply["type"] == "ack" {
                             assert_eq!(reply["seq"], batch["seq"]);
                             acked += 1;
+                            progress.fetch_add(1, Ordering::Relaxed);
                             break;
                         }
                         assert_ne!(reply["type"], "error", "{reply}");
@@ -138,7 +152,10 @@ async fn send(base: &str, http: &reqwest::Client, s: usize, from: usize, websock
     } else {
         for batch in &all[from..] {
             match http.post(format!("{base}/v1/streams/{id}/samples")).json(batch).send().await {
-                Ok(r) if r.status().is_success() => acked += 1,
+                Ok(r) if r.status().is_success() => {
+                    acked += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(r) => panic!("unexpected status {}", r.status()),
                 Err(_) => return acked,
             }
@@ -221,16 +238,30 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                 process.terminate();
                 break;
             }
+            let progress = Arc::new(AtomicUsize::new(0));
             let clients: Vec<_> = (0..STREAMS)
                 .map(|s| {
-                    let (base, http, from) = (process.base.clone(), http.clone(), acked[s]);
-                    tokio::spawn(async move { send(&base, &http, s, from, s % 2 == 0).await })
+                    let (base, http, from, progress) = (process.base.clone(), http.clone(), acked[s], progress.clone());
+                    tokio::spawn(async move { send_counting(&base, &http, s, from, s % 2 == 0, &progress).await })
                 })
                 .collect();
-            // Kill at a random moment in the first rounds; let the last round finish.
+            // Kill in the middle of the first rounds, after a random number of
+            // acknowledgements (at most half of what is left, so a kill always lands
+            // mid-stream whatever the machine's speed); let the last round finish.
             if rounds < 4 {
-                let delay = 10 + next_random(&mut rng) % 150;
-                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let remaining: usize = acked.iter().map(|a| BATCHES - a).sum();
+                let target = 1 + (next_random(&mut rng) as usize) % (remaining / 2).max(1);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while progress.load(Ordering::Relaxed) < target {
+                    assert!(
+                        Instant::now() < deadline,
+                        "seed {seed}: clients stalled: {}",
+                        process.log.lock().unwrap().join("\n")
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // And a random few milliseconds more, so the kill also lands between acks.
+                tokio::time::sleep(Duration::from_micros(next_random(&mut rng) % 3000)).await;
                 process.kill();
                 kills += 1;
                 for (s, client) in clients.into_iter().enumerate() {
@@ -245,6 +276,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             rounds += 1;
         }
     }
+    println!("{kills} kills");
     assert!(kills >= 20, "{kills} kills");
 }
 
