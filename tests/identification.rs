@@ -6,7 +6,7 @@
 use koopman::PredictionMode;
 use koopstream::experiment::fitting;
 use koopstream::experiment::ieee68::{self, Ieee68Setup, Ridge};
-use koopstream::experiment::vdp::{self, VdpSetup};
+use koopstream::experiment::vdp;
 use koopstream::identify::{MatchedMode, TrueMode};
 
 /// Noise realisations of the ring-down test (measurement-noise seeds 0..5).
@@ -113,8 +113,8 @@ fn the_fourth_inter_area_mode_is_barely_excited_by_the_fault() {
 /// 0.076); EDMD below 0.05 at (0.01, H = 20) (measured at most 0.039); online equals batch.
 #[test]
 fn van_der_pol_prediction_robust_against_edmd() {
-    let setup = VdpSetup::standard();
-    let references = vdp::references(&setup).unwrap();
+    let setup = vdp::standard_setup();
+    let references = setup.references().unwrap();
     let error = |model: &koopman::LinearModel, h: usize| {
         vdp::prediction_error(model, &references, h, PredictionMode::Relift).unwrap().rms
     };
@@ -123,7 +123,7 @@ fn van_der_pol_prediction_robust_against_edmd() {
     let mut table = std::collections::BTreeMap::new();
     for sigma in [0.01, 0.05, 0.1, 0.2] {
         for rep in reps.clone() {
-            let chains = vdp::training_data(&setup, sigma, rep).unwrap();
+            let chains = setup.training_data(sigma, rep).unwrap();
             let fits = vdp::fit(&setup, &chains, sigma).unwrap();
             assert_eq!(fits.pairs, 4950);
             assert!(fits.online_minus_batch < 1e-9, "online minus batch {}", fits.online_minus_batch);
@@ -158,7 +158,7 @@ fn van_der_pol_prediction_robust_against_edmd() {
     // Reported, not asserted: little data. mu from sigma is then far worse than EDMD.
     for trajectories in [3, 10] {
         let small = setup.clone().with_trajectories(trajectories);
-        let chains = vdp::training_data(&small, 0.1, 0).unwrap();
+        let chains = small.training_data(0.1, 0).unwrap();
         let fits = vdp::fit(&small, &chains, 0.1).unwrap();
         let score =
             |m: &koopman::LinearModel| vdp::prediction_error(m, &references, 20, PredictionMode::Relift).unwrap();

@@ -13,6 +13,7 @@ pub mod ieee68;
 mod ieee68_report;
 mod ieee68_stats;
 pub mod plots;
+pub mod records;
 pub mod report;
 pub mod ring;
 pub mod vdp;

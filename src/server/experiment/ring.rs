@@ -3,9 +3,10 @@
 //! EDMD and online DMD at several noise levels.
 
 use koopman::{DictionarySpec, EstimatorConfig, LinearModel, PredictionMode, Regularisation};
-use systems::{MeasurementModel, NoiseLevel, SimulationRequest, SystemSpec, VdpRingParams, simulate};
+use systems::{SystemSpec, VdpRingParams};
 
 use super::fitting::{self, Chains, PredictionPlan, PredictionScore, finite_mean};
+use super::records::RecordSetup;
 use super::report::{Cell, OnlineBatch, Section, Table};
 use super::{ExperimentError, Scale};
 
@@ -17,76 +18,23 @@ pub const OSCILLATORS: usize = 10;
 const REFERENCE_SEED: u64 = 2_000_000;
 
 /// The data and dictionary of a ring identification.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RingSetup {
-    /// Training records, each from its own random start in U[-2, 2]^20.
-    pub trajectories: usize,
-    /// Samples per record.
-    pub samples: usize,
-    /// Dictionary.
-    pub dictionary: DictionarySpec,
-    /// Warm-up samples.
-    pub warmup: usize,
-    /// Held-out clean references.
-    pub test_trajectories: usize,
-    /// Samples per reference.
-    pub test_samples: usize,
-}
+pub type RingSetup = RecordSetup;
 
-impl RingSetup {
-    /// 40 records of 200 samples (about 8000 pairs), `state,const,poly:2` (N' = 231),
-    /// warm-up 400, 20 references of 151 samples.
-    pub fn standard() -> Self {
-        Self {
-            trajectories: 40,
-            samples: 200,
-            dictionary: DictionarySpec { constant: true, poly_degree: Some(2), ..DictionarySpec::default() },
-            warmup: 400,
-            test_trajectories: 20,
-            test_samples: 151,
-        }
+/// 40 records of 200 samples (about 8000 pairs), `state,const,poly:2` (N' = 231),
+/// warm-up 400, 20 references of 151 samples.
+pub fn standard_setup() -> RingSetup {
+    RecordSetup {
+        system: SystemSpec::VdpRing(VdpRingParams::default()),
+        states: 2 * OSCILLATORS,
+        ts: TS,
+        reference_seed: REFERENCE_SEED,
+        trajectories: 40,
+        samples: 200,
+        dictionary: DictionarySpec { constant: true, poly_degree: Some(2), ..DictionarySpec::default() },
+        warmup: 400,
+        test_trajectories: 20,
+        test_samples: 151,
     }
-
-    /// The estimator configuration with the given regularisation.
-    pub fn config(&self, regularisation: Regularisation) -> EstimatorConfig {
-        let mut config = EstimatorConfig::new(names(), self.dictionary.clone());
-        config.regularisation = regularisation;
-        config.warmup = self.warmup;
-        config
-    }
-}
-
-fn names() -> Vec<String> {
-    EstimatorConfig::default_names("x", 2 * OSCILLATORS)
-}
-
-fn record(samples: usize, seed: u64, measurement: MeasurementModel) -> Result<Vec<f64>, ExperimentError> {
-    let request = SimulationRequest::new(SystemSpec::VdpRing(VdpRingParams::default()))
-        .with_duration((samples.max(1) - 1) as f64 * TS)
-        .with_rate(1.0 / TS)
-        .with_seed(seed)
-        .with_measurement(measurement);
-    Ok(simulate(&request)?.values().to_vec())
-}
-
-/// Training records of repetition `rep` (seeds rep * 10000 + i) with noise `sigma`.
-pub fn training_data(setup: &RingSetup, sigma: f64, rep: u64) -> Result<Chains, ExperimentError> {
-    let measurement = match sigma {
-        s if s > 0.0 => MeasurementModel { noise: Some(NoiseLevel::Sigma(s)), ..MeasurementModel::clean() },
-        _ => MeasurementModel::clean(),
-    };
-    let mut chains = Chains::new(2 * OSCILLATORS);
-    for i in 0..setup.trajectories as u64 {
-        chains.push_chain(&record(setup.samples, rep * 10_000 + i, measurement.clone())?);
-    }
-    Ok(chains)
-}
-
-/// Clean held-out references (seeds 2_000_000 + i).
-pub fn references(setup: &RingSetup) -> Result<Vec<Vec<f64>>, ExperimentError> {
-    (0..setup.test_trajectories as u64)
-        .map(|i| record(setup.test_samples, REFERENCE_SEED + i, MeasurementModel::clean()))
-        .collect()
 }
 
 /// Starts k = 0, 5, ..., 95; a start diverges when its error exceeds 10 per oscillator.
@@ -107,7 +55,7 @@ pub fn fit(setup: &RingSetup, chains: &Chains, sigma: f64) -> Result<([LinearMod
     let robust = fitting::train_online(setup.config(Regularisation::NoiseSigma(vec![sigma])), chains)?;
     let lifting = fitting::lifting_of(&robust, "ring, robust")?;
     let pairs = fitting::stack(&lifting, chains);
-    let dmd = fitting::train_online(EstimatorConfig::online_dmd(names()), chains)?;
+    let dmd = fitting::train_online(EstimatorConfig::online_dmd(setup.names()), chains)?;
     let check = OnlineBatch {
         system: "vdp-ring".into(),
         setting: format!("sigma = {sigma}, robust"),
@@ -130,7 +78,7 @@ const HORIZONS: [usize; 3] = [1, 20, 50];
 /// Runs the ring experiment.
 pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
     let (setup, sigmas, reps) = match scale {
-        Scale::Full => (RingSetup::standard(), vec![0.01, 0.05, 0.1, 0.2], 3),
+        Scale::Full => (standard_setup(), vec![0.01, 0.05, 0.1, 0.2], 3),
         Scale::Quick => (
             RingSetup {
                 trajectories: 4,
@@ -138,13 +86,13 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
                 dictionary: DictionarySpec { constant: true, ..DictionarySpec::default() },
                 warmup: 100,
                 test_trajectories: 2,
-                ..RingSetup::standard()
+                ..standard_setup()
             },
             vec![0.1],
             1,
         ),
     };
-    let references = references(&setup)?;
+    let references = setup.references()?;
     let n_states = 2 * OSCILLATORS;
     let mut section = Section { title: format!("Ring of {OSCILLATORS} Van der Pol oscillators"), ..Section::default() };
     section.intro.push(format!(
@@ -174,7 +122,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
         let mut scores: Vec<Vec<[PredictionScore; 3]>> = vec![Vec::new(); 3];
         let mut mu = Vec::new();
         for rep in 0..reps {
-            let chains = training_data(&setup, sigma, rep)?;
+            let chains = setup.training_data(sigma, rep)?;
             let (models, check) = fit(&setup, &chains, sigma)?;
             mu.push(check.mu);
             if rep == 0 {
@@ -262,8 +210,8 @@ mod tests {
 
     #[test]
     fn ring_records_have_twenty_states_and_distinct_seeds() {
-        let setup = RingSetup { trajectories: 2, samples: 5, ..RingSetup::standard() };
-        let chains = training_data(&setup, 0.0, 0).unwrap();
+        let setup = RingSetup { trajectories: 2, samples: 5, ..standard_setup() };
+        let chains = setup.training_data(0.0, 0).unwrap();
         assert_eq!((chains.n_states(), chains.n_samples(), chains.n_chains()), (20, 10, 2));
         assert_ne!(chains.states()[..20], chains.states()[100..120]);
         assert_eq!(setup.config(Regularisation::Mu(0.0)).n_regressor(), 231);

@@ -4,10 +4,11 @@
 
 use koopman::batch::PairData;
 use koopman::{DictionarySpec, EstimatorConfig, Lifting, LinearModel, PredictionMode, Regularisation};
-use systems::{MeasurementModel, NoiseLevel, SimulationRequest, SystemSpec, VanDerPolParams, simulate};
+use systems::{SystemSpec, VanDerPolParams};
 
 use super::ExperimentError;
 use super::fitting::{self, Chains, PredictionPlan, PredictionScore};
+use super::records::RecordSetup;
 
 /// Sample time of every Van der Pol record (s).
 pub const TS: f64 = 0.1;
@@ -17,85 +18,23 @@ pub const REFERENCE_SEED: u64 = 1_000_000;
 pub const DIVERGENCE: f64 = 10.0;
 
 /// The data and dictionary of a Van der Pol identification.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VdpSetup {
-    /// Training records (each from its own random start in U[-2, 2]^2).
-    pub trajectories: usize,
-    /// Samples per training record.
-    pub samples: usize,
-    /// Dictionary.
-    pub dictionary: DictionarySpec,
-    /// Warm-up samples (standardisation and mu from sigma are fixed over them).
-    pub warmup: usize,
-    /// Held-out clean reference trajectories.
-    pub test_trajectories: usize,
-    /// Samples per reference trajectory.
-    pub test_samples: usize,
-}
+pub type VdpSetup = RecordSetup;
 
-impl VdpSetup {
-    /// 50 records of 100 samples (about 5000 pairs), `state,const,poly:3`, warm-up 200,
-    /// 50 references of 151 samples.
-    pub fn standard() -> Self {
-        Self {
-            trajectories: 50,
-            samples: 100,
-            dictionary: DictionarySpec { constant: true, poly_degree: Some(3), ..DictionarySpec::default() },
-            warmup: 200,
-            test_trajectories: 50,
-            test_samples: 151,
-        }
+/// 50 records of 100 samples (about 5000 pairs), `state,const,poly:3`, warm-up 200,
+/// 50 references of 151 samples.
+pub fn standard_setup() -> VdpSetup {
+    RecordSetup {
+        system: SystemSpec::VanDerPol(VanDerPolParams::default()),
+        states: 2,
+        ts: TS,
+        reference_seed: REFERENCE_SEED,
+        trajectories: 50,
+        samples: 100,
+        dictionary: DictionarySpec { constant: true, poly_degree: Some(3), ..DictionarySpec::default() },
+        warmup: 200,
+        test_trajectories: 50,
+        test_samples: 151,
     }
-
-    /// The same with another number of training records.
-    pub fn with_trajectories(mut self, trajectories: usize) -> Self {
-        self.trajectories = trajectories;
-        self
-    }
-
-    fn names() -> Vec<String> {
-        EstimatorConfig::default_names("x", 2)
-    }
-
-    /// The estimator configuration with the given regularisation.
-    pub fn config(&self, regularisation: Regularisation) -> EstimatorConfig {
-        let mut config = EstimatorConfig::new(Self::names(), self.dictionary.clone());
-        config.regularisation = regularisation;
-        config.warmup = self.warmup;
-        config
-    }
-}
-
-fn record(samples: usize, seed: u64, measurement: MeasurementModel) -> Result<Vec<f64>, ExperimentError> {
-    let request = SimulationRequest::new(SystemSpec::VanDerPol(VanDerPolParams::default()))
-        .with_duration((samples.max(1) - 1) as f64 * TS)
-        .with_rate(1.0 / TS)
-        .with_seed(seed)
-        .with_measurement(measurement);
-    Ok(simulate(&request)?.values().to_vec())
-}
-
-/// The training records of repetition `rep` (seeds rep * 10000 + i) with Gaussian
-/// measurement noise of standard deviation `sigma` (0: clean). The same `rep` gives the same
-/// starts and the same noise realisation (scaled) at every sigma.
-pub fn training_data(setup: &VdpSetup, sigma: f64, rep: u64) -> Result<Chains, ExperimentError> {
-    let measurement = if sigma > 0.0 {
-        MeasurementModel { noise: Some(NoiseLevel::Sigma(sigma)), ..MeasurementModel::clean() }
-    } else {
-        MeasurementModel::clean()
-    };
-    let mut chains = Chains::new(2);
-    for i in 0..setup.trajectories as u64 {
-        chains.push_chain(&record(setup.samples, rep * 10_000 + i, measurement.clone())?);
-    }
-    Ok(chains)
-}
-
-/// Clean held-out reference trajectories (seeds 1_000_000 + i), row-major.
-pub fn references(setup: &VdpSetup) -> Result<Vec<Vec<f64>>, ExperimentError> {
-    (0..setup.test_trajectories as u64)
-        .map(|i| record(setup.test_samples, REFERENCE_SEED + i, MeasurementModel::clean()))
-        .collect()
 }
 
 /// Every model fitted to one training set.
@@ -139,7 +78,7 @@ pub fn fit(setup: &VdpSetup, chains: &Chains, sigma: f64) -> Result<VdpFits, Exp
     let robust = fitting::train_online(setup.config(Regularisation::NoiseSigma(vec![sigma])), chains)?;
     let lifting = fitting::lifting_of(&robust, "van der pol, robust")?;
     let pair_data = fitting::stack(&lifting, chains);
-    let dmd = fitting::train_online(EstimatorConfig::online_dmd(VdpSetup::names()), chains)?;
+    let dmd = fitting::train_online(EstimatorConfig::online_dmd(setup.names()), chains)?;
     Ok(VdpFits {
         robust: fitting::model_of(&robust, "van der pol, robust")?,
         mu_sigma: robust.mu().unwrap_or(0.0),
@@ -201,15 +140,15 @@ mod tests {
 
     #[test]
     fn training_sets_are_seeded_and_noise_scales_one_realisation() {
-        let setup = VdpSetup { trajectories: 2, samples: 10, ..VdpSetup::standard() };
-        let clean = training_data(&setup, 0.0, 3).unwrap();
-        let noisy = training_data(&setup, 0.1, 3).unwrap();
-        let noisier = training_data(&setup, 0.2, 3).unwrap();
+        let setup = VdpSetup { trajectories: 2, samples: 10, ..standard_setup() };
+        let clean = setup.training_data(0.0, 3).unwrap();
+        let noisy = setup.training_data(0.1, 3).unwrap();
+        let noisier = setup.training_data(0.2, 3).unwrap();
         assert_eq!((clean.n_samples(), clean.n_chains()), (20, 2));
         for ((c, a), b) in clean.states().iter().zip(noisy.states()).zip(noisier.states()) {
             assert!(((b - c) - 2.0 * (a - c)).abs() < 1e-12, "same noise draw, twice the size");
         }
-        assert_ne!(clean.states(), training_data(&setup, 0.0, 4).unwrap().states());
+        assert_ne!(clean.states(), setup.training_data(0.0, 4).unwrap().states());
     }
 
     #[test]

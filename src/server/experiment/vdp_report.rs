@@ -26,7 +26,7 @@ struct Settings {
 fn settings(scale: Scale) -> Settings {
     match scale {
         Scale::Full => Settings {
-            setup: VdpSetup::standard(),
+            setup: vdp::standard_setup(),
             sigmas: vec![0.01, 0.05, 0.1, 0.2],
             reps: 20,
             fixed_mu: vec![0.1, 1.0, 10.0],
@@ -35,7 +35,7 @@ fn settings(scale: Scale) -> Settings {
             size_reps: 10,
         },
         Scale::Quick => Settings {
-            setup: VdpSetup { trajectories: 4, test_trajectories: 3, ..VdpSetup::standard() },
+            setup: VdpSetup { trajectories: 4, test_trajectories: 3, ..vdp::standard_setup() },
             sigmas: vec![0.05, 0.2],
             reps: 1,
             fixed_mu: vec![1.0],
@@ -103,7 +103,7 @@ fn models(fits: &VdpFits, settings: &Settings) -> Result<Vec<(f64, LinearModel)>
 /// Runs the Van der Pol experiment.
 pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
     let s = settings(scale);
-    let references = vdp::references(&s.setup)?;
+    let references = s.setup.references()?;
     let names = method_names(&s.fixed_mu);
     let mut section = Section { title: "Van der Pol oscillator (mu = 1)".into(), ..Section::default() };
     section.intro.push(format!(
@@ -133,7 +133,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
     for &sigma in &s.sigmas {
         let mut records: Vec<Record> = names.iter().map(|_| Record::default()).collect();
         for rep in 0..s.reps {
-            let chains = vdp::training_data(&s.setup, sigma, rep)?;
+            let chains = s.setup.training_data(sigma, rep)?;
             let fits = vdp::fit(&s.setup, &chains, sigma)?;
             let fitted = models(&fits, &s)?;
             for ((mu, model), record) in fitted.iter().zip(records.iter_mut()) {
@@ -281,7 +281,7 @@ fn data_size(s: &Settings, references: &[Vec<f64>]) -> Result<(Table, Vec<String
             let mut per_method: [Vec<(PredictionScore, PredictionScore)>; 3] = Default::default();
             let mut pairs = 0;
             for rep in 0..s.size_reps {
-                let chains = vdp::training_data(&setup, sigma, rep)?;
+                let chains = setup.training_data(sigma, rep)?;
                 let fits = vdp::fit(&setup, &chains, sigma)?;
                 pairs = fits.pairs;
                 let models =
