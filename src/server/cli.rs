@@ -39,6 +39,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Drive many streams over WebSocket and report throughput and latency.
     Loadgen(LoadgenArgs),
+    /// Time the estimator's per-sample update on a recorded file (used by bench/peers).
+    BenchOnline(BenchOnlineArgs),
 }
 
 /// Options of `koopstream serve`.
@@ -104,6 +106,31 @@ fn non_negative(text: &str) -> Result<f64, String> {
 /// Options of `koopstream fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
+    /// The file and the model.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Write the model here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Options of `koopstream bench-online`.
+#[derive(Debug, Args)]
+pub struct BenchOnlineArgs {
+    /// The file and the model.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Time at most this many updates after the model is ready (default: the rest of the file).
+    #[arg(long)]
+    pub max_updates: Option<usize>,
+    /// Also write the lifted observables, A and P at the start and A at the end (`.npz`).
+    #[arg(long)]
+    pub npz: Option<PathBuf>,
+}
+
+/// A recorded file and the model to identify from it (shared by `fit` and `bench-online`).
+#[derive(Debug, Args)]
+pub struct SourceArgs {
     /// CSV file with a header; columns `t` (optional), the channels and the inputs.
     #[arg(long)]
     pub input: PathBuf,
@@ -144,12 +171,9 @@ pub struct FitArgs {
     /// Exact refactorisation every this many pairs.
     #[arg(long, default_value_t = EstimatorConfig::DEFAULT_REFACTOR_EVERY)]
     pub refactor_every: usize,
-    /// Write the model here instead of standard output.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
 }
 
-impl FitArgs {
+impl SourceArgs {
     /// The validated fit options.
     pub fn options(&self) -> FitOptions {
         let regularisation = match (&self.mu, &self.sigma) {

@@ -2,6 +2,7 @@
 //! lives here: the command line, file input, and the model document.
 
 pub mod api;
+pub mod bench_online;
 pub mod cli;
 pub mod client;
 pub mod config;

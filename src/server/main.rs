@@ -14,7 +14,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(&args)?,
         Command::Fit(args) => {
-            let (model, report) = fit_file(&args.options())?;
+            let (model, report) = fit_file(&args.source.options())?;
             eprintln!("fit: {report}; {} observables, mu = {:e}", model.dictionary.observables.len(), model.mu);
             let json = serde_json::to_string_pretty(&model)?;
             match &args.output {
@@ -44,6 +44,11 @@ fn main() -> anyhow::Result<()> {
             for report in runtime.block_on(koopstream::loadgen::run(&args))? {
                 println!("{report}");
             }
+        }
+        Command::BenchOnline(args) => {
+            let timing =
+                koopstream::bench_online::bench_online(&args.source.options(), args.max_updates, args.npz.as_ref())?;
+            println!("{}", serde_json::to_string(&timing)?);
         }
         Command::Experiment(args) => {
             koopstream::experiment::run(&args)?;

@@ -223,20 +223,21 @@ impl Estimator {
         self.online().map_or(0, |o| o.recursion.pairs_in_model())
     }
 
-    /// K ((N + m) x N), when a model is available: psi(x_{k+1})^T ~ [psi(x_k); u_k]^T K.
-    pub fn k(&self) -> Option<faer::MatRef<'_, f64>> {
-        self.ready().map(|o| o.recursion.k().as_faer())
+    /// K ((N + m) x N, a copy), when a model is available: psi(x_{k+1})^T ~ [psi(x_k); u_k]^T K.
+    pub fn k(&self) -> Option<Mat<f64>> {
+        self.ready().map(|o| o.recursion.operator())
     }
 
     /// P = G^-1, the inverse of the regularised Gram matrix (full symmetric copy).
     pub fn p(&self) -> Option<Mat<f64>> {
-        self.ready().map(|o| o.recursion.p_lower().symmetric_from_lower())
+        self.ready().map(|o| o.recursion.inverse_lower().symmetric_from_lower())
     }
 
     /// The running sums: G = sum p p^T + mu I (full symmetric copy) and R = sum p q^T.
     pub fn sums(&self) -> Option<(Mat<f64>, Mat<f64>)> {
         self.online()
-            .map(|o| (o.recursion.gram_lower().symmetric_from_lower(), o.recursion.cross().as_faer().to_owned()))
+            .map(|o| o.recursion.sums())
+            .map(|(gram, cross)| (gram.symmetric_from_lower(), cross.as_faer().to_owned()))
     }
 
     /// RMS of the a-priori one-step residual per state channel, in data units.
@@ -257,7 +258,7 @@ impl Estimator {
 
     /// The linear state-space model (A, B, C, offset) of the current K.
     pub fn linear_model(&self) -> Option<LinearModel> {
-        self.ready().map(|o| LinearModel::from_k(o.recursion.k().as_faer(), &o.lifting, self.config.n_inputs()))
+        self.ready().map(|o| LinearModel::from_k(o.recursion.operator().as_ref(), &o.lifting, self.config.n_inputs()))
     }
 
     /// Exact refactorisation from the running sums now.

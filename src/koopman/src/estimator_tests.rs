@@ -24,7 +24,7 @@ fn feed(e: &mut Estimator, count: usize) {
 fn a_refused_sample_changes_nothing() {
     let mut e = Estimator::new(config("state,const,poly:2", 0.1, 20)).unwrap();
     feed(&mut e, 100);
-    let k_before = e.k().unwrap().to_owned();
+    let k_before = e.k().unwrap();
     let counters_before = e.counters();
     let residual_before = e.residual_rms().unwrap().to_vec();
     let bad: [(&[f64], &[f64]); 4] =
@@ -37,7 +37,7 @@ fn a_refused_sample_changes_nothing() {
         Err(SampleError::NonFinite { field: SampleField::State, index: 1, .. })
     ));
     assert_eq!(e.push(&[0.0], &[0.0]), Err(SampleError::Length { field: SampleField::State, expected: 2, got: 1 }));
-    assert_eq!(e.k().unwrap().to_owned(), k_before);
+    assert_eq!(e.k().unwrap(), k_before);
     assert_eq!(e.counters(), counters_before);
     assert_eq!(e.residual_rms().unwrap(), residual_before.as_slice());
 }
@@ -92,7 +92,7 @@ fn a_restored_estimator_continues_bit_for_bit() {
                 let (x, u) = ([t.cos(), (0.5 * t).sin()], [t.sin()]);
                 assert_eq!(original.push(&x, &u), restored.push(&x, &u));
             }
-            assert_eq!(original.k().unwrap().to_owned(), restored.k().unwrap().to_owned(), "{spec}");
+            assert_eq!(original.k().unwrap(), restored.k().unwrap(), "{spec}");
             assert_eq!(original.counters(), restored.counters());
             assert_eq!(original.residual_rms(), restored.residual_rms());
             assert_eq!(original.export_state(), restored.export_state());

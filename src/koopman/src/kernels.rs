@@ -5,7 +5,7 @@
 //! Gram sum G) are stored as their lower triangle only: an update touches each entry once,
 //! so they stay exactly symmetric without a separate symmetrisation pass.
 
-use faer::{Mat, MatRef};
+use faer::{Mat, MatMut, MatRef};
 
 /// A dense column-major matrix owned as one flat buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,10 @@ impl Dense {
         &self.data
     }
 
+    pub(crate) fn entries_mut(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
     pub(crate) fn rows(&self) -> usize {
         self.rows
     }
@@ -60,6 +64,10 @@ impl Dense {
 
     pub(crate) fn as_faer(&self) -> MatRef<'_, f64> {
         MatRef::from_column_major_slice(&self.data, self.rows, self.cols)
+    }
+
+    pub(crate) fn as_faer_mut(&mut self) -> MatMut<'_, f64> {
+        MatMut::from_column_major_slice_mut(&mut self.data, self.rows, self.cols)
     }
 
     /// Overwrites self with a faer matrix of the same shape.

@@ -23,14 +23,17 @@
 pub mod batch;
 mod centres;
 mod config;
+mod deferred;
 mod error;
 mod estimator;
+mod fused;
 mod kernels;
 mod lifting;
 mod model;
 mod noise;
 mod recursion;
 mod rng;
+mod simd;
 mod spec;
 pub mod spectrum;
 mod state;
@@ -42,7 +45,7 @@ pub use lifting::{Lifting, Standardisation, StateHistory};
 pub use model::{LinearModel, MAX_HORIZON, PredictionMode};
 pub use noise::mu_from_sigma;
 pub use spec::{DictionarySpec, FourierSpec, RbfSpec};
-pub use state::{EstimatorState, LiftingState, OnlineState, PhaseState, RecursionState, WindowState};
+pub use state::{EstimatorState, LiftingState, OnlineState, PendingState, PhaseState, RecursionState, WindowState};
 
 /// Re-exported so that callers name the same matrix and complex types.
 pub use faer::{Mat, MatRef, c64};

@@ -8,7 +8,9 @@
 use faer::Side;
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 
+use crate::deferred::{DEFER_FROM, DeferredPair, Pending};
 use crate::error::NumericalError;
+use crate::fused::{PairUpdate, RankOnePair};
 use crate::kernels::{self, Dense};
 
 /// The last w pairs, for removing the oldest exactly.
@@ -50,6 +52,9 @@ pub(crate) struct Recursion {
     k: Dense,
     solved: bool,
     window: Option<Window>,
+    /// Deferred pairs (large models without a window; see `deferred`). Invariant: empty
+    /// whenever the model is unsolved.
+    pending: Option<Pending>,
     scratch: Scratch,
     since_refactor: usize,
     retry_in: usize,
@@ -83,6 +88,7 @@ impl Recursion {
                 next: 0,
                 len: 0,
             }),
+            pending: (window.is_none() && n_regressor >= DEFER_FROM).then(|| Pending::new(n_lifted, n_regressor)),
             scratch: Scratch {
                 h: vec![0.0; n_regressor],
                 h_old: vec![0.0; n_regressor],
@@ -103,20 +109,37 @@ impl Recursion {
         self.solved
     }
 
-    pub(crate) fn k(&self) -> &Dense {
-        &self.k
+    /// K with every pair applied (a copy).
+    pub(crate) fn operator(&self) -> faer::Mat<f64> {
+        match &self.pending {
+            Some(pending) => pending.operator_now(&self.k),
+            None => self.k.as_faer().to_owned(),
+        }
     }
 
-    pub(crate) fn p_lower(&self) -> &Dense {
-        &self.p
+    /// P (lower triangle meaningful) with every pair applied (a copy).
+    pub(crate) fn inverse_lower(&self) -> Dense {
+        match &self.pending {
+            Some(pending) => pending.inverse_now(&self.p),
+            None => self.p.clone(),
+        }
     }
 
-    pub(crate) fn gram_lower(&self) -> &Dense {
-        &self.gram
+    /// G (lower triangle meaningful) and R with every pair applied (copies).
+    pub(crate) fn sums(&self) -> (Dense, Dense) {
+        let (mut gram, mut cross) = (self.gram.clone(), self.cross.clone());
+        if let Some(pending) = &self.pending {
+            let (mut p, mut k) = (self.p.clone(), self.k.clone());
+            pending.clone().flush(self.rho, &mut p, &mut k, &mut gram, &mut cross);
+        }
+        (gram, cross)
     }
 
-    pub(crate) fn cross(&self) -> &Dense {
-        &self.cross
+    /// Applies the deferred pairs to the matrices.
+    fn flush(&mut self) {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.flush(self.rho, &mut self.p, &mut self.k, &mut self.gram, &mut self.cross);
+        }
     }
 
     /// The a-priori residual of the last [`PairEffect::Updated`] pair.
@@ -162,12 +185,47 @@ impl Recursion {
             kernels::sym_lower_rank2(&mut self.gram, &s.p_old, p, [[-1.0, 0.0], [0.0, 1.0]]);
             kernels::rank1(&mut self.cross, -1.0, &s.p_old, &s.q_old, 1.0);
             kernels::rank1(&mut self.cross, 1.0, p, q, 1.0);
-        } else {
-            if recursive {
-                healthy = self.rank_one(p, q);
+        } else if let (true, Some(pending)) = (recursive, self.pending.as_mut()) {
+            let s = &mut self.scratch;
+            let update = DeferredPair {
+                p,
+                q,
+                rho: self.rho,
+                inverse: &self.p,
+                operator: &self.k,
+                pending,
+                h: &mut s.h,
+                residual: &mut s.residual,
             }
-            kernels::sym_lower_rank1(&mut self.gram, 1.0, p, self.rho);
-            kernels::rank1(&mut self.cross, 1.0, p, q, self.rho);
+            .apply();
+            healthy = update == PairUpdate::Applied { healthy: true };
+            if update == PairUpdate::Rejected {
+                self.flush();
+                self.add_to_sums(p, q);
+            } else if pending.is_full() {
+                self.flush();
+            }
+        } else if recursive {
+            let s = &mut self.scratch;
+            let update = RankOnePair {
+                p,
+                q,
+                rho: self.rho,
+                inverse: &mut self.p,
+                operator: &mut self.k,
+                gram: &mut self.gram,
+                cross: &mut self.cross,
+                h: &mut s.h,
+                residual: &mut s.residual,
+            }
+            .apply();
+            healthy = update == PairUpdate::Applied { healthy: true };
+            if update == PairUpdate::Rejected {
+                self.add_to_sums(p, q);
+            }
+        } else {
+            self.flush();
+            self.add_to_sums(p, q);
         }
         if recursive {
             self.since_refactor += 1;
@@ -191,23 +249,10 @@ impl Recursion {
         }
     }
 
-    /// P <- (P - g h^T) / rho, K <- K + g e^T. Returns false on a failed health check.
-    fn rank_one(&mut self, p: &[f64], q: &[f64]) -> bool {
-        let s = &mut self.scratch;
-        kernels::sym_lower_matvec(&self.p, p, &mut s.h);
-        let php = kernels::dot(p, &s.h);
-        if !(php.is_finite() && php >= 0.0) {
-            return false;
-        }
-        let gamma = 1.0 / (1.0 + php);
-        // residual = q - K^T p (the a-priori one-step error in lifted space).
-        kernels::transposed_matvec(&self.k, p, &mut s.residual);
-        for (e, qi) in s.residual.iter_mut().zip(q) {
-            *e = qi - *e;
-        }
-        kernels::rank1(&mut self.k, gamma, &s.h, &s.residual, 1.0);
-        kernels::sym_lower_rank1(&mut self.p, -gamma, &s.h, 1.0 / self.rho);
-        s.residual.iter().all(|e| e.is_finite())
+    /// G <- rho (G + p p^T), R <- rho (R + p q^T) (the fused update does this itself).
+    fn add_to_sums(&mut self, p: &[f64], q: &[f64]) {
+        kernels::sym_lower_rank1(&mut self.gram, 1.0, p, self.rho);
+        kernels::rank1(&mut self.cross, 1.0, p, q, self.rho);
     }
 
     /// Adds (p, q) and removes the evicted pair held in the scratch in one Woodbury step
@@ -260,6 +305,7 @@ impl Recursion {
                 next: w.next,
                 len: w.len,
             }),
+            pending: self.pending.as_ref().map(Pending::export),
             since_refactor: self.since_refactor,
             retry_in: self.retry_in,
             pairs: self.pairs,
@@ -296,7 +342,14 @@ impl Recursion {
             }),
             _ => return Err(StateError::Shape("window")),
         };
-        let mut fresh = Self::new(n_lifted, n_regressor, 1.0, rho, None, refactor_every);
+        let mut fresh =
+            Self::new(n_lifted, n_regressor, 1.0, rho, window.as_ref().map(|w| w.regressors.cols()), refactor_every);
+        fresh.pending = match (fresh.pending, state.pending) {
+            (Some(empty), None) => Some(empty),
+            (Some(_), Some(pending)) => Some(Pending::restore(pending, n_lifted, n_regressor)?),
+            (None, None) => None,
+            (None, Some(_)) => return Err(StateError::Shape("pending pairs")),
+        };
         fresh.gram = square("gram", state.gram)?;
         fresh.cross = tall("cross", state.cross)?;
         fresh.p = square("p", state.p)?;
@@ -313,6 +366,7 @@ impl Recursion {
 
     /// Exact solve from the sums: Cholesky of G, P = G^-1, K = G^-1 R.
     pub(crate) fn refactorise(&mut self) -> Result<(), NumericalError> {
+        self.flush();
         self.since_refactor = 0;
         self.refactorisations += 1;
         let finite = self.gram.all_finite() && self.cross.all_finite();
@@ -333,5 +387,65 @@ impl Recursion {
         self.k.copy_from_faer(k.as_ref());
         self.solved = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(k: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+        let p = (0..n).map(|i| ((k * 31 + i * 7) as f64 * 0.013).sin() + if i == k % n { 1.0 } else { 0.0 }).collect();
+        let q = (0..n).map(|i| ((k * 17 + i * 5) as f64 * 0.021).cos()).collect();
+        (p, q)
+    }
+
+    fn run(recursion: &mut Recursion, pairs: std::ops::Range<usize>, n: usize) {
+        for k in pairs {
+            let (p, q) = pair(k, n);
+            assert_eq!(recursion.add_pair(&p, &q, true), PairEffect::Updated);
+        }
+    }
+
+    fn max_relative(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> f64 {
+        (a - b).norm_max() / b.norm_max()
+    }
+
+    /// Deferred pairs give the same P, K, G and R as immediate rank-one updates, with and
+    /// without forgetting, at block boundaries and in between.
+    #[test]
+    fn deferred_updates_equal_immediate_ones() {
+        let n = 40;
+        for rho in [1.0, 0.995] {
+            for pairs in [1, 31, 32, 33, 100] {
+                let mut deferred = Recursion::new(n, n, 0.5, rho, None, 10_000);
+                let mut immediate = deferred.clone();
+                assert!(deferred.pending.is_some());
+                immediate.pending = None;
+                run(&mut deferred, 0..pairs, n);
+                run(&mut immediate, 0..pairs, n);
+                let tolerance = 1e-12;
+                assert!(max_relative(deferred.operator().as_ref(), immediate.operator().as_ref()) < tolerance);
+                let (p_d, p_i) = (deferred.inverse_lower().symmetric_from_lower(), immediate.p.symmetric_from_lower());
+                assert!(max_relative(p_d.as_ref(), p_i.as_ref()) < tolerance, "P, rho {rho}, {pairs} pairs");
+                let ((g_d, r_d), (g_i, r_i)) = (deferred.sums(), immediate.sums());
+                let (g_d, g_i) = (g_d.symmetric_from_lower(), g_i.symmetric_from_lower());
+                assert!(max_relative(g_d.as_ref(), g_i.as_ref()) < tolerance, "G, rho {rho}, {pairs} pairs");
+                assert!(max_relative(r_d.as_faer(), r_i.as_faer()) < tolerance, "R, rho {rho}, {pairs} pairs");
+            }
+        }
+    }
+
+    /// Exported in the middle of a block and restored, a recursion continues bit for bit.
+    #[test]
+    fn a_restored_block_continues_bit_for_bit() {
+        let n = 30;
+        let mut original = Recursion::new(n, n, 0.5, 0.99, None, 50);
+        run(&mut original, 0..45, n);
+        assert_eq!(original.pending.as_ref().map(|p| p.count), Some(13));
+        let mut restored = Recursion::restore(original.export(), n, n, 0.99, None, 50).unwrap();
+        run(&mut original, 45..120, n);
+        run(&mut restored, 45..120, n);
+        assert_eq!(original.export(), restored.export());
     }
 }

@@ -18,6 +18,9 @@ pub struct RecursionState {
     pub solved: bool,
     /// The sliding window, if any.
     pub window: Option<WindowState>,
+    /// Pairs whose updates are deferred (large models without a window); `None` in
+    /// states written before deferral existed, which restore with an empty block.
+    pub pending: Option<PendingState>,
     /// Pairs since the last refactorisation.
     pub since_refactor: usize,
     /// Pairs until the next rank retry (unsolved models).
@@ -41,6 +44,25 @@ pub struct WindowState {
     pub next: usize,
     /// Pairs held.
     pub len: usize,
+}
+
+/// Pairs recorded but not yet applied to the matrices (c of them, c < the block size).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingState {
+    /// p_i, N' x c column-major.
+    pub regressors: Vec<f64>,
+    /// q_i, N x c column-major.
+    pub targets: Vec<f64>,
+    /// h_i = P p_i, N' x c column-major.
+    pub gains: Vec<f64>,
+    /// A-priori residuals e_i, N x c column-major.
+    pub errors: Vec<f64>,
+    /// Weights of h_i h_i^T in P (c values).
+    pub beta: Vec<f64>,
+    /// Weights of h_i e_i^T in K (c values).
+    pub gamma: Vec<f64>,
+    /// The scale of P from forgetting, rho^-c.
+    pub sigma: f64,
 }
 
 /// The fixed lifting's data-derived parts.

@@ -38,7 +38,7 @@ fn a_million_updates_stay_exact_and_positive_definite() {
 
     let pairs = batch::stack_pairs(estimator.lifting().unwrap(), &states, &inputs, None);
     let reference = batch::solve(pairs.regressors.as_ref(), pairs.targets.as_ref(), 1e-3, None).unwrap();
-    let error = relative_error(estimator.k().unwrap(), reference.as_ref());
+    let error = relative_error(estimator.k().unwrap().as_ref(), reference.as_ref());
     println!("after {steps} updates: relative error {error:.2e}");
     assert!(error < 1e-8, "relative error {error:e}");
 }

@@ -57,7 +57,7 @@ fn run(case: &Case) {
     }
     .unwrap();
     let online = estimator.k().unwrap();
-    let error = relative_error(online, reference.as_ref());
+    let error = relative_error(online.as_ref(), reference.as_ref());
     println!("{}: N' = {}, pairs = {total}, relative error {error:.2e}", case.name, online.nrows());
     assert!(error < TOLERANCE, "{}: relative error {error:e}", case.name);
 }

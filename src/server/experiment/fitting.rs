@@ -105,7 +105,7 @@ pub fn online_minus_batch(estimator: &Estimator, pairs: &PairData, what: &str) -
     let k_online = estimator.k().ok_or_else(no_model)?;
     let mu = estimator.mu().ok_or_else(no_model)?;
     let k_batch = batch::solve(pairs.regressors.as_ref(), pairs.targets.as_ref(), mu, None)?;
-    Ok(relative_frobenius(k_online, k_batch.as_ref()))
+    Ok(relative_frobenius(k_online.as_ref(), k_batch.as_ref()))
 }
 
 /// Which starts and horizon a prediction error is measured over.

@@ -2,13 +2,15 @@
 //! snapshots (the estimator's exact state). Little-endian, length-prefixed, versioned; every
 //! read is bounds-checked, so a damaged record is an error, never a panic.
 
-use koopman::{Counters, EstimatorState, LiftingState, OnlineState, PhaseState, RecursionState, WindowState};
+use koopman::{
+    Counters, EstimatorState, LiftingState, OnlineState, PendingState, PhaseState, RecursionState, WindowState,
+};
 
 use crate::service::batch::{SampleBatch, Timing};
 use crate::service::snapshot::RejectCounts;
 
 /// Version of the snapshot encoding; a newer one is refused.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"KSS\0";
 
 /// A record that cannot be decoded.
@@ -231,6 +233,15 @@ fn put_recursion(w: &mut Writer, r: &RecursionState) {
         w.u64(win.next as u64);
         w.u64(win.len as u64);
     }
+    w.bool(r.pending.is_some());
+    if let Some(pending) = &r.pending {
+        for columns in
+            [&pending.regressors, &pending.targets, &pending.gains, &pending.errors, &pending.beta, &pending.gamma]
+        {
+            w.f64s(columns);
+        }
+        w.f64(pending.sigma);
+    }
     w.u64(r.since_refactor as u64);
     w.u64(r.retry_in as u64);
     w.u64(r.pairs);
@@ -238,11 +249,25 @@ fn put_recursion(w: &mut Writer, r: &RecursionState) {
     w.u64(r.health_failures);
 }
 
-fn get_recursion(r: &mut Reader<'_>) -> Result<RecursionState, CodecError> {
+/// `version` is the snapshot's format version: 1 predates deferred pairs.
+fn get_recursion(r: &mut Reader<'_>, version: u32) -> Result<RecursionState, CodecError> {
     let (gram, cross, p, k) = (r.f64s()?, r.f64s()?, r.f64s()?, r.f64s()?);
     let solved = r.bool()?;
     let window = if r.bool()? {
         Some(WindowState { regressors: r.f64s()?, targets: r.f64s()?, next: r.usize()?, len: r.usize()? })
+    } else {
+        None
+    };
+    let pending = if version >= 2 && r.bool()? {
+        Some(PendingState {
+            regressors: r.f64s()?,
+            targets: r.f64s()?,
+            gains: r.f64s()?,
+            errors: r.f64s()?,
+            beta: r.f64s()?,
+            gamma: r.f64s()?,
+            sigma: r.f64()?,
+        })
     } else {
         None
     };
@@ -253,6 +278,7 @@ fn get_recursion(r: &mut Reader<'_>) -> Result<RecursionState, CodecError> {
         k,
         solved,
         window,
+        pending,
         since_refactor: r.usize()?,
         retry_in: r.usize()?,
         pairs: r.u64()?,
@@ -360,7 +386,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
                 lifting,
                 mu: r.f64()?,
                 history: r.f64s()?,
-                recursion: get_recursion(&mut r)?,
+                recursion: get_recursion(&mut r, version)?,
                 regressor: r.f64s()?,
                 have_previous: r.bool()?,
                 residual_count: r.u64()?,
