@@ -26,6 +26,7 @@ mod config;
 mod deferred;
 mod error;
 mod estimator;
+mod exp;
 mod fused;
 mod kernels;
 mod lifting;

@@ -126,11 +126,20 @@ pub struct Lifting {
     monomials: Vec<(usize, usize)>,
     /// Centres in standardised coordinates, row-major (count x n).
     rbf_centres: Vec<f64>,
+    /// The same centres by coordinate (n x count, row-major), so that distances to all
+    /// centres are computed one coordinate at a time over contiguous memory.
+    rbf_centres_by_coordinate: Vec<f64>,
     rbf_width: f64,
     fourier_w: Vec<f64>,
     fourier_b: Vec<f64>,
     offsets: Offsets,
     dim: usize,
+}
+
+/// Row-major count x n centres as n x count.
+fn by_coordinate(centres: &[f64], n: usize) -> Vec<f64> {
+    let count = centres.len() / n.max(1);
+    (0..n).flat_map(|d| centres.chunks_exact(n).map(move |c| c[d])).take(n * count).collect()
 }
 
 /// Seed offsets so that features and centres draw from independent streams.
@@ -202,6 +211,7 @@ impl Lifting {
             standardisation,
             inv_scale,
             monomials,
+            rbf_centres_by_coordinate: by_coordinate(&rbf_centres, n),
             rbf_centres,
             rbf_width,
             fourier_w,
@@ -261,6 +271,7 @@ impl Lifting {
             standardisation,
             inv_scale,
             monomials,
+            rbf_centres_by_coordinate: by_coordinate(&state.rbf_centres, n),
             rbf_centres: state.rbf_centres,
             rbf_width: state.rbf_width,
             fourier_w: state.fourier_w,
@@ -349,10 +360,7 @@ impl Lifting {
         if !self.rbf_centres.is_empty() {
             let gain = -0.5 / (self.rbf_width * self.rbf_width);
             let outs = &mut out[self.offsets.rbf..self.offsets.fourier];
-            for (o, c) in outs.iter_mut().zip(self.rbf_centres.chunks_exact(n)) {
-                let d2: f64 = c.iter().zip(z).map(|(ci, zi)| (zi - ci) * (zi - ci)).sum();
-                *o = (gain * d2).exp();
-            }
+            crate::exp::gaussians_into(z, &self.rbf_centres_by_coordinate, gain, outs);
         }
         if !self.fourier_b.is_empty() {
             let outs = &mut out[self.offsets.fourier..self.offsets.delay];
