@@ -31,6 +31,10 @@ pub struct OnlineTiming {
     pub ns_per_update: f64,
     /// Row index i0 of the first timed pair (lifted[i0], lifted[i0 + 1]).
     pub first_timed_pair: usize,
+    /// Exact refactorisations inside the timed loop (scheduled, and after failed health checks).
+    pub refactorisations: u64,
+    /// Failed health checks inside the timed loop.
+    pub health_failures: u64,
 }
 
 /// Why a timing run failed.
@@ -96,11 +100,13 @@ pub fn bench_online(
     let k0 = estimator.k();
     let p0 = estimator.p();
 
+    let before = estimator.counters();
     let start = Instant::now();
     for i in next..next + timed {
         push(&mut estimator, i)?;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let after = estimator.counters();
 
     let observables = estimator.lifting().map_or(0, |l| l.dim());
     if let (Some(out), Some(k0), Some(p0), Some(k_final)) = (npz, k0, p0, estimator.k()) {
@@ -124,6 +130,8 @@ pub fn bench_online(
         seconds,
         ns_per_update: seconds * 1e9 / timed.max(1) as f64,
         first_timed_pair,
+        refactorisations: after.refactorisations - before.refactorisations,
+        health_failures: after.health_failures - before.health_failures,
     })
 }
 

@@ -30,23 +30,33 @@ use crate::fused::PairUpdate;
 use crate::kernels::Dense;
 use crate::simd::{axpy, dot, dot_and_axpy, scale};
 
-/// Pairs deferred at most (the rank of one flush).
-pub(crate) const BLOCK: usize = 32;
+/// Pairs deferred at most (the largest rank of one flush).
+pub(crate) const MAX_BLOCK: usize = 32;
 
-/// Lifted sizes from which deferring pays (below, the per-flush overhead dominates).
-pub(crate) const DEFER_FROM: usize = 24;
+/// Regressor counts from which pairs are deferred (measured with `bench-online` on Van der
+/// Pol RBF and polynomial models: from N' = 28 up deferring was faster).
+const DEFER_FROM: usize = 24;
+
+/// How many pairs to defer at N' regressors, or None for immediate updates. Each pending
+/// pair costs every later pair about 3 N' multiply-adds of corrections, so the block grows
+/// with N'; below a few dozen the matrices sit in L1 and immediate updates are cheaper.
+pub(crate) fn block_size(n_regressor: usize) -> Option<usize> {
+    (n_regressor >= DEFER_FROM).then(|| (n_regressor / 4).clamp(4, MAX_BLOCK))
+}
 
 /// The pairs whose updates are not yet in the matrices.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Pending {
     pub(crate) count: usize,
-    /// p_i, N' x BLOCK.
+    /// Flush when this many pairs are pending.
+    block: usize,
+    /// p_i, N' x MAX_BLOCK.
     pub(crate) regressors: Dense,
-    /// q_i, N x BLOCK.
+    /// q_i, N x MAX_BLOCK.
     pub(crate) targets: Dense,
-    /// h_i, N' x BLOCK.
+    /// h_i, N' x MAX_BLOCK.
     pub(crate) gains: Dense,
-    /// e_i, N x BLOCK.
+    /// e_i, N x MAX_BLOCK.
     pub(crate) errors: Dense,
     pub(crate) beta: Vec<f64>,
     pub(crate) gamma: Vec<f64>,
@@ -58,18 +68,19 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    pub(crate) fn new(n_lifted: usize, n_regressor: usize) -> Self {
+    pub(crate) fn new(n_lifted: usize, n_regressor: usize, block: usize) -> Self {
         Self {
             count: 0,
-            regressors: Dense::zeros(n_regressor, BLOCK),
-            targets: Dense::zeros(n_lifted, BLOCK),
-            gains: Dense::zeros(n_regressor, BLOCK),
-            errors: Dense::zeros(n_lifted, BLOCK),
-            beta: vec![0.0; BLOCK],
-            gamma: vec![0.0; BLOCK],
+            block,
+            regressors: Dense::zeros(n_regressor, MAX_BLOCK),
+            targets: Dense::zeros(n_lifted, MAX_BLOCK),
+            gains: Dense::zeros(n_regressor, MAX_BLOCK),
+            errors: Dense::zeros(n_lifted, MAX_BLOCK),
+            beta: vec![0.0; MAX_BLOCK],
+            gamma: vec![0.0; MAX_BLOCK],
             sigma: 1.0,
-            dots: vec![0.0; BLOCK],
-            weighted: Dense::zeros(n_regressor, BLOCK),
+            dots: vec![0.0; MAX_BLOCK],
+            weighted: Dense::zeros(n_regressor, MAX_BLOCK),
         }
     }
 
@@ -92,9 +103,10 @@ impl Pending {
         state: crate::state::PendingState,
         n_lifted: usize,
         n_regressor: usize,
+        block: usize,
     ) -> Result<Self, crate::error::StateError> {
         let c = state.beta.len();
-        let fits = c < BLOCK
+        let fits = c < block
             && state.gamma.len() == c
             && state.regressors.len() == c * n_regressor
             && state.gains.len() == c * n_regressor
@@ -105,20 +117,24 @@ impl Pending {
         if !fits {
             return Err(crate::error::StateError::Shape("pending pairs"));
         }
-        let mut block = Self::new(n_lifted, n_regressor);
-        block.count = c;
-        block.regressors.entries_mut()[..c * n_regressor].copy_from_slice(&state.regressors);
-        block.gains.entries_mut()[..c * n_regressor].copy_from_slice(&state.gains);
-        block.targets.entries_mut()[..c * n_lifted].copy_from_slice(&state.targets);
-        block.errors.entries_mut()[..c * n_lifted].copy_from_slice(&state.errors);
-        block.beta[..c].copy_from_slice(&state.beta);
-        block.gamma[..c].copy_from_slice(&state.gamma);
-        block.sigma = state.sigma;
-        Ok(block)
+        let mut pending = Self::new(n_lifted, n_regressor, block);
+        pending.count = c;
+        pending.regressors.entries_mut()[..c * n_regressor].copy_from_slice(&state.regressors);
+        pending.gains.entries_mut()[..c * n_regressor].copy_from_slice(&state.gains);
+        pending.targets.entries_mut()[..c * n_lifted].copy_from_slice(&state.targets);
+        pending.errors.entries_mut()[..c * n_lifted].copy_from_slice(&state.errors);
+        pending.beta[..c].copy_from_slice(&state.beta);
+        pending.gamma[..c].copy_from_slice(&state.gamma);
+        pending.sigma = state.sigma;
+        Ok(pending)
+    }
+
+    pub(crate) fn block(&self) -> usize {
+        self.block
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.count == BLOCK
+        self.count >= self.block
     }
 
     /// Applies every pending pair to the matrices and empties the block.

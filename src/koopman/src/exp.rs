@@ -82,6 +82,12 @@ pub(crate) fn exp_in_place(values: &mut [f64]) {
     Arch::new().dispatch(ExpInPlace(values));
 }
 
+/// Gaussians below e^-150 (7e-66, more than 17 widths from their centre) are 0. Why:
+/// products of such values in the Gram sum and the update are subnormal numbers, which
+/// the CPU handles in microcode at a hundred times the cost (measured: a 128-observable
+/// RBF model ran 2 to 5 times slower); at 7e-66 even a product of four stays normal.
+pub(crate) const GAUSSIAN_CUTOFF: f64 = -150.0;
+
 struct Gaussians<'a> {
     z: &'a [f64],
     centres_by_coordinate: &'a [f64],
@@ -104,12 +110,13 @@ impl WithSimd for Gaussians<'_> {
             }
         }
         for o in out.iter_mut() {
-            *o = exp_one(gain * *o);
+            let exponent = gain * *o;
+            *o = if exponent < GAUSSIAN_CUTOFF { 0.0 } else { exp_one(exponent) };
         }
     }
 }
 
-/// out[j] = exp(gain * |z - c_j|^2) for the centres c_j, given by coordinate (n x count,
+/// out[j] = exp(gain * |z - c_j|^2) (0 below [`GAUSSIAN_CUTOFF`]) for the centres c_j, given by coordinate (n x count,
 /// row-major): contiguous sweeps over the centres, then the exponentials, in one
 /// dispatched function.
 pub(crate) fn gaussians_into(z: &[f64], centres_by_coordinate: &[f64], gain: f64, out: &mut [f64]) {
@@ -138,6 +145,16 @@ mod tests {
             let reference = x.exp();
             assert!(ulps(*v, reference) <= 2, "exp({x}) = {v}, std gives {reference}");
         }
+    }
+
+    #[test]
+    fn far_gaussians_are_zero_not_subnormal() {
+        let centres = [0.0, 1.0, 20.0, 0.0, 0.0, 0.0];
+        let mut out = [f64::NAN; 3];
+        gaussians_into(&[0.0, 0.0], &centres, -0.5, &mut out);
+        assert_eq!(out[0], 1.0);
+        assert!((out[1] - (-0.5f64).exp()).abs() < 1e-16);
+        assert_eq!(out[2], 0.0, "exp(-200) is below the cut-off");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use faer::Side;
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 
-use crate::deferred::{DEFER_FROM, DeferredPair, Pending};
+use crate::deferred::{DeferredPair, Pending, block_size};
 use crate::error::NumericalError;
 use crate::fused::{PairUpdate, RankOnePair};
 use crate::kernels::{self, Dense};
@@ -88,7 +88,11 @@ impl Recursion {
                 next: 0,
                 len: 0,
             }),
-            pending: (window.is_none() && n_regressor >= DEFER_FROM).then(|| Pending::new(n_lifted, n_regressor)),
+            pending: window
+                .is_none()
+                .then(|| block_size(n_regressor))
+                .flatten()
+                .map(|block| Pending::new(n_lifted, n_regressor, block)),
             scratch: Scratch {
                 h: vec![0.0; n_regressor],
                 h_old: vec![0.0; n_regressor],
@@ -346,7 +350,7 @@ impl Recursion {
             Self::new(n_lifted, n_regressor, 1.0, rho, window.as_ref().map(|w| w.regressors.cols()), refactor_every);
         fresh.pending = match (fresh.pending, state.pending) {
             (Some(empty), None) => Some(empty),
-            (Some(_), Some(pending)) => Some(Pending::restore(pending, n_lifted, n_regressor)?),
+            (Some(empty), Some(pending)) => Some(Pending::restore(pending, n_lifted, n_regressor, empty.block())?),
             (None, None) => None,
             (None, Some(_)) => return Err(StateError::Shape("pending pairs")),
         };
@@ -417,7 +421,8 @@ mod tests {
     fn deferred_updates_equal_immediate_ones() {
         let n = 40;
         for rho in [1.0, 0.995] {
-            for pairs in [1, 31, 32, 33, 100] {
+            // Block of 10 at N' = 40: inside the first block, at and across its end, many blocks.
+            for pairs in [1, 9, 10, 11, 100] {
                 let mut deferred = Recursion::new(n, n, 0.5, rho, None, 10_000);
                 let mut immediate = deferred.clone();
                 assert!(deferred.pending.is_some());
@@ -442,7 +447,9 @@ mod tests {
         let n = 30;
         let mut original = Recursion::new(n, n, 0.5, 0.99, None, 50);
         run(&mut original, 0..45, n);
-        assert_eq!(original.pending.as_ref().map(|p| p.count), Some(13));
+        let pending = original.pending.as_ref().unwrap();
+        assert_eq!(pending.count, 45 % pending.block());
+        assert!(pending.count > 0, "the export must fall inside a block");
         let mut restored = Recursion::restore(original.export(), n, n, 0.99, None, 50).unwrap();
         run(&mut original, 45..120, n);
         run(&mut restored, 45..120, n);
