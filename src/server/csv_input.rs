@@ -99,7 +99,9 @@ impl Row {
 pub struct SampleReader<R> {
     reader: R,
     layout: Layout,
-    line: String,
+    /// The current line as bytes: rows are ASCII numbers, so cells are checked as UTF-8 one
+    /// at a time instead of validating and copying whole lines into a `String`.
+    line: Vec<u8>,
     line_number: u64,
     cells: Vec<f64>,
     bytes_read: u64,
@@ -108,6 +110,12 @@ pub struct SampleReader<R> {
 fn strip_quotes(cell: &str) -> &str {
     let cell = cell.trim();
     cell.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(cell)
+}
+
+/// The byte-level twin of [`strip_quotes`] for data cells.
+fn strip_quotes_bytes(cell: &[u8]) -> &[u8] {
+    let cell = cell.trim_ascii();
+    cell.strip_prefix(b"\"").and_then(|c| c.strip_suffix(b"\"")).unwrap_or(cell)
 }
 
 impl<R: BufRead> SampleReader<R> {
@@ -146,7 +154,7 @@ impl<R: BufRead> SampleReader<R> {
         Ok(Self {
             reader,
             layout: Layout { columns, time, states, inputs },
-            line,
+            line: line.into_bytes(),
             line_number: 1,
             cells,
             bytes_read: read as u64,
@@ -175,33 +183,33 @@ impl<R: BufRead> SampleReader<R> {
             self.line_number += 1;
             let read = self
                 .reader
-                .read_line(&mut self.line)
+                .read_until(b'\n', &mut self.line)
                 .map_err(|source| CsvError::Io { line: self.line_number, source })?;
             if read == 0 {
                 return Ok(false);
             }
             self.bytes_read += read as u64;
-            let text = self.line.trim_end_matches(['\n', '\r']);
-            if text.trim().is_empty() {
+            let text = self.line.trim_ascii();
+            if text.is_empty() {
                 continue;
             }
             let mut count = 0;
-            for (i, cell) in text.split(',').enumerate() {
+            for (i, cell) in text.split(|b| *b == b',').enumerate() {
                 count += 1;
                 if i >= self.cells.len() {
                     continue;
                 }
-                let cell = strip_quotes(cell);
-                self.cells[i] = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
+                let cell = strip_quotes_bytes(cell);
+                self.cells[i] = if cell.is_empty() || cell.eq_ignore_ascii_case(b"nan") {
                     f64::NAN
                 } else {
-                    match cell.parse::<f64>() {
-                        Ok(v) if v.is_finite() => v,
+                    match std::str::from_utf8(cell).ok().and_then(|c| c.parse::<f64>().ok()) {
+                        Some(v) if v.is_finite() => v,
                         _ => {
                             return Err(CsvError::NotANumber {
                                 line: self.line_number,
                                 column: self.layout.columns[i].clone(),
-                                cell: cell.to_owned(),
+                                cell: String::from_utf8_lossy(cell).into_owned(),
                             });
                         }
                     }
