@@ -6,6 +6,10 @@
 //! K^T p, the K update and the cross sum 3 N' N; with N = N' that is 5 N'^2. The
 //! `multiply_add_bound` benchmark performs exactly 5 N'^2 multiply-adds as five axpy
 //! sweeps over a preallocated N' x N' matrix, so update / bound is the overhead factor.
+//! `multiply_add_bound_simd` does the same sweeps with the runtime-dispatched SIMD width
+//! (AVX2 + FMA where present) that the update itself uses: the fair bound for it. From
+//! N' = 24 the update defers its matrix updates into rank-B products (see `deferred.rs`),
+//! so it can run below both bounds: they stand for five bandwidth-bound sweeps.
 
 use divan::{Bencher, black_box};
 use koopman::{Estimator, EstimatorConfig, Regularisation, batch};
@@ -71,6 +75,41 @@ fn multiply_add_bound(bencher: Bencher, n: usize) {
 }
 
 /// Exact refactorisation from the running sums (Cholesky, inverse, solve): O(N'^3).
+struct SimdSweeps<'a> {
+    matrix: &'a mut [f64],
+    vector: &'a [f64],
+}
+
+impl pulp::WithSimd for SimdSweeps<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let n = self.vector.len();
+        for sweep in 0..5 {
+            let alpha = simd.splat_f64s(black_box(1e-9 * sweep as f64));
+            let (v_head, _) = S::as_simd_f64s(self.vector);
+            for col in self.matrix.chunks_exact_mut(n) {
+                let (c_head, _) = S::as_mut_simd_f64s(col);
+                for (m, v) in c_head.iter_mut().zip(v_head) {
+                    *m = simd.mul_add_f64s(alpha, *v, *m);
+                }
+            }
+        }
+    }
+}
+
+#[divan::bench(args = SIZES)]
+fn multiply_add_bound_simd(bencher: Bencher, n: usize) {
+    let mut matrix = samples(n, n);
+    let vector = samples(n, 1);
+    let arch = pulp::Arch::new();
+    bencher.bench_local(|| {
+        arch.dispatch(SimdSweeps { matrix: &mut matrix, vector: &vector });
+        black_box(&matrix);
+    });
+}
+
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn refactorise_from_sums(bencher: Bencher, n: usize) {
     let mut estimator = ready_estimator(n);
