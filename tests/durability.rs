@@ -22,6 +22,8 @@ const TS: f64 = 0.1;
 const ROWS: usize = 20;
 const BATCHES: usize = 200;
 const STREAMS: usize = 4;
+/// Batches a WebSocket client sends ahead of its acknowledgements.
+const WINDOW: usize = 8;
 
 /// The real binary serving a data directory.
 struct Process {
@@ -128,25 +130,28 @@ async fn send_counting(
     if websocket {
         let url = format!("{}/v1/streams/{id}/ws", base.replacen("http", "ws", 1));
         let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else { return acked };
-        for batch in &all[from..] {
-            if socket.send(Message::text(batch.to_string())).await.is_err() {
-                return acked;
-            }
-            loop {
-                match socket.next().await {
-                    Some(Ok(Message::Text(text))) => {
-                        let reply: Value = serde_json::from_str(&text).unwrap();
-                        if reply["type"] == "ack" {
-                            assert_eq!(reply["seq"], batch["seq"]);
-                            acked += 1;
-                            progress.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                        assert_ne!(reply["type"], "error", "{reply}");
-                    }
-                    Some(Ok(_)) => {}
-                    _ => return acked,
+        // Up to WINDOW batches ahead of the acknowledgements, so the server logs batches
+        // queued together in one commit while the kills land.
+        let mut sent = from;
+        while acked < all.len() {
+            while sent < all.len() && sent - acked < WINDOW {
+                if socket.send(Message::text(all[sent].to_string())).await.is_err() {
+                    return acked;
                 }
+                sent += 1;
+            }
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let reply: Value = serde_json::from_str(&text).unwrap();
+                    if reply["type"] == "ack" {
+                        assert_eq!(reply["seq"], all[acked]["seq"], "acknowledgements come in order");
+                        acked += 1;
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
+                    assert_ne!(reply["type"], "error", "{reply}");
+                }
+                Some(Ok(_)) => {}
+                _ => return acked,
             }
         }
     } else {

@@ -255,6 +255,12 @@ impl Metrics {
         true
     }
 
+    /// Whether `stream` has per-stream series (it is within the cap); taking a place under
+    /// the cap if one is free, as updating its series would.
+    pub fn has_stream_series(&self, stream: &str) -> bool {
+        self.labelled(stream)
+    }
+
     /// Per-mode gauges of a stream within the cap: (frequency, damping) least damped first.
     pub fn stream_modes(&self, stream: &str, modes: &[(f64, f64)]) {
         if !self.labelled(stream) {

@@ -4,7 +4,16 @@
 //! `koopstream.v1.json` (or none), protobuf `ServerMessage` binary frames under
 //! `koopstream.v1.proto`. Reading stops while the stream's queue is full, so a flooding
 //! client meets TCP backpressure instead of unbounded buffers.
+//!
+//! A connection keeps reading while earlier batches wait for their acknowledgements (up to
+//! [`IN_FLIGHT`] of them), so a client that sends ahead keeps the stream's queue fed and the
+//! owner can log the waiting batches in one commit; the replies still go out in the order
+//! of the frames, one per frame. A client that closes the connection before its
+//! acknowledgements arrive does not get them; its batches are applied all the same. At
+//! shutdown, the acknowledgements of every batch already queued are sent before the close
+//! frame.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -19,10 +28,14 @@ use crate::api::problem::{ApiError, Problem};
 use crate::api::samples::count_refusal;
 use crate::api::streams::find;
 use crate::metrics::Transport;
-use crate::service::batch::{self, SampleBatchBody, Shape};
+use crate::service::batch::{self, Shape};
 use crate::service::owner::{Command, IngestAck, ModelSummary};
 use crate::service::registry::StreamHandle;
+use crate::store::StoreError;
 use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
+
+/// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.
+pub const IN_FLIGHT: usize = 32;
 
 /// A message from the server.
 #[derive(Debug, Serialize)]
@@ -106,16 +119,68 @@ fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
+/// A frame's reply, in the order of the frames.
+enum Pending {
+    /// Ready now (the frame was refused at the edge).
+    Ready(Message),
+    /// Waiting for the owner's acknowledgement of the batch with this seq.
+    Queued(u64, oneshot::Receiver<Result<IngestAck, StoreError>>),
+}
+
+impl Pending {
+    /// The reply, once it is known; `None` when the stream is gone.
+    async fn reply(&mut self, encoding: Encoding) -> Option<Message> {
+        match self {
+            Pending::Ready(message) => Some(std::mem::replace(message, Message::Binary(Bytes::new()))),
+            Pending::Queued(seq, answer) => match answer.await.ok()? {
+                Ok(ack) => Some(encoding.ack(&ack)),
+                Err(e) => Some(encoding.error(Some(*seq), ApiError::storage(&e).problem())),
+            },
+        }
+    }
+}
+
+/// Sends every pending reply in order; `false` when the socket failed or the stream is gone.
+async fn flush(socket: &mut WebSocket, pending: &mut VecDeque<Pending>, encoding: Encoding) -> bool {
+    while let Some(mut next) = pending.pop_front() {
+        let Some(reply) = next.reply(encoding).await else { return false };
+        if socket.send(reply).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket, encoding: Encoding) {
     let _guard = state.websockets.enter();
     state.metrics.websocket_connections.inc();
     let mut shutdown = state.shutdown.clone();
     let mut summaries = handle.subscribe();
     let shape = Shape::of(&handle.definition, state.config.limits.max_batch_samples);
+    let mut pending: VecDeque<Pending> = VecDeque::with_capacity(IN_FLIGHT);
     loop {
         tokio::select! {
+            // Replies first: a client waiting for them should not wait for the next frame.
+            biased;
+            reply = async { pending.front_mut().expect("guarded").reply(encoding).await }, if !pending.is_empty() => {
+                pending.pop_front();
+                match reply {
+                    Some(reply) => {
+                        if socket.send(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => {
+                        let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                        break;
+                    }
+                }
+            }
             _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
+                // The owners apply everything queued before they stop: acknowledge it first.
+                if flush(&mut socket, &mut pending, encoding).await {
+                    let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
+                }
                 break;
             }
             summary = summaries.recv() => match summary {
@@ -127,25 +192,25 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                 // A slow reader skips summaries; they are snapshots, not a log.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
-                    let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                    if flush(&mut socket, &mut pending, encoding).await {
+                        let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                    }
                     break;
                 }
             },
-            message = socket.recv() => {
-                let reply = match message {
-                    Some(Ok(Message::Text(frame))) => handle_batch(&state, &handle, shape, encoding, Frame::Json(frame.as_bytes())).await,
-                    Some(Ok(Message::Binary(frame))) => handle_batch(&state, &handle, shape, encoding, Frame::Protobuf(&frame)).await,
+            message = socket.recv(), if pending.len() < IN_FLIGHT => {
+                let queued = match message {
+                    Some(Ok(Message::Text(frame))) => submit_batch(&state, &handle, shape, encoding, Frame::Json(frame.as_bytes())).await,
+                    Some(Ok(Message::Binary(frame))) => submit_batch(&state, &handle, shape, encoding, Frame::Protobuf(&frame)).await,
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                match reply {
-                    Some(reply) => {
-                        if socket.send(reply).await.is_err() {
-                            break;
-                        }
-                    }
+                match queued {
+                    Some(queued) => pending.push_back(queued),
                     None => {
-                        let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                        if flush(&mut socket, &mut pending, encoding).await {
+                            let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                        }
                         break;
                     }
                 }
@@ -163,22 +228,17 @@ enum Frame<'a> {
     Protobuf(&'a [u8]),
 }
 
-/// Applies one frame's batch; `None` when the stream is gone.
-async fn handle_batch(
+/// Validates one frame's batch and queues it on the stream; `None` when the stream is gone.
+async fn submit_batch(
     state: &AppState,
     handle: &StreamHandle,
     shape: Shape,
     encoding: Encoding,
     frame: Frame<'_>,
-) -> Option<Message> {
+) -> Option<Pending> {
     // Decoding and validating are kept apart so that a refusal names the batch's seq.
     let parsed = match frame {
-        Frame::Json(bytes) => serde_json::from_slice::<SampleBatchBody>(bytes)
-            .map_err(|e| (None, ApiError::malformed(format!("the JSON batch is malformed: {e}"))))
-            .and_then(|body| {
-                let seq = body.seq;
-                batch::from_body(body, shape).map_err(|e| (Some(seq), e))
-            }),
+        Frame::Json(bytes) => batch::parse_json_frame(bytes, shape),
         Frame::Protobuf(bytes) => batch::decode_protobuf(bytes).map_err(|e| (None, e)).and_then(|message| {
             let seq = message.seq;
             batch::from_proto(message, &handle.definition.id, shape).map_err(|e| (Some(seq), e))
@@ -188,15 +248,12 @@ async fn handle_batch(
         Ok(batch) => batch,
         Err((seq, error)) => {
             count_refusal(state, handle, Transport::Ws, &error, 1);
-            return Some(encoding.error(seq, error.problem()));
+            return Some(Pending::Ready(encoding.error(seq, error.problem())));
         }
     };
     let (reply, answer) = oneshot::channel();
     // Waiting here for room in the queue is the flow control: no frame is read meanwhile.
     let seq = batch.seq;
     handle.submit(Command::Ingest { batch, transport: Transport::Ws, reply }).await.ok()?;
-    match answer.await.ok()? {
-        Ok(ack) => Some(encoding.ack(&ack)),
-        Err(e) => Some(encoding.error(Some(seq), ApiError::storage(&e).problem())),
-    }
+    Some(Pending::Queued(seq, answer))
 }

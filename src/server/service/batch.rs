@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::api::problem::ApiError;
 use crate::service::definition::StreamDefinition;
 
+mod json;
 mod protobuf;
 pub use protobuf::{decode_protobuf, from_proto, parse_protobuf};
 
@@ -140,9 +141,20 @@ fn check_times(times: &[f64]) -> Result<(), ApiError> {
 
 /// Parses a JSON batch.
 pub fn parse_json(body: &[u8], shape: Shape) -> Result<SampleBatch, ApiError> {
-    let batch: SampleBatchBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the JSON batch is malformed: {e}")))?;
-    from_body(batch, shape)
+    parse_json_frame(body, shape).map_err(|(_, e)| e)
+}
+
+/// Parses a JSON batch; a refusal carries the batch's seq when it could be read (a
+/// WebSocket error message names it). A plain, valid batch takes the single-pass fast
+/// path; anything else goes through serde, which names what is wrong.
+pub fn parse_json_frame(body: &[u8], shape: Shape) -> Result<SampleBatch, (Option<u64>, ApiError)> {
+    if let Some(batch) = json::parse(body, shape) {
+        return Ok(batch);
+    }
+    let batch: SampleBatchBody = serde_json::from_slice(body)
+        .map_err(|e| (None, ApiError::malformed(format!("the JSON batch is malformed: {e}"))))?;
+    let seq = batch.seq;
+    from_body(batch, shape).map_err(|e| (Some(seq), e))
 }
 
 /// Validates a decoded JSON batch (also used for WebSocket text frames).

@@ -7,3 +7,4 @@ pub mod definition;
 pub mod owner;
 pub mod registry;
 pub mod snapshot;
+pub mod spectra;

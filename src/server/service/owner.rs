@@ -1,6 +1,11 @@
 //! The owner of one stream: a task that takes commands from a bounded queue, applies them
 //! to the estimator in order, and publishes immutable snapshots for readers. Nothing else
 //! touches the estimator, so no lock is ever held across an await.
+//!
+//! Batches that wait in the queue together are logged together: one store commit (one
+//! transaction) holds all their log entries, then each is applied and acknowledged in
+//! order. A stream fed faster than one commit per batch thus needs fewer commits, while
+//! every batch is still stored before it is applied and applied before it is acknowledged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use koopman::{EstimatorConfig, Progress};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::metrics::{Metrics, Reason, Transport};
@@ -18,14 +22,18 @@ use crate::service::batch::SampleBatch;
 use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
 use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
+use crate::service::spectra::{self, Spectra};
 use crate::store::codec::{self, LogEntry, StreamState};
 use crate::store::{Store, StoreError, Write};
 
 /// A batch larger than this many multiply-adds is applied with the worker thread marked as
 /// blocking, so other tasks move off it.
 const BLOCKING_WORK: usize = 2_000_000;
-/// Leading modes sent in a WebSocket summary.
-const SUMMARY_MODES: usize = 6;
+/// Most batches logged in one commit: the queue's default capacity.
+const MAX_GROUP: usize = 64;
+/// Most samples logged in one commit (bounds the transaction and the wait of the group's
+/// first acknowledgement for the last one's commit).
+const MAX_GROUP_ROWS: usize = 65_536;
 
 /// What a stream's owner is asked to do.
 pub enum Command {
@@ -132,7 +140,12 @@ impl RateMeter {
     }
 }
 
-type EigenJob = JoinHandle<(Arc<ModelSnapshot>, Duration)>;
+/// An ingest command taken from the queue.
+struct Queued {
+    batch: SampleBatch,
+    transport: Transport,
+    reply: oneshot::Sender<Result<IngestAck, StoreError>>,
+}
 
 /// Milliseconds since the Unix epoch (for snapshot ages shown in metrics).
 pub fn unix_millis() -> u64 {
@@ -159,19 +172,23 @@ pub struct Owner {
     last_publish: Instant,
     published: Option<Arc<ModelSnapshot>>,
     since_eigen: u64,
-    eigen_job: Option<EigenJob>,
+    spectra: Arc<Spectra>,
+    /// Set while this stream's summary job waits for the spectra worker.
+    spectra_queued: Arc<AtomicBool>,
     rate: RateMeter,
 }
 
 impl Owner {
     /// An owner of a stream in state `core` (new or recovered), with the watch it
-    /// publishes to; `unsaved_since` tracks changes not yet in a stored snapshot.
+    /// publishes to; `unsaved_since` tracks changes not yet in a stored snapshot; summaries
+    /// are computed by `spectra`.
     pub fn new(
         definition: Arc<StreamDefinition>,
         core: Core,
         context: OwnerContext,
         summaries: broadcast::Sender<Arc<ModelSummary>>,
         unsaved_since: Arc<AtomicU64>,
+        spectra: Arc<Spectra>,
     ) -> (Self, watch::Receiver<Arc<StreamSnapshot>>) {
         let config = Arc::new(definition.estimator_config());
         let version_now = Arc::new(AtomicU64::new(core.version));
@@ -192,7 +209,8 @@ impl Owner {
             last_publish: Instant::now(),
             published: None,
             since_eigen: 0,
-            eigen_job: None,
+            spectra,
+            spectra_queued: Arc::new(AtomicBool::new(false)),
             rate: RateMeter { window_start: Instant::now(), samples: 0, rate: 0.0 },
         };
         owner.publish();
@@ -202,44 +220,56 @@ impl Owner {
 
     /// Runs until stopped or until every sender is gone.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        // A command taken from the queue while gathering a group of batches, handled next.
+        let mut deferred = None;
         loop {
-            tokio::select! {
-                command = commands.recv() => {
-                    let Some(command) = command else { break };
-                    self.metrics.queue_depth.dec();
-                    match command {
-                        Command::Persist { reply } => {
-                            let _ = reply.send(self.persist_definition().await);
-                        }
-                        Command::Ingest { batch, transport, reply } => {
-                            let ack = self.ingest(&batch, transport).await;
-                            self.maybe_publish(commands.is_empty());
-                            self.maybe_snapshot();
-                            // The client may have gone; the batch is applied either way.
-                            let _ = reply.send(ack);
-                        }
-                        Command::Reset { reply } => {
-                            let logged = self.log(codec::encode_entry(&LogEntry::Reset)).await;
-                            if logged.is_ok() {
-                                self.core.reset();
-                                self.since_snapshot += 1;
-                                self.changed();
-                                self.publish();
-                            }
-                            let _ = reply.send(logged.map(|()| self.core.version));
-                        }
-                        Command::Stop { delete } => {
-                            self.finish(delete).await;
-                            break;
-                        }
+            let command = match deferred.take() {
+                Some(command) => command,
+                None => match commands.recv().await {
+                    Some(command) => {
+                        self.metrics.queue_depth.dec();
+                        command
                     }
+                    None => break,
+                },
+            };
+            match command {
+                Command::Persist { reply } => {
+                    let _ = reply.send(self.persist_definition().await);
                 }
-                finished = async { self.eigen_job.as_mut().expect("guarded").await }, if self.eigen_job.is_some() => {
-                    self.eigen_job = None;
-                    if let Ok((snapshot, took)) = finished {
-                        self.metrics.eigen_seconds.observe(took.as_secs_f64());
-                        self.send_summary(&snapshot);
+                Command::Ingest { batch, transport, reply } => {
+                    let mut rows = batch.rows;
+                    let mut group = vec![Queued { batch, transport, reply }];
+                    while group.len() < MAX_GROUP && rows < MAX_GROUP_ROWS {
+                        match commands.try_recv() {
+                            Ok(Command::Ingest { batch, transport, reply }) => {
+                                self.metrics.queue_depth.dec();
+                                rows += batch.rows;
+                                group.push(Queued { batch, transport, reply });
+                            }
+                            Ok(other) => {
+                                self.metrics.queue_depth.dec();
+                                deferred = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
                     }
+                    self.ingest_group(group, &commands, deferred.is_some()).await;
+                }
+                Command::Reset { reply } => {
+                    let logged = self.log(vec![(self.core.version + 1, codec::encode_entry(&LogEntry::Reset))]).await;
+                    if logged.is_ok() {
+                        self.core.reset();
+                        self.since_snapshot += 1;
+                        self.changed();
+                        self.publish();
+                    }
+                    let _ = reply.send(logged.map(|()| self.core.version));
+                }
+                Command::Stop { delete } => {
+                    self.finish(delete).await;
+                    break;
                 }
             }
         }
@@ -253,18 +283,70 @@ impl Owner {
         store.commit(vec![Write::PutStream { id: self.definition.id.clone(), definition }]).await
     }
 
-    /// Appends an entry for the next version; nothing is applied unless this succeeds.
-    async fn log(&self, entry: Vec<u8>) -> Result<(), StoreError> {
+    /// Appends log entries at their indices (the versions they produce) in one commit;
+    /// nothing is applied unless this succeeds.
+    async fn log(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
         let Some(store) = &self.context.store else { return Ok(()) };
-        store.commit(vec![Write::Append { id: self.definition.id.clone(), index: self.core.version + 1, entry }]).await
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let id = &self.definition.id;
+        store
+            .commit(entries.into_iter().map(|(index, entry)| Write::Append { id: id.clone(), index, entry }).collect())
+            .await
     }
 
-    async fn ingest(&mut self, batch: &SampleBatch, transport: Transport) -> Result<IngestAck, StoreError> {
-        if !self.core.is_duplicate(batch.seq) {
-            // Stored first, then applied: a batch is acknowledged only once it is durable,
-            // and a store failure leaves the model untouched.
-            self.log(codec::encode_batch(batch)).await?;
+    /// The log entries of the batches of a group that are not retries, at the versions
+    /// they will produce. A batch is a retry when its seq is not above the last applied
+    /// one or above that of an earlier new batch in the group: exactly what `Core::apply`
+    /// finds when it applies them in order.
+    fn entries(&self, group: &[Queued]) -> Vec<(u64, Vec<u8>)> {
+        let (mut watermark, mut index) = (self.core.last_seq, self.core.version);
+        let mut entries = Vec::with_capacity(group.len());
+        for queued in group {
+            if watermark.is_some_and(|last| queued.batch.seq <= last) {
+                continue;
+            }
+            watermark = Some(queued.batch.seq);
+            index += 1;
+            entries.push((index, codec::encode_batch(&queued.batch)));
         }
+        entries
+    }
+
+    /// Logs a group of batches in one commit, then applies and acknowledges each in order;
+    /// the last acknowledgement waits for the publication when the queue is idle. When the
+    /// commit fails, nothing of it was stored, and each batch is tried alone, as if it had
+    /// come alone.
+    async fn ingest_group(&mut self, group: Vec<Queued>, commands: &mpsc::Receiver<Command>, deferred: bool) {
+        if let Err(e) = self.log(self.entries(&group)).await {
+            if group.len() == 1 {
+                let _ = group.into_iter().next().map(|queued| queued.reply.send(Err(e)));
+                return;
+            }
+            for queued in group {
+                let logged = self.log(self.entries(std::slice::from_ref(&queued))).await;
+                let ack = logged.map(|()| self.apply(&queued.batch, queued.transport));
+                self.maybe_publish(commands.is_empty() && !deferred);
+                self.maybe_snapshot();
+                let _ = queued.reply.send(ack);
+            }
+            return;
+        }
+        let last = group.len() - 1;
+        for (i, queued) in group.into_iter().enumerate() {
+            let ack = self.apply(&queued.batch, queued.transport);
+            if i == last {
+                self.maybe_publish(commands.is_empty() && !deferred);
+                self.maybe_snapshot();
+            }
+            // The client may have gone; the batch is applied either way.
+            let _ = queued.reply.send(Ok(ack));
+        }
+    }
+
+    /// Applies a logged batch (or a retry) and counts it.
+    fn apply(&mut self, batch: &SampleBatch, transport: Transport) -> IngestAck {
         let started = Instant::now();
         let n_regressor = self.config.n_regressor();
         let work = batch.rows.saturating_mul(n_regressor * n_regressor * 5);
@@ -278,7 +360,7 @@ impl Owner {
         let took = started.elapsed().as_secs_f64();
         if ack.duplicate {
             self.metrics.rejected(transport, Reason::Duplicate, batch.rows as u64);
-            return Ok(ack);
+            return ack;
         }
         self.metrics.accepted(transport, ack.accepted as u64);
         self.metrics.rejected(transport, Reason::OutOfOrder, ack.out_of_order as u64);
@@ -293,7 +375,7 @@ impl Owner {
         self.since_eigen += ack.accepted as u64;
         self.since_snapshot += ack.accepted as u64 + 1;
         self.changed();
-        Ok(ack)
+        ack
     }
 
     /// Records a change that the next snapshot must carry.
@@ -361,20 +443,27 @@ impl Owner {
         }
     }
 
-    /// Publishes when the queue is idle or the interval has passed; starts the eigen job
-    /// when the cadence is due.
+    /// Publishes when the queue is idle or the interval has passed; queues the stream's
+    /// summary on the spectra worker when the eigen cadence is due and someone reads it (a
+    /// WebSocket client or the stream's mode gauges), unless one is still queued.
     fn maybe_publish(&mut self, idle: bool) {
-        let eigen_due = self.since_eigen >= self.definition.eigen_every && self.eigen_job.is_none();
+        let eigen_due = self.since_eigen >= self.definition.eigen_every && !self.spectra_queued.load(Ordering::Acquire);
         if idle || eigen_due || self.last_publish.elapsed() >= self.publish_interval {
             self.publish();
         }
-        if eigen_due && let Some(snapshot) = self.published.clone() {
+        if eigen_due && self.published.is_some() {
             self.since_eigen = 0;
-            self.eigen_job = Some(tokio::task::spawn_blocking(move || {
-                let started = Instant::now();
-                let _ = snapshot.modes();
-                (snapshot, started.elapsed())
-            }));
+            let gauges = self.metrics.has_stream_series(&self.definition.id);
+            if gauges || self.summaries.receiver_count() > 0 {
+                self.spectra_queued.store(true, Ordering::Release);
+                self.spectra.submit(spectra::Job {
+                    stream: self.definition.id.clone(),
+                    snapshots: self.snapshots.subscribe(),
+                    summaries: self.summaries.clone(),
+                    queued: self.spectra_queued.clone(),
+                    gauges,
+                });
+            }
         }
     }
 
@@ -431,28 +520,6 @@ impl Owner {
             mu: core.estimator.mu(),
         }
     }
-
-    fn send_summary(&self, snapshot: &ModelSnapshot) {
-        let Ok(modes) = snapshot.modes() else { return };
-        let briefs: Vec<ModeBrief> = modes
-            .iter()
-            .filter(|m| m.eigenvalue.im > 0.0 && !m.flags.ambiguous())
-            .filter_map(|m| m.continuous)
-            .take(SUMMARY_MODES)
-            .map(|c| ModeBrief { frequency_hz: c.frequency_hz, damping_ratio: c.damping_ratio })
-            .collect();
-        let pairs: Vec<(f64, f64)> = briefs.iter().map(|b| (b.frequency_hz, b.damping_ratio)).collect();
-        self.metrics.stream_modes(&self.definition.id, &pairs);
-        let summary = ModelSummary {
-            kind: "summary",
-            version: snapshot.version,
-            samples_accepted: self.core.samples,
-            residual_rms: snapshot.residual_rms.clone(),
-            modes: briefs,
-        };
-        // No subscriber is fine: summaries are only for connected WebSocket clients.
-        let _ = self.summaries.send(Arc::new(summary));
-    }
 }
 
 async fn write_snapshot(store: &Store, id: String, state: StreamState) -> Result<(), StoreError> {
@@ -485,5 +552,103 @@ fn placeholder_status() -> StreamStatus {
         update_rate_hz: 0.0,
         refactorisations: 0,
         mu: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::service::batch::Timing;
+    use crate::service::definition::CreateStream;
+    use crate::service::registry::{Registry, RegistryLimits};
+    use crate::store::{Durability, StoreOptions};
+
+    fn batch(seq: u64, start: usize) -> SampleBatch {
+        let x = (start..start + 3).flat_map(|k| [(k as f64 * 0.3).sin(), (k as f64 * 0.2).cos()]).collect();
+        SampleBatch { seq, timing: Timing::Start(start as f64 * 0.1), rows: 3, x, u: Vec::new() }
+    }
+
+    /// Batches queued together are logged in one commit, retries among them (against the
+    /// stream or against an earlier batch of the group) are acknowledged and not logged, a
+    /// reset in the middle ends the group, and the log replays to the live state.
+    #[test]
+    fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
+        let dir = std::env::temp_dir().join(format!("koopstream-owner-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let options = StoreOptions {
+                durability: Durability::PerAck,
+                group_commit: Duration::from_micros(100),
+                flush_interval: Duration::from_secs(1),
+            };
+            let store = Arc::new(Store::open(&dir, options).unwrap());
+            let context = OwnerContext {
+                metrics: Arc::new(Metrics::new(0)),
+                store: Some(store.clone()),
+                publish_interval: Duration::from_millis(100),
+                snapshot_every: 1_000_000,
+                snapshot_interval: Duration::from_secs(3600),
+            };
+            let registry = Registry::new(context, RegistryLimits { queue_capacity: 64, max_streams: 4 });
+            let request: CreateStream = serde_json::from_str(
+                r#"{"id":"g","channels":[{"name":"a"},{"name":"b"}],"ts":0.1,"mu":0.001,"warmup":4}"#,
+            )
+            .unwrap();
+            let definition = StreamDefinition::from_request(request, 300, || unreachable!()).unwrap();
+            let ts = definition.ts;
+            let (handle, _) = registry.create(definition.clone()).await.unwrap();
+            let commits_before = store.stats().commits.load(Ordering::Relaxed);
+            // Queued without yielding, so the owner finds them all waiting.
+            let (mut acks, mut reset) = (Vec::new(), None);
+            for (i, (seq, start)) in
+                [(1, 0), (2, 3), (2, 3), (4, 6), (1, 0), (5, 9), (0, 0), (6, 12)].into_iter().enumerate()
+            {
+                if i == 6 {
+                    let (reply, answer) = oneshot::channel();
+                    handle.try_submit(Command::Reset { reply }).map_err(|_| "queued").unwrap();
+                    reset = Some(answer);
+                    continue;
+                }
+                let (reply, answer) = oneshot::channel();
+                let command = Command::Ingest { batch: batch(seq, start), transport: Transport::Ws, reply };
+                handle.try_submit(command).map_err(|_| "queued").unwrap();
+                acks.push(answer);
+            }
+            let mut got = Vec::new();
+            for answer in acks {
+                let ack = answer.await.unwrap().unwrap();
+                got.push((ack.seq, ack.duplicate, ack.version));
+            }
+            assert_eq!(
+                got,
+                [(1, false, 1), (2, false, 2), (2, true, 2), (4, false, 3), (1, true, 3), (5, false, 4), (6, false, 6)]
+            );
+            assert_eq!(reset.unwrap().await.unwrap().unwrap(), 5);
+            // One commit for the six batches before the reset, one for the reset, one for the last batch.
+            assert_eq!(store.stats().commits.load(Ordering::Relaxed) - commits_before, 3);
+
+            let stored = store.load().unwrap();
+            let log = &stored.iter().find(|s| s.id == "g").unwrap().log;
+            let seqs: Vec<(u64, Option<u64>)> = log
+                .iter()
+                .map(|(index, entry)| match entry {
+                    LogEntry::Batch(b) => (*index, Some(b.seq)),
+                    LogEntry::Reset => (*index, None),
+                })
+                .collect();
+            assert_eq!(seqs, [(1, Some(1)), (2, Some(2)), (3, Some(4)), (4, Some(5)), (5, None), (6, Some(6))]);
+            let mut replayed = Core::new(koopman::Estimator::new(definition.estimator_config()).unwrap());
+            for (_, entry) in log {
+                replayed.replay(entry, ts);
+            }
+            let status = handle.status();
+            assert_eq!((replayed.version, replayed.last_seq, replayed.samples), (6, Some(6), status.samples_accepted));
+            assert_eq!(status.version, 6);
+            registry.shutdown().await;
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

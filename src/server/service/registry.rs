@@ -18,6 +18,7 @@ use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
 use crate::service::owner::{Command, ModelSummary, Owner, OwnerContext, unix_millis};
 use crate::service::snapshot::{StreamSnapshot, StreamStatus};
+use crate::service::spectra::Spectra;
 use crate::store::StoreError;
 
 /// Summaries buffered for a slow WebSocket reader before it skips ahead.
@@ -128,20 +129,28 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     limits: RegistryLimits,
     context: OwnerContext,
+    spectra: Arc<Spectra>,
 }
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry, with the spectra worker its streams share.
     pub fn new(context: OwnerContext, limits: RegistryLimits) -> Self {
-        Self { streams: RwLock::new(HashMap::new()), metrics: context.metrics.clone(), limits, context }
+        let spectra = Arc::new(Spectra::start(context.metrics.clone()));
+        Self { streams: RwLock::new(HashMap::new()), metrics: context.metrics.clone(), limits, context, spectra }
     }
 
     fn spawn(&self, definition: Arc<StreamDefinition>, core: Core, unsaved: bool) -> Arc<StreamHandle> {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
         let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
         let unsaved_since = Arc::new(AtomicU64::new(if unsaved { unix_millis() } else { 0 }));
-        let (owner, snapshot) =
-            Owner::new(definition.clone(), core, self.context.clone(), summaries.clone(), unsaved_since.clone());
+        let (owner, snapshot) = Owner::new(
+            definition.clone(),
+            core,
+            self.context.clone(),
+            summaries.clone(),
+            unsaved_since.clone(),
+            self.spectra.clone(),
+        );
         let task = tokio::spawn(owner.run(receiver));
         Arc::new(StreamHandle {
             definition,
