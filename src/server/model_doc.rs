@@ -187,7 +187,7 @@ impl ModelDoc {
             config: estimator.config(),
             mu: estimator.mu().unwrap_or_default(),
             pairs: estimator.pairs_in_model(),
-            residual_rms: estimator.residual_rms().map(<[f64]>::to_vec),
+            residual_rms: estimator.residual_rms(),
         };
         Ok(Self::new(&model, &eigenvalues, context))
     }

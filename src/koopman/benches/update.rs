@@ -74,7 +74,7 @@ fn multiply_add_bound(bencher: Bencher, n: usize) {
     });
 }
 
-/// Exact refactorisation from the running sums (Cholesky, inverse, solve): O(N'^3).
+/// The bound's five sweeps at the runtime-dispatched SIMD width.
 struct SimdSweeps<'a> {
     matrix: &'a mut [f64],
     vector: &'a [f64],
@@ -110,6 +110,7 @@ fn multiply_add_bound_simd(bencher: Bencher, n: usize) {
     });
 }
 
+/// Exact refactorisation from the running sums (Cholesky, inverse, solve): O(N'^3).
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn refactorise_from_sums(bencher: Bencher, n: usize) {
     let mut estimator = ready_estimator(n);

@@ -28,7 +28,7 @@ use pulp::{Arch, Simd, WithSimd};
 
 use crate::fused::PairUpdate;
 use crate::kernels::Dense;
-use crate::simd::{axpy, dot, dot_and_axpy, scale};
+use crate::simd::{dot, matvec_add, scale, sym_lower_matvec, transposed_matvec};
 
 /// Pairs deferred at most (the largest rank of one flush).
 pub(crate) const MAX_BLOCK: usize = 32;
@@ -62,8 +62,10 @@ pub(crate) struct Pending {
     pub(crate) gamma: Vec<f64>,
     /// s = rho^-count.
     pub(crate) sigma: f64,
-    /// Work space: h_i . p for the pair in progress, and weighted copies for the flush.
+    /// Work space: h_i . p for the pair in progress, their weighted values, and weighted
+    /// copies for the flush.
     dots: Vec<f64>,
+    weights: Vec<f64>,
     weighted: Dense,
 }
 
@@ -80,6 +82,7 @@ impl Pending {
             gamma: vec![0.0; MAX_BLOCK],
             sigma: 1.0,
             dots: vec![0.0; MAX_BLOCK],
+            weights: vec![0.0; MAX_BLOCK],
             weighted: Dense::zeros(n_regressor, MAX_BLOCK),
         }
     }
@@ -306,19 +309,14 @@ impl WithSimd for DeferredPair<'_> {
         let n = p.len();
         let c = pending.count;
         // h = P_base p (lower triangle), then the pending corrections, then the scale s.
-        h.fill(0.0);
-        for j in 0..n {
-            let col = &inverse.col(j)[j..];
-            let pj = p[j];
-            let below = dot_and_axpy(simd, &col[1..], &p[j + 1..], pj, &mut h[j + 1..]);
-            h[j] += col[0] * pj + below;
-        }
+        sym_lower_matvec(simd, inverse.entries(), n, p, h);
+        let rows_p = pending.gains.rows();
+        let gains = &pending.gains.entries()[..c * rows_p];
+        transposed_matvec(simd, gains, p, 1.0, 0.0, &mut pending.dots[..c]);
         for i in 0..c {
-            pending.dots[i] = dot(simd, pending.gains.col(i), p);
+            pending.weights[i] = -pending.beta[i] * pending.dots[i];
         }
-        for i in 0..c {
-            axpy(simd, -pending.beta[i] * pending.dots[i], pending.gains.col(i), h);
-        }
+        matvec_add(simd, gains, &pending.weights[..c], h);
         if pending.sigma != 1.0 {
             scale(simd, pending.sigma, h);
         }
@@ -328,12 +326,13 @@ impl WithSimd for DeferredPair<'_> {
         }
         let gamma = 1.0 / (1.0 + php);
         // e = q - K^T p with K = K_base + sum gamma_i h_i e_i^T.
-        for (j, (e, &qj)) in residual.iter_mut().zip(q).enumerate() {
-            *e = qj - dot(simd, operator.col(j), p);
-        }
+        residual.copy_from_slice(q);
+        transposed_matvec(simd, operator.entries(), p, -1.0, 1.0, residual);
         for i in 0..c {
-            axpy(simd, -pending.gamma[i] * pending.dots[i], pending.errors.col(i), residual);
+            pending.weights[i] = -pending.gamma[i] * pending.dots[i];
         }
+        let rows_e = pending.errors.rows();
+        matvec_add(simd, &pending.errors.entries()[..c * rows_e], &pending.weights[..c], residual);
         pending.regressors.col_mut(c).copy_from_slice(p);
         pending.targets.col_mut(c).copy_from_slice(q);
         pending.gains.col_mut(c).copy_from_slice(h);

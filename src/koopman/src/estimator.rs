@@ -65,17 +65,16 @@ struct ResidualTracker {
     horizon: u64,
     count: u64,
     mean_square: Vec<f64>,
-    rms: Vec<f64>,
 }
 
 impl ResidualTracker {
     fn record(&mut self, residual: &[f64], scale: Option<&[f64]>) {
         self.count += 1;
         let weight = 1.0 / self.count.min(self.horizon) as f64;
-        for (j, (ms, rms)) in self.mean_square.iter_mut().zip(self.rms.iter_mut()).enumerate() {
+        // The square roots are taken when the RMS is read, not per sample.
+        for (j, ms) in self.mean_square.iter_mut().enumerate() {
             let e = residual[j] * scale.map_or(1.0, |s| s[j]);
             *ms += weight * (e * e - *ms);
-            *rms = ms.sqrt();
         }
     }
 }
@@ -241,8 +240,10 @@ impl Estimator {
     }
 
     /// RMS of the a-priori one-step residual per state channel, in data units.
-    pub fn residual_rms(&self) -> Option<&[f64]> {
-        self.online().filter(|o| o.residuals.count > 0).map(|o| o.residuals.rms.as_slice())
+    pub fn residual_rms(&self) -> Option<Vec<f64>> {
+        self.online()
+            .filter(|o| o.residuals.count > 0)
+            .map(|o| o.residuals.mean_square.iter().map(|v| v.sqrt()).collect())
     }
 
     /// The states held for the delay coordinates, raw units, oldest first (row-major).
@@ -337,7 +338,6 @@ impl Estimator {
                     config.window,
                     config.refactor_every,
                 )?;
-                let rms = online.residual_mean_square.iter().map(|v| v.sqrt()).collect();
                 Phase::Online(Box::new(Online {
                     lifting,
                     mu: online.mu,
@@ -351,7 +351,6 @@ impl Estimator {
                         horizon: config.residual_horizon as u64,
                         count: online.residual_count,
                         mean_square: online.residual_mean_square,
-                        rms,
                     },
                 }))
             }
@@ -403,7 +402,6 @@ impl Estimator {
                 horizon: c.residual_horizon as u64,
                 count: 0,
                 mean_square: vec![0.0; c.n_states()],
-                rms: vec![0.0; c.n_states()],
             },
             lifting,
             mu,

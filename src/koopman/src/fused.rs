@@ -13,7 +13,13 @@
 use pulp::{Arch, Simd, WithSimd};
 
 use crate::kernels::Dense;
-use crate::simd::{axpy, dot, dot_and_axpy, scaled_axpy};
+use crate::simd::{axpy, dot, matvec_add, scaled_axpy, sym_lower_matvec, symmetric_rank1_column};
+
+/// The largest N' with an update compiled for its exact size. Recursions of at most this
+/// many regressors keep P in full and exactly symmetric (the upper triangle mirrors the
+/// lower one bit for bit): their update reads it as a plain matrix, and every other writer
+/// of P mirrors it afterwards (`Recursion::mirror_inverse`).
+pub(crate) const EXACT_MAX: usize = 23;
 
 /// One pair (p, q) applied to the recursion: h = P p, gamma = 1 / (1 + p^T h),
 /// e = q - K^T p, K += gamma h e^T, P <- (P - gamma h h^T) / rho, G <- rho (G + p p^T),
@@ -50,18 +56,39 @@ impl RankOnePair<'_> {
 impl WithSimd for RankOnePair<'_> {
     type Output = PairUpdate;
 
+    /// Models with N' up to 23 (those below the deferred path's threshold, unless they
+    /// use a window) run a copy of the update compiled for their exact N': every slice
+    /// length is then a constant, so the compiler unrolls the short loops and drops their
+    /// remainder handling, which at N' of a few is most of the work.
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> PairUpdate {
+        macro_rules! exact {
+            ($($n:literal)*) => {
+                match self.p.len() {
+                    $($n => self.run::<S, $n>(simd),)*
+                    _ => self.run::<S, 0>(simd),
+                }
+            };
+        }
+        exact!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23)
+    }
+}
+
+impl RankOnePair<'_> {
+    /// The update for N' = `N` regressors, or any N' when `N` is 0.
+    #[inline(always)]
+    fn run<S: Simd, const N: usize>(self, simd: S) -> PairUpdate {
         let Self { p, q, rho, inverse, operator, gram, cross, h, residual } = self;
-        let n = p.len();
-        // h = P p from the lower triangle: column j serves as column j (below the
-        // diagonal, into h[j+1..]) and as row j (a dot product into h[j]).
-        h.fill(0.0);
-        for j in 0..n {
-            let col = &inverse.col(j)[j..];
-            let pj = p[j];
-            let below = dot_and_axpy(simd, &col[1..], &p[j + 1..], pj, &mut h[j + 1..]);
-            h[j] += col[0] * pj + below;
+        let n = if N == 0 { p.len() } else { N };
+        let (p, h) = (&p[..n], &mut h[..n]);
+        let inverse = &mut inverse.entries_mut()[..n * n];
+        let gram = &mut gram.entries_mut()[..n * n];
+        if N == 0 {
+            sym_lower_matvec(simd, inverse, n, p, h);
+        } else {
+            // At an exact size P is held in full, exactly symmetric (see `EXACT_MAX`).
+            h.fill(0.0);
+            matvec_add(simd, inverse, p, h);
         }
         let php = dot(simd, p, h);
         if !(php.is_finite() && php >= 0.0) {
@@ -70,17 +97,29 @@ impl WithSimd for RankOnePair<'_> {
         let gamma = 1.0 / (1.0 + php);
         // Column j of K and R at once: the residual needs K_j before its update, and
         // K_j is still in L1 when the update follows.
+        let targets = residual.len();
+        let operator = &mut operator.entries_mut()[..n * targets];
+        let cross = &mut cross.entries_mut()[..n * targets];
         for (j, (e, &qj)) in residual.iter_mut().zip(q).enumerate() {
-            let k_col = operator.col_mut(j);
+            let k_col = &mut operator[j * n..(j + 1) * n];
             *e = qj - dot(simd, k_col, p);
             axpy(simd, gamma * *e, h, k_col);
-            scaled_axpy(simd, rho, qj, p, cross.col_mut(j));
+            scaled_axpy(simd, rho, qj, p, &mut cross[j * n..(j + 1) * n]);
         }
-        // P and G, column by column of their lower triangles.
+        // P and G, column by column. At an exact size whole columns are updated: P stays
+        // exactly symmetric in full, and G's entries above the diagonal are scratch that
+        // nothing reads (G is read by its lower triangle only); a column of constant length
+        // is a few full vectors, where its triangular part would leave a scalar remainder
+        // in almost every column. Otherwise only the lower triangles.
         let inv_rho = 1.0 / rho;
         for j in 0..n {
-            scaled_axpy(simd, inv_rho, -gamma * h[j], &h[j..], &mut inverse.col_mut(j)[j..]);
-            scaled_axpy(simd, rho, p[j], &p[j..], &mut gram.col_mut(j)[j..]);
+            if N == 0 {
+                scaled_axpy(simd, inv_rho, -gamma * h[j], &h[j..], &mut inverse[j * n + j..(j + 1) * n]);
+                scaled_axpy(simd, rho, p[j], &p[j..], &mut gram[j * n + j..(j + 1) * n]);
+            } else {
+                symmetric_rank1_column(simd, inv_rho, -gamma, h, h[j], &mut inverse[j * n..(j + 1) * n]);
+                scaled_axpy(simd, rho, p[j], p, &mut gram[j * n..(j + 1) * n]);
+            }
         }
         PairUpdate::Applied { healthy: residual.iter().all(|e| e.is_finite()) }
     }
@@ -91,11 +130,15 @@ mod tests {
     use super::*;
     use crate::kernels;
 
+    /// A symmetric matrix: full at the exact sizes (as the recursion keeps P there), only
+    /// the lower triangle otherwise (the upper one holds NaN, which must never be read).
     fn lower(n: usize, seed: f64) -> Dense {
         let mut s = Dense::zeros(n, n);
         for j in 0..n {
-            for i in j..n {
-                s.col_mut(j)[i] = ((i * 7 + j * 3) as f64 * seed).sin() + if i == j { n as f64 } else { 0.0 };
+            for i in 0..n {
+                let (r, c) = (i.max(j), i.min(j));
+                let value = ((r * 7 + c * 3) as f64 * seed).sin() + if i == j { n as f64 } else { 0.0 };
+                s.col_mut(j)[i] = if i >= j || n <= EXACT_MAX { value } else { f64::NAN };
             }
         }
         s
@@ -105,7 +148,7 @@ mod tests {
     /// for sizes around every SIMD width and remainder, with and without forgetting.
     #[test]
     fn fused_update_matches_the_separate_kernels() {
-        for n in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 64, 67] {
+        for n in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 24, 33, 64, 67] {
             for rho in [1.0, 0.97] {
                 let p: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37 + 0.1).sin()).collect();
                 let q: Vec<f64> = (0..n).map(|i| (i as f64 * 0.53 + 0.2).cos()).collect();
@@ -149,6 +192,11 @@ mod tests {
                 assert!(close(k.entries(), k_ref.entries()), "K, n = {n}");
                 assert!(close(cross.entries(), cross_ref.entries()), "R, n = {n}");
                 for j in 0..n {
+                    if n <= EXACT_MAX {
+                        for i in 0..j {
+                            assert_eq!(inv.get(i, j).to_bits(), inv.get(j, i).to_bits(), "P symmetric, n = {n}");
+                        }
+                    }
                     assert!(close(&inv.col(j)[j..], &inv_ref.col(j)[j..]), "P, n = {n}");
                     assert!(close(&gram.col(j)[j..], &gram_ref.col(j)[j..]), "G, n = {n}");
                 }

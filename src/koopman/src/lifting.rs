@@ -72,7 +72,8 @@ impl StateHistory {
 
     /// Appends the newest state.
     pub fn push(&mut self, z: &[f64]) {
-        self.newest = (self.newest + 1) % self.capacity;
+        // A compare, not `%`: an integer division would cost more than a small lifting.
+        self.newest = if self.newest + 1 == self.capacity { 0 } else { self.newest + 1 };
         self.data[self.newest * self.n..(self.newest + 1) * self.n].copy_from_slice(z);
         self.len = (self.len + 1).min(self.capacity);
     }
@@ -80,7 +81,7 @@ impl StateHistory {
     /// The state `lag` steps back (0 = newest). Panics if not held.
     pub fn lag(&self, lag: usize) -> &[f64] {
         assert!(lag < self.len, "history holds {} states, asked for lag {lag}", self.len);
-        let slot = (self.newest + self.capacity - lag) % self.capacity;
+        let slot = if lag <= self.newest { self.newest - lag } else { self.newest + self.capacity - lag };
         &self.data[slot * self.n..(slot + 1) * self.n]
     }
 
@@ -126,20 +127,14 @@ pub struct Lifting {
     monomials: Vec<(usize, usize)>,
     /// Centres in standardised coordinates, row-major (count x n).
     rbf_centres: Vec<f64>,
-    /// The same centres by coordinate (n x count, row-major), so that distances to all
-    /// centres are computed one coordinate at a time over contiguous memory.
+    /// The same centres by coordinate (n rows of count values, padded), so that distances
+    /// to all centres are computed one coordinate at a time over contiguous memory.
     rbf_centres_by_coordinate: Vec<f64>,
     rbf_width: f64,
     fourier_w: Vec<f64>,
     fourier_b: Vec<f64>,
     offsets: Offsets,
     dim: usize,
-}
-
-/// Row-major count x n centres as n x count.
-fn by_coordinate(centres: &[f64], n: usize) -> Vec<f64> {
-    let count = centres.len() / n.max(1);
-    (0..n).flat_map(|d| centres.chunks_exact(n).map(move |c| c[d])).take(n * count).collect()
 }
 
 /// Seed offsets so that features and centres draw from independent streams.
@@ -211,7 +206,7 @@ impl Lifting {
             standardisation,
             inv_scale,
             monomials,
-            rbf_centres_by_coordinate: by_coordinate(&rbf_centres, n),
+            rbf_centres_by_coordinate: crate::exp::centres_by_coordinate(&rbf_centres, n),
             rbf_centres,
             rbf_width,
             fourier_w,
@@ -271,7 +266,7 @@ impl Lifting {
             standardisation,
             inv_scale,
             monomials,
-            rbf_centres_by_coordinate: by_coordinate(&state.rbf_centres, n),
+            rbf_centres_by_coordinate: crate::exp::centres_by_coordinate(&state.rbf_centres, n),
             rbf_centres: state.rbf_centres,
             rbf_width: state.rbf_width,
             fourier_w: state.fourier_w,

@@ -10,7 +10,7 @@ use faer::linalg::solvers::{DenseSolveCore, Solve};
 
 use crate::deferred::{DeferredPair, Pending, block_size};
 use crate::error::NumericalError;
-use crate::fused::{PairUpdate, RankOnePair};
+use crate::fused::{EXACT_MAX, PairUpdate, RankOnePair};
 use crate::kernels::{self, Dense};
 
 /// The last w pairs, for removing the oldest exactly.
@@ -184,6 +184,7 @@ impl Recursion {
         if evicted {
             if recursive {
                 healthy = self.rank_two(p, q);
+                self.mirror_inverse();
             }
             let s = &self.scratch;
             kernels::sym_lower_rank2(&mut self.gram, &s.p_old, p, [[-1.0, 0.0], [0.0, 1.0]]);
@@ -357,6 +358,8 @@ impl Recursion {
         fresh.gram = square("gram", state.gram)?;
         fresh.cross = tall("cross", state.cross)?;
         fresh.p = square("p", state.p)?;
+        // States saved before small models kept P in full hold only its lower triangle.
+        fresh.mirror_inverse();
         fresh.k = tall("k", state.k)?;
         fresh.solved = state.solved;
         fresh.window = window;
@@ -366,6 +369,21 @@ impl Recursion {
         fresh.refactorisations = state.refactorisations;
         fresh.health_failures = state.health_failures;
         Ok(fresh)
+    }
+
+    /// Copies P's lower triangle onto its upper one where the exact-size update reads P
+    /// in full (at most [`EXACT_MAX`] regressors); other sizes read only the lower one.
+    fn mirror_inverse(&mut self) {
+        let n = self.p.rows();
+        if n > EXACT_MAX {
+            return;
+        }
+        for j in 0..n {
+            for i in j + 1..n {
+                let value = self.p.get(i, j);
+                self.p.col_mut(i)[j] = value;
+            }
+        }
     }
 
     /// Exact solve from the sums: Cholesky of G, P = G^-1, K = G^-1 R.
@@ -388,6 +406,7 @@ impl Recursion {
             return Err(NumericalError::NotPositiveDefinite);
         }
         self.p.copy_from_faer(inverse.as_ref());
+        self.mirror_inverse();
         self.k.copy_from_faer(k.as_ref());
         self.solved = true;
         Ok(())

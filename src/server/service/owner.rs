@@ -482,7 +482,7 @@ impl Owner {
                 self.config.clone(),
                 core.estimator.mu().unwrap_or_default(),
                 core.estimator.pairs_in_model(),
-                core.estimator.residual_rms().map(<[f64]>::to_vec),
+                core.estimator.residual_rms(),
             )))
         });
         self.published = model.clone();
@@ -514,7 +514,7 @@ impl Owner {
             gaps: counters.gaps,
             last_timestamp: core.last_t,
             last_seq: core.last_seq,
-            residual_rms: core.estimator.residual_rms().map(<[f64]>::to_vec),
+            residual_rms: core.estimator.residual_rms(),
             update_rate_hz: self.rate.rate,
             refactorisations: counters.refactorisations,
             mu: core.estimator.mu(),
