@@ -77,6 +77,17 @@ fn parse_json(bencher: Bencher, rows: usize) {
     bencher.counter(ItemsCount::new(rows)).bench(|| batch::parse_json(black_box(&body), shape).expect("a valid batch"));
 }
 
+/// The general serde path (what every JSON batch took before the single-pass parser, and
+/// what a batch the fast path declines still takes): the same work, for the ratio.
+#[divan::bench(args = ROWS)]
+fn parse_json_serde(bencher: Bencher, rows: usize) {
+    let (body, shape) = (json_body(rows), shape());
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let decoded: batch::SampleBatchBody = serde_json::from_slice(black_box(&body)).expect("valid JSON");
+        batch::from_body(decoded, shape).expect("a valid batch")
+    });
+}
+
 #[divan::bench(args = ROWS)]
 fn parse_json_bytes(bencher: Bencher, rows: usize) {
     let (body, shape) = (json_body(rows), shape());
