@@ -35,6 +35,50 @@ pub struct OnlineTiming {
     pub refactorisations: u64,
     /// Failed health checks inside the timed loop.
     pub health_failures: u64,
+    /// The distribution of single updates, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<UpdateDistribution>,
+}
+
+/// Times of single updates, in nanoseconds (each timed on its own, clock reads included).
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateDistribution {
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Slowest.
+    pub max_ns: u64,
+    /// Updates slower than ten times the median.
+    pub slow_updates: usize,
+    /// Their share of the total time.
+    pub slow_time_share: f64,
+}
+
+impl UpdateDistribution {
+    fn of(mut times: Vec<u64>) -> Option<Self> {
+        if times.is_empty() {
+            return None;
+        }
+        let total: u64 = times.iter().sum();
+        times.sort_unstable();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        let p50 = at(0.5);
+        let slow: Vec<u64> = times.iter().copied().filter(|&t| t > 10 * p50).collect();
+        Some(Self {
+            p50_ns: p50,
+            p90_ns: at(0.9),
+            p99_ns: at(0.99),
+            p999_ns: at(0.999),
+            max_ns: at(1.0),
+            slow_updates: slow.len(),
+            slow_time_share: slow.iter().sum::<u64>() as f64 / total.max(1) as f64,
+        })
+    }
 }
 
 /// Why a timing run failed.
@@ -70,11 +114,13 @@ pub enum BenchOnlineError {
 }
 
 /// Reads the whole file, warms the estimator up until it has a model, then times
-/// `max_updates` further pushes (all of the rest by default).
+/// `max_updates` further pushes (all of the rest by default), each one on its own too when
+/// `distribution` is set.
 pub fn bench_online(
     options: &FitOptions,
     max_updates: Option<usize>,
     npz: Option<&PathBuf>,
+    distribution: bool,
 ) -> Result<OnlineTiming, BenchOnlineError> {
     let path = &options.input;
     let (states, n, state_names, input_names) = read_states(options)?;
@@ -101,9 +147,19 @@ pub fn bench_online(
     let p0 = estimator.p();
 
     let before = estimator.counters();
+    // Preallocated before the clock starts; the plain loop stays free of clock reads.
+    let mut single = Vec::with_capacity(if distribution { timed } else { 0 });
     let start = Instant::now();
-    for i in next..next + timed {
-        push(&mut estimator, i)?;
+    if distribution {
+        for i in next..next + timed {
+            let started = Instant::now();
+            push(&mut estimator, i)?;
+            single.push(started.elapsed().as_nanos() as u64);
+        }
+    } else {
+        for i in next..next + timed {
+            push(&mut estimator, i)?;
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     let after = estimator.counters();
@@ -132,6 +188,7 @@ pub fn bench_online(
         first_timed_pair,
         refactorisations: after.refactorisations - before.refactorisations,
         health_failures: after.health_failures - before.health_failures,
+        distribution: UpdateDistribution::of(single),
     })
 }
 
@@ -235,9 +292,13 @@ mod tests {
         std::fs::write(&csv, text).unwrap();
         let out = dir.join("out.npz");
         let options = options(csv);
-        let timing = bench_online(&options, Some(100), Some(&out)).unwrap();
+        let timing = bench_online(&options, Some(100), Some(&out), false).unwrap();
         assert_eq!(timing.observables, 6);
         assert_eq!(timing.timed_updates, 100);
+        assert!(timing.distribution.is_none());
+        let timed_alone = bench_online(&options, Some(100), None, true).unwrap().distribution.unwrap();
+        assert!(timed_alone.p50_ns <= timed_alone.p99_ns && timed_alone.p99_ns <= timed_alone.max_ns);
+        assert!((0.0..=1.0).contains(&timed_alone.slow_time_share));
         assert!(out.exists());
 
         // Recompute with the same recursion from the same data in memory.

@@ -126,6 +126,12 @@ pub struct BenchOnlineArgs {
     /// Also write the lifted observables, A and P at the start and A at the end (`.npz`).
     #[arg(long)]
     pub npz: Option<PathBuf>,
+    /// Time every update on its own and report their distribution (percentiles, and the
+    /// share of the time spent in updates slower than ten times the median, such as the
+    /// deferred flushes and refactorisations). The clock reads add a few tens of
+    /// nanoseconds to each update, so the mean of such a run is not the figure to compare.
+    #[arg(long)]
+    pub distribution: bool,
 }
 
 /// A recorded file and the model to identify from it (shared by `fit` and `bench-online`).

@@ -46,8 +46,12 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::BenchOnline(args) => {
-            let timing =
-                koopstream::bench_online::bench_online(&args.source.options(), args.max_updates, args.npz.as_ref())?;
+            let timing = koopstream::bench_online::bench_online(
+                &args.source.options(),
+                args.max_updates,
+                args.npz.as_ref(),
+                args.distribution,
+            )?;
             println!("{}", serde_json::to_string(&timing)?);
         }
         Command::Experiment(args) => {
