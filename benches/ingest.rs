@@ -1,6 +1,7 @@
 //! Speed of the service's ingest path on fixed inputs: parsing one batch at the edge (JSON,
 //! CSV, protobuf), encoding it as a log entry, applying it to a stream's state, and one
-//! command round trip through a stream's owner task. Run with `cargo bench --bench ingest`.
+//! command round trip through a stream's owner task, alone and queued up. Run with
+//! `cargo bench --bench ingest`.
 //!
 //! Batches have 2 state channels and the dictionary `state,const,poly:3` (N = 10
 //! observables), the small models of the 10^6 samples/s goal; the round trip sends a
@@ -190,6 +191,33 @@ fn owner_round_trip(bencher: Bencher) {
                 seq += 1;
                 let batch = SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() };
                 round_trip(&service.handle, batch).await;
+            }
+        })
+    });
+}
+
+/// The owner's cost per command when commands queue up (as under load): 100 one-sample
+/// batches submitted back to back, then all replies awaited. Unlike the round trip above,
+/// this is not dominated by thread wake-ups, so it shows the per-command work (and the
+/// grouping of queued batches into one log write and one publication).
+#[divan::bench]
+fn owner_pipelined(bencher: Bencher) {
+    const COMMANDS: usize = 100;
+    let service = service();
+    let mut seq = 1u64;
+    let data = values(1);
+    bencher.counter(ItemsCount::new(COMMANDS)).bench_local(|| {
+        service.runtime.block_on(async {
+            let mut answers = Vec::with_capacity(COMMANDS);
+            for _ in 0..COMMANDS {
+                seq += 1;
+                let batch = SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() };
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                service.handle.submit(Command::Ingest { batch, transport: Transport::Ws, reply }).await.expect("queued");
+                answers.push(answer);
+            }
+            for answer in answers {
+                answer.await.expect("answered").expect("applied");
             }
         })
     });
