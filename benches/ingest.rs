@@ -213,7 +213,11 @@ fn owner_pipelined(bencher: Bencher) {
                 seq += 1;
                 let batch = SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() };
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                service.handle.submit(Command::Ingest { batch, transport: Transport::Ws, reply }).await.expect("queued");
+                service
+                    .handle
+                    .submit(Command::Ingest { batch, transport: Transport::Ws, reply })
+                    .await
+                    .expect("queued");
                 answers.push(answer);
             }
             for answer in answers {

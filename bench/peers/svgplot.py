@@ -82,25 +82,26 @@ class LogLogPlot:
             f'<text x="{self.width / 2:.1f}" y="22" text-anchor="middle" font-size="15">'
             f"{escape(self.title)}</text>",
         ]
-        # Grid: decades solid, 2..9 within each decade faint.
-        for e in range(xa, xb + 1):
-            for k in range(1, 10):
-                if e == xb and k > 1:
-                    break
-                x = px(k * 10.0 ** e)
-                colour = "#cccccc" if k == 1 else "#eeeeee"
-                out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="{colour}"/>')
-            out.append(
-                f'<text x="{px(10.0 ** e):.1f}" y="{top + ph + 18}" text-anchor="middle">{_tick_label(e)}</text>'
-            )
-        for e in range(ya, yb + 1):
-            for k in range(1, 10):
-                if e == yb and k > 1:
-                    break
-                y = py(k * 10.0 ** e)
-                colour = "#cccccc" if k == 1 else "#eeeeee"
-                out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="{colour}"/>')
-            out.append(f'<text x="{left - 6}" y="{py(10.0 ** e) + 4:.1f}" text-anchor="end">{_tick_label(e)}</text>')
+        # Grid: decades solid, 2..9 within each decade faint; one helper for both axes.
+        def grid(lo, hi, pos, line, label):
+            for e in range(lo, hi + 1):
+                for k in range(1, 10):
+                    if e == hi and k > 1:
+                        break
+                    colour = "#cccccc" if k == 1 else "#eeeeee"
+                    out.append(line(pos(k * 10.0 ** e), colour))
+                out.append(label(pos(10.0 ** e), _tick_label(e)))
+
+        grid(
+            xa, xb, px,
+            lambda x, c: f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="{c}"/>',
+            lambda x, t: f'<text x="{x:.1f}" y="{top + ph + 18}" text-anchor="middle">{t}</text>',
+        )
+        grid(
+            ya, yb, py,
+            lambda y, c: f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="{c}"/>',
+            lambda y, t: f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{t}</text>',
+        )
         out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333333"/>')
         out.append(
             f'<text x="{left + pw / 2:.1f}" y="{self.height - 18}" text-anchor="middle">{escape(self.xlabel)}</text>'

@@ -153,33 +153,12 @@ impl Pending {
         if c == 0 {
             return;
         }
-        let gains = self.gains.as_faer().subcols(0, c);
-        // P_base <- s (P_base - H diag(beta) H^T), lower triangle only.
-        weigh(&mut self.weighted, gains, |i| self.beta[i]);
-        triangular_matmul(
-            inverse.as_faer_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            self.weighted.as_faer().subcols(0, c),
-            BlockStructure::Rectangular,
-            gains.transpose(),
-            BlockStructure::Rectangular,
-            -1.0,
-            Par::Seq,
-        );
-        if self.sigma != 1.0 {
-            scale_lower(inverse, self.sigma);
-        }
-        // K_base <- K_base + H diag(gamma) E^T.
-        weigh(&mut self.weighted, gains, |i| self.gamma[i]);
-        matmul(
-            operator.as_faer_mut(),
-            Accum::Add,
-            self.weighted.as_faer().subcols(0, c),
-            self.errors.as_faer().subcols(0, c).transpose(),
-            1.0,
-            Par::Seq,
-        );
+        // The work space leaves the struct while the pending terms are read from it (an
+        // empty Dense holds no allocation).
+        let mut weighted = std::mem::replace(&mut self.weighted, Dense::zeros(0, 0));
+        self.apply_to_inverse(&mut weighted, inverse);
+        self.apply_to_operator(&mut weighted, operator.as_faer_mut());
+        self.weighted = weighted;
         // G and R: decay what was there, add the pairs with their own decay.
         let regressors = self.regressors.as_faer().subcols(0, c);
         let decayed = rho != 1.0;
@@ -214,23 +193,48 @@ impl Pending {
         self.sigma = 1.0;
     }
 
+    /// P_base <- s (P_base - H diag(beta) H^T) on the lower triangle, for the pending
+    /// pairs (`weighted`: work space of at least N' x count).
+    fn apply_to_inverse(&self, weighted: &mut Dense, inverse: &mut Dense) {
+        let c = self.count;
+        let gains = self.gains.as_faer().subcols(0, c);
+        weigh(weighted, gains, |i| self.beta[i]);
+        triangular_matmul(
+            inverse.as_faer_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            weighted.as_faer().subcols(0, c),
+            BlockStructure::Rectangular,
+            gains.transpose(),
+            BlockStructure::Rectangular,
+            -1.0,
+            Par::Seq,
+        );
+        if self.sigma != 1.0 {
+            scale_lower(inverse, self.sigma);
+        }
+    }
+
+    /// K_base <- K_base + H diag(gamma) E^T for the pending pairs.
+    fn apply_to_operator(&self, weighted: &mut Dense, operator: faer::MatMut<'_, f64>) {
+        let c = self.count;
+        let gains = self.gains.as_faer().subcols(0, c);
+        weigh(weighted, gains, |i| self.gamma[i]);
+        matmul(
+            operator,
+            Accum::Add,
+            weighted.as_faer().subcols(0, c),
+            self.errors.as_faer().subcols(0, c).transpose(),
+            1.0,
+            Par::Seq,
+        );
+    }
+
     /// K_base + the pending terms, as one matrix (for readers; allocates).
     pub(crate) fn operator_now(&self, operator: &Dense) -> faer::Mat<f64> {
         let mut k = operator.as_faer().to_owned();
-        let c = self.count;
-        if c > 0 {
-            let mut weighted = self.gains.as_faer().subcols(0, c).to_owned();
-            for (i, col) in weighted.col_iter_mut().enumerate() {
-                col.iter_mut().for_each(|v| *v *= self.gamma[i]);
-            }
-            matmul(
-                k.as_mut(),
-                Accum::Add,
-                weighted.as_ref(),
-                self.errors.as_faer().subcols(0, c).transpose(),
-                1.0,
-                Par::Seq,
-            );
+        if self.count > 0 {
+            self.apply_to_operator(&mut Dense::zeros(operator.rows(), self.count), k.as_mut());
         }
         k
     }
@@ -238,27 +242,8 @@ impl Pending {
     /// s (P_base - the pending terms), lower triangle meaningful (for readers; allocates).
     pub(crate) fn inverse_now(&self, inverse: &Dense) -> Dense {
         let mut p = inverse.clone();
-        let c = self.count;
-        if c > 0 {
-            let mut weighted = self.gains.as_faer().subcols(0, c).to_owned();
-            for (i, col) in weighted.col_iter_mut().enumerate() {
-                col.iter_mut().for_each(|v| *v *= self.beta[i]);
-            }
-            let gains = self.gains.as_faer().subcols(0, c);
-            triangular_matmul(
-                p.as_faer_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                weighted.as_ref(),
-                BlockStructure::Rectangular,
-                gains.transpose(),
-                BlockStructure::Rectangular,
-                -1.0,
-                Par::Seq,
-            );
-            if self.sigma != 1.0 {
-                scale_lower(&mut p, self.sigma);
-            }
+        if self.count > 0 {
+            self.apply_to_inverse(&mut Dense::zeros(inverse.rows(), self.count), &mut p);
         }
         p
     }

@@ -171,44 +171,39 @@ pub(crate) fn sym_lower_matvec<S: Simd>(simd: S, s: &[f64], n: usize, x: &[f64],
 pub(crate) fn transposed_matvec<S: Simd>(simd: S, m: &[f64], x: &[f64], alpha: f64, beta: f64, out: &mut [f64]) {
     let rows = x.len();
     debug_assert!(m.len() >= rows * out.len());
-    let (xh, xt) = S::as_simd_f64s(x);
-    let zero = simd.splat_f64s(0.0);
-    let finish = |out: &mut f64, sum: S::f64s, tail: &[f64]| {
-        let value = simd.reduce_sum_f64s(sum) + tail.iter().zip(xt).map(|(c, xi)| c * xi).sum::<f64>();
-        *out = if beta == 0.0 { alpha * value } else { beta * *out + alpha * value };
-    };
-    let col = |k: usize| S::as_simd_f64s(&m[k * rows..(k + 1) * rows]);
+    let store =
+        |out: &mut f64, value: f64| *out = if beta == 0.0 { alpha * value } else { beta * *out + alpha * value };
     let mut j = 0;
     while j + 8 <= out.len() {
-        let cols: [(&[S::f64s], &[f64]); 8] = std::array::from_fn(|k| col(j + k));
-        let mut acc = [zero; 8];
-        for (i, xv) in xh.iter().enumerate() {
-            for k in 0..8 {
-                acc[k] = simd.mul_add_f64s(cols[k].0[i], *xv, acc[k]);
-            }
-        }
-        for k in 0..8 {
-            finish(&mut out[j + k], acc[k], cols[k].1);
-        }
+        let values = column_dots::<S, 8>(simd, m, j, x);
+        out[j..j + 8].iter_mut().zip(values).for_each(|(o, v)| store(o, v));
         j += 8;
     }
     if j + 4 <= out.len() {
-        let cols: [(&[S::f64s], &[f64]); 4] = std::array::from_fn(|k| col(j + k));
-        let mut acc = [zero; 4];
-        for (i, xv) in xh.iter().enumerate() {
-            for k in 0..4 {
-                acc[k] = simd.mul_add_f64s(cols[k].0[i], *xv, acc[k]);
-            }
-        }
-        for k in 0..4 {
-            finish(&mut out[j + k], acc[k], cols[k].1);
-        }
+        let values = column_dots::<S, 4>(simd, m, j, x);
+        out[j..j + 4].iter_mut().zip(values).for_each(|(o, v)| store(o, v));
         j += 4;
     }
     for (k, o) in out.iter_mut().enumerate().skip(j) {
-        let value = dot(simd, &m[k * rows..(k + 1) * rows], x);
-        *o = if beta == 0.0 { alpha * value } else { beta * *o + alpha * value };
+        store(o, dot(simd, &m[k * rows..(k + 1) * rows], x));
     }
+}
+
+/// The dot products of x with columns first..first + W of the column-major M (rows =
+/// x.len()), x loaded once for all W.
+#[inline(always)]
+fn column_dots<S: Simd, const W: usize>(simd: S, m: &[f64], first: usize, x: &[f64]) -> [f64; W] {
+    let rows = x.len();
+    let (xh, xt) = S::as_simd_f64s(x);
+    let cols: [(&[S::f64s], &[f64]); W] =
+        std::array::from_fn(|k| S::as_simd_f64s(&m[(first + k) * rows..(first + k + 1) * rows]));
+    let mut acc = [simd.splat_f64s(0.0); W];
+    for (i, xv) in xh.iter().enumerate() {
+        for k in 0..W {
+            acc[k] = simd.mul_add_f64s(cols[k].0[i], *xv, acc[k]);
+        }
+    }
+    std::array::from_fn(|k| simd.reduce_sum_f64s(acc[k]) + cols[k].1.iter().zip(xt).map(|(c, xi)| c * xi).sum::<f64>())
 }
 
 /// y += M c for the column-major M (rows = y.len(), c.len() columns), four columns at a
