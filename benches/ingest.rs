@@ -15,9 +15,10 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
 use koopstream::metrics::{Metrics, Transport};
 use koopstream::service::batch::{self, SampleBatch, Shape, Timing};
+use koopstream::service::command::{Command, IngestAck};
 use koopstream::service::core::Core;
 use koopstream::service::definition::{CreateStream, StreamDefinition};
-use koopstream::service::owner::{Command, OwnerContext};
+use koopstream::service::owner::OwnerContext;
 use koopstream::service::registry::{Registry, RegistryLimits, StreamHandle};
 use koopstream::store::codec;
 use koopstream::wire::pb;
@@ -170,10 +171,38 @@ fn service() -> Service {
     Service { runtime, _registry: registry, handle }
 }
 
-async fn round_trip(handle: &StreamHandle, batch: SampleBatch) {
+/// Queues a batch on the stream; the receiver yields its acknowledgement.
+async fn submit(handle: &StreamHandle, batch: SampleBatch) -> Answer {
     let (reply, answer) = tokio::sync::oneshot::channel();
     handle.submit(Command::Ingest { batch, transport: Transport::Ws, reply }).await.expect("queued");
-    answer.await.expect("answered").expect("applied");
+    answer
+}
+
+type Answer = tokio::sync::oneshot::Receiver<Result<IngestAck, koopstream::store::StoreError>>;
+
+async fn round_trip(handle: &StreamHandle, batch: SampleBatch) {
+    submit(handle, batch).await.await.expect("answered").expect("applied");
+}
+
+/// Runs `each` on `count` consecutive one-sample batches per iteration, after the
+/// service's warm-up batch (seq 1).
+fn bench_one_sample_batches<F: std::future::Future<Output = ()>>(
+    bencher: Bencher,
+    count: usize,
+    mut each: impl FnMut(Arc<StreamHandle>, Vec<SampleBatch>) -> F,
+) {
+    let service = service();
+    let mut seq = 1u64;
+    let data = values(1);
+    bencher.counter(ItemsCount::new(count)).bench_local(|| {
+        let batches = (0..count)
+            .map(|_| {
+                seq += 1;
+                SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() }
+            })
+            .collect();
+        service.runtime.block_on(each(service.handle.clone(), batches))
+    });
 }
 
 /// One command round trip through the owner task for a one-sample batch: queue, wake-up,
@@ -181,18 +210,10 @@ async fn round_trip(handle: &StreamHandle, batch: SampleBatch) {
 /// `block_on` does not dominate.
 #[divan::bench]
 fn owner_round_trip(bencher: Bencher) {
-    const TRIPS: usize = 100;
-    let service = service();
-    let mut seq = 1u64;
-    let data = values(1);
-    bencher.counter(ItemsCount::new(TRIPS)).bench_local(|| {
-        service.runtime.block_on(async {
-            for _ in 0..TRIPS {
-                seq += 1;
-                let batch = SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() };
-                round_trip(&service.handle, batch).await;
-            }
-        })
+    bench_one_sample_batches(bencher, 100, |handle, batches| async move {
+        for batch in batches {
+            round_trip(&handle, batch).await;
+        }
     });
 }
 
@@ -202,27 +223,13 @@ fn owner_round_trip(bencher: Bencher) {
 /// grouping of queued batches into one log write and one publication).
 #[divan::bench]
 fn owner_pipelined(bencher: Bencher) {
-    const COMMANDS: usize = 100;
-    let service = service();
-    let mut seq = 1u64;
-    let data = values(1);
-    bencher.counter(ItemsCount::new(COMMANDS)).bench_local(|| {
-        service.runtime.block_on(async {
-            let mut answers = Vec::with_capacity(COMMANDS);
-            for _ in 0..COMMANDS {
-                seq += 1;
-                let batch = SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() };
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                service
-                    .handle
-                    .submit(Command::Ingest { batch, transport: Transport::Ws, reply })
-                    .await
-                    .expect("queued");
-                answers.push(answer);
-            }
-            for answer in answers {
-                answer.await.expect("answered").expect("applied");
-            }
-        })
+    bench_one_sample_batches(bencher, 100, |handle, batches| async move {
+        let mut answers = Vec::with_capacity(batches.len());
+        for batch in batches {
+            answers.push(submit(&handle, batch).await);
+        }
+        for answer in answers {
+            answer.await.expect("answered").expect("applied");
+        }
     });
 }

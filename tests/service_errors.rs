@@ -1,12 +1,14 @@
 //! End to end: every error status the API promises, each as problem+json naming what was
 //! wrong, and none of them changing the model; retried seqs applied once; a batch with one
-//! bad row refused whole.
+//! bad row refused whole; refusals among WebSocket frames sent ahead answered in order.
 
 mod common;
 
 use common::{TestServer, batch, model, van_der_pol, vdp_definition};
+use futures_util::{SinkExt, StreamExt};
 use koopstream::config::ServiceConfig;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 const TS: f64 = 0.1;
 
@@ -193,4 +195,102 @@ async fn retried_seqs_apply_once_and_out_of_order_samples_are_counted() {
     expect_problem(server.http.get(server.url("/v1/streams/v")).send().await.unwrap(), 404, "`v`").await;
     expect_problem(server.http.delete(server.url("/v1/streams/v")).send().await.unwrap(), 404, "`v`").await;
     server.stop().await;
+}
+
+/// What a frame of the pipelined WebSocket test is.
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    /// A new batch with this seq (20 samples).
+    New(u64),
+    /// A resend of an earlier batch with this seq.
+    Retry(u64),
+    /// Truncated JSON.
+    Malformed,
+    /// Rows of the wrong width, seq 999.
+    WrongWidth,
+}
+
+/// A client that sends every frame before reading any reply (more frames than a connection
+/// keeps in flight) gets exactly one reply per frame, in the order of its frames, refusals
+/// and retries included; the stream holds exactly the new batches, and its model equals
+/// that of the same batches sent one at a time over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_ahead_are_answered_once_each_in_order() {
+    const FRAMES: usize = 48;
+    const ROWS: usize = 20;
+    let server = TestServer::start().await;
+    server.create(vdp_definition("ahead")).await;
+    server.create(vdp_definition("one-by-one")).await;
+    let samples = van_der_pol(FRAMES * ROWS, TS);
+    let new_batch = |seq: u64| {
+        let start = (seq as usize - 1) * ROWS;
+        batch(seq, start, &samples[start..start + ROWS], TS)
+    };
+    let mut plan = Vec::with_capacity(FRAMES);
+    let mut seq = 0;
+    for i in 0..FRAMES {
+        plan.push(match i {
+            10 => Frame::Malformed,
+            20 => Frame::WrongWidth,
+            30 | 31 => Frame::Retry(5),
+            _ => {
+                seq += 1;
+                Frame::New(seq)
+            }
+        });
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(server.ws_url("ahead")).await.unwrap();
+    for frame in &plan {
+        let text = match *frame {
+            Frame::New(seq) | Frame::Retry(seq) => new_batch(seq).to_string(),
+            Frame::Malformed => r#"{"seq": 3, "x": [[1.0, 2.0]"#.to_owned(),
+            Frame::WrongWidth => json!({"seq": 999, "x": [[1.0, 2.0, 3.0]]}).to_string(),
+        };
+        socket.send(Message::text(text)).await.unwrap();
+    }
+    let mut replies = Vec::with_capacity(FRAMES);
+    while replies.len() < FRAMES {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(30), socket.next())
+            .await
+            .expect("a reply within 30 s")
+            .unwrap()
+            .unwrap();
+        let reply: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if reply["type"] != "summary" {
+            replies.push(reply);
+        }
+    }
+    for (frame, reply) in plan.iter().zip(&replies) {
+        match *frame {
+            Frame::New(seq) => {
+                assert_eq!((reply["type"].as_str(), reply["seq"].as_u64()), (Some("ack"), Some(seq)), "{reply}");
+                assert_eq!(
+                    (reply["duplicate"].as_bool(), reply["accepted"].as_u64()),
+                    (Some(false), Some(ROWS as u64))
+                );
+            }
+            Frame::Retry(seq) => {
+                assert_eq!((reply["type"].as_str(), reply["seq"].as_u64()), (Some("ack"), Some(seq)), "{reply}");
+                assert_eq!(reply["duplicate"], true, "{reply}");
+            }
+            Frame::Malformed => {
+                assert_eq!(reply["type"], "error", "{reply}");
+                assert!(reply["seq"].is_null(), "{reply}");
+                assert_eq!(reply["problem"]["status"], 400, "{reply}");
+            }
+            Frame::WrongWidth => {
+                assert_eq!((reply["type"].as_str(), reply["seq"].as_u64()), (Some("error"), Some(999)), "{reply}");
+                assert_eq!(reply["problem"]["status"], 422, "{reply}");
+            }
+        }
+    }
+    socket.close(None).await.unwrap();
+
+    for seq in 1..=seq {
+        server.ingest("one-by-one", &new_batch(seq)).await;
+    }
+    let (_, status) = server.get_json("/v1/streams/ahead").await;
+    assert_eq!(status["status"]["version"], seq, "one version per new batch");
+    assert_eq!(status["status"]["samples_accepted"], seq * ROWS as u64);
+    assert_eq!(model(&server, "ahead").await, model(&server, "one-by-one").await);
 }

@@ -175,13 +175,13 @@ async fn protobuf_over_http_and_websocket_builds_the_json_model_bit_for_bit() {
         let http_ack: Value = if i % 2 == 0 {
             assert_eq!(response.headers()["content-type"], PROTOBUF);
             let ack = pb::IngestAck::decode(response.bytes().await.unwrap()).unwrap();
-            serde_json::to_value(koopstream::service::owner::IngestAck::try_from(&ack).unwrap()).unwrap()
+            serde_json::to_value(koopstream::service::command::IngestAck::try_from(&ack).unwrap()).unwrap()
         } else {
             response.json().await.unwrap()
         };
         socket.send(Message::binary(proto_batch(seq, start, chunk).encode_to_vec())).await.unwrap();
         let Server::Ack(ws_ack) = next_reply(&mut socket).await else { panic!("expected an acknowledgement") };
-        let ws_ack = serde_json::to_value(koopstream::service::owner::IngestAck::try_from(&ws_ack).unwrap()).unwrap();
+        let ws_ack = serde_json::to_value(koopstream::service::command::IngestAck::try_from(&ws_ack).unwrap()).unwrap();
         assert_eq!(http_ack, json_ack, "batch {seq}");
         assert_eq!(ws_ack, json_ack, "batch {seq}");
     }

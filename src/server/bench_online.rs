@@ -275,6 +275,20 @@ mod tests {
         }
     }
 
+    /// Percentiles by rank, and the slow updates (above ten times the median) with their
+    /// share of the total.
+    #[test]
+    fn the_distribution_counts_the_slow_updates_and_their_time() {
+        // 990 updates of 100 ns in a shuffled order, and 10 of 10 000 ns.
+        let mut times: Vec<u64> = (0..1000).map(|i| if i % 100 == 7 { 10_000 } else { 100 }).collect();
+        times.rotate_left(333);
+        let d = UpdateDistribution::of(times).unwrap();
+        assert_eq!((d.p50_ns, d.p90_ns, d.p99_ns, d.p999_ns, d.max_ns), (100, 100, 100, 10_000, 10_000));
+        assert_eq!(d.slow_updates, 10);
+        assert!((d.slow_time_share - 100_000.0 / 199_000.0).abs() < 1e-12);
+        assert!(UpdateDistribution::of(Vec::new()).is_none());
+    }
+
     /// Repeating the timed updates as plain rank-one recursive least squares from the
     /// exported start (what a peer does) lands on the exported final operator.
     #[test]

@@ -15,7 +15,7 @@ use koopstream::api::model::{
 use koopstream::api::problem::Problem;
 use koopstream::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
 use koopstream::service::batch::SampleBatchBody;
-use koopstream::service::owner::{IngestAck, ModeBrief, ModelSummary};
+use koopstream::service::command::{IngestAck, ModeBrief, ModelSummary};
 use koopstream::wire::{ingest, pb};
 use proptest::collection::vec;
 use proptest::option;

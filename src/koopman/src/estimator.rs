@@ -246,6 +246,14 @@ impl Estimator {
             .map(|o| o.residuals.mean_square.iter().map(|v| v.sqrt()).collect())
     }
 
+    /// The mean over the state channels of the residual RMS (what the service's metrics
+    /// show per batch), without allocating.
+    pub fn mean_residual_rms(&self) -> Option<f64> {
+        let o = self.online().filter(|o| o.residuals.count > 0)?;
+        let squares = &o.residuals.mean_square;
+        Some(squares.iter().map(|v| v.sqrt()).sum::<f64>() / squares.len() as f64)
+    }
+
     /// The states held for the delay coordinates, raw units, oldest first (row-major).
     pub fn recent_states(&self) -> Vec<f64> {
         let Some(o) = self.online() else { return Vec::new() };

@@ -40,6 +40,9 @@ fn a_refused_sample_changes_nothing() {
     assert_eq!(e.k().unwrap(), k_before);
     assert_eq!(e.counters(), counters_before);
     assert_eq!(e.residual_rms().unwrap(), residual_before);
+    let mean = residual_before.iter().sum::<f64>() / residual_before.len() as f64;
+    assert!(residual_before.iter().all(|r| *r > 0.0));
+    assert!((e.mean_residual_rms().unwrap() - mean).abs() <= 1e-15 * mean);
 }
 
 #[test]

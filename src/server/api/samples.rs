@@ -18,7 +18,7 @@ use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
 use crate::metrics::{Reason, Transport};
 use crate::service::batch::{self, SampleBatch, SampleBatchBody, Shape};
-use crate::service::owner::{Command, IngestAck};
+use crate::service::command::{Command, IngestAck};
 use crate::service::registry::{StreamHandle, SubmitError};
 use crate::wire::http::{prefers_protobuf, protobuf_response};
 use crate::wire::{ProtobufBody, is_protobuf, pb};

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 use crate::api::AppState;
 use crate::api::extract::{RawBody, json_body};
 use crate::api::problem::{ApiError, Problem};
+use crate::service::command::Command;
 use crate::service::definition::{CreateStream, StreamDefinition};
-use crate::service::owner::Command;
 use crate::service::registry::StreamHandle;
 use crate::service::snapshot::StreamStatus;
 

@@ -29,7 +29,7 @@ use crate::api::samples::count_refusal;
 use crate::api::streams::find;
 use crate::metrics::Transport;
 use crate::service::batch::{self, Shape};
-use crate::service::owner::{Command, IngestAck, ModelSummary};
+use crate::service::command::{Command, IngestAck, ModelSummary};
 use crate::service::registry::StreamHandle;
 use crate::store::StoreError;
 use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
@@ -121,8 +121,8 @@ fn close(code: u16, reason: &'static str) -> Message {
 
 /// A frame's reply, in the order of the frames.
 enum Pending {
-    /// Ready now (the frame was refused at the edge).
-    Ready(Message),
+    /// Ready now (the frame was refused at the edge); taken when sent.
+    Ready(Option<Message>),
     /// Waiting for the owner's acknowledgement of the batch with this seq.
     Queued(u64, oneshot::Receiver<Result<IngestAck, StoreError>>),
 }
@@ -131,7 +131,7 @@ impl Pending {
     /// The reply, once it is known; `None` when the stream is gone.
     async fn reply(&mut self, encoding: Encoding) -> Option<Message> {
         match self {
-            Pending::Ready(message) => Some(std::mem::replace(message, Message::Binary(Bytes::new()))),
+            Pending::Ready(message) => message.take(),
             Pending::Queued(seq, answer) => match answer.await.ok()? {
                 Ok(ack) => Some(encoding.ack(&ack)),
                 Err(e) => Some(encoding.error(Some(*seq), ApiError::storage(&e).problem())),
@@ -248,7 +248,7 @@ async fn submit_batch(
         Ok(batch) => batch,
         Err((seq, error)) => {
             count_refusal(state, handle, Transport::Ws, &error, 1);
-            return Some(Pending::Ready(encoding.error(seq, error.problem())));
+            return Some(Pending::Ready(Some(encoding.error(seq, error.problem()))));
         }
     };
     let (reply, answer) = oneshot::channel();

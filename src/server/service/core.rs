@@ -5,7 +5,7 @@
 use koopman::{Estimator, EstimatorConfig, StateError};
 
 use crate::service::batch::{SampleBatch, Timing};
-use crate::service::owner::IngestAck;
+use crate::service::command::IngestAck;
 use crate::service::snapshot::RejectCounts;
 use crate::store::codec::{LogEntry, StreamState};
 
@@ -43,7 +43,7 @@ impl Core {
 
     /// Whether a batch with this seq would be a retry.
     pub fn is_duplicate(&self, seq: u64) -> bool {
-        self.last_seq.is_some_and(|last| seq <= last)
+        is_retry(self.last_seq, seq)
     }
 
     /// Restarts the model (the seq watermark and time stamps stay).
@@ -99,7 +99,7 @@ impl Core {
             missing_value: 0,
             version: self.version,
         };
-        if self.last_seq.is_some_and(|last| batch.seq <= last) {
+        if self.is_duplicate(batch.seq) {
             ack.duplicate = true;
             self.rejects.duplicate += batch.rows as u64;
             return ack;
@@ -145,4 +145,10 @@ impl Core {
         ack.version = self.version;
         ack
     }
+}
+
+/// The retry rule: a batch whose seq is not above the last applied one (`last`) is a
+/// retry, acknowledged and not applied again.
+pub fn is_retry(last: Option<u64>, seq: u64) -> bool {
+    last.is_some_and(|last| seq <= last)
 }

@@ -2,6 +2,7 @@
 //! task of each stream, its published snapshots, and the registry of streams.
 
 pub mod batch;
+pub mod command;
 pub mod core;
 pub mod definition;
 pub mod owner;

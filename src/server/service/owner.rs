@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use koopman::{EstimatorConfig, Progress};
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use utoipa::ToSchema;
 
 use crate::metrics::{Metrics, Reason, Transport};
 use crate::service::batch::SampleBatch;
-use crate::service::core::Core;
+use crate::service::command::{Command, IngestAck, ModelSummary};
+use crate::service::core::{Core, is_retry};
 use crate::service::definition::StreamDefinition;
 use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::service::spectra::{self, Spectra};
@@ -35,35 +34,6 @@ const MAX_GROUP: usize = 64;
 /// first acknowledgement for the last one's commit).
 const MAX_GROUP_ROWS: usize = 65_536;
 
-/// What a stream's owner is asked to do.
-pub enum Command {
-    /// Store the stream's definition (the first command of a new stream).
-    Persist {
-        /// Where the outcome goes.
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-    /// Log, apply and acknowledge a validated batch.
-    Ingest {
-        /// The batch.
-        batch: SampleBatch,
-        /// How it arrived (for metrics).
-        transport: Transport,
-        /// Where the acknowledgement goes (after the batch is stored and applied).
-        reply: oneshot::Sender<Result<IngestAck, StoreError>>,
-    },
-    /// Restart the model (same definition); replies with the new version.
-    Reset {
-        /// Where the new version goes.
-        reply: oneshot::Sender<Result<u64, StoreError>>,
-    },
-    /// Finish the commands queued before this one, then stop: with `delete`, remove the
-    /// stream's data; otherwise leave a final snapshot so the log is short.
-    Stop {
-        /// Remove the stream's data.
-        delete: bool,
-    },
-}
-
 /// What every owner shares.
 #[derive(Clone)]
 pub struct OwnerContext {
@@ -77,48 +47,6 @@ pub struct OwnerContext {
     pub snapshot_every: u64,
     /// ... or this long.
     pub snapshot_interval: Duration,
-}
-
-/// The acknowledgement of a batch.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct IngestAck {
-    /// The batch's seq.
-    pub seq: u64,
-    /// Samples applied.
-    pub accepted: usize,
-    /// Whether the seq was a retry (acknowledged, not applied again).
-    pub duplicate: bool,
-    /// Samples skipped because their time stamp was not after the stream's last.
-    pub out_of_order: usize,
-    /// Samples with a missing value (each breaks the chain of pairs).
-    pub missing_value: usize,
-    /// Model version after the batch.
-    pub version: u64,
-}
-
-/// A mode in a summary.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct ModeBrief {
-    /// Frequency in Hz.
-    pub frequency_hz: f64,
-    /// Damping ratio.
-    pub damping_ratio: f64,
-}
-
-/// Pushed to WebSocket clients at the eigen cadence.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct ModelSummary {
-    /// Always `summary`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Model version the modes belong to.
-    pub version: u64,
-    /// Samples applied so far.
-    pub samples_accepted: u64,
-    /// Residual RMS per channel.
-    pub residual_rms: Option<Vec<f64>>,
-    /// Leading oscillatory modes, least damped first.
-    pub modes: Vec<ModeBrief>,
 }
 
 /// Samples per second over the last second or so.
@@ -304,7 +232,7 @@ impl Owner {
         let (mut watermark, mut index) = (self.core.last_seq, self.core.version);
         let mut entries = Vec::with_capacity(group.len());
         for queued in group {
-            if watermark.is_some_and(|last| queued.batch.seq <= last) {
+            if is_retry(watermark, queued.batch.seq) {
                 continue;
             }
             watermark = Some(queued.batch.seq);
@@ -369,7 +297,7 @@ impl Owner {
         if ack.accepted > 0 {
             self.metrics.update_seconds.observe(took / ack.accepted as f64);
         }
-        let residual = self.core.estimator.residual_rms().map(|r| r.iter().sum::<f64>() / r.len() as f64);
+        let residual = self.core.estimator.mean_residual_rms();
         self.metrics.stream_update(&self.definition.id, ack.accepted as u64, residual);
         self.rate.add(ack.accepted as u64);
         self.since_eigen += ack.accepted as u64;
@@ -556,99 +484,5 @@ fn placeholder_status() -> StreamStatus {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering;
-
-    use super::*;
-    use crate::service::batch::Timing;
-    use crate::service::definition::CreateStream;
-    use crate::service::registry::{Registry, RegistryLimits};
-    use crate::store::{Durability, StoreOptions};
-
-    fn batch(seq: u64, start: usize) -> SampleBatch {
-        let x = (start..start + 3).flat_map(|k| [(k as f64 * 0.3).sin(), (k as f64 * 0.2).cos()]).collect();
-        SampleBatch { seq, timing: Timing::Start(start as f64 * 0.1), rows: 3, x, u: Vec::new() }
-    }
-
-    /// Batches queued together are logged in one commit, retries among them (against the
-    /// stream or against an earlier batch of the group) are acknowledged and not logged, a
-    /// reset in the middle ends the group, and the log replays to the live state.
-    #[test]
-    fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
-        let dir = std::env::temp_dir().join(format!("koopstream-owner-group-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let options = StoreOptions {
-                durability: Durability::PerAck,
-                group_commit: Duration::from_micros(100),
-                flush_interval: Duration::from_secs(1),
-            };
-            let store = Arc::new(Store::open(&dir, options).unwrap());
-            let context = OwnerContext {
-                metrics: Arc::new(Metrics::new(0)),
-                store: Some(store.clone()),
-                publish_interval: Duration::from_millis(100),
-                snapshot_every: 1_000_000,
-                snapshot_interval: Duration::from_secs(3600),
-            };
-            let registry = Registry::new(context, RegistryLimits { queue_capacity: 64, max_streams: 4 });
-            let request: CreateStream = serde_json::from_str(
-                r#"{"id":"g","channels":[{"name":"a"},{"name":"b"}],"ts":0.1,"mu":0.001,"warmup":4}"#,
-            )
-            .unwrap();
-            let definition = StreamDefinition::from_request(request, 300, || unreachable!()).unwrap();
-            let ts = definition.ts;
-            let (handle, _) = registry.create(definition.clone()).await.unwrap();
-            let commits_before = store.stats().commits.load(Ordering::Relaxed);
-            // Queued without yielding, so the owner finds them all waiting.
-            let (mut acks, mut reset) = (Vec::new(), None);
-            for (i, (seq, start)) in
-                [(1, 0), (2, 3), (2, 3), (4, 6), (1, 0), (5, 9), (0, 0), (6, 12)].into_iter().enumerate()
-            {
-                if i == 6 {
-                    let (reply, answer) = oneshot::channel();
-                    handle.try_submit(Command::Reset { reply }).map_err(|_| "queued").unwrap();
-                    reset = Some(answer);
-                    continue;
-                }
-                let (reply, answer) = oneshot::channel();
-                let command = Command::Ingest { batch: batch(seq, start), transport: Transport::Ws, reply };
-                handle.try_submit(command).map_err(|_| "queued").unwrap();
-                acks.push(answer);
-            }
-            let mut got = Vec::new();
-            for answer in acks {
-                let ack = answer.await.unwrap().unwrap();
-                got.push((ack.seq, ack.duplicate, ack.version));
-            }
-            assert_eq!(
-                got,
-                [(1, false, 1), (2, false, 2), (2, true, 2), (4, false, 3), (1, true, 3), (5, false, 4), (6, false, 6)]
-            );
-            assert_eq!(reset.unwrap().await.unwrap().unwrap(), 5);
-            // One commit for the six batches before the reset, one for the reset, one for the last batch.
-            assert_eq!(store.stats().commits.load(Ordering::Relaxed) - commits_before, 3);
-
-            let stored = store.load().unwrap();
-            let log = &stored.iter().find(|s| s.id == "g").unwrap().log;
-            let seqs: Vec<(u64, Option<u64>)> = log
-                .iter()
-                .map(|(index, entry)| match entry {
-                    LogEntry::Batch(b) => (*index, Some(b.seq)),
-                    LogEntry::Reset => (*index, None),
-                })
-                .collect();
-            assert_eq!(seqs, [(1, Some(1)), (2, Some(2)), (3, Some(4)), (4, Some(5)), (5, None), (6, Some(6))]);
-            let mut replayed = Core::new(koopman::Estimator::new(definition.estimator_config()).unwrap());
-            for (_, entry) in log {
-                replayed.replay(entry, ts);
-            }
-            let status = handle.status();
-            assert_eq!((replayed.version, replayed.last_seq, replayed.samples), (6, Some(6), status.samples_accepted));
-            assert_eq!(status.version, 6);
-            registry.shutdown().await;
-        });
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+#[path = "owner_tests.rs"]
+mod tests;

@@ -14,9 +14,10 @@ use tokio::task::JoinHandle;
 
 use crate::api::problem::ApiError;
 use crate::metrics::Metrics;
+use crate::service::command::{Command, ModelSummary};
 use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
-use crate::service::owner::{Command, ModelSummary, Owner, OwnerContext, unix_millis};
+use crate::service::owner::{Owner, OwnerContext, unix_millis};
 use crate::service::snapshot::{StreamSnapshot, StreamStatus};
 use crate::service::spectra::Spectra;
 use crate::store::StoreError;

@@ -21,7 +21,7 @@ use koopman::spectrum::{self, Continuous};
 use tokio::sync::{broadcast, watch};
 
 use crate::metrics::Metrics;
-use crate::service::owner::{ModeBrief, ModelSummary};
+use crate::service::command::{ModeBrief, ModelSummary};
 use crate::service::snapshot::{ModelSnapshot, StreamSnapshot};
 
 /// Leading modes sent in a WebSocket summary.

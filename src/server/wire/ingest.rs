@@ -5,7 +5,7 @@
 use super::{WireError, pb, to_usize};
 use crate::api::problem::Problem;
 use crate::service::batch::SampleBatchBody;
-use crate::service::owner::{IngestAck, ModeBrief, ModelSummary};
+use crate::service::command::{IngestAck, ModeBrief, ModelSummary};
 
 /// Packs rows of nullable values row-major, null as NaN; returns the row width too.
 fn pack(rows: &[Vec<Option<f64>>], field: &'static str) -> Result<(u32, Vec<f64>), WireError> {

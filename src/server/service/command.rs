@@ -1,0 +1,81 @@
+//! What a stream's owner task is asked (the closed set of commands on its queue) and what it
+//! answers: acknowledgements, and the summaries pushed to WebSocket clients.
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+use utoipa::ToSchema;
+
+use crate::metrics::Transport;
+use crate::service::batch::SampleBatch;
+use crate::store::StoreError;
+
+/// What a stream's owner is asked to do.
+pub enum Command {
+    /// Store the stream's definition (the first command of a new stream).
+    Persist {
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Log, apply and acknowledge a validated batch.
+    Ingest {
+        /// The batch.
+        batch: SampleBatch,
+        /// How it arrived (for metrics).
+        transport: Transport,
+        /// Where the acknowledgement goes (after the batch is stored and applied).
+        reply: oneshot::Sender<Result<IngestAck, StoreError>>,
+    },
+    /// Restart the model (same definition); replies with the new version.
+    Reset {
+        /// Where the new version goes.
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Finish the commands queued before this one, then stop: with `delete`, remove the
+    /// stream's data; otherwise leave a final snapshot so the log is short.
+    Stop {
+        /// Remove the stream's data.
+        delete: bool,
+    },
+}
+
+/// The acknowledgement of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IngestAck {
+    /// The batch's seq.
+    pub seq: u64,
+    /// Samples applied.
+    pub accepted: usize,
+    /// Whether the seq was a retry (acknowledged, not applied again).
+    pub duplicate: bool,
+    /// Samples skipped because their time stamp was not after the stream's last.
+    pub out_of_order: usize,
+    /// Samples with a missing value (each breaks the chain of pairs).
+    pub missing_value: usize,
+    /// Model version after the batch.
+    pub version: u64,
+}
+
+/// A mode in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModeBrief {
+    /// Frequency in Hz.
+    pub frequency_hz: f64,
+    /// Damping ratio.
+    pub damping_ratio: f64,
+}
+
+/// Pushed to WebSocket clients at the eigen cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelSummary {
+    /// Always `summary`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Model version the modes belong to.
+    pub version: u64,
+    /// Samples applied so far.
+    pub samples_accepted: u64,
+    /// Residual RMS per channel.
+    pub residual_rms: Option<Vec<f64>>,
+    /// Leading oscillatory modes, least damped first.
+    pub modes: Vec<ModeBrief>,
+}
