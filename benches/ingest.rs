@@ -161,7 +161,15 @@ fn service() -> Service {
         snapshot_every: 20_000,
         snapshot_interval: Duration::from_secs(60),
     };
-    let registry = Arc::new(Registry::new(context, RegistryLimits { queue_capacity: 64, max_streams: 10 }));
+    let registry = Arc::new(Registry::new(
+        context,
+        RegistryLimits {
+            queue_capacity: 64,
+            max_streams: 10,
+            stream_memory_bytes: 1 << 30,
+            total_memory_bytes: 1 << 32,
+        },
+    ));
     let handle = runtime.block_on(async {
         let (handle, _) = registry.create(definition()).await.expect("created");
         let warmup = SampleBatch { seq: 1, timing: Timing::Start(0.0), rows: 400, x: values(400), u: Vec::new() };

@@ -1,7 +1,7 @@
 //! Durability end to end with the real binary: SIGKILL at random moments while several
 //! streams ingest over HTTP and WebSocket, restart, resend what was not acknowledged, and
 //! compare every model with an uninterrupted run (identical matrices, identical version);
-//! graceful restarts leave a short log; damaged or newer stores give a clear error.
+//! graceful restarts leave a short log; a newer store is refused, a damaged stream quarantined.
 
 mod common;
 
@@ -95,6 +95,15 @@ impl Process {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "clean exit: {}", self.log.lock().unwrap().join("\n"));
         self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // A test that failed while its server ran must not leave it behind; after a wait
+        // the child is reaped and this does nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -356,7 +365,7 @@ fn assert_clear_failure(data: &Path, why: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_or_newer_stores_stop_with_a_clear_error_and_are_left_untouched() {
+async fn damaged_or_newer_stores_are_refused_or_quarantined_and_left_untouched() {
     // A store written by a newer format is refused and not modified.
     let data = make_store("newer", false).await;
     let file = data.join("koopstream.redb");
@@ -370,7 +379,8 @@ async fn damaged_or_newer_stores_stop_with_a_clear_error_and_are_left_untouched(
     assert_clear_failure(&data, "newer format");
     assert_eq!(std::fs::read(&file).unwrap(), before, "a newer store is not overwritten");
 
-    // A log record that cannot be decoded: recovery stops and names it; nothing is discarded.
+    // A log record that cannot be decoded: its stream is quarantined, named with the record,
+    // and the server starts; nothing is discarded.
     let data = make_store("bad-record", true).await;
     let file = data.join("koopstream.redb");
     {
@@ -391,14 +401,19 @@ async fn damaged_or_newer_stores_stop_with_a_clear_error_and_are_left_untouched(
         (entries.len(), entries.iter().any(|e| e == b"garbage"))
     };
     let before = count_log(&file);
-    let out = Command::new(env!("CARGO_BIN_EXE_koopstream"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && !stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains("log entry") && stderr.contains("`d0`") && stderr.contains("koopstream.redb"), "{stderr}");
+    let process = Process::start(&data).unwrap();
+    let http = reqwest::Client::new();
+    process.ready(&http).await;
+    let list: Value = http.get(format!("{}/v1/streams", process.base)).send().await.unwrap().json().await.unwrap();
+    let listed = list.as_array().unwrap();
+    assert_eq!(listed.len(), 4, "the other streams start: {list}");
+    assert_eq!((&listed[0]["id"], &listed[0]["state"]), (&json!("d0"), &json!("quarantined")), "{list}");
+    assert!(listed[1..].iter().all(|s| s["status"]["state"].is_string()), "{list}");
+    assert!(listed[0]["reason"].as_str().unwrap().contains("log entry"), "{list}");
+    let status = http.get(format!("{}/v1/streams/d0/model", process.base)).send().await.unwrap().status();
+    assert_eq!(status.as_u16(), 409, "a quarantined stream serves nothing");
+    let log = process.terminate();
+    assert!(log.contains("quarantined") && log.contains("`d0`") && !log.contains("panicked"), "{log}");
     assert_eq!(count_log(&file), before, "nothing was discarded, the damaged record included");
 
     // Bytes overwritten in the middle of the file, and a file cut short (a torn write):

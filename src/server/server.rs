@@ -19,6 +19,7 @@ use crate::service::definition::StreamDefinition;
 use crate::service::owner::OwnerContext;
 use crate::service::registry::{Registry, RegistryLimits};
 use crate::service::snapshot::StreamStatus;
+use crate::store::recovery::StoredStream;
 use crate::store::{Store, StoreError, StoreOptions};
 
 /// How long shutdown waits for WebSocket clients to take their close frames.
@@ -54,44 +55,78 @@ fn open_store(config: &ServiceConfig) -> Result<Option<Arc<Store>>, StoreError> 
     }
 }
 
-/// Loads every stream from the store into the registry.
+/// Loads every stream from the store into the registry. A stream whose state cannot be
+/// rebuilt (damaged records, a definition this version refuses, a size beyond the memory
+/// budgets, a failure while replaying) is quarantined with the reason, and every other
+/// stream starts. Only a store whose tables cannot be read stops the service.
 async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
     let started = Instant::now();
     let loader = store.clone();
     let stored = tokio::task::spawn_blocking(move || loader.load()).await.map_err(|_| StoreError::Closed)??;
-    let count = stored.len();
+    let (mut count, mut quarantined) = (0usize, 0usize);
     for stream in stored {
-        let path = store.path().to_owned();
-        let corrupt =
-            move |what: &str, detail: String| StoreError::Corrupt { path: path.clone(), what: what.to_owned(), detail };
-        let id = stream.id.clone();
-        let definition: StreamDefinition = serde_json::from_slice(&stream.definition)
-            .map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?;
-        let ts = definition.ts;
-        let config = definition.estimator_config();
-        let unsaved = !stream.log.is_empty();
-        let core = tokio::task::spawn_blocking(move || -> Result<Core, StoreError> {
-            let mut core = match stream.snapshot {
-                Some(snapshot) => Core::from_state(config, snapshot)
-                    .map_err(|e| corrupt(&format!("snapshot of stream `{id}`"), e.to_string()))?,
-                None => Core::new(
-                    koopman::Estimator::new(config)
-                        .map_err(|e| corrupt(&format!("definition of stream `{id}`"), e.to_string()))?,
-                ),
-            };
-            for (_, entry) in &stream.log {
-                core.replay(entry, ts);
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(damaged) => {
+                let reason = match damaged.error {
+                    StoreError::Corrupt { what, detail, .. } => format!("{what} cannot be read back: {detail}"),
+                    other => other.to_string(),
+                };
+                state.registry.quarantine(damaged.id, reason);
+                quarantined += 1;
+                continue;
             }
-            Ok(core)
-        })
-        .await
-        .map_err(|_| StoreError::Closed)??;
-        state.registry.insert_recovered(definition, core, unsaved);
+        };
+        let id = stream.id.clone();
+        match rebuild(&state, stream).await {
+            Ok(()) => count += 1,
+            Err(reason) => {
+                state.registry.quarantine(id, reason);
+                quarantined += 1;
+            }
+        }
     }
     let took = started.elapsed().as_secs_f64();
     state.metrics.recovery_seconds.set(took);
     state.metrics.log_bytes.set(store.log_size());
-    tracing::info!(streams = count, seconds = took, "recovered from the store");
+    tracing::info!(streams = count, quarantined, seconds = took, "recovered from the store");
+    Ok(())
+}
+
+/// Rebuilds one stored stream and registers it, or says why it cannot be. Everything that
+/// sizes memory is validated and budgeted before the estimator is built.
+async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
+    let definition: StreamDefinition =
+        serde_json::from_slice(&stream.definition).map_err(|e| format!("its stored definition cannot be read: {e}"))?;
+    let config = definition.estimator_config();
+    config.validate().map_err(|e| format!("its stored definition is refused by this version: {e}"))?;
+    let reserved = state.registry.reserve_recovered(&definition)?;
+    let ts = definition.ts;
+    let unsaved = !stream.log.is_empty();
+    let built = tokio::task::spawn_blocking(move || -> Result<Core, String> {
+        let mut core = match stream.snapshot {
+            Some(snapshot) => Core::from_state(config, snapshot)
+                .map_err(|e| format!("its snapshot does not fit its definition: {e}"))?,
+            None => Core::new(koopman::Estimator::new(config).map_err(|e| format!("its definition is refused: {e}"))?),
+        };
+        for (_, entry) in &stream.log {
+            core.replay(entry, ts);
+        }
+        Ok(core)
+    })
+    .await;
+    let core = match built {
+        Ok(Ok(core)) => core,
+        Ok(Err(reason)) => {
+            state.registry.release(reserved);
+            return Err(reason);
+        }
+        Err(join) => {
+            state.registry.release(reserved);
+            return Err(format!("rebuilding its state failed: {join}"));
+        }
+    };
+    state.registry.insert_recovered(definition, core, unsaved);
     Ok(())
 }
 
@@ -113,8 +148,12 @@ pub async fn run(
         snapshot_every: config.storage.snapshot_every_samples,
         snapshot_interval: Duration::from_secs(config.storage.snapshot_interval_s),
     };
-    let limits =
-        RegistryLimits { queue_capacity: config.limits.queue_capacity, max_streams: config.limits.max_streams };
+    let limits = RegistryLimits {
+        queue_capacity: config.limits.queue_capacity,
+        max_streams: config.limits.max_streams,
+        stream_memory_bytes: config.limits.stream_memory_bytes,
+        total_memory_bytes: config.limits.total_memory_bytes,
+    };
     let (stopping, stopping_rx) = watch::channel(false);
     let state = Arc::new(AppInner {
         registry: Registry::new(context, limits),

@@ -6,6 +6,13 @@ use crate::spec::DictionarySpec;
 /// Largest lifted dimension N + m the estimator accepts (P alone is then 128 MiB).
 pub const MAX_LIFTED: usize = 4096;
 
+/// Longest warm-up in samples (the warm-up buffer holds them all; a size that reaches the
+/// allocator unchecked would abort the process, so it is refused first).
+pub const MAX_WARMUP: usize = 1_000_000;
+
+/// Longest exact sliding window in pairs (the window holds every pair it spans).
+pub const MAX_WINDOW: usize = 10_000_000;
+
 /// How the ridge parameter mu is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Regularisation {
@@ -106,7 +113,43 @@ impl EstimatorConfig {
 
     /// Regressor length N' = N + m.
     pub fn n_regressor(&self) -> usize {
-        self.n_lifted() + self.n_inputs()
+        self.n_lifted().saturating_add(self.n_inputs())
+    }
+
+    /// An upper estimate, in bytes, of the memory an estimator with this configuration holds
+    /// at its largest: the warm-up buffer (kept until the lifting is fixed, then dropped),
+    /// or online the four N' x N' and N' x N matrices (G, P, R, K), the Cholesky factor
+    /// of a refactorisation, the deferred block, the sliding window and the lifting's own
+    /// tables, whichever phase is larger. Saturates instead of overflowing, so an absurd
+    /// request compares as huge rather than wrapping to small. Call it on a valid
+    /// configuration; the service checks it against its memory budgets before building.
+    pub fn memory_bytes(&self) -> u64 {
+        const F64: u64 = 8;
+        let (n, m) = (self.n_states() as u64, self.n_inputs() as u64);
+        let lifted = self.n_lifted() as u64;
+        let regressor = lifted.saturating_add(m);
+        let square = regressor.saturating_mul(regressor);
+        let rect = regressor.saturating_mul(lifted);
+        // Warm-up: the raw samples (states and inputs) and one chain flag per sample.
+        let warmup = (self.warmup as u64).saturating_mul(n.saturating_add(m).saturating_mul(F64).saturating_add(1));
+        // Online: G, P and a Cholesky factor (square), R and K (rectangular), the deferred
+        // block (at most 32 pairs of regressor, gain and target vectors), the window.
+        let matrices = square.saturating_mul(3).saturating_add(rect.saturating_mul(2));
+        let deferred = regressor.saturating_mul(2).saturating_add(lifted).saturating_mul(32);
+        let window = (self.window.unwrap_or(0) as u64).saturating_mul(regressor.saturating_add(lifted));
+        // The lifting: RBF centres and Fourier weights by coordinate, the delay history.
+        let rbf = self.dictionary.rbf.as_ref().map_or(0, |r| r.count as u64).saturating_add(8);
+        let fourier = self.dictionary.fourier.as_ref().map_or(0, |f| f.count as u64);
+        let history = (self.dictionary.delay.unwrap_or(0) as u64).saturating_add(1);
+        let lifting = rbf.saturating_add(fourier).saturating_add(history).saturating_mul(n.saturating_add(1));
+        let online = matrices
+            .saturating_add(deferred)
+            .saturating_add(window)
+            .saturating_add(lifting)
+            .saturating_add(regressor.saturating_mul(8))
+            .saturating_mul(F64);
+        // The warm-up buffer is alive while the online state is built from it.
+        warmup.saturating_add(online)
     }
 
     /// Checks that the configuration can work; every estimator is built from a valid one.
@@ -135,7 +178,19 @@ impl EstimatorConfig {
         if self.refactor_every == 0 {
             return Err(ConfigError::RefactorEvery);
         }
+        if self.warmup > MAX_WARMUP {
+            return Err(ConfigError::Warmup {
+                given: self.warmup,
+                reason: format!("it is too long: at most {MAX_WARMUP} samples"),
+            });
+        }
         if let Some(w) = self.window {
+            if w > MAX_WINDOW {
+                return Err(ConfigError::Window {
+                    window: w,
+                    reason: format!("it is too long: at most {MAX_WINDOW} pairs"),
+                });
+            }
             if self.forgetting < 1.0 {
                 return Err(ConfigError::WindowWithForgetting);
             }
@@ -210,6 +265,31 @@ mod tests {
     }
 
     #[test]
+    fn memory_estimate_counts_matrices_window_and_warmup() {
+        // state,delay:2000 on 2 channels: N' = 4002, so G, P, the factor, R and K alone
+        // are 5 * 4002^2 * 8 bytes = 641 MB.
+        let c = config("state,delay:2000");
+        let bytes = c.memory_bytes();
+        let matrices = 5 * 4002 * 4002 * 8;
+        assert!((matrices..matrices + (8 << 20)).contains(&bytes), "{bytes}");
+        // A window of w pairs adds w (N' + N) values.
+        let mut windowed = config("state,const");
+        let plain = windowed.memory_bytes();
+        windowed.window = Some(1_000_000);
+        assert_eq!(windowed.memory_bytes() - plain, 1_000_000 * 6 * 8);
+        // The warm-up buffer counts n + m values and a flag per sample.
+        let mut long = config("state");
+        let short = long.memory_bytes();
+        long.warmup += 1_000;
+        assert_eq!(long.memory_bytes() - short, 1_000 * 17);
+        // Sizes that do not fit in memory compare as huge instead of wrapping.
+        let mut absurd = config("state");
+        absurd.state_names = EstimatorConfig::default_names("x", 4000);
+        absurd.warmup = usize::MAX;
+        assert_eq!(absurd.memory_bytes(), u64::MAX);
+    }
+
+    #[test]
     fn refuses_what_cannot_work() {
         let mut c = config("state");
         c.forgetting = 0.0;
@@ -231,6 +311,12 @@ mod tests {
         let mut c = config("state");
         c.regularisation = Regularisation::Mu(f64::NAN);
         assert!(matches!(c.validate(), Err(ConfigError::Mu(_))));
+        let mut c = config("state");
+        c.warmup = 4_000_000_000;
+        assert!(matches!(c.validate(), Err(ConfigError::Warmup { .. })));
+        let mut c = config("state");
+        c.window = Some(100_000_000_000);
+        assert!(matches!(c.validate(), Err(ConfigError::Window { .. })));
         let c = config("state,poly:12");
         assert!(matches!(
             EstimatorConfig { state_names: EstimatorConfig::default_names("x", 10), ..c }.validate(),

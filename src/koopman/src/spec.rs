@@ -61,17 +61,24 @@ impl DictionarySpec {
     }
 
     /// Number of monomials of degree 2..=d in n variables.
+    /// Saturates at `usize::MAX` instead of overflowing.
     pub fn monomial_count(n: usize, degree: u32) -> usize {
-        (2..=degree as usize).map(|k| binomial(n + k - 1, k)).sum()
+        (2..=degree as usize).fold(0usize, |sum, k| sum.saturating_add(binomial(n + k - 1, k)))
     }
 
-    /// Number of observables this dictionary produces for an n-dimensional state.
+    /// Number of observables this dictionary produces for an n-dimensional state;
+    /// saturates at `usize::MAX`, so a dictionary too large to hold is never mistaken for a
+    /// small one.
     pub fn dimension(&self, n: usize) -> usize {
-        n + usize::from(self.constant)
-            + self.poly_degree.map_or(0, |d| Self::monomial_count(n, d))
-            + self.rbf.as_ref().map_or(0, |r| r.count)
-            + self.fourier.as_ref().map_or(0, |f| f.count)
-            + self.delay.map_or(0, |d| d * n)
+        [
+            usize::from(self.constant),
+            self.poly_degree.map_or(0, |d| Self::monomial_count(n, d)),
+            self.rbf.as_ref().map_or(0, |r| r.count),
+            self.fourier.as_ref().map_or(0, |f| f.count),
+            self.delay.map_or(0, |d| d.saturating_mul(n)),
+        ]
+        .into_iter()
+        .fold(n, usize::saturating_add)
     }
 }
 

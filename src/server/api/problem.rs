@@ -88,6 +88,21 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid request", detail)
     }
 
+    /// 422: the stream would hold more memory than a budget allows.
+    pub fn over_budget(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "memory-budget", "Memory budget exceeded", detail)
+    }
+
+    /// 409: the stream's stored state could not be rebuilt; it is kept aside until deleted.
+    pub fn quarantined(id: &str, reason: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "quarantined",
+            "Stream quarantined",
+            format!("stream `{id}` is quarantined ({reason}); it serves nothing until it is deleted"),
+        )
+    }
+
     /// 429: the stream's queue is full; retry after the given seconds.
     pub fn queue_full(stream: &str, retry_after_s: u64) -> Self {
         let mut e = Self::new(
@@ -129,6 +144,11 @@ impl ApiError {
     /// 500: a fault of the service.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", detail)
+    }
+
+    /// What exactly was wrong.
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// The status code.

@@ -27,6 +27,30 @@ pub struct StreamView {
     pub status: StreamStatus,
 }
 
+/// A stored stream whose state could not be rebuilt at start-up: its records are kept
+/// untouched, it serves nothing, and `DELETE` removes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuarantinedView {
+    /// Stream id.
+    pub id: String,
+    /// Always `quarantined`.
+    pub state: &'static str,
+    /// Why its state could not be rebuilt.
+    pub reason: String,
+    /// When it was quarantined (Unix ms).
+    pub since_ms: u64,
+}
+
+/// One entry of the stream list: a live stream, or a quarantined one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StreamListEntry {
+    /// A live stream.
+    Live(Box<StreamView>),
+    /// A quarantined stream.
+    Quarantined(QuarantinedView),
+}
+
 /// The answer to a reset.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResetResponse {
@@ -38,9 +62,12 @@ fn view(handle: &StreamHandle) -> StreamView {
     StreamView { definition: (*handle.definition).clone(), status: handle.status() }
 }
 
-/// Looks a stream up or answers 404.
+/// Looks a stream up, or answers 409 for a quarantined one and 404 for none.
 pub fn find(state: &AppState, id: &str) -> Result<std::sync::Arc<StreamHandle>, ApiError> {
-    state.registry.get(id).ok_or_else(|| ApiError::unknown_stream(id))
+    state.registry.get(id).ok_or_else(|| match state.registry.quarantined(id) {
+        Some(q) => ApiError::quarantined(&q.id, &q.reason),
+        None => ApiError::unknown_stream(id),
+    })
 }
 
 fn generated_id() -> String {
@@ -81,25 +108,40 @@ pub async fn create(
     Ok(response)
 }
 
-/// List the streams.
-#[utoipa::path(get, path = "/v1/streams", tag = "streams", responses((status = 200, body = Vec<StreamView>)))]
-pub async fn list(State(state): State<AppState>) -> Json<Vec<StreamView>> {
-    Json(state.registry.list().iter().map(|h| view(h)).collect())
+/// List the streams, quarantined ones included.
+#[utoipa::path(get, path = "/v1/streams", tag = "streams", responses((status = 200, body = Vec<StreamListEntry>)))]
+pub async fn list(State(state): State<AppState>) -> Json<Vec<StreamListEntry>> {
+    let mut entries: Vec<(String, StreamListEntry)> = state
+        .registry
+        .list()
+        .iter()
+        .map(|h| (h.definition.id.clone(), StreamListEntry::Live(Box::new(view(h)))))
+        .collect();
+    entries.extend(state.registry.list_quarantined().into_iter().map(|q| {
+        let view = QuarantinedView { id: q.id.clone(), state: "quarantined", reason: q.reason, since_ms: q.since_ms };
+        (q.id, StreamListEntry::Quarantined(view))
+    }));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Json(entries.into_iter().map(|(_, entry)| entry).collect())
 }
 
 /// A stream's definition and status.
 #[utoipa::path(get, path = "/v1/streams/{id}", tag = "streams", params(("id" = String, Path, description = "Stream id")),
-    responses((status = 200, body = StreamView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = StreamView), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StreamView>, ApiError> {
     Ok(Json(view(&*find(&state, &id)?)))
 }
 
-/// Delete a stream and its model.
+/// Delete a stream and its model (a quarantined stream: its stored records).
 #[utoipa::path(delete, path = "/v1/streams/{id}", tag = "streams", params(("id" = String, Path, description = "Stream id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if state.registry.remove(&id).await {
         tracing::info!(stream = %id, "stream deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else if state.registry.remove_quarantined(&id).await.map_err(|e| ApiError::storage(&e))? {
+        tracing::info!(stream = %id, "quarantined stream deleted with its stored records");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::unknown_stream(&id))

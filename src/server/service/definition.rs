@@ -97,7 +97,15 @@ pub struct StreamDefinition {
     pub refactor_every: usize,
 }
 
-const MAX_CHANNELS: usize = 4096;
+/// Most channels and inputs of one stream, together.
+pub const MAX_CHANNELS: usize = 4096;
+/// Longest channel name, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// Longest unit, in bytes.
+pub const MAX_UNIT_BYTES: usize = 32;
+/// Bytes a published model and its modes hold per N^2 (A, the complex right and left
+/// eigenvectors, the eigen solver's work space), on top of the estimator's own estimate.
+const PUBLISHED_BYTES_PER_SQUARE: u64 = 8 * 6;
 
 /// Checks a stream id: 1 to 64 characters of `[A-Za-z0-9._-]`.
 pub fn check_id(id: &str) -> Result<(), ApiError> {
@@ -151,6 +159,14 @@ impl StreamDefinition {
                     return Err(ApiError::invalid(format!(
                         "field `{field}`: name `{}` must be non-empty without commas, quotes or line breaks",
                         c.name
+                    )));
+                }
+                if c.name.len() > MAX_NAME_BYTES || c.unit.len() > MAX_UNIT_BYTES {
+                    return Err(ApiError::invalid(format!(
+                        "field `{field}`: names are at most {MAX_NAME_BYTES} bytes and units at most \
+                         {MAX_UNIT_BYTES} (name of {} bytes, unit of {})",
+                        c.name.len(),
+                        c.unit.len()
                     )));
                 }
                 if names.contains(&c.name.as_str()) {
@@ -228,6 +244,15 @@ impl StreamDefinition {
         )
     }
 
+    /// An upper estimate of the memory this stream holds, in bytes: the estimator's own
+    /// (warm-up buffer, matrices, window) and the published model with its modes. What the
+    /// memory budgets are checked against, before anything is allocated.
+    pub fn memory_bytes(&self) -> u64 {
+        let config = self.estimator_config();
+        let lifted = config.n_lifted() as u64;
+        config.memory_bytes().saturating_add(lifted.saturating_mul(lifted).saturating_mul(PUBLISHED_BYTES_PER_SQUARE))
+    }
+
     /// Number of state channels.
     pub fn n_states(&self) -> usize {
         self.channels.len()
@@ -266,10 +291,30 @@ mod tests {
             (r#"{"channels":[{"name":"a"}],"ts":1,"window":10,"forgetting":0.9}"#, "`window`"),
             (r#"{"channels":[{"name":"a"}],"ts":1,"id":"bad id"}"#, "`id`"),
             (r#"{"channels":[{"name":"a"}],"ts":1,"sigma":[0.1,0.2]}"#, "`sigma`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"warmup":4000000000}"#, "`warmup`"),
+            (r#"{"channels":[{"name":"a"}],"ts":1,"window":100000000000}"#, "`window`"),
         ];
         for (json, expected) in cases {
             let e = StreamDefinition::from_request(request(json), 300, || "g".into()).unwrap_err();
             assert!(e.to_string().contains(expected), "{json}: {e}");
         }
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        let json = format!(r#"{{"channels":[{{"name":"{long}"}}],"ts":1}}"#);
+        let e = StreamDefinition::from_request(request(&json), 300, || "g".into()).unwrap_err();
+        assert!(e.to_string().contains("at most 128 bytes"), "{e}");
+    }
+
+    #[test]
+    fn memory_estimate_includes_the_published_model() {
+        let d = StreamDefinition::from_request(
+            request(r#"{"channels":[{"name":"a"},{"name":"b"}],"ts":1,"dictionary":"state,delay:2000"}"#),
+            300,
+            || "g".into(),
+        )
+        .unwrap();
+        let estimator = d.estimator_config().memory_bytes();
+        assert_eq!(d.memory_bytes() - estimator, 4002 * 4002 * PUBLISHED_BYTES_PER_SQUARE);
+        // The request of the security report: over a gigabyte, far beyond the default budget.
+        assert!(d.memory_bytes() > 1 << 30);
     }
 }

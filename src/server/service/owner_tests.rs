@@ -35,7 +35,15 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
             snapshot_every: 1_000_000,
             snapshot_interval: Duration::from_secs(3600),
         };
-        let registry = Registry::new(context, RegistryLimits { queue_capacity: 64, max_streams: 4 });
+        let registry = Registry::new(
+            context,
+            RegistryLimits {
+                queue_capacity: 64,
+                max_streams: 4,
+                stream_memory_bytes: 1 << 30,
+                total_memory_bytes: 1 << 32,
+            },
+        );
         let request: CreateStream =
             serde_json::from_str(r#"{"id":"g","channels":[{"name":"a"},{"name":"b"}],"ts":0.1,"mu":0.001,"warmup":4}"#)
                 .unwrap();
@@ -73,7 +81,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
         assert_eq!(store.stats().commits.load(Ordering::Relaxed) - commits_before, 3);
 
         let stored = store.load().unwrap();
-        let log = &stored.iter().find(|s| s.id == "g").unwrap().log;
+        let log = &stored.iter().flatten().find(|s| s.id == "g").unwrap().log;
         let seqs: Vec<(u64, Option<u64>)> = log
             .iter()
             .map(|(index, entry)| match entry {

@@ -2,7 +2,7 @@
 //! snapshot, summary feed). The map is locked only to look up, insert or remove a handle,
 //! never across an await.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use koopman::Estimator;
@@ -122,11 +122,31 @@ pub struct RegistryLimits {
     pub queue_capacity: usize,
     /// Largest number of streams.
     pub max_streams: usize,
+    /// Largest memory estimate of one stream, in bytes.
+    pub stream_memory_bytes: u64,
+    /// Largest sum of the memory estimates of all streams, in bytes.
+    pub total_memory_bytes: u64,
+}
+
+/// A stored stream whose state could not be rebuilt at start-up. Its records stay in the
+/// store untouched; it is listed, refuses everything else, and can be deleted.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    /// Stream id.
+    pub id: String,
+    /// Why it could not be rebuilt.
+    pub reason: String,
+    /// When it was quarantined (Unix ms).
+    pub since_ms: u64,
 }
 
 /// All streams.
 pub struct Registry {
     streams: RwLock<HashMap<String, Arc<StreamHandle>>>,
+    quarantined: Mutex<BTreeMap<String, Quarantined>>,
+    /// Sum of the memory estimates of the streams held (bytes), changed under the
+    /// `streams` write lock.
+    memory_in_use: AtomicU64,
     metrics: Arc<Metrics>,
     limits: RegistryLimits,
     context: OwnerContext,
@@ -137,7 +157,77 @@ impl Registry {
     /// An empty registry, with the spectra worker its streams share.
     pub fn new(context: OwnerContext, limits: RegistryLimits) -> Self {
         let spectra = Arc::new(Spectra::start(context.metrics.clone()));
-        Self { streams: RwLock::new(HashMap::new()), metrics: context.metrics.clone(), limits, context, spectra }
+        Self {
+            streams: RwLock::new(HashMap::new()),
+            quarantined: Mutex::new(BTreeMap::new()),
+            memory_in_use: AtomicU64::new(0),
+            metrics: context.metrics.clone(),
+            limits,
+            context,
+            spectra,
+        }
+    }
+
+    /// Checks a definition's memory estimate against the per-stream budget and, with what
+    /// the streams already hold, the total one. Call with the `streams` write lock held.
+    fn check_budget(&self, definition: &StreamDefinition) -> Result<u64, ApiError> {
+        let bytes = definition.memory_bytes();
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        if bytes > self.limits.stream_memory_bytes {
+            return Err(ApiError::over_budget(format!(
+                "stream `{}` would hold about {:.1} MiB (dictionary `{}` on {} channels, warm-up {}, window {:?}); \
+                 the per-stream budget (limits.stream_memory_bytes) is {:.1} MiB",
+                definition.id,
+                mib(bytes),
+                definition.dictionary,
+                definition.n_states() + definition.n_inputs(),
+                definition.warmup,
+                definition.window,
+                mib(self.limits.stream_memory_bytes)
+            )));
+        }
+        let in_use = self.memory_in_use.load(Ordering::Relaxed);
+        if in_use.saturating_add(bytes) > self.limits.total_memory_bytes {
+            return Err(ApiError::over_budget(format!(
+                "stream `{}` would hold about {:.1} MiB and the streams already hold {:.1} MiB; \
+                 the total budget (limits.total_memory_bytes) is {:.1} MiB",
+                definition.id,
+                mib(bytes),
+                mib(in_use),
+                mib(self.limits.total_memory_bytes)
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Sets a stored stream aside: it is listed with the reason and can be deleted.
+    pub fn quarantine(&self, id: String, reason: String) {
+        tracing::error!(stream = %id, %reason, "stream quarantined: its stored state cannot be rebuilt; \
+            its records are kept untouched, every other stream starts; DELETE it to remove it");
+        let entry = Quarantined { id: id.clone(), reason, since_ms: unix_millis() };
+        self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
+    }
+
+    /// The quarantined stream with this id.
+    pub fn quarantined(&self, id: &str) -> Option<Quarantined> {
+        self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// Every quarantined stream, sorted by id.
+    pub fn list_quarantined(&self) -> Vec<Quarantined> {
+        self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// Deletes a quarantined stream and its records from the store. `Ok(false)` when no
+    /// stream with this id is quarantined.
+    pub async fn remove_quarantined(&self, id: &str) -> Result<bool, StoreError> {
+        if self.quarantined(id).is_none() {
+            return Ok(false);
+        }
+        if let Some(store) = &self.context.store {
+            store.commit(vec![crate::store::Write::DeleteStream { id: id.to_owned() }]).await?;
+        }
+        Ok(self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).remove(id).is_some())
     }
 
     fn spawn(&self, definition: Arc<StreamDefinition>, core: Core, unsaved: bool) -> Arc<StreamHandle> {
@@ -165,13 +255,33 @@ impl Registry {
         })
     }
 
+    /// Reserves the memory a recovered stream will hold before its state is rebuilt, so a
+    /// stored definition beyond the budgets is quarantined instead of allocated. The
+    /// reservation is kept by `insert_recovered` or given back by `release`.
+    pub fn reserve_recovered(&self, definition: &StreamDefinition) -> Result<u64, String> {
+        let _streams = self.write();
+        let bytes = self.check_budget(definition).map_err(|e| e.detail().to_owned())?;
+        self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// Gives back a reservation of `reserve_recovered` whose stream was not inserted.
+    pub fn release(&self, bytes: u64) {
+        self.memory_in_use.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
     /// Adds a stream recovered from the store (`unsaved`: its log held entries after the
-    /// snapshot).
+    /// snapshot), whose memory `reserve_recovered` already counted.
     pub fn insert_recovered(&self, definition: StreamDefinition, core: Core, unsaved: bool) {
         let handle = self.spawn(Arc::new(definition), core, unsaved);
         let mut streams = self.write();
         streams.insert(handle.definition.id.clone(), handle);
         self.metrics.streams.set(streams.len() as i64);
+    }
+
+    /// Sum of the memory estimates of the streams held, in bytes.
+    pub fn memory_in_use(&self) -> u64 {
+        self.memory_in_use.load(Ordering::Relaxed)
     }
 
     /// How long the oldest change not yet in a stored snapshot has waited, in seconds (0
@@ -210,14 +320,20 @@ impl Registry {
                     Err(ApiError::conflict(format!("stream `{}` exists with a different definition", definition.id)))
                 };
             }
+            if let Some(q) = self.quarantined(&definition.id) {
+                return Err(ApiError::quarantined(&q.id, &q.reason));
+            }
             if streams.len() >= self.limits.max_streams {
                 return Err(ApiError::unavailable(format!(
                     "the stream limit ({}) is reached",
                     self.limits.max_streams
                 )));
             }
+            // The budget is checked before the estimator allocates anything.
+            let bytes = self.check_budget(&definition)?;
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| ApiError::invalid(e.to_string()))?;
+            self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
             let handle = self.spawn(Arc::new(definition), Core::new(estimator), false);
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);
@@ -230,7 +346,9 @@ impl Registry {
             Err(_) => Err(StoreError::Closed),
         };
         if let Err(e) = outcome {
-            self.write().remove(&handle.definition.id);
+            if self.write().remove(&handle.definition.id).is_some() {
+                self.memory_in_use.fetch_sub(handle.definition.memory_bytes(), Ordering::Relaxed);
+            }
             handle.stop(false).await;
             return Err(ApiError::storage(&e));
         }
@@ -254,6 +372,9 @@ impl Registry {
         let removed = {
             let mut streams = self.write();
             let removed = streams.remove(id);
+            if let Some(handle) = &removed {
+                self.memory_in_use.fetch_sub(handle.definition.memory_bytes(), Ordering::Relaxed);
+            }
             self.metrics.streams.set(streams.len() as i64);
             removed
         };

@@ -241,7 +241,7 @@ impl Store {
     }
 
     /// Everything stored, for recovery.
-    pub fn load(&self) -> Result<Vec<recovery::StoredStream>, StoreError> {
+    pub fn load(&self) -> Result<Vec<Result<recovery::StoredStream, recovery::DamagedStream>>, StoreError> {
         let db = lock(&self.db).clone().ok_or(StoreError::Closed)?;
         recovery::load(&db, &self.path, &self.log_bytes)
     }

@@ -1,6 +1,8 @@
 //! Reading the store back at start: every stream's definition, its latest snapshot and the
-//! log entries after it, checked for damage (a record that cannot be decoded or a hole in a
-//! log stops recovery with the file and the stream named; nothing is discarded).
+//! log entries after it, checked for damage. A stream whose records cannot be decoded, or
+//! whose log has a hole, comes back as damaged, with the file, the stream and the record
+//! named, so the service can quarantine it while every other stream starts; nothing is
+//! discarded or rewritten.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -27,8 +29,22 @@ fn corrupt(path: &Path, what: String, detail: impl std::fmt::Display) -> StoreEr
     StoreError::Corrupt { path: path.to_owned(), what, detail: detail.to_string() }
 }
 
-/// Loads every stream. Sets `log_bytes` to the size of the logs found.
-pub fn load(db: &Database, path: &Path, log_bytes: &AtomicI64) -> Result<Vec<StoredStream>, StoreError> {
+/// A stream whose records could not be read back (its records stay in the store as found).
+#[derive(Debug)]
+pub struct DamagedStream {
+    /// Stream id.
+    pub id: String,
+    /// What is damaged, naming the file, the stream and the record.
+    pub error: StoreError,
+}
+
+/// Loads every stream, each intact or damaged. Sets `log_bytes` to the size of the logs
+/// found. Fails as a whole only when the file's tables cannot be read at all.
+pub fn load(
+    db: &Database,
+    path: &Path,
+    log_bytes: &AtomicI64,
+) -> Result<Vec<Result<StoredStream, DamagedStream>>, StoreError> {
     let open = |e: &dyn std::fmt::Display| StoreError::Open { path: path.to_owned(), detail: e.to_string() };
     let read = db.begin_read().map_err(|e| open(&e))?;
     let streams = read.open_table(STREAMS).map_err(|e| open(&e))?;
@@ -39,11 +55,15 @@ pub fn load(db: &Database, path: &Path, log_bytes: &AtomicI64) -> Result<Vec<Sto
     for item in streams.iter().map_err(|e| open(&e))? {
         let (id, definition) = item.map_err(|e| open(&e))?;
         let id = id.value().to_owned();
+        let mut damage = None;
         let snapshot = match snapshots.get(id.as_str()).map_err(|e| open(&e))? {
-            Some(bytes) => Some(
-                codec::decode_snapshot(bytes.value())
-                    .map_err(|e| corrupt(path, format!("snapshot of stream `{id}`"), e))?,
-            ),
+            Some(bytes) => match codec::decode_snapshot(bytes.value()) {
+                Ok(snapshot) => Some(snapshot),
+                Err(e) => {
+                    damage = Some(corrupt(path, format!("snapshot of stream `{id}`"), e));
+                    None
+                }
+            },
             None => None,
         };
         let covered = snapshot.as_ref().map_or(0, |s| s.version);
@@ -53,23 +73,26 @@ pub fn load(db: &Database, path: &Path, log_bytes: &AtomicI64) -> Result<Vec<Sto
             let (key, value) = item.map_err(|e| open(&e))?;
             let index = key.value().1;
             total += value.value().len() as i64;
-            if index <= covered {
-                // Left by a snapshot whose truncation did not finish; the snapshot covers it.
+            if index <= covered || damage.is_some() {
+                // Left by a snapshot whose truncation did not finish (the snapshot covers
+                // it), or past damage already found (counted, not decoded).
                 continue;
             }
             if index != expected {
-                return Err(corrupt(
-                    path,
-                    format!("log of stream `{id}`"),
-                    format!("entry {expected} is missing (found {index})"),
-                ));
+                let detail = format!("entry {expected} is missing (found {index})");
+                damage = Some(corrupt(path, format!("log of stream `{id}`"), detail));
+                continue;
             }
-            let entry = codec::decode_entry(value.value())
-                .map_err(|e| corrupt(path, format!("log entry {index} of stream `{id}`"), e))?;
-            entries.push((index, entry));
+            match codec::decode_entry(value.value()) {
+                Ok(entry) => entries.push((index, entry)),
+                Err(e) => damage = Some(corrupt(path, format!("log entry {index} of stream `{id}`"), e)),
+            }
             expected += 1;
         }
-        out.push(StoredStream { id, definition: definition.value().to_vec(), snapshot, log: entries });
+        out.push(match damage {
+            Some(error) => Err(DamagedStream { id, error }),
+            None => Ok(StoredStream { id, definition: definition.value().to_vec(), snapshot, log: entries }),
+        });
     }
     log_bytes.store(total, Ordering::Relaxed);
     Ok(out)
