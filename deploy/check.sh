@@ -5,7 +5,8 @@
 #   promtool test rules   deploy/prometheus/alerts_test.yml  (a unit test per alert)
 # Installs promtool (Debian's `prometheus` package) when it is missing and this runs as
 # root with apt-get; otherwise fails with a message. Exits non-zero if any check fails.
-# Works from any directory. tests/deploy_files.rs runs it when PROMTOOL_CHECK=1.
+# Works from any directory. tests/deploy_files.rs runs it in its promtool test (ignored by a
+# plain `cargo test`; .ci/run runs it with --ignored).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
