@@ -186,7 +186,7 @@ async fn submit(handle: &StreamHandle, batch: SampleBatch) -> Answer {
     answer
 }
 
-type Answer = tokio::sync::oneshot::Receiver<Result<IngestAck, koopstream::store::StoreError>>;
+type Answer = tokio::sync::oneshot::Receiver<Result<IngestAck, koopstream::service::error::DomainError>>;
 
 async fn round_trip(handle: &StreamHandle, batch: SampleBatch) {
     submit(handle, batch).await.await.expect("answered").expect("applied");

@@ -10,9 +10,9 @@ use std::time::Instant;
 use koopman::{Estimator, MatRef, Progress};
 use serde::Serialize;
 
-use crate::api::npz::{NpyArray, write_npz};
 use crate::csv_input::{Row, SampleReader};
 use crate::fit::{FitError, FitOptions};
+use crate::wire::npz::{NpyArray, write_npz};
 
 /// What one timing run measured.
 #[derive(Debug, Clone, Serialize)]

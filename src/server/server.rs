@@ -143,7 +143,7 @@ pub async fn run(
     };
     let context = OwnerContext {
         metrics: metrics.clone(),
-        store: store.clone(),
+        store: store.clone().map(|s| s as Arc<dyn crate::service::journal::Journal>),
         publish_interval: Duration::from_millis(config.streams.publish_interval_ms),
         snapshot_every: config.storage.snapshot_every_samples,
         snapshot_interval: Duration::from_secs(config.storage.snapshot_interval_s),

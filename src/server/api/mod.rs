@@ -4,7 +4,6 @@
 pub mod extract;
 pub mod health;
 pub mod model;
-pub mod npz;
 pub mod problem;
 pub mod samples;
 pub mod streams;

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::service::error::{DomainError, ErrorKind};
+
 /// The media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -88,21 +90,6 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid request", detail)
     }
 
-    /// 422: the stream would hold more memory than a budget allows.
-    pub fn over_budget(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "memory-budget", "Memory budget exceeded", detail)
-    }
-
-    /// 409: the stream's stored state could not be rebuilt; it is kept aside until deleted.
-    pub fn quarantined(id: &str, reason: &str) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "quarantined",
-            "Stream quarantined",
-            format!("stream `{id}` is quarantined ({reason}); it serves nothing until it is deleted"),
-        )
-    }
-
     /// 429: the stream's queue is full; retry after the given seconds.
     pub fn queue_full(stream: &str, retry_after_s: u64) -> Self {
         let mut e = Self::new(
@@ -123,17 +110,6 @@ impl ApiError {
     /// 504: the request took longer than the configured timeout.
     pub fn timeout(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", "Request timed out", detail)
-    }
-
-    /// 507 for a full disk, 503 otherwise: the batch could not be stored, so it was not
-    /// applied and not acknowledged.
-    pub fn storage(error: &crate::store::StoreError) -> Self {
-        match error {
-            crate::store::StoreError::Full { .. } => {
-                Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage-full", "Insufficient storage", error.to_string())
-            }
-            _ => Self::unavailable(format!("the request could not be stored and was not applied: {error}")),
-        }
     }
 
     /// 503 while start-up recovery runs.
@@ -163,6 +139,38 @@ impl ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    /// The one place where a domain error kind becomes an HTTP status: 400 for what cannot
+    /// be parsed, 422 for what parses but is not acceptable (including budgets), 413 for
+    /// sizes beyond a limit, 409 for conflicts and quarantined streams, 404 for unknown
+    /// streams, 429 for a full queue, 503 for limits and unavailability, 507 for a full
+    /// disk.
+    fn from(error: DomainError) -> Self {
+        let detail = error.detail().to_owned();
+        match error.kind() {
+            ErrorKind::Malformed => Self::malformed(detail),
+            ErrorKind::InvalidField => Self::invalid(detail),
+            ErrorKind::TooLarge => Self::too_large(detail),
+            ErrorKind::Conflict => Self::conflict(detail),
+            ErrorKind::OverBudget => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "memory-budget", "Memory budget exceeded", detail)
+            }
+            ErrorKind::LimitReached | ErrorKind::Unavailable => Self::unavailable(detail),
+            ErrorKind::QueueFull => {
+                let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "queue-full", "Ingest queue full", detail);
+                e.retry_after_s = Some(1);
+                e
+            }
+            ErrorKind::UnknownStream => Self::new(StatusCode::NOT_FOUND, "unknown-stream", "Unknown stream", detail),
+            ErrorKind::Quarantined => Self::new(StatusCode::CONFLICT, "quarantined", "Stream quarantined", detail),
+            ErrorKind::StorageFull => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage-full", "Insufficient storage", detail)
+            }
+            ErrorKind::Storage => Self::unavailable(detail),
         }
     }
 }

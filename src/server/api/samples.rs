@@ -19,6 +19,7 @@ use crate::api::streams::find;
 use crate::metrics::{Reason, Transport};
 use crate::service::batch::{self, SampleBatch, SampleBatchBody, Shape};
 use crate::service::command::{Command, IngestAck};
+use crate::service::error::{DomainError, ErrorKind};
 use crate::service::registry::{StreamHandle, SubmitError};
 use crate::wire::http::{prefers_protobuf, protobuf_response};
 use crate::wire::{ProtobufBody, is_protobuf, pb};
@@ -33,6 +34,25 @@ pub struct IngestQuery {
     pub seq: Option<u64>,
 }
 
+/// A refused body: the kind that counts it and the answer.
+struct Refusal {
+    kind: ErrorKind,
+    error: ApiError,
+}
+
+impl From<DomainError> for Refusal {
+    fn from(error: DomainError) -> Self {
+        Self { kind: error.kind(), error: error.into() }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    /// Refusals of the HTTP layer itself (a media type) count as invalid.
+    fn from(error: ApiError) -> Self {
+        Self { kind: ErrorKind::InvalidField, error }
+    }
+}
+
 /// Parses a body by media type into a batch of the stream's shape.
 fn parse(
     handle: &StreamHandle,
@@ -40,26 +60,29 @@ fn parse(
     query: &IngestQuery,
     body: &[u8],
     max_samples: usize,
-) -> Result<SampleBatch, ApiError> {
+) -> Result<SampleBatch, Refusal> {
     let shape = Shape::of(&handle.definition, max_samples);
-    let seq =
-        || query.seq.ok_or_else(|| ApiError::invalid("query parameter `seq` is required for NDJSON and CSV batches"));
-    match media_type(headers).as_deref() {
+    let seq = || {
+        query.seq.ok_or_else(|| DomainError::invalid("query parameter `seq` is required for NDJSON and CSV batches"))
+    };
+    let parsed = match media_type(headers).as_deref() {
         Some("application/json") => batch::parse_json(body, shape),
         Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
         Some("text/csv") => batch::parse_csv(body, seq()?, &handle.definition, max_samples),
         Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
-        Some(other) => Err(ApiError::unsupported_media_type(format!(
-            "`{other}` is not accepted; send application/json, application/x-ndjson, text/csv or application/x-protobuf"
-        ))),
-        None => Err(ApiError::unsupported_media_type("the Content-Type header is missing")),
-    }
+        Some(other) => {
+            return Err(Refusal::from(ApiError::unsupported_media_type(format!(
+                "`{other}` is not accepted; send application/json, application/x-ndjson, text/csv or application/x-protobuf"
+            ))));
+        }
+        None => return Err(ApiError::unsupported_media_type("the Content-Type header is missing").into()),
+    };
+    Ok(parsed?)
 }
 
-/// Counts a refused batch at the edge.
-pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transport, error: &ApiError, samples: u64) {
-    let reason =
-        if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE { Reason::TooLarge } else { Reason::Invalid };
+/// Counts a refused batch at the edge, by the kind of its error.
+pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transport, error: ErrorKind, samples: u64) {
+    let reason = if error == ErrorKind::TooLarge { Reason::TooLarge } else { Reason::Invalid };
     handle.edge.invalid.fetch_add(samples.max(1), Ordering::Relaxed);
     state.metrics.rejected(transport, reason, samples.max(1));
 }
@@ -93,8 +116,9 @@ pub async fn ingest(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
-    let batch = parse(&handle, &headers, &query, &body, state.config.limits.max_batch_samples).inspect_err(|e| {
-        count_refusal(&state, &handle, Transport::Http, e, 1);
+    let batch = parse(&handle, &headers, &query, &body, state.config.limits.max_batch_samples).map_err(|e| {
+        count_refusal(&state, &handle, Transport::Http, e.kind, 1);
+        e.error
     })?;
     let rows = batch.rows as u64;
     let (reply, answer) = oneshot::channel();
@@ -107,7 +131,7 @@ pub async fn ingest(
         }
         Err(SubmitError::Closed) => return Err(ApiError::unknown_stream(&id)),
     }
-    let ack = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(|e| ApiError::storage(&e))?;
+    let ack = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(ApiError::from)?;
     Ok(if prefers_protobuf(&headers) {
         protobuf_response(&pb::IngestAck::from(&ack))
     } else {

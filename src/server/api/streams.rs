@@ -15,6 +15,7 @@ use crate::api::extract::{RawBody, json_body};
 use crate::api::problem::{ApiError, Problem};
 use crate::service::command::Command;
 use crate::service::definition::{CreateStream, StreamDefinition};
+use crate::service::error::DomainError;
 use crate::service::registry::StreamHandle;
 use crate::service::snapshot::StreamStatus;
 
@@ -65,7 +66,7 @@ fn view(handle: &StreamHandle) -> StreamView {
 /// Looks a stream up, or answers 409 for a quarantined one and 404 for none.
 pub fn find(state: &AppState, id: &str) -> Result<std::sync::Arc<StreamHandle>, ApiError> {
     state.registry.get(id).ok_or_else(|| match state.registry.quarantined(id) {
-        Some(q) => ApiError::quarantined(&q.id, &q.reason),
+        Some(q) => DomainError::quarantined(&q.id, &q.reason).into(),
         None => ApiError::unknown_stream(id),
     })
 }
@@ -140,7 +141,7 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
     if state.registry.remove(&id).await {
         tracing::info!(stream = %id, "stream deleted");
         Ok(StatusCode::NO_CONTENT)
-    } else if state.registry.remove_quarantined(&id).await.map_err(|e| ApiError::storage(&e))? {
+    } else if state.registry.remove_quarantined(&id).await.map_err(ApiError::from)? {
         tracing::info!(stream = %id, "quarantined stream deleted with its stored records");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -156,6 +157,6 @@ pub async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> Res
     let handle = find(&state, &id)?;
     let (reply, answer) = oneshot::channel();
     handle.submit(Command::Reset { reply }).await.map_err(|_| ApiError::unknown_stream(&id))?;
-    let version = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(|e| ApiError::storage(&e))?;
+    let version = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(ApiError::from)?;
     Ok(Json(ResetResponse { version }))
 }

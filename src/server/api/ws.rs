@@ -30,8 +30,8 @@ use crate::api::streams::find;
 use crate::metrics::Transport;
 use crate::service::batch::{self, Shape};
 use crate::service::command::{Command, IngestAck, ModelSummary};
+use crate::service::error::DomainError;
 use crate::service::registry::StreamHandle;
-use crate::store::StoreError;
 use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
 /// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.
@@ -124,7 +124,7 @@ enum Pending {
     /// Ready now (the frame was refused at the edge); taken when sent.
     Ready(Option<Message>),
     /// Waiting for the owner's acknowledgement of the batch with this seq.
-    Queued(u64, oneshot::Receiver<Result<IngestAck, StoreError>>),
+    Queued(u64, oneshot::Receiver<Result<IngestAck, DomainError>>),
 }
 
 impl Pending {
@@ -134,7 +134,7 @@ impl Pending {
             Pending::Ready(message) => message.take(),
             Pending::Queued(seq, answer) => match answer.await.ok()? {
                 Ok(ack) => Some(encoding.ack(&ack)),
-                Err(e) => Some(encoding.error(Some(*seq), ApiError::storage(&e).problem())),
+                Err(e) => Some(encoding.error(Some(*seq), ApiError::from(e).problem())),
             },
         }
     }
@@ -247,8 +247,8 @@ async fn submit_batch(
     let batch = match parsed {
         Ok(batch) => batch,
         Err((seq, error)) => {
-            count_refusal(state, handle, Transport::Ws, &error, 1);
-            return Some(Pending::Ready(Some(encoding.error(seq, error.problem()))));
+            count_refusal(state, handle, Transport::Ws, error.kind(), 1);
+            return Some(Pending::Ready(Some(encoding.error(seq, ApiError::from(error).problem()))));
         }
     };
     let (reply, answer) = oneshot::channel();

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::api::problem::ApiError;
 use crate::service::definition::StreamDefinition;
+use crate::service::error::DomainError;
 
 mod json;
 mod protobuf;
@@ -89,12 +89,12 @@ impl Shape {
     }
 }
 
-fn check_rows(rows: usize, shape: Shape) -> Result<(), ApiError> {
+fn check_rows(rows: usize, shape: Shape) -> Result<(), DomainError> {
     if rows == 0 {
-        return Err(ApiError::invalid("the batch has no samples"));
+        return Err(DomainError::invalid("the batch has no samples"));
     }
     if rows > shape.max_samples {
-        return Err(ApiError::too_large(format!(
+        return Err(DomainError::too_large(format!(
             "the batch has {rows} samples; at most {} are accepted",
             shape.max_samples
         )));
@@ -108,9 +108,9 @@ fn push_row(
     expected: usize,
     what: &str,
     index: usize,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     if row.len() != expected {
-        return Err(ApiError::invalid(format!(
+        return Err(DomainError::invalid(format!(
             "{what} row {index} has {} values, the stream has {expected}",
             row.len()
         )));
@@ -118,7 +118,7 @@ fn push_row(
     for (j, v) in row.iter().enumerate() {
         match v {
             Some(v) if !v.is_finite() => {
-                return Err(ApiError::invalid(format!("{what} row {index} value {j} is not finite")));
+                return Err(DomainError::invalid(format!("{what} row {index} value {j} is not finite")));
             }
             Some(v) => out.push(*v),
             None => out.push(f64::NAN),
@@ -127,51 +127,54 @@ fn push_row(
     Ok(())
 }
 
-fn check_times(times: &[f64]) -> Result<(), ApiError> {
+fn check_times(times: &[f64]) -> Result<(), DomainError> {
     for (k, t) in times.iter().enumerate() {
         if !t.is_finite() {
-            return Err(ApiError::invalid(format!("time stamp {k} is not finite")));
+            return Err(DomainError::invalid(format!("time stamp {k} is not finite")));
         }
         if k > 0 && *t <= times[k - 1] {
-            return Err(ApiError::invalid(format!("time stamps must increase: t[{k}] = {t} follows {}", times[k - 1])));
+            return Err(DomainError::invalid(format!(
+                "time stamps must increase: t[{k}] = {t} follows {}",
+                times[k - 1]
+            )));
         }
     }
     Ok(())
 }
 
 /// Parses a JSON batch.
-pub fn parse_json(body: &[u8], shape: Shape) -> Result<SampleBatch, ApiError> {
+pub fn parse_json(body: &[u8], shape: Shape) -> Result<SampleBatch, DomainError> {
     parse_json_frame(body, shape).map_err(|(_, e)| e)
 }
 
 /// Parses a JSON batch; a refusal carries the batch's seq when it could be read (a
 /// WebSocket error message names it). A plain, valid batch takes the single-pass fast
 /// path; anything else goes through serde, which names what is wrong.
-pub fn parse_json_frame(body: &[u8], shape: Shape) -> Result<SampleBatch, (Option<u64>, ApiError)> {
+pub fn parse_json_frame(body: &[u8], shape: Shape) -> Result<SampleBatch, (Option<u64>, DomainError)> {
     if let Some(batch) = json::parse(body, shape) {
         return Ok(batch);
     }
     let batch: SampleBatchBody = serde_json::from_slice(body)
-        .map_err(|e| (None, ApiError::malformed(format!("the JSON batch is malformed: {e}"))))?;
+        .map_err(|e| (None, DomainError::malformed(format!("the JSON batch is malformed: {e}"))))?;
     let seq = batch.seq;
     from_body(batch, shape).map_err(|e| (Some(seq), e))
 }
 
 /// Validates a decoded JSON batch (also used for WebSocket text frames).
-pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, ApiError> {
+pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, DomainError> {
     let rows = batch.x.len();
     check_rows(rows, shape)?;
     let timing = match (batch.t, batch.t0) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid("fields `t` and `t0`: give one or the other")),
+        (Some(_), Some(_)) => return Err(DomainError::invalid("fields `t` and `t0`: give one or the other")),
         (Some(t), None) => {
             if t.len() != rows {
-                return Err(ApiError::invalid(format!("field `t` has {} time stamps for {rows} samples", t.len())));
+                return Err(DomainError::invalid(format!("field `t` has {} time stamps for {rows} samples", t.len())));
             }
             check_times(&t)?;
             Timing::Explicit(t)
         }
         (None, Some(t0)) if t0.is_finite() => Timing::Start(t0),
-        (None, Some(_)) => return Err(ApiError::invalid("field `t0` is not finite")),
+        (None, Some(_)) => return Err(DomainError::invalid("field `t0` is not finite")),
         (None, None) => Timing::Continue,
     };
     let mut x = Vec::with_capacity(rows * shape.n);
@@ -181,10 +184,10 @@ pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, Ap
     let mut u = Vec::with_capacity(rows * shape.m);
     match (batch.u, shape.m) {
         (None, 0) => {}
-        (None, m) => return Err(ApiError::invalid(format!("field `u` is missing; the stream has {m} inputs"))),
+        (None, m) => return Err(DomainError::invalid(format!("field `u` is missing; the stream has {m} inputs"))),
         (Some(rows_u), _) => {
             if rows_u.len() != rows {
-                return Err(ApiError::invalid(format!("field `u` has {} rows for {rows} samples", rows_u.len())));
+                return Err(DomainError::invalid(format!("field `u` has {} rows for {rows} samples", rows_u.len())));
             }
             for (k, row) in rows_u.iter().enumerate() {
                 push_row(&mut u, row, shape.m, "field `u`:", k)?;
@@ -195,8 +198,8 @@ pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, Ap
 }
 
 /// Parses NDJSON: one `{"t", "x", "u"}` sample per line; `seq` comes from the query.
-pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed("the NDJSON body is not UTF-8"))?;
+pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, DomainError> {
+    let text = std::str::from_utf8(body).map_err(|_| DomainError::malformed("the NDJSON body is not UTF-8"))?;
     let mut times = Vec::new();
     let mut x = Vec::new();
     let mut u = Vec::new();
@@ -205,14 +208,14 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
         if line.trim().is_empty() {
             continue;
         }
-        let sample: SampleLine =
-            serde_json::from_str(line).map_err(|e| ApiError::malformed(format!("NDJSON line {}: {e}", index + 1)))?;
+        let sample: SampleLine = serde_json::from_str(line)
+            .map_err(|e| DomainError::malformed(format!("NDJSON line {}: {e}", index + 1)))?;
         let what = format!("NDJSON line {}: field `x`:", index + 1);
         push_row(&mut x, &sample.x, shape.n, &what, 0)?;
         match (sample.u, shape.m) {
             (None, 0) => {}
             (None, m) => {
-                return Err(ApiError::invalid(format!(
+                return Err(DomainError::invalid(format!(
                     "NDJSON line {}: field `u` is missing; the stream has {m} inputs",
                     index + 1
                 )));
@@ -223,14 +226,14 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
             Some(t) => times.push(t),
             None if times.is_empty() => {}
             None => {
-                return Err(ApiError::invalid(format!(
+                return Err(DomainError::invalid(format!(
                     "NDJSON line {}: field `t` is missing (earlier lines have it)",
                     index + 1
                 )));
             }
         }
         if !times.is_empty() && times.len() != rows + 1 {
-            return Err(ApiError::invalid(format!(
+            return Err(DomainError::invalid(format!(
                 "NDJSON line {}: field `t` must be on every line or on none",
                 index + 1
             )));
@@ -254,15 +257,16 @@ pub fn parse_csv(
     seq: u64,
     definition: &StreamDefinition,
     max_samples: usize,
-) -> Result<SampleBatch, ApiError> {
+) -> Result<SampleBatch, DomainError> {
     let shape = Shape::of(definition, max_samples);
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::malformed("the CSV body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| DomainError::malformed("the CSV body is not UTF-8"))?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| ApiError::invalid("the CSV body is empty; expected a header line"))?;
+    let (_, header) =
+        lines.next().ok_or_else(|| DomainError::invalid("the CSV body is empty; expected a header line"))?;
     let columns: Vec<&str> = header.split(',').map(|c| c.trim().trim_matches('"')).collect();
     let find = |name: &str| {
         columns.iter().position(|c| *c == name).ok_or_else(|| {
-            ApiError::invalid(format!("CSV line 1: no column `{name}` (the header has: {})", columns.join(", ")))
+            DomainError::invalid(format!("CSV line 1: no column `{name}` (the header has: {})", columns.join(", ")))
         })
     };
     let time = columns.iter().position(|c| *c == "t");
@@ -285,13 +289,13 @@ pub fn parse_csv(
                 match cell.parse::<f64>() {
                     Ok(v) if v.is_finite() => v,
                     Ok(_) => {
-                        return Err(ApiError::invalid(format!(
+                        return Err(DomainError::invalid(format!(
                             "CSV line {line_number}, column `{}`: `{cell}` is not finite",
                             columns[i]
                         )));
                     }
                     Err(_) => {
-                        return Err(ApiError::invalid(format!(
+                        return Err(DomainError::invalid(format!(
                             "CSV line {line_number}, column `{}`: `{cell}` is not a number",
                             columns[i]
                         )));
@@ -300,14 +304,14 @@ pub fn parse_csv(
             };
         }
         if count != columns.len() {
-            return Err(ApiError::invalid(format!(
+            return Err(DomainError::invalid(format!(
                 "CSV line {line_number}: {count} cells, the header has {}",
                 columns.len()
             )));
         }
         if let Some(ti) = time {
             if cells[ti].is_nan() {
-                return Err(ApiError::invalid(format!("CSV line {line_number}: column `t` is empty")));
+                return Err(DomainError::invalid(format!("CSV line {line_number}: column `t` is empty")));
             }
             times.push(cells[ti]);
         }

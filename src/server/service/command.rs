@@ -7,14 +7,14 @@ use utoipa::ToSchema;
 
 use crate::metrics::Transport;
 use crate::service::batch::SampleBatch;
-use crate::store::StoreError;
+use crate::service::error::DomainError;
 
 /// What a stream's owner is asked to do.
 pub enum Command {
     /// Store the stream's definition (the first command of a new stream).
     Persist {
         /// Where the outcome goes.
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        reply: oneshot::Sender<Result<(), DomainError>>,
     },
     /// Log, apply and acknowledge a validated batch.
     Ingest {
@@ -23,12 +23,12 @@ pub enum Command {
         /// How it arrived (for metrics).
         transport: Transport,
         /// Where the acknowledgement goes (after the batch is stored and applied).
-        reply: oneshot::Sender<Result<IngestAck, StoreError>>,
+        reply: oneshot::Sender<Result<IngestAck, DomainError>>,
     },
     /// Restart the model (same definition); replies with the new version.
     Reset {
         /// Where the new version goes.
-        reply: oneshot::Sender<Result<u64, StoreError>>,
+        reply: oneshot::Sender<Result<u64, DomainError>>,
     },
     /// Finish the commands queued before this one, then stop: with `delete`, remove the
     /// stream's data; otherwise leave a final snapshot so the log is short.

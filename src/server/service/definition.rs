@@ -5,8 +5,8 @@ use koopman::{ConfigError, DictionarySpec, EstimatorConfig, Regularisation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::problem::ApiError;
 use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
+use crate::service::error::DomainError;
 
 /// A measured channel or an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -108,14 +108,14 @@ pub const MAX_UNIT_BYTES: usize = 32;
 const PUBLISHED_BYTES_PER_SQUARE: u64 = 8 * 6;
 
 /// Checks a stream id: 1 to 64 characters of `[A-Za-z0-9._-]`.
-pub fn check_id(id: &str) -> Result<(), ApiError> {
+pub fn check_id(id: &str) -> Result<(), DomainError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -")))
+        Err(DomainError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -")))
     }
 }
 
@@ -138,7 +138,7 @@ impl StreamDefinition {
         request: CreateStream,
         default_eigen_every: u64,
         generated_id: impl FnOnce() -> String,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, DomainError> {
         let id = match request.id {
             Some(id) => {
                 check_id(&id)?;
@@ -147,22 +147,22 @@ impl StreamDefinition {
             None => generated_id(),
         };
         if request.channels.is_empty() {
-            return Err(ApiError::invalid("field `channels`: a stream needs at least one channel"));
+            return Err(DomainError::invalid("field `channels`: a stream needs at least one channel"));
         }
         if request.channels.len() + request.inputs.len() > MAX_CHANNELS {
-            return Err(ApiError::invalid(format!("fields `channels` and `inputs`: at most {MAX_CHANNELS} in all")));
+            return Err(DomainError::invalid(format!("fields `channels` and `inputs`: at most {MAX_CHANNELS} in all")));
         }
         let mut names: Vec<&str> = Vec::new();
         for (field, list) in [("channels", &request.channels), ("inputs", &request.inputs)] {
             for c in list {
                 if c.name.is_empty() || c.name.contains([',', '\n', '\r', '"']) {
-                    return Err(ApiError::invalid(format!(
+                    return Err(DomainError::invalid(format!(
                         "field `{field}`: name `{}` must be non-empty without commas, quotes or line breaks",
                         c.name
                     )));
                 }
                 if c.name.len() > MAX_NAME_BYTES || c.unit.len() > MAX_UNIT_BYTES {
-                    return Err(ApiError::invalid(format!(
+                    return Err(DomainError::invalid(format!(
                         "field `{field}`: names are at most {MAX_NAME_BYTES} bytes and units at most \
                          {MAX_UNIT_BYTES} (name of {} bytes, unit of {})",
                         c.name.len(),
@@ -170,22 +170,25 @@ impl StreamDefinition {
                     )));
                 }
                 if names.contains(&c.name.as_str()) {
-                    return Err(ApiError::invalid(format!("field `{field}`: name `{}` is used twice", c.name)));
+                    return Err(DomainError::invalid(format!("field `{field}`: name `{}` is used twice", c.name)));
                 }
                 names.push(&c.name);
             }
         }
         if !(request.ts.is_finite() && request.ts > 0.0) {
-            return Err(ApiError::invalid(format!("field `ts`: {} must be a positive number of seconds", request.ts)));
+            return Err(DomainError::invalid(format!(
+                "field `ts`: {} must be a positive number of seconds",
+                request.ts
+            )));
         }
         let dictionary: DictionarySpec = request
             .dictionary
             .as_deref()
             .unwrap_or(DEFAULT_DICTIONARY)
             .parse()
-            .map_err(|e| ApiError::invalid(format!("field `dictionary`: {e}")))?;
+            .map_err(|e| DomainError::invalid(format!("field `dictionary`: {e}")))?;
         if request.mu.is_some() && request.sigma.is_some() {
-            return Err(ApiError::invalid("fields `mu` and `sigma`: give one or the other"));
+            return Err(DomainError::invalid("fields `mu` and `sigma`: give one or the other"));
         }
         let sigma = request.sigma.map(|s| match s {
             Sigma::One(v) => vec![v],
@@ -193,7 +196,7 @@ impl StreamDefinition {
         });
         let eigen_every = request.eigen_every.unwrap_or(default_eigen_every);
         if eigen_every == 0 {
-            return Err(ApiError::invalid("field `eigen_every`: must be at least 1"));
+            return Err(DomainError::invalid("field `eigen_every`: must be at least 1"));
         }
         let defaults = ModelOptions::default();
         let definition = Self {
@@ -215,7 +218,7 @@ impl StreamDefinition {
         definition
             .estimator_config()
             .validate()
-            .map_err(|e| ApiError::invalid(format!("field `{}`: {e}", field_of(&e))))?;
+            .map_err(|e| DomainError::invalid(format!("field `{}`: {e}", field_of(&e))))?;
         Ok(definition)
     }
 

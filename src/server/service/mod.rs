@@ -5,6 +5,8 @@ pub mod batch;
 pub mod command;
 pub mod core;
 pub mod definition;
+pub mod error;
+pub mod journal;
 pub mod owner;
 pub mod registry;
 pub mod snapshot;

@@ -20,10 +20,10 @@ use crate::service::batch::SampleBatch;
 use crate::service::command::{Command, IngestAck, ModelSummary};
 use crate::service::core::{Core, is_retry};
 use crate::service::definition::StreamDefinition;
+use crate::service::error::DomainError;
+use crate::service::journal::{Journal, LogEntry, StreamState, Write};
 use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::service::spectra::{self, Spectra};
-use crate::store::codec::{self, LogEntry, StreamState};
-use crate::store::{Store, StoreError, Write};
 
 /// A batch larger than this many multiply-adds is applied with the worker thread marked as
 /// blocking, so other tasks move off it.
@@ -40,7 +40,7 @@ pub struct OwnerContext {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The store (absent with in-memory durability).
-    pub store: Option<Arc<Store>>,
+    pub store: Option<Arc<dyn Journal>>,
     /// Publish cadence under load.
     pub publish_interval: Duration,
     /// Snapshot after this many samples...
@@ -72,7 +72,7 @@ impl RateMeter {
 struct Queued {
     batch: SampleBatch,
     transport: Transport,
-    reply: oneshot::Sender<Result<IngestAck, StoreError>>,
+    reply: oneshot::Sender<Result<IngestAck, DomainError>>,
 }
 
 /// Milliseconds since the Unix epoch (for snapshot ages shown in metrics).
@@ -186,7 +186,8 @@ impl Owner {
                     self.ingest_group(group, &commands, deferred.is_some()).await;
                 }
                 Command::Reset { reply } => {
-                    let logged = self.log(vec![(self.core.version + 1, codec::encode_entry(&LogEntry::Reset))]).await;
+                    let entry = self.context.store.as_ref().map(|j| j.encode_entry(&LogEntry::Reset));
+                    let logged = self.log(entry.map(|e| vec![(self.core.version + 1, e)]).unwrap_or_default()).await;
                     if logged.is_ok() {
                         self.core.reset();
                         self.since_snapshot += 1;
@@ -205,15 +206,15 @@ impl Owner {
         self.publish();
     }
 
-    async fn persist_definition(&self) -> Result<(), StoreError> {
+    async fn persist_definition(&self) -> Result<(), DomainError> {
         let Some(store) = &self.context.store else { return Ok(()) };
-        let definition = serde_json::to_vec(&*self.definition).expect("a definition serialises");
+        let definition = store.encode_definition(&self.definition);
         store.commit(vec![Write::PutStream { id: self.definition.id.clone(), definition }]).await
     }
 
     /// Appends log entries at their indices (the versions they produce) in one commit;
     /// nothing is applied unless this succeeds.
-    async fn log(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+    async fn log(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), DomainError> {
         let Some(store) = &self.context.store else { return Ok(()) };
         if entries.is_empty() {
             return Ok(());
@@ -229,6 +230,7 @@ impl Owner {
     /// one or above that of an earlier new batch in the group: exactly what `Core::apply`
     /// finds when it applies them in order.
     fn entries(&self, group: &[Queued]) -> Vec<(u64, Vec<u8>)> {
+        let Some(journal) = &self.context.store else { return Vec::new() };
         let (mut watermark, mut index) = (self.core.last_seq, self.core.version);
         let mut entries = Vec::with_capacity(group.len());
         for queued in group {
@@ -237,7 +239,7 @@ impl Owner {
             }
             watermark = Some(queued.batch.seq);
             index += 1;
-            entries.push((index, codec::encode_batch(&queued.batch)));
+            entries.push((index, journal.encode_batch(&queued.batch)));
         }
         entries
     }
@@ -450,11 +452,12 @@ impl Owner {
     }
 }
 
-async fn write_snapshot(store: &Store, id: String, state: StreamState) -> Result<(), StoreError> {
+async fn write_snapshot(store: &Arc<dyn Journal>, id: String, state: StreamState) -> Result<(), DomainError> {
     let version = state.version;
-    let bytes = tokio::task::spawn_blocking(move || codec::encode_snapshot(&state)).await.map_err(|e| {
-        StoreError::Write { path: store.path().to_owned(), detail: format!("snapshot encoding failed: {e}") }
-    })?;
+    let journal = store.clone();
+    let bytes = tokio::task::spawn_blocking(move || journal.encode_snapshot(&state))
+        .await
+        .map_err(|e| DomainError::storage(false, format!("snapshot encoding failed: {e}")))?;
     store.commit(vec![Write::Snapshot { id, version, bytes }]).await
 }
 

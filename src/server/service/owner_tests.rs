@@ -6,7 +6,7 @@ use super::*;
 use crate::service::batch::Timing;
 use crate::service::definition::CreateStream;
 use crate::service::registry::{Registry, RegistryLimits};
-use crate::store::{Durability, StoreOptions};
+use crate::store::{Durability, Store, StoreOptions};
 
 fn batch(seq: u64, start: usize) -> SampleBatch {
     let x = (start..start + 3).flat_map(|k| [(k as f64 * 0.3).sin(), (k as f64 * 0.2).cos()]).collect();
@@ -30,7 +30,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
         let store = Arc::new(Store::open(&dir, options).unwrap());
         let context = OwnerContext {
             metrics: Arc::new(Metrics::new(0)),
-            store: Some(store.clone()),
+            store: Some(store.clone() as Arc<dyn Journal>),
             publish_interval: Duration::from_millis(100),
             snapshot_every: 1_000_000,
             snapshot_interval: Duration::from_secs(3600),

@@ -12,15 +12,14 @@ use tokio::sync::oneshot;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::problem::ApiError;
 use crate::metrics::Metrics;
 use crate::service::command::{Command, ModelSummary};
 use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
+use crate::service::error::DomainError;
 use crate::service::owner::{Owner, OwnerContext, unix_millis};
 use crate::service::snapshot::{StreamSnapshot, StreamStatus};
 use crate::service::spectra::Spectra;
-use crate::store::StoreError;
 
 /// Summaries buffered for a slow WebSocket reader before it skips ahead.
 const SUMMARY_BUFFER: usize = 16;
@@ -170,11 +169,11 @@ impl Registry {
 
     /// Checks a definition's memory estimate against the per-stream budget and, with what
     /// the streams already hold, the total one. Call with the `streams` write lock held.
-    fn check_budget(&self, definition: &StreamDefinition) -> Result<u64, ApiError> {
+    fn check_budget(&self, definition: &StreamDefinition) -> Result<u64, DomainError> {
         let bytes = definition.memory_bytes();
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
         if bytes > self.limits.stream_memory_bytes {
-            return Err(ApiError::over_budget(format!(
+            return Err(DomainError::over_budget(format!(
                 "stream `{}` would hold about {:.1} MiB (dictionary `{}` on {} channels, warm-up {}, window {:?}); \
                  the per-stream budget (limits.stream_memory_bytes) is {:.1} MiB",
                 definition.id,
@@ -188,7 +187,7 @@ impl Registry {
         }
         let in_use = self.memory_in_use.load(Ordering::Relaxed);
         if in_use.saturating_add(bytes) > self.limits.total_memory_bytes {
-            return Err(ApiError::over_budget(format!(
+            return Err(DomainError::over_budget(format!(
                 "stream `{}` would hold about {:.1} MiB and the streams already hold {:.1} MiB; \
                  the total budget (limits.total_memory_bytes) is {:.1} MiB",
                 definition.id,
@@ -220,12 +219,12 @@ impl Registry {
 
     /// Deletes a quarantined stream and its records from the store. `Ok(false)` when no
     /// stream with this id is quarantined.
-    pub async fn remove_quarantined(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn remove_quarantined(&self, id: &str) -> Result<bool, DomainError> {
         if self.quarantined(id).is_none() {
             return Ok(false);
         }
         if let Some(store) = &self.context.store {
-            store.commit(vec![crate::store::Write::DeleteStream { id: id.to_owned() }]).await?;
+            store.commit(vec![crate::service::journal::Write::DeleteStream { id: id.to_owned() }]).await?;
         }
         Ok(self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).remove(id).is_some())
     }
@@ -310,21 +309,21 @@ impl Registry {
     /// Creates a stream, or returns the existing one with the same definition (`false`).
     /// A different definition under the same id is a conflict. A new stream's definition is
     /// stored before this returns.
-    pub async fn create(&self, definition: StreamDefinition) -> Result<(Arc<StreamHandle>, bool), ApiError> {
+    pub async fn create(&self, definition: StreamDefinition) -> Result<(Arc<StreamHandle>, bool), DomainError> {
         let handle = {
             let mut streams = self.write();
             if let Some(existing) = streams.get(&definition.id) {
                 return if *existing.definition == definition {
                     Ok((existing.clone(), false))
                 } else {
-                    Err(ApiError::conflict(format!("stream `{}` exists with a different definition", definition.id)))
+                    Err(DomainError::conflict(format!("stream `{}` exists with a different definition", definition.id)))
                 };
             }
             if let Some(q) = self.quarantined(&definition.id) {
-                return Err(ApiError::quarantined(&q.id, &q.reason));
+                return Err(DomainError::quarantined(&q.id, &q.reason));
             }
             if streams.len() >= self.limits.max_streams {
-                return Err(ApiError::unavailable(format!(
+                return Err(DomainError::limit_reached(format!(
                     "the stream limit ({}) is reached",
                     self.limits.max_streams
                 )));
@@ -332,7 +331,7 @@ impl Registry {
             // The budget is checked before the estimator allocates anything.
             let bytes = self.check_budget(&definition)?;
             let estimator =
-                Estimator::new(definition.estimator_config()).map_err(|e| ApiError::invalid(e.to_string()))?;
+                Estimator::new(definition.estimator_config()).map_err(|e| DomainError::invalid(e.to_string()))?;
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
             let handle = self.spawn(Arc::new(definition), Core::new(estimator), false);
             streams.insert(handle.definition.id.clone(), handle.clone());
@@ -342,15 +341,21 @@ impl Registry {
         // Persist is the owner's first command: batches queued after it wait for it.
         let (reply, persisted) = oneshot::channel();
         let outcome = match handle.submit(Command::Persist { reply }).await {
-            Ok(()) => persisted.await.unwrap_or(Err(StoreError::Closed)),
-            Err(_) => Err(StoreError::Closed),
+            Ok(()) => persisted.await.unwrap_or(Err(DomainError::new(
+                crate::service::error::ErrorKind::Unavailable,
+                "the stream stopped before its definition was stored",
+            ))),
+            Err(_) => Err(DomainError::new(
+                crate::service::error::ErrorKind::Unavailable,
+                "the stream stopped before its definition was stored",
+            )),
         };
         if let Err(e) = outcome {
             if self.write().remove(&handle.definition.id).is_some() {
                 self.memory_in_use.fetch_sub(handle.definition.memory_bytes(), Ordering::Relaxed);
             }
             handle.stop(false).await;
-            return Err(ApiError::storage(&e));
+            return Err(e);
         }
         Ok((handle, true))
     }

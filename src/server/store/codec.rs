@@ -7,6 +7,7 @@ use koopman::{
 };
 
 use crate::service::batch::{SampleBatch, Timing};
+pub use crate::service::journal::{LogEntry, StreamState};
 use crate::service::snapshot::RejectCounts;
 
 /// Version of the snapshot encoding; a newer one is refused.
@@ -124,15 +125,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// One record of a stream's log.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LogEntry {
-    /// A batch that was applied.
-    Batch(SampleBatch),
-    /// The model was restarted.
-    Reset,
-}
-
 /// Encodes a batch as a log entry (without copying it into a [`LogEntry`] first).
 pub fn encode_batch(batch: &SampleBatch) -> Vec<u8> {
     let mut w = Writer::default();
@@ -199,25 +191,6 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, CodecError> {
     };
     r.finish()?;
     Ok(entry)
-}
-
-/// The stream state that a snapshot holds besides the estimator.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamState {
-    /// Version (= index of the last log entry the snapshot covers).
-    pub version: u64,
-    /// Highest applied seq.
-    pub last_seq: Option<u64>,
-    /// Last time stamp.
-    pub last_t: Option<f64>,
-    /// Samples applied.
-    pub samples: u64,
-    /// Batches applied.
-    pub batches: u64,
-    /// Rejections counted by the owner.
-    pub rejects: RejectCounts,
-    /// The estimator.
-    pub estimator: EstimatorState,
 }
 
 fn put_recursion(w: &mut Writer, r: &RecursionState) {

@@ -96,39 +96,15 @@ pub enum StoreError {
     Closed,
 }
 
-/// One change to the store.
-#[derive(Debug)]
-pub enum Write {
-    /// Create or replace a stream definition (JSON).
-    PutStream {
-        /// Stream id.
-        id: String,
-        /// The canonical definition as JSON.
-        definition: Vec<u8>,
-    },
-    /// Remove a stream with its log and snapshot.
-    DeleteStream {
-        /// Stream id.
-        id: String,
-    },
-    /// Append one log entry at `index` (the stream version it produces).
-    Append {
-        /// Stream id.
-        id: String,
-        /// Index.
-        index: u64,
-        /// Encoded entry.
-        entry: Vec<u8>,
-    },
-    /// Store a snapshot covering the log up to `version`, and truncate the log before it.
-    Snapshot {
-        /// Stream id.
-        id: String,
-        /// Version the snapshot covers.
-        version: u64,
-        /// Encoded snapshot.
-        bytes: Vec<u8>,
-    },
+use crate::service::definition::StreamDefinition;
+use crate::service::error::DomainError;
+pub use crate::service::journal::Write;
+use crate::service::journal::{Commit, Journal, LogEntry, StreamState};
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        DomainError::storage(matches!(error, StoreError::Full { .. }), error)
+    }
 }
 
 pub(crate) struct Job {
@@ -264,4 +240,27 @@ impl Store {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Journal for Store {
+    fn encode_batch(&self, batch: &crate::service::batch::SampleBatch) -> Vec<u8> {
+        codec::encode_batch(batch)
+    }
+
+    fn encode_entry(&self, entry: &LogEntry) -> Vec<u8> {
+        codec::encode_entry(entry)
+    }
+
+    fn encode_snapshot(&self, state: &StreamState) -> Vec<u8> {
+        codec::encode_snapshot(state)
+    }
+
+    fn encode_definition(&self, definition: &StreamDefinition) -> Vec<u8> {
+        // JSON, so an operator can read a stored definition with any redb tool.
+        serde_json::to_vec(definition).expect("a definition always serialises")
+    }
+
+    fn commit(&self, writes: Vec<Write>) -> Commit<'_> {
+        Box::pin(async move { Store::commit(self, writes).await.map_err(DomainError::from) })
+    }
 }

@@ -3,9 +3,11 @@
 //! the media type and WebSocket subprotocol names, and the conversions between every JSON
 //! type of the API and its protobuf twin (both ways; JSON null <-> unset field or NaN).
 
+pub mod documents;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod npz;
 pub mod predict;
 
 use utoipa::ToSchema;

@@ -5,28 +5,28 @@
 use prost::Message as _;
 
 use super::{SampleBatch, Shape, Timing, check_rows, check_times};
-use crate::api::problem::ApiError;
+use crate::service::error::DomainError;
 use crate::wire::pb;
 
 /// Parses a protobuf `koopstream.v1.SampleBatch` sent to stream `stream`: bytes that do not
 /// decode are 400, a batch that does not fit the stream is refused as its JSON twin would be.
-pub fn parse_protobuf(body: &[u8], stream: &str, shape: Shape) -> Result<SampleBatch, ApiError> {
+pub fn parse_protobuf(body: &[u8], stream: &str, shape: Shape) -> Result<SampleBatch, DomainError> {
     from_proto(decode_protobuf(body)?, stream, shape)
 }
 
 /// Decodes a protobuf batch without validating it (so a refusal can still name its seq).
-pub fn decode_protobuf(body: &[u8]) -> Result<pb::SampleBatch, ApiError> {
-    pb::SampleBatch::decode(body).map_err(|e| ApiError::malformed(format!("the protobuf batch is malformed: {e}")))
+pub fn decode_protobuf(body: &[u8]) -> Result<pb::SampleBatch, DomainError> {
+    pb::SampleBatch::decode(body).map_err(|e| DomainError::malformed(format!("the protobuf batch is malformed: {e}")))
 }
 
 /// Checks packed values: NaN (any payload) is a missing value, made the one canonical NaN so
 /// the log holds the same bytes as for a JSON null; an infinity refuses the batch.
-fn check_packed(values: &mut [f64], width: usize, what: &str) -> Result<(), ApiError> {
+fn check_packed(values: &mut [f64], width: usize, what: &str) -> Result<(), DomainError> {
     for (i, v) in values.iter_mut().enumerate() {
         if v.is_nan() {
             *v = f64::NAN;
         } else if !v.is_finite() {
-            return Err(ApiError::invalid(format!("{what} sample {} value {} is not finite", i / width, i % width)));
+            return Err(DomainError::invalid(format!("{what} sample {} value {} is not finite", i / width, i % width)));
         }
     }
     Ok(())
@@ -35,22 +35,22 @@ fn check_packed(values: &mut [f64], width: usize, what: &str) -> Result<(), ApiE
 /// Validates a decoded protobuf batch by the rules of JSON batches. The stream id in the
 /// message must be empty or the stream's; a sample flagged bad in `quality` becomes a sample
 /// with missing values, so the owner breaks the chain there and counts it as missing_value.
-pub fn from_proto(batch: pb::SampleBatch, stream: &str, shape: Shape) -> Result<SampleBatch, ApiError> {
+pub fn from_proto(batch: pb::SampleBatch, stream: &str, shape: Shape) -> Result<SampleBatch, DomainError> {
     let (n, m) = (shape.n, shape.m);
     if !batch.stream_id.is_empty() && batch.stream_id != stream {
-        return Err(ApiError::invalid(format!(
+        return Err(DomainError::invalid(format!(
             "field `stream_id`: the batch is for stream `{}`, not `{stream}`",
             batch.stream_id
         )));
     }
     if batch.channels as usize != n {
-        return Err(ApiError::invalid(format!(
+        return Err(DomainError::invalid(format!(
             "field `channels`: the batch has {} channels, the stream has {n}",
             batch.channels
         )));
     }
     if batch.x.len().checked_rem(n) != Some(0) {
-        return Err(ApiError::invalid(format!(
+        return Err(DomainError::invalid(format!(
             "field `x`: {} values are not whole samples of {n} channels",
             batch.x.len()
         )));
@@ -58,33 +58,39 @@ pub fn from_proto(batch: pb::SampleBatch, stream: &str, shape: Shape) -> Result<
     let rows = batch.x.len() / n;
     check_rows(rows, shape)?;
     if batch.inputs as usize != m {
-        return Err(ApiError::invalid(if batch.inputs == 0 && batch.u.is_empty() {
+        return Err(DomainError::invalid(if batch.inputs == 0 && batch.u.is_empty() {
             format!("field `u` is missing; the stream has {m} inputs")
         } else {
             format!("field `inputs`: the batch has {} inputs, the stream has {m}", batch.inputs)
         }));
     }
     if batch.u.len() != rows * m {
-        return Err(ApiError::invalid(format!(
+        return Err(DomainError::invalid(format!(
             "field `u` has {} values for {rows} samples of {m} inputs",
             batch.u.len()
         )));
     }
     if !batch.quality.is_empty() && batch.quality.len() != rows {
-        return Err(ApiError::invalid(format!("field `quality` has {} flags for {rows} samples", batch.quality.len())));
+        return Err(DomainError::invalid(format!(
+            "field `quality` has {} flags for {rows} samples",
+            batch.quality.len()
+        )));
     }
     // proto3 cannot tell an empty `t` from an absent one; empty means absent.
     let timing = match (batch.t.is_empty(), batch.t0) {
-        (false, Some(_)) => return Err(ApiError::invalid("fields `t` and `t0`: give one or the other")),
+        (false, Some(_)) => return Err(DomainError::invalid("fields `t` and `t0`: give one or the other")),
         (false, None) if batch.t.len() != rows => {
-            return Err(ApiError::invalid(format!("field `t` has {} time stamps for {rows} samples", batch.t.len())));
+            return Err(DomainError::invalid(format!(
+                "field `t` has {} time stamps for {rows} samples",
+                batch.t.len()
+            )));
         }
         (false, None) => {
             check_times(&batch.t)?;
             Timing::Explicit(batch.t)
         }
         (true, Some(t0)) if t0.is_finite() => Timing::Start(t0),
-        (true, Some(_)) => return Err(ApiError::invalid("field `t0` is not finite")),
+        (true, Some(_)) => return Err(DomainError::invalid("field `t0` is not finite")),
         (true, None) => Timing::Continue,
     };
     let (mut x, mut u) = (batch.x, batch.u);
@@ -159,6 +165,6 @@ mod tests {
         named.stream_id = "s".into();
         assert!(from_proto(named, "s", SHAPE).is_ok());
         let e = parse_protobuf(b"\xff\xff\xff", "s", SHAPE).unwrap_err();
-        assert_eq!(e.status().as_u16(), 400, "{e}");
+        assert_eq!(e.kind(), crate::service::error::ErrorKind::Malformed, "{e}");
     }
 }
