@@ -3,10 +3,11 @@
 //! every operation that changes it ends with that representation intact, so no caller can
 //! leave a mirrored matrix unmirrored or read a triangle that is not kept.
 //!
-//! Why the rule matters: the recursion reads P both as a lower triangle and, at small
-//! sizes, as a plain square, and the two readings must agree bit for bit (online equals
-//! batch, exact continuation after a restore). The lower triangle is always the matrix;
-//! only what lies above it differs.
+//! Why the rule matters: at small sizes the rank-one update reads P as a plain square,
+//! which is the symmetric matrix only while the upper triangle mirrors the lower one
+//! exactly; a writer that forgot to mirror would leave stale entries there, and the model
+//! would drift from the batch solution. The lower triangle is always the matrix; only what
+//! lies above it differs between storages.
 
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as triangular_matmul};
 use faer::{Accum, Mat, MatRef, Par};
