@@ -10,6 +10,9 @@
 //! (AVX2 + FMA where present) that the update itself uses: the fair bound for it. From
 //! N' = 24 the update defers its matrix updates into rank-B products (see `deferred.rs`),
 //! so it can run below both bounds: they stand for five bandwidth-bound sweeps.
+//!
+//! `update_windowed` is the sliding-window step (a window of 2 N' pairs, full): one
+//! rank-two Woodbury step per pair, adding the new pair and removing the oldest.
 
 use divan::{Bencher, black_box};
 use koopman::{Estimator, EstimatorConfig, Regularisation, batch};
@@ -31,14 +34,16 @@ fn samples(n: usize, count: usize) -> Vec<f64> {
         .collect()
 }
 
-/// An estimator whose lifted dimension is exactly `n` (dictionary `state`), past warm-up.
-fn ready_estimator(n: usize) -> Estimator {
+/// An estimator whose lifted dimension is exactly `n` (dictionary `state`), past warm-up
+/// (and with its window full, if it has one).
+fn ready_estimator(n: usize, window: Option<usize>) -> Estimator {
     let mut config = EstimatorConfig::new(EstimatorConfig::default_names("x", n), "state".parse().unwrap());
     config.regularisation = Regularisation::Mu(1.0);
     config.standardise = false;
     config.warmup = 0;
+    config.window = window;
     let mut estimator = Estimator::new(config).unwrap();
-    for x in samples(n, 2 * n + 10).chunks_exact(n) {
+    for x in samples(n, 2 * n + window.unwrap_or(0) + 10).chunks_exact(n) {
         estimator.push(x, &[]).unwrap();
     }
     estimator
@@ -51,7 +56,22 @@ fn ready_estimator(n: usize) -> Estimator {
 fn update(bencher: Bencher, n: usize) {
     const BLOCK: usize = 997;
     let data = samples(n, BLOCK);
-    let mut estimator = ready_estimator(n);
+    let mut estimator = ready_estimator(n, None);
+    let mut k = 0;
+    bencher.counter(divan::counter::ItemsCount::new(1usize)).bench_local(|| {
+        let x = &data[k * n..(k + 1) * n];
+        k = (k + 1) % BLOCK;
+        black_box(estimator.push(black_box(x), &[]).unwrap())
+    });
+}
+
+/// The windowed update (window of 2 N' pairs, already full): every pair is a rank-two
+/// step that also removes the oldest pair.
+#[divan::bench(args = SIZES)]
+fn update_windowed(bencher: Bencher, n: usize) {
+    const BLOCK: usize = 997;
+    let data = samples(n, BLOCK);
+    let mut estimator = ready_estimator(n, Some(2 * n));
     let mut k = 0;
     bencher.counter(divan::counter::ItemsCount::new(1usize)).bench_local(|| {
         let x = &data[k * n..(k + 1) * n];
@@ -116,7 +136,7 @@ fn multiply_add_bound_simd(bencher: Bencher, n: usize) {
 /// Exact refactorisation from the running sums (Cholesky, inverse, solve): O(N'^3).
 #[divan::bench(args = SIZES, sample_count = 20)]
 fn refactorise_from_sums(bencher: Bencher, n: usize) {
-    let mut estimator = ready_estimator(n);
+    let mut estimator = ready_estimator(n, None);
     bencher.bench_local(|| estimator.refactorise().unwrap());
 }
 

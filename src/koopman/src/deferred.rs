@@ -1,5 +1,5 @@
-//! The rank-one recursion with its matrix updates deferred: up to B pairs are held as
-//! vectors and applied to P, K, G and R together as rank-B products.
+//! The deferred strategy: up to B pairs are held as vectors and applied to P, K, G and R
+//! together as rank-B products.
 //!
 //! Why: at N' of a few dozen and more, an immediate rank-one update streams all four
 //! N' x N' matrices through the cache for 4.5 N'^2 multiply-adds, so it runs at cache
@@ -22,13 +22,14 @@
 //! depends only on the sequence of pairs: a restored estimator continues bit for bit.
 
 use faer::linalg::matmul::matmul;
-use faer::linalg::matmul::triangular::{BlockStructure, matmul as triangular_matmul};
-use faer::{Accum, MatRef, Par};
+use faer::{Accum, Mat, MatMut, Par};
 use pulp::{Arch, Simd, WithSimd};
 
-use crate::fused::PairUpdate;
-use crate::kernels::Dense;
-use crate::simd::{dot, matvec_add, scale, sym_lower_matvec, transposed_matvec};
+use crate::dense::Dense;
+use crate::immediate::PairUpdate;
+use crate::recursion::Matrices;
+use crate::simd::{dot, matvec_add, scale, scaled_copy, transposed_matvec};
+use crate::symmetric::Symmetric;
 
 /// Pairs deferred at most (the largest rank of one flush).
 pub(crate) const MAX_BLOCK: usize = 32;
@@ -44,43 +45,51 @@ pub(crate) fn block_size(n_regressor: usize) -> Option<usize> {
     (n_regressor >= DEFER_FROM).then(|| (n_regressor / 4).clamp(4, MAX_BLOCK))
 }
 
-/// The pairs whose updates are not yet in the matrices.
+/// The pairs whose updates are not yet in the matrices, and the work space to apply them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Pending {
-    pub(crate) count: usize,
     /// Flush when this many pairs are pending.
     block: usize,
-    /// p_i, N' x MAX_BLOCK.
-    pub(crate) regressors: Dense,
-    /// q_i, N x MAX_BLOCK.
-    pub(crate) targets: Dense,
-    /// h_i, N' x MAX_BLOCK.
-    pub(crate) gains: Dense,
-    /// e_i, N x MAX_BLOCK.
-    pub(crate) errors: Dense,
-    pub(crate) beta: Vec<f64>,
-    pub(crate) gamma: Vec<f64>,
-    /// s = rho^-count.
-    pub(crate) sigma: f64,
+    terms: Terms,
     /// Work space: h_i . p for the pair in progress, their weighted values, and weighted
-    /// copies for the flush.
+    /// copies of the vectors for the flush.
     dots: Vec<f64>,
     weights: Vec<f64>,
     weighted: Dense,
 }
 
+/// The pending terms of the formulas above (c = `count` columns of each matrix in use).
+#[derive(Debug, Clone, PartialEq)]
+struct Terms {
+    count: usize,
+    /// p_i, N' x MAX_BLOCK.
+    regressors: Dense,
+    /// q_i, N x MAX_BLOCK.
+    targets: Dense,
+    /// h_i, N' x MAX_BLOCK.
+    gains: Dense,
+    /// e_i, N x MAX_BLOCK.
+    errors: Dense,
+    beta: Vec<f64>,
+    gamma: Vec<f64>,
+    /// s = rho^-count.
+    sigma: f64,
+}
+
 impl Pending {
     pub(crate) fn new(n_lifted: usize, n_regressor: usize, block: usize) -> Self {
         Self {
-            count: 0,
             block,
-            regressors: Dense::zeros(n_regressor, MAX_BLOCK),
-            targets: Dense::zeros(n_lifted, MAX_BLOCK),
-            gains: Dense::zeros(n_regressor, MAX_BLOCK),
-            errors: Dense::zeros(n_lifted, MAX_BLOCK),
-            beta: vec![0.0; MAX_BLOCK],
-            gamma: vec![0.0; MAX_BLOCK],
-            sigma: 1.0,
+            terms: Terms {
+                count: 0,
+                regressors: Dense::zeros(n_regressor, MAX_BLOCK),
+                targets: Dense::zeros(n_lifted, MAX_BLOCK),
+                gains: Dense::zeros(n_regressor, MAX_BLOCK),
+                errors: Dense::zeros(n_lifted, MAX_BLOCK),
+                beta: vec![0.0; MAX_BLOCK],
+                gamma: vec![0.0; MAX_BLOCK],
+                sigma: 1.0,
+            },
             dots: vec![0.0; MAX_BLOCK],
             weights: vec![0.0; MAX_BLOCK],
             weighted: Dense::zeros(n_regressor, MAX_BLOCK),
@@ -88,16 +97,17 @@ impl Pending {
     }
 
     pub(crate) fn export(&self) -> crate::state::PendingState {
-        let c = self.count;
+        let t = &self.terms;
+        let c = t.count;
         let columns = |m: &Dense| m.entries()[..c * m.rows()].to_vec();
         crate::state::PendingState {
-            regressors: columns(&self.regressors),
-            targets: columns(&self.targets),
-            gains: columns(&self.gains),
-            errors: columns(&self.errors),
-            beta: self.beta[..c].to_vec(),
-            gamma: self.gamma[..c].to_vec(),
-            sigma: self.sigma,
+            regressors: columns(&t.regressors),
+            targets: columns(&t.targets),
+            gains: columns(&t.gains),
+            errors: columns(&t.errors),
+            beta: t.beta[..c].to_vec(),
+            gamma: t.gamma[..c].to_vec(),
+            sigma: t.sigma,
         }
     }
 
@@ -121,147 +131,141 @@ impl Pending {
             return Err(crate::error::StateError::Shape("pending pairs"));
         }
         let mut pending = Self::new(n_lifted, n_regressor, block);
-        pending.count = c;
-        pending.regressors.entries_mut()[..c * n_regressor].copy_from_slice(&state.regressors);
-        pending.gains.entries_mut()[..c * n_regressor].copy_from_slice(&state.gains);
-        pending.targets.entries_mut()[..c * n_lifted].copy_from_slice(&state.targets);
-        pending.errors.entries_mut()[..c * n_lifted].copy_from_slice(&state.errors);
-        pending.beta[..c].copy_from_slice(&state.beta);
-        pending.gamma[..c].copy_from_slice(&state.gamma);
-        pending.sigma = state.sigma;
+        let t = &mut pending.terms;
+        t.count = c;
+        t.regressors.entries_mut()[..c * n_regressor].copy_from_slice(&state.regressors);
+        t.gains.entries_mut()[..c * n_regressor].copy_from_slice(&state.gains);
+        t.targets.entries_mut()[..c * n_lifted].copy_from_slice(&state.targets);
+        t.errors.entries_mut()[..c * n_lifted].copy_from_slice(&state.errors);
+        t.beta[..c].copy_from_slice(&state.beta);
+        t.gamma[..c].copy_from_slice(&state.gamma);
+        t.sigma = state.sigma;
         Ok(pending)
     }
 
+    #[cfg(test)]
     pub(crate) fn block(&self) -> usize {
         self.block
     }
 
+    /// Pairs pending.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.terms.count
+    }
+
     pub(crate) fn is_full(&self) -> bool {
-        self.count >= self.block
+        self.terms.count >= self.block
     }
 
     /// Applies every pending pair to the matrices and empties the block.
-    pub(crate) fn flush(
-        &mut self,
-        rho: f64,
-        inverse: &mut Dense,
-        operator: &mut Dense,
-        gram: &mut Dense,
-        cross: &mut Dense,
-    ) {
-        let c = self.count;
-        if c == 0 {
+    pub(crate) fn flush(&mut self, rho: f64, matrices: &mut Matrices) {
+        if self.terms.count == 0 {
             return;
         }
-        // The work space leaves the struct while the pending terms are read from it (an
-        // empty Dense holds no allocation).
-        let mut weighted = std::mem::replace(&mut self.weighted, Dense::zeros(0, 0));
-        self.apply_to_inverse(&mut weighted, inverse);
-        self.apply_to_operator(&mut weighted, operator.as_faer_mut());
-        self.weighted = weighted;
-        // G and R: decay what was there, add the pairs with their own decay.
-        let regressors = self.regressors.as_faer().subcols(0, c);
-        let decayed = rho != 1.0;
-        if decayed {
-            let decay = rho.powi(c as i32);
-            scale_lower(gram, decay);
-            cross.entries_mut().iter_mut().for_each(|v| *v *= decay);
-        }
-        let weights = |i: usize| if decayed { rho.powi((c - i) as i32) } else { 1.0 };
-        weigh(&mut self.weighted, regressors, weights);
-        let weighted = self.weighted.as_faer().subcols(0, c);
-        triangular_matmul(
-            gram.as_faer_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            weighted,
-            BlockStructure::Rectangular,
-            regressors.transpose(),
-            BlockStructure::Rectangular,
-            1.0,
-            Par::Seq,
-        );
-        matmul(
-            cross.as_faer_mut(),
-            Accum::Add,
-            weighted,
-            self.targets.as_faer().subcols(0, c).transpose(),
-            1.0,
-            Par::Seq,
-        );
-        self.count = 0;
-        self.sigma = 1.0;
-    }
-
-    /// P_base <- s (P_base - H diag(beta) H^T) on the lower triangle, for the pending
-    /// pairs (`weighted`: work space of at least N' x count).
-    fn apply_to_inverse(&self, weighted: &mut Dense, inverse: &mut Dense) {
-        let c = self.count;
-        let gains = self.gains.as_faer().subcols(0, c);
-        weigh(weighted, gains, |i| self.beta[i]);
-        triangular_matmul(
-            inverse.as_faer_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            weighted.as_faer().subcols(0, c),
-            BlockStructure::Rectangular,
-            gains.transpose(),
-            BlockStructure::Rectangular,
-            -1.0,
-            Par::Seq,
-        );
-        if self.sigma != 1.0 {
-            scale_lower(inverse, self.sigma);
-        }
-    }
-
-    /// K_base <- K_base + H diag(gamma) E^T for the pending pairs.
-    fn apply_to_operator(&self, weighted: &mut Dense, operator: faer::MatMut<'_, f64>) {
-        let c = self.count;
-        let gains = self.gains.as_faer().subcols(0, c);
-        weigh(weighted, gains, |i| self.gamma[i]);
-        matmul(
-            operator,
-            Accum::Add,
-            weighted.as_faer().subcols(0, c),
-            self.errors.as_faer().subcols(0, c).transpose(),
-            1.0,
-            Par::Seq,
-        );
+        let Matrices { gram, cross, inverse, operator } = matrices;
+        Arch::new().dispatch(Apply {
+            terms: &self.terms,
+            weighted: &mut self.weighted,
+            inverse: Some(inverse),
+            operator: Some(operator.as_faer_mut()),
+            sums: Some((rho, gram, cross)),
+        });
+        self.terms.count = 0;
+        self.terms.sigma = 1.0;
     }
 
     /// K_base + the pending terms, as one matrix (for readers; allocates).
-    pub(crate) fn operator_now(&self, operator: &Dense) -> faer::Mat<f64> {
+    pub(crate) fn operator_now(&self, operator: &Dense) -> Mat<f64> {
         let mut k = operator.as_faer().to_owned();
-        if self.count > 0 {
-            self.apply_to_operator(&mut Dense::zeros(operator.rows(), self.count), k.as_mut());
+        if self.terms.count > 0 {
+            let weighted = &mut Dense::zeros(operator.rows(), self.terms.count);
+            Arch::new().dispatch(Apply { operator: Some(k.as_mut()), ..Apply::none(&self.terms, weighted) });
         }
         k
     }
 
-    /// s (P_base - the pending terms), lower triangle meaningful (for readers; allocates).
-    pub(crate) fn inverse_now(&self, inverse: &Dense) -> Dense {
+    /// s (P_base - the pending terms) (for readers; allocates).
+    pub(crate) fn inverse_now(&self, inverse: &Symmetric) -> Symmetric {
         let mut p = inverse.clone();
-        if self.count > 0 {
-            self.apply_to_inverse(&mut Dense::zeros(inverse.rows(), self.count), &mut p);
+        if self.terms.count > 0 {
+            let weighted = &mut Dense::zeros(inverse.order(), self.terms.count);
+            Arch::new().dispatch(Apply { inverse: Some(&mut p), ..Apply::none(&self.terms, weighted) });
         }
         p
     }
+
+    /// G and R with the pending pairs added (for readers; allocates).
+    pub(crate) fn sums_now(&self, rho: f64, gram: &Symmetric, cross: &Dense) -> (Symmetric, Dense) {
+        let (mut gram, mut cross) = (gram.clone(), cross.clone());
+        if self.terms.count > 0 {
+            let weighted = &mut Dense::zeros(gram.order(), self.terms.count);
+            Arch::new()
+                .dispatch(Apply { sums: Some((rho, &mut gram, &mut cross)), ..Apply::none(&self.terms, weighted) });
+        }
+        (gram, cross)
+    }
 }
 
-/// weighted[:, i] = source[:, i] * weight(i) for the columns of `source`.
-fn weigh(weighted: &mut Dense, source: MatRef<'_, f64>, weight: impl Fn(usize) -> f64) {
-    for i in 0..source.ncols() {
-        let w = weight(i);
-        for (out, v) in weighted.col_mut(i).iter_mut().zip(source.col(i).iter()) {
-            *out = w * v;
+/// The pending terms applied to whichever matrices are given (`weighted`: work space of at
+/// least N' x count).
+struct Apply<'a> {
+    terms: &'a Terms,
+    weighted: &'a mut Dense,
+    inverse: Option<&'a mut Symmetric>,
+    operator: Option<MatMut<'a, f64>>,
+    sums: Option<(f64, &'a mut Symmetric, &'a mut Dense)>,
+}
+
+impl<'a> Apply<'a> {
+    fn none(terms: &'a Terms, weighted: &'a mut Dense) -> Self {
+        Self { terms, weighted, inverse: None, operator: None, sums: None }
+    }
+}
+
+impl WithSimd for Apply<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self { terms: t, weighted, inverse, operator, sums } = self;
+        let c = t.count;
+        // P_base <- s (P_base - H diag(beta) H^T).
+        if let Some(inverse) = inverse {
+            weigh(simd, weighted, &t.gains, c, |i| t.beta[i]);
+            inverse.add_product(-1.0, weighted.as_faer().subcols(0, c), t.gains.as_faer().subcols(0, c));
+            if t.sigma != 1.0 {
+                inverse.scale(simd, t.sigma);
+            }
+        }
+        // K_base <- K_base + H diag(gamma) E^T.
+        if let Some(operator) = operator {
+            weigh(simd, weighted, &t.gains, c, |i| t.gamma[i]);
+            let (weighted, errors) = (weighted.as_faer().subcols(0, c), t.errors.as_faer().subcols(0, c));
+            matmul(operator, Accum::Add, weighted, errors.transpose(), 1.0, Par::Seq);
+        }
+        // G and R: decay what was there, add the pairs with their own decay.
+        if let Some((rho, gram, cross)) = sums {
+            let decayed = rho != 1.0;
+            if decayed {
+                let decay = rho.powi(c as i32);
+                gram.scale(simd, decay);
+                scale(simd, decay, cross.entries_mut());
+            }
+            weigh(simd, weighted, &t.regressors, c, |i| if decayed { rho.powi((c - i) as i32) } else { 1.0 });
+            let (weighted, regressors) = (weighted.as_faer().subcols(0, c), t.regressors.as_faer().subcols(0, c));
+            gram.add_product(1.0, weighted, regressors);
+            let targets = t.targets.as_faer().subcols(0, c);
+            matmul(cross.as_faer_mut(), Accum::Add, weighted, targets.transpose(), 1.0, Par::Seq);
         }
     }
 }
 
-fn scale_lower(m: &mut Dense, factor: f64) {
-    for j in 0..m.cols() {
-        m.col_mut(j)[j..].iter_mut().for_each(|v| *v *= factor);
+/// weighted[:, i] = source[:, i] * weight(i) for the first `count` columns.
+#[inline(always)]
+fn weigh<S: Simd>(simd: S, weighted: &mut Dense, source: &Dense, count: usize, weight: impl Fn(usize) -> f64) {
+    for i in 0..count {
+        scaled_copy(simd, weight(i), source.col(i), weighted.col_mut(i));
     }
 }
 
@@ -271,7 +275,7 @@ pub(crate) struct DeferredPair<'a> {
     pub(crate) p: &'a [f64],
     pub(crate) q: &'a [f64],
     pub(crate) rho: f64,
-    pub(crate) inverse: &'a Dense,
+    pub(crate) inverse: &'a Symmetric,
     pub(crate) operator: &'a Dense,
     pub(crate) pending: &'a mut Pending,
     pub(crate) h: &'a mut [f64],
@@ -291,19 +295,19 @@ impl WithSimd for DeferredPair<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> PairUpdate {
         let Self { p, q, rho, inverse, operator, pending, h, residual } = self;
-        let n = p.len();
-        let c = pending.count;
-        // h = P_base p (lower triangle), then the pending corrections, then the scale s.
-        sym_lower_matvec(simd, inverse.entries(), n, p, h);
-        let rows_p = pending.gains.rows();
-        let gains = &pending.gains.entries()[..c * rows_p];
-        transposed_matvec(simd, gains, p, 1.0, 0.0, &mut pending.dots[..c]);
+        let Pending { terms: t, dots, weights, .. } = pending;
+        let c = t.count;
+        // h = P_base p, then the pending corrections, then the scale s.
+        inverse.mul_vec(simd, p, h);
+        let rows_p = t.gains.rows();
+        let gains = &t.gains.entries()[..c * rows_p];
+        transposed_matvec(simd, gains, p, 1.0, 0.0, &mut dots[..c]);
         for i in 0..c {
-            pending.weights[i] = -pending.beta[i] * pending.dots[i];
+            weights[i] = -t.beta[i] * dots[i];
         }
-        matvec_add(simd, gains, &pending.weights[..c], h);
-        if pending.sigma != 1.0 {
-            scale(simd, pending.sigma, h);
+        matvec_add(simd, gains, &weights[..c], h);
+        if t.sigma != 1.0 {
+            scale(simd, t.sigma, h);
         }
         let php = dot(simd, p, h);
         if !(php.is_finite() && php >= 0.0) {
@@ -314,18 +318,18 @@ impl WithSimd for DeferredPair<'_> {
         residual.copy_from_slice(q);
         transposed_matvec(simd, operator.entries(), p, -1.0, 1.0, residual);
         for i in 0..c {
-            pending.weights[i] = -pending.gamma[i] * pending.dots[i];
+            weights[i] = -t.gamma[i] * dots[i];
         }
-        let rows_e = pending.errors.rows();
-        matvec_add(simd, &pending.errors.entries()[..c * rows_e], &pending.weights[..c], residual);
-        pending.regressors.col_mut(c).copy_from_slice(p);
-        pending.targets.col_mut(c).copy_from_slice(q);
-        pending.gains.col_mut(c).copy_from_slice(h);
-        pending.errors.col_mut(c).copy_from_slice(residual);
-        pending.beta[c] = gamma / pending.sigma;
-        pending.gamma[c] = gamma;
-        pending.sigma /= rho;
-        pending.count = c + 1;
+        let rows_e = t.errors.rows();
+        matvec_add(simd, &t.errors.entries()[..c * rows_e], &weights[..c], residual);
+        t.regressors.col_mut(c).copy_from_slice(p);
+        t.targets.col_mut(c).copy_from_slice(q);
+        t.gains.col_mut(c).copy_from_slice(h);
+        t.errors.col_mut(c).copy_from_slice(residual);
+        t.beta[c] = gamma / t.sigma;
+        t.gamma[c] = gamma;
+        t.sigma /= rho;
+        t.count = c + 1;
         PairUpdate::Applied { healthy: residual.iter().all(|e| e.is_finite()) }
     }
 }

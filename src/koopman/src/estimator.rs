@@ -8,7 +8,7 @@ use crate::error::{ConfigError, NumericalError, SampleError, SampleField, StateE
 use crate::lifting::{Lifting, StateHistory};
 use crate::model::LinearModel;
 use crate::noise::mu_from_sigma;
-use crate::recursion::{PairEffect, Recursion};
+use crate::recursion::{Mode, PairEffect, Recursion};
 use crate::state::{EstimatorState, OnlineState, PhaseState};
 
 /// Where the estimator is in its life.
@@ -164,7 +164,7 @@ impl Estimator {
                 }
                 SampleOutcome::WarmUp
             }
-            Phase::Online(online) => online.ingest(x, u, true),
+            Phase::Online(online) => online.ingest(x, u, Mode::Recursive),
         };
         match outcome {
             SampleOutcome::ChainStart if self.after_gap => self.counters.pairs_skipped += 1,
@@ -229,14 +229,12 @@ impl Estimator {
 
     /// P = G^-1, the inverse of the regularised Gram matrix (full symmetric copy).
     pub fn p(&self) -> Option<Mat<f64>> {
-        self.ready().map(|o| o.recursion.inverse_lower().symmetric_from_lower())
+        self.ready().map(|o| o.recursion.inverse())
     }
 
     /// The running sums: G = sum p p^T + mu I (full symmetric copy) and R = sum p q^T.
     pub fn sums(&self) -> Option<(Mat<f64>, Mat<f64>)> {
-        self.online()
-            .map(|o| o.recursion.sums())
-            .map(|(gram, cross)| (gram.symmetric_from_lower(), cross.as_faer().to_owned()))
+        self.online().map(|o| o.recursion.sums())
     }
 
     /// RMS of the a-priori one-step residual per state channel, in data units.
@@ -421,7 +419,8 @@ impl Estimator {
                 online.history.clear();
                 online.have_previous = false;
             }
-            let outcome = online.ingest(&buffer.states[k * n..(k + 1) * n], &buffer.inputs[k * m..(k + 1) * m], false);
+            let (x, u) = (&buffer.states[k * n..(k + 1) * n], &buffer.inputs[k * m..(k + 1) * m]);
+            let outcome = online.ingest(x, u, Mode::SumsOnly);
             if outcome == SampleOutcome::SumsOnly {
                 warm_pairs += 1;
             }
@@ -447,8 +446,8 @@ impl WarmupBuffer {
 
 impl Online {
     /// Lifts the sample and, if it completes a pair, adds the pair (recursively or to the
-    /// sums only). Never allocates.
-    fn ingest(&mut self, x: &[f64], u: &[f64], recursive: bool) -> SampleOutcome {
+    /// sums only, as `mode` says). Never allocates.
+    fn ingest(&mut self, x: &[f64], u: &[f64], mode: Mode) -> SampleOutcome {
         self.lifting.standardise_into(x, &mut self.z);
         self.history.push(&self.z);
         if !self.history.is_full() {
@@ -456,7 +455,7 @@ impl Online {
         }
         self.lifting.lift_into(&self.history, &mut self.target);
         let outcome = if self.have_previous {
-            match self.recursion.add_pair(&self.regressor, &self.target, recursive) {
+            match self.recursion.update(&self.regressor, &self.target, mode) {
                 PairEffect::Updated => {
                     let scale = self.lifting.standardisation().map(|s| s.scale.as_slice());
                     self.residuals.record(self.recursion.last_residual(), scale);

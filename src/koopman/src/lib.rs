@@ -17,6 +17,22 @@
 //!
 //! The crate does no I/O, knows no clock (the sample time is only an argument of the
 //! spectral functions), and its types are not serialisable: the service converts them.
+//!
+//! # Structure
+//!
+//! The [`Estimator`] (`estimator.rs`) runs a stream's life: warm-up, the fixed lifting
+//! (`lifting.rs`), gaps, counters, and export and restore through the plain structs of
+//! `state.rs` ([`EstimatorState`]). Its numbers live in one `Recursion` (`recursion.rs`),
+//! the single description of the numerical state: the sums G and R, the inverse
+//! P = G^-1, the operator K, the strategy's own data, counters. It has one entry point,
+//! `update(p, q, mode)`, which either moves the sums only (warm-up replay, unsolved
+//! models) or runs the strategy chosen when the recursion was built: immediate rank-one
+//! updates (`immediate.rs`), updates deferred into blocks (`deferred.rs`), or a sliding
+//! window of rank-two steps (`window.rs`). P and G are `Symmetric` (`symmetric.rs`), a
+//! type whose storage rule (lower triangle, or mirrored in full where the exact-size
+//! update reads P as a square) every mutating operation keeps. All arithmetic of the
+//! update paths runs on the SIMD kernels of `simd.rs`; the plain kernels of `reference.rs`
+//! exist only in test builds, as the reference they are checked against.
 
 #![warn(missing_docs)]
 
@@ -24,20 +40,24 @@ pub mod batch;
 mod centres;
 mod config;
 mod deferred;
+mod dense;
 mod error;
 mod estimator;
 mod exp;
-mod fused;
-mod kernels;
+mod immediate;
 mod lifting;
 mod model;
 mod noise;
 mod recursion;
+#[cfg(test)]
+mod reference;
 mod rng;
 mod simd;
 mod spec;
 pub mod spectrum;
 mod state;
+mod symmetric;
+mod window;
 
 pub use config::{EstimatorConfig, MAX_LIFTED, Regularisation};
 pub use error::{ConfigError, NumericalError, PredictError, SampleError, SampleField, SpecError, StateError};

@@ -1,6 +1,7 @@
 //! Slice kernels written once over pulp's `Simd` trait, so that they compile to AVX2 + FMA
-//! (or SSE2) inside whichever dispatched update inlines them. Always inlined: outside a
-//! dispatched context they would run at the baseline width.
+//! (or SSE2) inside whichever dispatched step inlines them: the only arithmetic kernels of
+//! the estimator's update paths (the plain ones in `reference` exist only to test them).
+//! Always inlined: outside a dispatched context they would run at the baseline width.
 
 use pulp::Simd;
 
@@ -36,6 +37,23 @@ pub(crate) fn axpy<S: Simd>(simd: S, alpha: f64, x: &[f64], y: &mut [f64]) {
     }
     for (yi, xi) in y_tail.iter_mut().zip(x_tail) {
         *yi += alpha * xi;
+    }
+}
+
+/// y += a0 x0 + a1 x1 (the x0 term first), in one sweep of y: a column of a rank-two
+/// update.
+#[inline(always)]
+pub(crate) fn axpy2<S: Simd>(simd: S, a0: f64, x0: &[f64], a1: f64, x1: &[f64], y: &mut [f64]) {
+    debug_assert!(x0.len() == y.len() && x1.len() == y.len());
+    let (x0_head, x0_tail) = S::as_simd_f64s(x0);
+    let (x1_head, x1_tail) = S::as_simd_f64s(x1);
+    let (y_head, y_tail) = S::as_mut_simd_f64s(y);
+    let (b0, b1) = (simd.splat_f64s(a0), simd.splat_f64s(a1));
+    for ((yv, v0), v1) in y_head.iter_mut().zip(x0_head).zip(x1_head) {
+        *yv = simd.mul_add_f64s(b1, *v1, simd.mul_add_f64s(b0, *v0, *yv));
+    }
+    for ((yi, u0), u1) in y_tail.iter_mut().zip(x0_tail).zip(x1_tail) {
+        *yi = (*yi + a0 * u0) + a1 * u1;
     }
 }
 
@@ -90,6 +108,21 @@ pub(crate) fn scale<S: Simd>(simd: S, alpha: f64, y: &mut [f64]) {
     }
     for yi in y_tail.iter_mut() {
         *yi *= alpha;
+    }
+}
+
+/// y = alpha x
+#[inline(always)]
+pub(crate) fn scaled_copy<S: Simd>(simd: S, alpha: f64, x: &[f64], y: &mut [f64]) {
+    debug_assert_eq!(x.len(), y.len());
+    let (x_head, x_tail) = S::as_simd_f64s(x);
+    let (y_head, y_tail) = S::as_mut_simd_f64s(y);
+    let a = simd.splat_f64s(alpha);
+    for (yv, xv) in y_head.iter_mut().zip(x_head) {
+        *yv = simd.mul_f64s(a, *xv);
+    }
+    for (yi, xi) in y_tail.iter_mut().zip(x_tail) {
+        *yi = alpha * xi;
     }
 }
 
@@ -242,7 +275,8 @@ pub(crate) fn matvec_add<S: Simd>(simd: S, m: &[f64], c: &[f64], y: &mut [f64]) 
 mod tests {
     use pulp::{Arch, Simd, WithSimd};
 
-    use crate::kernels::{self, Dense};
+    use crate::dense::Dense;
+    use crate::reference;
 
     fn matrix(rows: usize, cols: usize, seed: f64) -> Dense {
         Dense::from_column_major(rows, cols, (0..rows * cols).map(|i| (i as f64 * seed + 0.3).sin()).collect()).unwrap()
@@ -261,6 +295,7 @@ mod tests {
         fn with_simd<S: Simd>(self, simd: S) {
             let n = self.0;
             let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37 + 0.1).cos()).collect();
+            let z: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61 - 0.4).sin()).collect();
             // Only the lower triangle is read: garbage above it must not matter.
             let mut s = matrix(n, n, 0.21);
             for j in 0..n {
@@ -270,14 +305,42 @@ mod tests {
             }
             let (mut y, mut y_ref) = (vec![7.0; n], vec![0.0; n]);
             super::sym_lower_matvec(simd, s.entries(), n, &x, &mut y);
-            kernels::sym_lower_matvec(&s, &x, &mut y_ref);
+            reference::sym_lower_matvec(&s, &x, &mut y_ref);
             assert!(close(&y, &y_ref), "sym_lower_matvec, n = {n}");
+
+            assert!(close(&[super::dot(simd, &x, &z)], &[reference::dot(&x, &z)]), "dot, n = {n}");
+            let mut y_ref = z.clone();
+            reference::axpy(-0.3, &x, &mut y_ref);
+            let mut y = z.clone();
+            super::axpy(simd, -0.3, &x, &mut y);
+            assert!(close(&y, &y_ref), "axpy, n = {n}");
+            reference::axpy(1.7, &z, &mut y_ref);
+            let mut y = z.clone();
+            super::axpy2(simd, -0.3, &x, 1.7, &z, &mut y);
+            assert!(close(&y, &y_ref), "axpy2, n = {n}");
+            for scale in [1.0, 0.9] {
+                let y_ref: Vec<f64> = z.iter().zip(&x).map(|(zi, xi)| scale * (zi - 0.3 * xi)).collect();
+                let mut y = z.clone();
+                super::scaled_axpy(simd, scale, -0.3, &x, &mut y);
+                assert!(close(&y, &y_ref), "scaled_axpy, scale {scale}, n = {n}");
+                let xj = x[n / 2];
+                let y_ref: Vec<f64> = z.iter().zip(&x).map(|(zi, xi)| scale * (zi - 0.3 * (xi * xj))).collect();
+                let mut y = z.clone();
+                super::symmetric_rank1_column(simd, scale, -0.3, &x, xj, &mut y);
+                assert!(close(&y, &y_ref), "symmetric_rank1_column, scale {scale}, n = {n}");
+            }
+            // Single products round alike at every width.
+            let mut y = z.clone();
+            super::scale(simd, 0.7, &mut y);
+            assert_eq!(y, z.iter().map(|zi| 0.7 * zi).collect::<Vec<_>>(), "scale, n = {n}");
+            super::scaled_copy(simd, -1.3, &x, &mut y);
+            assert_eq!(y, x.iter().map(|xi| -1.3 * xi).collect::<Vec<_>>(), "scaled_copy, n = {n}");
 
             for cols in [0, 1, 3, 4, 5, 8, 11, 12, 13, 19] {
                 let m = matrix(n, cols, 0.13);
                 let mut out: Vec<f64> = (0..cols).map(|j| j as f64).collect();
                 let mut expected = vec![0.0; cols];
-                kernels::transposed_matvec(&m, &x, &mut expected);
+                reference::transposed_matvec(&m, &x, &mut expected);
                 let reference: Vec<f64> = expected.iter().enumerate().map(|(j, e)| 0.5 * j as f64 - 2.0 * e).collect();
                 super::transposed_matvec(simd, m.entries(), &x, -2.0, 0.5, &mut out);
                 assert!(close(&out, &reference), "transposed_matvec, n = {n}, cols = {cols}");
@@ -288,7 +351,7 @@ mod tests {
                 let mut y = x.clone();
                 let mut y_ref = x.clone();
                 for (j, cj) in c.iter().enumerate() {
-                    kernels::axpy(*cj, m.col(j), &mut y_ref);
+                    reference::axpy(*cj, m.col(j), &mut y_ref);
                 }
                 super::matvec_add(simd, m.entries(), &c, &mut y);
                 assert!(close(&y, &y_ref), "matvec_add, n = {n}, cols = {cols}");
@@ -296,10 +359,10 @@ mod tests {
         }
     }
 
-    /// The blocked kernels equal the plain ones to rounding, at sizes around every SIMD
+    /// The SIMD kernels equal the plain ones to rounding, at sizes around every SIMD
     /// width, block of four and remainder.
     #[test]
-    fn blocked_kernels_match_the_plain_ones() {
+    fn simd_kernels_match_the_plain_ones() {
         for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 17, 31, 32, 33, 67] {
             Arch::new().dispatch(Check(n));
         }

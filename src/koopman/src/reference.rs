@@ -1,114 +1,23 @@
-//! Dense column-major storage and the few BLAS-like kernels the per-sample update needs.
-//!
-//! The hot path works on plain slices so that it never allocates and its operation count
-//! is exactly what the benchmark's multiply-add bound assumes. Symmetric matrices (P and the
-//! Gram sum G) are stored as their lower triangle only: an update touches each entry once,
-//! so they stay exactly symmetric without a separate symmetrisation pass.
+//! The plain scalar kernels: the reference arithmetic the SIMD kernels and the fused
+//! steps are tested against (test builds only; production runs on `simd.rs`). Symmetric
+//! matrices are read and written by their lower triangle only.
 
-use faer::{Mat, MatMut, MatRef};
+use faer::Mat;
 
-/// A dense column-major matrix owned as one flat buffer.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Dense {
-    rows: usize,
-    cols: usize,
-    data: Vec<f64>,
+use crate::dense::Dense;
+
+/// The full symmetric matrix whose lower triangle `s` holds.
+pub(crate) fn full_from_lower(s: &Dense) -> Mat<f64> {
+    Mat::from_fn(s.rows(), s.cols(), |i, j| if i >= j { s.get(i, j) } else { s.get(j, i) })
 }
 
-impl Dense {
-    pub(crate) fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, data: vec![0.0; rows * cols] }
-    }
-
-    pub(crate) fn scaled_identity(n: usize, value: f64) -> Self {
-        let mut m = Self::zeros(n, n);
-        for j in 0..n {
-            m.data[j * n + j] = value;
-        }
-        m
-    }
-
-    /// A matrix from its column-major entries (checked by the caller).
-    pub(crate) fn from_column_major(rows: usize, cols: usize, data: Vec<f64>) -> Option<Self> {
-        (data.len() == rows * cols).then_some(Self { rows, cols, data })
-    }
-
-    /// The column-major entries.
-    pub(crate) fn entries(&self) -> &[f64] {
-        &self.data
-    }
-
-    pub(crate) fn entries_mut(&mut self) -> &mut [f64] {
-        &mut self.data
-    }
-
-    pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub(crate) fn cols(&self) -> usize {
-        self.cols
-    }
-
-    pub(crate) fn col(&self, j: usize) -> &[f64] {
-        &self.data[j * self.rows..(j + 1) * self.rows]
-    }
-
-    pub(crate) fn col_mut(&mut self, j: usize) -> &mut [f64] {
-        &mut self.data[j * self.rows..(j + 1) * self.rows]
-    }
-
-    pub(crate) fn get(&self, i: usize, j: usize) -> f64 {
-        self.data[j * self.rows + i]
-    }
-
-    pub(crate) fn as_faer(&self) -> MatRef<'_, f64> {
-        MatRef::from_column_major_slice(&self.data, self.rows, self.cols)
-    }
-
-    pub(crate) fn as_faer_mut(&mut self) -> MatMut<'_, f64> {
-        MatMut::from_column_major_slice_mut(&mut self.data, self.rows, self.cols)
-    }
-
-    /// Overwrites self with a faer matrix of the same shape.
-    pub(crate) fn copy_from_faer(&mut self, m: MatRef<'_, f64>) {
-        debug_assert_eq!((m.nrows(), m.ncols()), (self.rows, self.cols));
-        for j in 0..self.cols {
-            let col = self.col_mut(j);
-            for (i, v) in col.iter_mut().enumerate() {
-                *v = m[(i, j)];
-            }
-        }
-    }
-
-    /// A full symmetric faer matrix from a lower-triangle-stored one.
-    pub(crate) fn symmetric_from_lower(&self) -> Mat<f64> {
-        Mat::from_fn(self.rows, self.cols, |i, j| if i >= j { self.get(i, j) } else { self.get(j, i) })
-    }
-
-    pub(crate) fn all_finite(&self) -> bool {
-        self.data.iter().all(|v| v.is_finite())
-    }
-}
-
-/// Dot product with independent partial sums, so the compiler can use SIMD lanes.
-#[inline]
+/// a . b, summed in order.
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f64; 8];
-    let chunks_a = a.chunks_exact(8);
-    let chunks_b = b.chunks_exact(8);
-    let tail: f64 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| x * y).sum();
-    for (ca, cb) in chunks_a.zip(chunks_b) {
-        for k in 0..8 {
-            acc[k] += ca[k] * cb[k];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// y += alpha * x
-#[inline]
 pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     debug_assert_eq!(x.len(), y.len());
     for (yi, xi) in y.iter_mut().zip(x) {
@@ -200,7 +109,7 @@ mod tests {
     fn symmetric_kernels_match_dense_algebra() {
         for n in [1, 3, 9, 17] {
             let s = sample_sym(n);
-            let full = s.symmetric_from_lower();
+            let full = full_from_lower(&s);
             let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
             let mut y = vec![0.0; n];
             sym_lower_matvec(&s, &x, &mut y);
