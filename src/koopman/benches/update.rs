@@ -49,14 +49,12 @@ fn ready_estimator(n: usize, window: Option<usize>) -> Estimator {
     estimator
 }
 
-/// 256 updates per sample: every sample then holds whole blocks of deferred pairs (at most
-/// 32) with their flush, so the median is the amortised cost, not that of the pairs
-/// between flushes.
-#[divan::bench(args = SIZES, sample_size = 256)]
-fn update(bencher: Bencher, n: usize) {
+/// Pushes samples one at a time into a ready estimator (a block of 997 distinct samples,
+/// cycled).
+fn push_one_at_a_time(bencher: Bencher, n: usize, window: Option<usize>) {
     const BLOCK: usize = 997;
     let data = samples(n, BLOCK);
-    let mut estimator = ready_estimator(n, None);
+    let mut estimator = ready_estimator(n, window);
     let mut k = 0;
     bencher.counter(divan::counter::ItemsCount::new(1usize)).bench_local(|| {
         let x = &data[k * n..(k + 1) * n];
@@ -65,19 +63,19 @@ fn update(bencher: Bencher, n: usize) {
     });
 }
 
+/// 256 updates per sample: every sample then holds whole blocks of deferred pairs (at most
+/// 32) with their flush, so the median is the amortised cost, not that of the pairs
+/// between flushes.
+#[divan::bench(args = SIZES, sample_size = 256)]
+fn update(bencher: Bencher, n: usize) {
+    push_one_at_a_time(bencher, n, None);
+}
+
 /// The windowed update (window of 2 N' pairs, already full): every pair is a rank-two
 /// step that also removes the oldest pair.
 #[divan::bench(args = SIZES)]
 fn update_windowed(bencher: Bencher, n: usize) {
-    const BLOCK: usize = 997;
-    let data = samples(n, BLOCK);
-    let mut estimator = ready_estimator(n, Some(2 * n));
-    let mut k = 0;
-    bencher.counter(divan::counter::ItemsCount::new(1usize)).bench_local(|| {
-        let x = &data[k * n..(k + 1) * n];
-        k = (k + 1) % BLOCK;
-        black_box(estimator.push(black_box(x), &[]).unwrap())
-    });
+    push_one_at_a_time(bencher, n, Some(2 * n));
 }
 
 #[divan::bench(args = SIZES)]
