@@ -192,6 +192,17 @@ fn dockerfile_env(instructions: &[(usize, String, String)], stage: usize) -> BTr
     env
 }
 
+/// The workspace members, as the root manifest lists them.
+fn workspace_members() -> Vec<String> {
+    let root: Value = Figment::from(Toml::file(repo().join("Cargo.toml"))).extract().expect("Cargo.toml");
+    root["workspace"]["members"]
+        .as_array()
+        .expect("workspace members")
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Files a stub must stand in for in the dependency layer: every target that a workspace
 /// member declares or that cargo discovers from a file it needs to load the manifest.
 fn cargo_stub_targets() -> Vec<String> {
@@ -200,15 +211,8 @@ fn cargo_stub_targets() -> Vec<String> {
             .extract()
             .unwrap_or_else(|e| panic!("{dir}/Cargo.toml: {e}"))
     };
-    let root = manifest(".");
-    let members: Vec<String> = root["workspace"]["members"]
-        .as_array()
-        .expect("workspace members")
-        .iter()
-        .map(|m| m.as_str().unwrap().to_owned())
-        .collect();
     let mut stubs = Vec::new();
-    for member in &members {
+    for member in &workspace_members() {
         let prefix = if member == "." { String::new() } else { format!("{member}/") };
         let m = manifest(member);
         // A build script: an explicit `package.build`, or a discovered build.rs (stubbing it
@@ -274,9 +278,9 @@ fn dockerfile_is_multi_stage_non_root_with_volume_healthcheck_and_cached_depende
             "the dependency layer creates a stub for `{stub}` (or cargo refuses the manifest)"
         );
     }
-    let members = ["src/koopman/Cargo.toml", "src/systems/Cargo.toml"];
-    for member in members {
-        assert!(before.contains(member), "{member} is copied before the sources");
+    for member in workspace_members().iter().filter(|m| *m != ".") {
+        let manifest = format!("{member}/Cargo.toml");
+        assert!(before.contains(&manifest), "{manifest} is copied before the sources");
     }
     assert!(before.contains("cargo build") && text.matches("--locked").count() >= 2, "both builds use --locked");
 

@@ -3,11 +3,11 @@
 //! prediction, robust (mu from sigma) against EDMD. They call the same routines as
 //! `koopstream experiment`; tolerances and the measurements behind them are stated here.
 
+use experiments::fitting;
+use experiments::identify::{MatchedMode, TrueMode};
+use experiments::ieee68::{self, Ieee68Setup, Ridge};
+use experiments::vdp;
 use koopman::PredictionMode;
-use koopstream::experiment::fitting;
-use koopstream::experiment::ieee68::{self, Ieee68Setup, Ridge};
-use koopstream::experiment::vdp;
-use koopstream::identify::{MatchedMode, TrueMode};
 
 /// Noise realisations of the ring-down test (measurement-noise seeds 0..5).
 const RINGDOWN_SEEDS: u64 = 5;

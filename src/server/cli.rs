@@ -7,11 +7,11 @@ use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
 use crate::config::{Durability, FlagOverrides, LogFormat, StorageFlags};
 use crate::demo::DemoArgs;
-use crate::experiment::ExperimentArgs;
 use crate::fit::FitOptions;
 use crate::loadgen::LoadgenArgs;
 use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
 use crate::simulate_cli::{SimulateArgs, TruthArgs};
+use experiments::ExperimentArgs;
 
 /// koopstream: streaming online system identification with robust Koopman operators.
 #[derive(Debug, Parser)]

@@ -14,8 +14,8 @@ use systems::{
 
 use crate::client::{Client, ClientError, next_message, send_batch};
 use crate::config::ServiceConfig;
-use crate::identify::{Ieee68Channels, MatchRule, TrueMode, ieee68_inter_area_modes, match_modes};
 use crate::progress::ProgressBar;
+use experiments::identify::{Ieee68Channels, MatchRule, TrueMode, ieee68_inter_area_modes, match_modes};
 
 /// The demonstrated systems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

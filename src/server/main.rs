@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&timing)?);
         }
         Command::Experiment(args) => {
-            koopstream::experiment::run(&args)?;
+            experiments::run(&args)?;
             eprintln!("experiment: report written to {}", args.out.join("report.md").display());
         }
     }

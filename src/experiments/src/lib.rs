@@ -4,11 +4,13 @@
 //! and returns a [`report::Section`] (tables, plots, verdicts); nothing there touches the
 //! file system. [`run`] collects the sections and writes `report.md`, one CSV file per table
 //! and the SVG plots into the output directory. The identification routines the
-//! end-to-end tests share with the command live in [`fitting`] and the system modules.
+//! end-to-end tests share with the command live in [`fitting`] and the system modules;
+//! [`identify`] matches identified modes to the true ones.
 
 pub mod cost;
 pub mod fitting;
 pub mod henon;
+pub mod identify;
 pub mod ieee68;
 mod ieee68_report;
 mod ieee68_stats;
