@@ -101,9 +101,9 @@ fn parse_json_bytes(bencher: Bencher, rows: usize) {
 #[divan::bench(args = ROWS)]
 fn parse_csv(bencher: Bencher, rows: usize) {
     let (body, definition) = (csv_body(rows), definition());
-    bencher
-        .counter(ItemsCount::new(rows))
-        .bench(|| batch::parse_csv(black_box(&body), 7, &definition, 100_000).expect("a valid batch"));
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        koopstream::wire::csv::parse_batch(black_box(&body), 7, &definition, 100_000).expect("a valid batch")
+    });
 }
 
 #[divan::bench(args = ROWS)]

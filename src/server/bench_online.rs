@@ -10,8 +10,8 @@ use std::time::Instant;
 use koopman::{Estimator, MatRef, Progress};
 use serde::Serialize;
 
-use crate::csv_input::{Row, SampleReader};
 use crate::fit::{FitError, FitOptions};
+use crate::wire::csv::{Row, SampleReader};
 use crate::wire::npz::{NpyArray, write_npz};
 
 /// What one timing run measured.

@@ -6,7 +6,6 @@ pub mod bench_online;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod csv_input;
 pub mod demo;
 pub mod fit;
 pub mod loadgen;

@@ -68,7 +68,7 @@ fn parse(
     let parsed = match media_type(headers).as_deref() {
         Some("application/json") => batch::parse_json(body, shape),
         Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
-        Some("text/csv") => batch::parse_csv(body, seq()?, &handle.definition, max_samples),
+        Some("text/csv") => crate::wire::csv::parse_batch(body, seq()?, &handle.definition, max_samples),
         Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
         Some(other) => {
             return Err(Refusal::from(ApiError::unsupported_media_type(format!(

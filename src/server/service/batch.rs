@@ -89,7 +89,7 @@ impl Shape {
     }
 }
 
-fn check_rows(rows: usize, shape: Shape) -> Result<(), DomainError> {
+pub fn check_rows(rows: usize, shape: Shape) -> Result<(), DomainError> {
     if rows == 0 {
         return Err(DomainError::invalid("the batch has no samples"));
     }
@@ -127,7 +127,7 @@ fn push_row(
     Ok(())
 }
 
-fn check_times(times: &[f64]) -> Result<(), DomainError> {
+pub fn check_times(times: &[f64]) -> Result<(), DomainError> {
     for (k, t) in times.iter().enumerate() {
         if !t.is_finite() {
             return Err(DomainError::invalid(format!("time stamp {k} is not finite")));
@@ -250,88 +250,6 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
     Ok(SampleBatch { seq, timing, rows, x, u })
 }
 
-/// Parses CSV with a header naming `t` (optional), every state channel and every input;
-/// an empty cell or `NaN` is a missing value; `seq` comes from the query.
-pub fn parse_csv(
-    body: &[u8],
-    seq: u64,
-    definition: &StreamDefinition,
-    max_samples: usize,
-) -> Result<SampleBatch, DomainError> {
-    let shape = Shape::of(definition, max_samples);
-    let text = std::str::from_utf8(body).map_err(|_| DomainError::malformed("the CSV body is not UTF-8"))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) =
-        lines.next().ok_or_else(|| DomainError::invalid("the CSV body is empty; expected a header line"))?;
-    let columns: Vec<&str> = header.split(',').map(|c| c.trim().trim_matches('"')).collect();
-    let find = |name: &str| {
-        columns.iter().position(|c| *c == name).ok_or_else(|| {
-            DomainError::invalid(format!("CSV line 1: no column `{name}` (the header has: {})", columns.join(", ")))
-        })
-    };
-    let time = columns.iter().position(|c| *c == "t");
-    let states = definition.channels.iter().map(|c| find(&c.name)).collect::<Result<Vec<_>, _>>()?;
-    let inputs = definition.inputs.iter().map(|c| find(&c.name)).collect::<Result<Vec<_>, _>>()?;
-    let mut cells: Vec<f64> = vec![0.0; columns.len()];
-    let (mut times, mut x, mut u, mut rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    for (index, line) in lines {
-        let line_number = index + 1;
-        let mut count = 0;
-        for (i, cell) in line.split(',').enumerate() {
-            count += 1;
-            if i >= cells.len() {
-                continue;
-            }
-            let cell = cell.trim().trim_matches('"');
-            cells[i] = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
-                f64::NAN
-            } else {
-                match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => v,
-                    Ok(_) => {
-                        return Err(DomainError::invalid(format!(
-                            "CSV line {line_number}, column `{}`: `{cell}` is not finite",
-                            columns[i]
-                        )));
-                    }
-                    Err(_) => {
-                        return Err(DomainError::invalid(format!(
-                            "CSV line {line_number}, column `{}`: `{cell}` is not a number",
-                            columns[i]
-                        )));
-                    }
-                }
-            };
-        }
-        if count != columns.len() {
-            return Err(DomainError::invalid(format!(
-                "CSV line {line_number}: {count} cells, the header has {}",
-                columns.len()
-            )));
-        }
-        if let Some(ti) = time {
-            if cells[ti].is_nan() {
-                return Err(DomainError::invalid(format!("CSV line {line_number}: column `t` is empty")));
-            }
-            times.push(cells[ti]);
-        }
-        x.extend(states.iter().map(|&i| cells[i]));
-        u.extend(inputs.iter().map(|&i| cells[i]));
-        rows += 1;
-        if rows > shape.max_samples {
-            break;
-        }
-    }
-    check_rows(rows, shape)?;
-    let timing = if time.is_some() {
-        check_times(&times)?;
-        Timing::Explicit(times)
-    } else {
-        Timing::Continue
-    };
-    Ok(SampleBatch { seq, timing, rows, x, u })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,7 +269,7 @@ mod tests {
         let json = parse_json(br#"{"seq":4,"t":[0,0.1],"x":[[1,2],[3,null]],"u":[[5],[6]]}"#, shape).unwrap();
         let ndjson =
             parse_ndjson(b"{\"t\":0,\"x\":[1,2],\"u\":[5]}\n{\"t\":0.1,\"x\":[3,null],\"u\":[6]}\n", 4, shape).unwrap();
-        let csv = parse_csv(b"t,u,b,a\n0,5,2,1\n0.1,6,,3\n", 4, &definition(), 100).unwrap();
+        let csv = crate::wire::csv::parse_batch(b"t,u,b,a\n0,5,2,1\n0.1,6,,3\n", 4, &definition(), 100).unwrap();
         for batch in [&ndjson, &csv] {
             assert_eq!(batch.timing, json.timing);
             assert_eq!(batch.u, json.u);
@@ -378,10 +296,13 @@ mod tests {
             let e = parse_json(body, shape).unwrap_err();
             assert!(e.to_string().contains(expected), "{}: {e}", String::from_utf8_lossy(body));
         }
-        let e = parse_csv(b"t,a,b,u\n0,1,x,2\n", 1, &definition(), 10).unwrap_err();
+        let e = crate::wire::csv::parse_batch(b"t,a,b,u\n0,1,x,2\n", 1, &definition(), 10).unwrap_err();
         assert!(e.to_string().contains("CSV line 2, column `b`: `x` is not a number"), "{e}");
-        let e = parse_csv(b"t,a,u\n0,1,2\n", 1, &definition(), 10).unwrap_err();
-        assert!(e.to_string().contains("no column `b`"), "{e}");
+        let e = crate::wire::csv::parse_batch(b"t,a,u\n0,1,2\n", 1, &definition(), 10).unwrap_err();
+        assert!(e.to_string().contains("no column named `b`"), "{e}");
+        // One grammar with `fit`: a column named twice is refused, not read from its first.
+        let e = crate::wire::csv::parse_batch(b"t,a,b,b,u\n0,1,2,3,4\n", 1, &definition(), 10).unwrap_err();
+        assert!(e.to_string().contains("column `b` appears twice"), "{e}");
         let e = parse_ndjson(b"{\"x\":[1,2],\"u\":[1]}\n{\"x\":[1],\"u\":[1]}\n", 1, shape).unwrap_err();
         assert!(e.to_string().contains("NDJSON line 2"), "{e}");
     }

@@ -1,9 +1,14 @@
-//! Streaming reader of sample files: a header row naming the columns (`t` optional), then
-//! one sample per line. Values are parsed without allocating per row; errors name the line
-//! and column. An empty cell or `NaN` is a dropout (a gap), anything else non-numeric is an
-//! error.
+//! The one CSV grammar, for files (`koopstream fit`, `bench-online`) and HTTP bodies alike:
+//! a header row naming the columns (`t` optional), then one sample per line. Values are
+//! parsed without allocating per row; errors name the line and column. An empty cell or
+//! `NaN` is a dropout (a gap), anything else non-numeric is an error; a column named twice
+//! is refused.
 
 use std::io::BufRead;
+
+use crate::service::batch::{SampleBatch, Shape, Timing, check_rows, check_times};
+use crate::service::definition::StreamDefinition;
+use crate::service::error::DomainError;
 
 /// A file that cannot be read as samples.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +231,52 @@ impl<R: BufRead> SampleReader<R> {
             return Ok(true);
         }
     }
+}
+
+/// Parses CSV with a header naming `t` (optional), every state channel and every input;
+/// `seq` comes from the query. The rows are read by the same [`SampleReader`] as
+/// `koopstream fit`, so both follow one grammar: an empty cell or `NaN` is a missing value,
+/// a column named twice is refused, every error names the line and column.
+pub fn parse_batch(
+    body: &[u8],
+    seq: u64,
+    definition: &StreamDefinition,
+    max_samples: usize,
+) -> Result<SampleBatch, DomainError> {
+    let shape = Shape::of(definition, max_samples);
+    let refused = |e: CsvError| match e {
+        CsvError::Io { .. } => DomainError::malformed(format!("the CSV body cannot be read: {e}")),
+        e => DomainError::invalid(format!("CSV {e}")),
+    };
+    let states: Vec<String> = definition.channels.iter().map(|c| c.name.clone()).collect();
+    let inputs: Vec<String> = definition.inputs.iter().map(|c| c.name.clone()).collect();
+    let mut reader = SampleReader::new(body, Some(&states), &inputs).map_err(refused)?;
+    let timed = reader.layout().time.is_some();
+    let (mut times, mut x, mut u, mut rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut row = Row::default();
+    while reader.next_row(&mut row).map_err(refused)? {
+        if let Some(t) = row.t {
+            if t.is_nan() {
+                let line = reader.line_number();
+                return Err(DomainError::invalid(format!("CSV line {line}: column `t` is empty")));
+            }
+            times.push(t);
+        }
+        x.extend_from_slice(&row.x);
+        u.extend_from_slice(&row.u);
+        rows += 1;
+        if rows > shape.max_samples {
+            break;
+        }
+    }
+    check_rows(rows, shape)?;
+    let timing = if timed {
+        check_times(&times)?;
+        Timing::Explicit(times)
+    } else {
+        Timing::Continue
+    };
+    Ok(SampleBatch { seq, timing, rows, x, u })
 }
 
 #[cfg(test)]
