@@ -16,7 +16,7 @@ use common::{TestServer, batch, van_der_pol, vdp_definition};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use futures_util::{SinkExt, StreamExt};
-use koopstream::cli::Cli;
+use koopstream::cmd::Cli;
 use koopstream::config::ServiceConfig;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

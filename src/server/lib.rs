@@ -3,8 +3,8 @@
 
 pub mod api;
 pub mod bench_online;
-pub mod cli;
 pub mod client;
+pub mod cmd;
 pub mod config;
 pub mod demo;
 pub mod fit;

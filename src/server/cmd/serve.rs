@@ -1,0 +1,91 @@
+//! `koopstream serve` (the default command): loads the configuration layers, starts
+//! logging and runs the service until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CommandError, runtime};
+use crate::config::{Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags};
+
+/// Options of `koopstream serve`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (overrides the embedded defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (also KOOPSTREAM_LISTEN).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Log format: auto, human or json (also KOOPSTREAM_LOG_FORMAT).
+    #[arg(long, value_parser = ["auto", "human", "json"])]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or koopstream=debug (also KOOPSTREAM_LOG_LEVEL).
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Directory of the store (default ./koopstream-data; also KOOPSTREAM_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// per-ack, periodic or memory (also KOOPSTREAM_STORAGE__DURABILITY).
+    #[arg(long, value_parser = ["per-ack", "periodic", "memory"])]
+    pub durability: Option<String>,
+}
+
+impl ServeArgs {
+    /// The values given as flags, which override every other layer.
+    pub fn overrides(&self) -> FlagOverrides {
+        FlagOverrides {
+            listen: self.listen,
+            log_format: self.log_format.as_deref().map(|f| match f {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                _ => LogFormat::Auto,
+            }),
+            log_level: self.log_level.clone(),
+            data_dir: self.data_dir.clone(),
+            storage: self.durability.as_deref().map(|d| StorageFlags {
+                durability: match d {
+                    "periodic" => Durability::Periodic,
+                    "memory" => Durability::Memory,
+                    _ => Durability::PerAck,
+                },
+            }),
+        }
+    }
+}
+
+/// Runs the service until a signal asks it to stop.
+pub fn run(args: &ServeArgs) -> Result<(), CommandError> {
+    let config = ServiceConfig::load(args.config.as_deref(), &args.overrides())?;
+    crate::telemetry::init(&config);
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| CommandError::Listen { address: config.listen, source })?;
+        crate::server::run(listener, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
