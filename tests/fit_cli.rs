@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use koopman::{Estimator, EstimatorConfig, Regularisation};
-use koopstream::model_doc::{MODEL_FORMAT, ModelDoc};
+use koopstream::wire::model_doc::{MODEL_FORMAT, ModelDoc};
 
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_koopstream"))

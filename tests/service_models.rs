@@ -8,8 +8,8 @@ use common::{TestServer, batch, model, van_der_pol, vdp_definition};
 use futures_util::{SinkExt, StreamExt};
 use koopman::{Estimator, batch as reference};
 use koopstream::fit::{FitOptions, fit_reader};
-use koopstream::model_doc::ModelDoc;
 use koopstream::service::definition::{CreateStream, StreamDefinition};
+use koopstream::wire::model_doc::ModelDoc;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 

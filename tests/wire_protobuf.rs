@@ -10,8 +10,8 @@ mod roundtrip;
 
 use common::{TestServer, van_der_pol, vdp_definition};
 use futures_util::{SinkExt, StreamExt};
-use koopstream::model_doc::ModelDoc;
 use koopstream::wire::documents::{ModesResponse, PredictRequest, PredictResponse};
+use koopstream::wire::model_doc::ModelDoc;
 use koopstream::wire::pb::server_message::Message as Server;
 use koopstream::wire::{PROTOBUF, pb};
 use prost::Message as _;

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use koopman::{ConfigError, Estimator, Progress, SampleError};
 
-use crate::model_doc::{ModelDoc, ModelDocError};
 use crate::options::ModelOptions;
 use crate::progress::ProgressBar;
 use crate::wire::csv::{CsvError, Row, SampleReader};
+use crate::wire::model_doc::{ModelDoc, ModelDocError};
 
 /// Options of a fit (the same meaning as the service's stream options).
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@ pub mod demo;
 pub mod fit;
 pub mod loadgen;
 pub mod metrics;
-pub mod model_doc;
 pub mod options;
 pub mod progress;
 pub mod server;

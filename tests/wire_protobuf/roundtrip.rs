@@ -10,12 +10,12 @@
 use std::fmt::Debug;
 
 use koopstream::api::problem::Problem;
-use koopstream::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
 use koopstream::service::batch::SampleBatchBody;
 use koopstream::service::command::{IngestAck, ModeBrief, ModelSummary};
 use koopstream::wire::documents::{
     ComplexValue, ModeFlagsView, ModeView, ModesResponse, PredictMode, PredictRequest, PredictResponse, PredictStart,
 };
+use koopstream::wire::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
 use koopstream::wire::{ingest, pb};
 use proptest::collection::vec;
 use proptest::option;

@@ -16,11 +16,11 @@ use crate::api::AppState;
 use crate::api::extract::{RawBody, json_body, media_type};
 use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
-use crate::model_doc::ModelDoc;
 use crate::service::registry::StreamHandle;
 use crate::service::snapshot::{ModelSnapshot, ModelState};
 use crate::wire::documents::{ModesResponse, PredictMode, PredictRequest, PredictResponse, mode_view};
 use crate::wire::http::{prefers_protobuf, protobuf_response, vary_accept};
+use crate::wire::model_doc::ModelDoc;
 use crate::wire::npz::{NpyArray, write_npz};
 use crate::wire::{ProtobufBody, is_protobuf, pb};
 
@@ -94,7 +94,8 @@ pub async fn model(
         response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
         return Ok(response);
     }
-    let doc = blocking(move || snapshot.doc()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
+    let doc =
+        blocking(move || ModelDoc::of_snapshot(&snapshot)).await?.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut response = if format == "npz" {
         let eigen: Vec<(f64, f64)> = doc.eigenvalues.iter().map(|e| (e.re, e.im)).collect();
         let ts = [doc.ts];

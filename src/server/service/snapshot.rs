@@ -9,8 +9,6 @@ use koopman::{EstimatorConfig, LinearModel, NumericalError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model_doc::{ModelContext, ModelDoc};
-
 /// Warm-up progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct WarmupProgress {
@@ -143,20 +141,6 @@ impl ModelSnapshot {
     /// Whether the modes are already computed.
     pub fn has_modes(&self) -> bool {
         self.modes.get().is_some()
-    }
-
-    /// The model document (computes the modes if needed).
-    pub fn doc(&self) -> Result<ModelDoc, NumericalError> {
-        let modes = self.modes()?;
-        let eigenvalues: Vec<koopman::c64> = modes.iter().map(|m| m.eigenvalue).collect();
-        let context = ModelContext {
-            ts: self.ts,
-            config: &self.config,
-            mu: self.mu,
-            pairs: self.pairs,
-            residual_rms: self.residual_rms.clone(),
-        };
-        Ok(ModelDoc::new(&self.model, &eigenvalues, context))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod documents;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod model_doc;
 pub mod npz;
 pub mod predict;
 

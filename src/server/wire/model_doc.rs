@@ -6,6 +6,8 @@ use koopman::{Estimator, LinearModel, MatRef, c64};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::service::snapshot::ModelSnapshot;
+
 /// The format tag every model document carries.
 pub const MODEL_FORMAT: &str = "koopstream.model.v1";
 
@@ -190,5 +192,21 @@ impl ModelDoc {
             residual_rms: estimator.residual_rms(),
         };
         Ok(Self::new(&model, &eigenvalues, context))
+    }
+}
+
+impl ModelDoc {
+    /// The document of a published model (computes its modes if no reader has yet).
+    pub fn of_snapshot(snapshot: &ModelSnapshot) -> Result<Self, koopman::NumericalError> {
+        let modes = snapshot.modes()?;
+        let eigenvalues: Vec<koopman::c64> = modes.iter().map(|m| m.eigenvalue).collect();
+        let context = ModelContext {
+            ts: snapshot.ts,
+            config: &snapshot.config,
+            mu: snapshot.mu,
+            pairs: snapshot.pairs,
+            residual_rms: snapshot.residual_rms.clone(),
+        };
+        Ok(ModelDoc::new(&snapshot.model, &eigenvalues, context))
     }
 }
