@@ -46,6 +46,16 @@ async fn absurd_sizes_are_refused_before_allocation_and_change_nothing() {
     refused(&server, &long_name, 422, "at most 128 bytes").await;
     let (_, list) = server.get_json("/v1/streams").await;
     assert_eq!(list, json!([]), "no refused request left a stream behind");
+    // A prediction's answer is bounded in values (steps x channels), not only in steps:
+    // 5000 steps of 1000 channels would be 5 million values.
+    let wide: Vec<Value> = (0..1000).map(|i| json!({"name": format!("c{i}")})).collect();
+    server.create(json!({"id": "wide", "channels": wide, "ts": 0.1, "dictionary": "state"})).await;
+    let r = server.post_json("/v1/streams/wide/predict", &json!({"horizon": 5000})).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let problem: Value = r.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("predicted values"), "{problem}");
+    let r = server.http.delete(server.url("/v1/streams/wide")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
     // A stream of ordinary size is still created and learns.
     server.create(two_channels(json!({"id": "ok", "warmup": 50}))).await;
     let rows = van_der_pol(120, 0.1);

@@ -179,6 +179,9 @@ fn predict_request(headers: &HeaderMap, body: &[u8]) -> Result<PredictRequest, A
     }
 }
 
+/// Most values (steps x channels) one prediction answers with.
+pub const MAX_PREDICTION_VALUES: usize = 2_000_000;
+
 /// Predict the states `horizon` steps ahead.
 #[utoipa::path(post, path = "/v1/streams/{id}/predict", tag = "models", params(("id" = String, Path, description = "Stream id")),
     request_body(content(
@@ -206,6 +209,13 @@ pub async fn predict(
     let max = state.config.limits.max_horizon;
     if request.horizon == 0 || request.horizon > max {
         return Err(ApiError::invalid(format!("field `horizon`: {} must lie in 1..={max}", request.horizon)));
+    }
+    // The answer holds horizon x channels values: bounded too, whatever the channel count.
+    if request.horizon.saturating_mul(n) > MAX_PREDICTION_VALUES {
+        return Err(ApiError::invalid(format!(
+            "field `horizon`: {} steps of {n} channels is more than {MAX_PREDICTION_VALUES} predicted values",
+            request.horizon
+        )));
     }
     let snapshot = published_model(&handle)?;
     let (recent, t_last) = match &request.start {
