@@ -14,13 +14,14 @@ use std::time::Duration;
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
 use koopstream::metrics::{Metrics, Transport};
-use koopstream::service::batch::{self, SampleBatch, Shape, Timing};
+use koopstream::service::batch::{SampleBatch, Shape, Timing};
 use koopstream::service::command::{Command, IngestAck};
 use koopstream::service::core::Core;
 use koopstream::service::definition::{CreateStream, StreamDefinition};
 use koopstream::service::owner::OwnerContext;
 use koopstream::service::registry::{Registry, RegistryLimits, StreamHandle};
 use koopstream::store::codec;
+use koopstream::wire::batch;
 use koopstream::wire::pb;
 use prost::Message as _;
 

@@ -478,7 +478,8 @@ pub async fn run(args: &LoadgenArgs) -> Result<Vec<LoadReport>, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::batch::{self, Shape, Timing};
+    use crate::service::batch::{Shape, Timing};
+    use crate::wire::batch;
 
     #[test]
     fn frames_decode_to_the_samples_they_stand_for_across_the_wrap() {

@@ -10,8 +10,8 @@
 use std::fmt::Debug;
 
 use koopstream::api::problem::Problem;
-use koopstream::service::batch::SampleBatchBody;
 use koopstream::service::command::{IngestAck, ModeBrief, ModelSummary};
+use koopstream::wire::batch::SampleBatchBody;
 use koopstream::wire::documents::{
     ComplexValue, ModeFlagsView, ModeView, ModesResponse, PredictMode, PredictRequest, PredictResponse, PredictStart,
 };

@@ -17,10 +17,11 @@ use crate::api::extract::{RawBody, media_type};
 use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
 use crate::metrics::{Reason, Transport};
-use crate::service::batch::{self, SampleBatch, SampleBatchBody, Shape};
+use crate::service::batch::{SampleBatch, Shape};
 use crate::service::command::{Command, IngestAck};
 use crate::service::error::{DomainError, ErrorKind};
 use crate::service::registry::{StreamHandle, SubmitError};
+use crate::wire::batch::{self, SampleBatchBody};
 use crate::wire::http::{prefers_protobuf, protobuf_response};
 use crate::wire::{ProtobufBody, is_protobuf, pb};
 

@@ -28,10 +28,11 @@ use crate::api::problem::{ApiError, Problem};
 use crate::api::samples::count_refusal;
 use crate::api::streams::find;
 use crate::metrics::Transport;
-use crate::service::batch::{self, Shape};
+use crate::service::batch::Shape;
 use crate::service::command::{Command, IngestAck, ModelSummary};
 use crate::service::error::DomainError;
 use crate::service::registry::StreamHandle;
+use crate::wire::batch;
 use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
 /// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.

@@ -3,6 +3,7 @@
 //! the media type and WebSocket subprotocol names, and the conversions between every JSON
 //! type of the API and its protobuf twin (both ways; JSON null <-> unset field or NaN).
 
+pub mod batch;
 pub mod csv;
 pub mod documents;
 pub mod http;
