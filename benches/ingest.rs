@@ -17,12 +17,13 @@ use koopstream::metrics::{Metrics, Transport};
 use koopstream::service::batch::{SampleBatch, Shape, Timing};
 use koopstream::service::command::{Command, IngestAck};
 use koopstream::service::core::Core;
-use koopstream::service::definition::{CreateStream, StreamDefinition};
+use koopstream::service::definition::StreamDefinition;
 use koopstream::service::owner::OwnerContext;
 use koopstream::service::registry::{Registry, RegistryLimits, StreamHandle};
 use koopstream::store::codec;
 use koopstream::wire::batch;
 use koopstream::wire::pb;
+use koopstream::wire::streams::CreateStream;
 use prost::Message as _;
 
 fn main() {
@@ -49,7 +50,7 @@ fn definition() -> StreamDefinition {
         "warmup": 200,
     }))
     .expect("a valid request");
-    StreamDefinition::from_request(request, 300, || unreachable!()).expect("a valid definition")
+    StreamDefinition::from_request(request.into(), 300, || unreachable!()).expect("a valid definition")
 }
 
 fn shape() -> Shape {

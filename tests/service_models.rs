@@ -8,8 +8,9 @@ use common::{TestServer, batch, model, van_der_pol, vdp_definition};
 use futures_util::{SinkExt, StreamExt};
 use koopman::{Estimator, batch as reference};
 use koopstream::fit::{FitOptions, fit_reader};
-use koopstream::service::definition::{CreateStream, StreamDefinition};
+use koopstream::service::definition::StreamDefinition;
 use koopstream::wire::model_doc::ModelDoc;
+use koopstream::wire::streams::CreateStream;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -23,7 +24,7 @@ fn fit_model(samples: &[[f64; 2]]) -> ModelDoc {
         csv.push_str(&format!("{},{},{}\n", k as f64 * TS, x[0], x[1]));
     }
     let request: CreateStream = serde_json::from_value(vdp_definition("fit")).unwrap();
-    let definition = StreamDefinition::from_request(request, 300, || unreachable!()).unwrap();
+    let definition = StreamDefinition::from_request(request.into(), 300, || unreachable!()).unwrap();
     let options = FitOptions {
         input: "memory.csv".into(),
         dt: TS,
@@ -87,9 +88,10 @@ async fn websocket_and_http_streams_equal_fit_and_batch() {
 
     // The batch solution over the same pairs with the same lifting.
     let definition: CreateStream = serde_json::from_value(vdp_definition("x")).unwrap();
-    let mut estimator =
-        Estimator::new(StreamDefinition::from_request(definition, 300, || "x".into()).unwrap().estimator_config())
-            .unwrap();
+    let mut estimator = Estimator::new(
+        StreamDefinition::from_request(definition.into(), 300, || "x".into()).unwrap().estimator_config(),
+    )
+    .unwrap();
     let flat: Vec<f64> = samples.iter().flat_map(|x| x.iter().copied()).collect();
     for x in samples.iter() {
         estimator.push(x, &[]).unwrap();

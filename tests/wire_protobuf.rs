@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use koopstream::wire::documents::{ModesResponse, PredictRequest, PredictResponse};
 use koopstream::wire::model_doc::ModelDoc;
 use koopstream::wire::pb::server_message::Message as Server;
+use koopstream::wire::streams::IngestAckDoc;
 use koopstream::wire::{PROTOBUF, pb};
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -175,13 +176,17 @@ async fn protobuf_over_http_and_websocket_builds_the_json_model_bit_for_bit() {
         let http_ack: Value = if i % 2 == 0 {
             assert_eq!(response.headers()["content-type"], PROTOBUF);
             let ack = pb::IngestAck::decode(response.bytes().await.unwrap()).unwrap();
-            serde_json::to_value(koopstream::service::command::IngestAck::try_from(&ack).unwrap()).unwrap()
+            serde_json::to_value(IngestAckDoc::from(&koopstream::service::command::IngestAck::try_from(&ack).unwrap()))
+                .unwrap()
         } else {
             response.json().await.unwrap()
         };
         socket.send(Message::binary(proto_batch(seq, start, chunk).encode_to_vec())).await.unwrap();
         let Server::Ack(ws_ack) = next_reply(&mut socket).await else { panic!("expected an acknowledgement") };
-        let ws_ack = serde_json::to_value(koopstream::service::command::IngestAck::try_from(&ws_ack).unwrap()).unwrap();
+        let ws_ack = serde_json::to_value(IngestAckDoc::from(
+            &koopstream::service::command::IngestAck::try_from(&ws_ack).unwrap(),
+        ))
+        .unwrap();
         assert_eq!(http_ack, json_ack, "batch {seq}");
         assert_eq!(ws_ack, json_ack, "batch {seq}");
     }

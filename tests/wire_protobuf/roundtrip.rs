@@ -250,7 +250,7 @@ proptest! {
         let problem = Problem { kind: problem.0, title: problem.1, status: problem.2, detail: problem.3 };
         same(&Problem::try_from(&wire(&pb::Problem::from(&problem))).unwrap(), &problem)?;
         let modes = summary.3.into_iter().map(|(frequency_hz, damping_ratio)| ModeBrief { frequency_hz, damping_ratio }).collect();
-        let summary = ModelSummary { kind: "summary", version: summary.0, samples_accepted: summary.1, residual_rms: summary.2, modes };
+        let summary = ModelSummary { version: summary.0, samples_accepted: summary.1, residual_rms: summary.2, modes };
         same(&ModelSummary::from(&wire(&pb::ModelSummary::from(&summary))), &summary)?;
     }
 }

@@ -18,11 +18,12 @@ use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
 use crate::metrics::{Reason, Transport};
 use crate::service::batch::{SampleBatch, Shape};
-use crate::service::command::{Command, IngestAck};
+use crate::service::command::Command;
 use crate::service::error::{DomainError, ErrorKind};
 use crate::service::registry::{StreamHandle, SubmitError};
 use crate::wire::batch::{self, SampleBatchBody};
 use crate::wire::http::{prefers_protobuf, protobuf_response};
+use crate::wire::streams::IngestAckDoc;
 use crate::wire::{ProtobufBody, is_protobuf, pb};
 
 /// Seconds a client is asked to wait after a full queue.
@@ -99,7 +100,7 @@ pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transpo
     ), description = "A JSON batch; or NDJSON, one {\"t\", \"x\", \"u\"} sample per line; or CSV with a header naming `t` (optional), the channels and the inputs; or a protobuf koopstream.v1.SampleBatch (proto/koopstream/v1/ingest.proto: packed row-major values, NaN or a nonzero quality flag = missing; its stream_id empty or this stream's). NDJSON and CSV take `seq` from the query."),
     responses(
         (status = 200, description = "Applied (or a retried seq, acknowledged again); a protobuf koopstream.v1.IngestAck with Accept: application/x-protobuf", content(
-            (IngestAck = "application/json"),
+            (IngestAckDoc = "application/json"),
             (ProtobufBody = "application/x-protobuf"),
         )),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -136,6 +137,6 @@ pub async fn ingest(
     Ok(if prefers_protobuf(&headers) {
         protobuf_response(&pb::IngestAck::from(&ack))
     } else {
-        Json(ack).into_response()
+        Json(IngestAckDoc::from(&ack)).into_response()
     })
 }

@@ -14,18 +14,18 @@ use crate::api::AppState;
 use crate::api::extract::{RawBody, json_body};
 use crate::api::problem::{ApiError, Problem};
 use crate::service::command::Command;
-use crate::service::definition::{CreateStream, StreamDefinition};
+use crate::service::definition::StreamDefinition;
 use crate::service::error::DomainError;
 use crate::service::registry::StreamHandle;
-use crate::service::snapshot::StreamStatus;
+use crate::wire::streams::{CreateStream, StreamDefinitionDoc, StreamStatusDoc};
 
 /// A stream: its definition and its status.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StreamView {
     /// The canonical definition (defaults filled in).
-    pub definition: StreamDefinition,
+    pub definition: StreamDefinitionDoc,
     /// The current status.
-    pub status: StreamStatus,
+    pub status: StreamStatusDoc,
 }
 
 /// A stored stream whose state could not be rebuilt at start-up: its records are kept
@@ -60,7 +60,7 @@ pub struct ResetResponse {
 }
 
 fn view(handle: &StreamHandle) -> StreamView {
-    StreamView { definition: (*handle.definition).clone(), status: handle.status() }
+    StreamView { definition: StreamDefinitionDoc::from(&*handle.definition), status: (&handle.status()).into() }
 }
 
 /// Looks a stream up, or answers 409 for a quarantined one and 404 for none.
@@ -96,7 +96,7 @@ pub async fn create(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let request: CreateStream = json_body(&headers, &body)?;
-    let definition = StreamDefinition::from_request(request, state.config.streams.eigen_every, generated_id)?;
+    let definition = StreamDefinition::from_request(request.into(), state.config.streams.eigen_every, generated_id)?;
     let (handle, created) = state.registry.create(definition).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view(&handle))).into_response();

@@ -33,6 +33,7 @@ use crate::service::command::{Command, IngestAck, ModelSummary};
 use crate::service::error::DomainError;
 use crate::service::registry::StreamHandle;
 use crate::wire::batch;
+use crate::wire::streams::{IngestAckDoc, ModelSummaryDoc};
 use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
 /// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.
@@ -41,9 +42,9 @@ pub const IN_FLIGHT: usize = 32;
 /// A message from the server.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum ServerMessage<'a> {
+enum ServerMessage {
     /// A batch was applied (or was a retry).
-    Ack(&'a IngestAck),
+    Ack(IngestAckDoc),
     /// A batch was refused; the connection stays open.
     Error {
         /// The batch's seq, when it could be read.
@@ -70,7 +71,7 @@ impl Encoding {
 
     fn ack(self, ack: &IngestAck) -> Message {
         match self {
-            Self::Json => text(&ServerMessage::Ack(ack)),
+            Self::Json => text(&ServerMessage::Ack(IngestAckDoc::from(ack))),
             Self::Protobuf => Self::binary(&ingest::ack_message(ack)),
         }
     }
@@ -84,7 +85,7 @@ impl Encoding {
 
     fn summary(self, summary: &ModelSummary) -> Message {
         match self {
-            Self::Json => text(summary),
+            Self::Json => text(&ModelSummaryDoc::from(summary)),
             Self::Protobuf => Self::binary(&ingest::summary_message(summary)),
         }
     }

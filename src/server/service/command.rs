@@ -1,9 +1,7 @@
 //! What a stream's owner task is asked (the closed set of commands on its queue) and what it
 //! answers: acknowledgements, and the summaries pushed to WebSocket clients.
 
-use serde::Serialize;
 use tokio::sync::oneshot;
-use utoipa::ToSchema;
 
 use crate::metrics::Transport;
 use crate::service::batch::SampleBatch;
@@ -39,7 +37,7 @@ pub enum Command {
 }
 
 /// The acknowledgement of a batch.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IngestAck {
     /// The batch's seq.
     pub seq: u64,
@@ -56,7 +54,7 @@ pub struct IngestAck {
 }
 
 /// A mode in a summary.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModeBrief {
     /// Frequency in Hz.
     pub frequency_hz: f64,
@@ -65,11 +63,8 @@ pub struct ModeBrief {
 }
 
 /// Pushed to WebSocket clients at the eigen cadence.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelSummary {
-    /// Always `summary`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
     /// Model version the modes belong to.
     pub version: u64,
     /// Samples applied so far.

@@ -3,13 +3,12 @@
 
 use koopman::{ConfigError, DictionarySpec, EstimatorConfig, Regularisation};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
 use crate::service::error::DomainError;
 
 /// A measured channel or an input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     /// Name, unique within the stream.
@@ -20,8 +19,7 @@ pub struct Channel {
 }
 
 /// A noise level: one standard deviation for every channel, or one per channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Sigma {
     /// The same for every state channel.
     One(f64),
@@ -29,16 +27,15 @@ pub enum Sigma {
     PerChannel(Vec<f64>),
 }
 
-/// `POST /v1/streams` body. Everything but `channels` and `ts` has a default.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateStream {
+/// A request for a new stream, as a transport received it: everything but `channels` and
+/// `ts` may be left to its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewStream {
     /// Stream id (`[A-Za-z0-9._-]`, at most 64 characters); generated if absent.
     pub id: Option<String>,
     /// The measured state channels.
     pub channels: Vec<Channel>,
     /// Input channels (default none).
-    #[serde(default)]
     pub inputs: Vec<Channel>,
     /// Sample period in seconds.
     pub ts: f64,
@@ -65,7 +62,7 @@ pub struct CreateStream {
 }
 
 /// The canonical definition of a stream, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamDefinition {
     /// Stream id.
     pub id: String,
@@ -135,7 +132,7 @@ fn field_of(error: &ConfigError) -> &'static str {
 impl StreamDefinition {
     /// Parses a create request; `generated_id` is used when the request names none.
     pub fn from_request(
-        request: CreateStream,
+        request: NewStream,
         default_eigen_every: u64,
         generated_id: impl FnOnce() -> String,
     ) -> Result<Self, DomainError> {
@@ -271,8 +268,8 @@ impl StreamDefinition {
 mod tests {
     use super::*;
 
-    fn request(json: &str) -> CreateStream {
-        serde_json::from_str(json).unwrap()
+    fn request(json: &str) -> NewStream {
+        serde_json::from_str::<crate::wire::streams::CreateStream>(json).unwrap().into()
     }
 
     #[test]

@@ -4,9 +4,9 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::service::batch::Timing;
-use crate::service::definition::CreateStream;
 use crate::service::registry::{Registry, RegistryLimits};
 use crate::store::{Durability, Store, StoreOptions};
+use crate::wire::streams::CreateStream;
 
 fn batch(seq: u64, start: usize) -> SampleBatch {
     let x = (start..start + 3).flat_map(|k| [(k as f64 * 0.3).sin(), (k as f64 * 0.2).cos()]).collect();
@@ -47,7 +47,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
         let request: CreateStream =
             serde_json::from_str(r#"{"id":"g","channels":[{"name":"a"},{"name":"b"}],"ts":0.1,"mu":0.001,"warmup":4}"#)
                 .unwrap();
-        let definition = StreamDefinition::from_request(request, 300, || unreachable!()).unwrap();
+        let definition = StreamDefinition::from_request(request.into(), 300, || unreachable!()).unwrap();
         let ts = definition.ts;
         let (handle, _) = registry.create(definition.clone()).await.unwrap();
         let commits_before = store.stats().commits.load(Ordering::Relaxed);

@@ -6,11 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use koopman::spectrum::{self, Mode};
 use koopman::{EstimatorConfig, LinearModel, NumericalError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// Warm-up progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WarmupProgress {
     /// Samples collected.
     pub have: usize,
@@ -19,7 +17,7 @@ pub struct WarmupProgress {
 }
 
 /// Samples not applied, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RejectCounts {
     /// In batches that failed validation (422) or were too large (413).
     pub invalid: u64,
@@ -34,8 +32,7 @@ pub struct RejectCounts {
 }
 
 /// Model state of a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelState {
     /// Collecting warm-up samples.
     WarmingUp,
@@ -46,7 +43,7 @@ pub enum ModelState {
 }
 
 /// `GET /v1/streams/{id}` status.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamStatus {
     /// Stream id.
     pub id: String,

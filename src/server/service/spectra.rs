@@ -115,7 +115,6 @@ fn run(shared: &Shared, metrics: &Metrics) {
             metrics.stream_modes(&job.stream, &pairs);
         }
         let summary = ModelSummary {
-            kind: "summary",
             version: model.version,
             samples_accepted: snapshot.status.samples_accepted,
             residual_rms: model.residual_rms.clone(),

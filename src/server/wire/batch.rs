@@ -150,14 +150,15 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::definition::{CreateStream, StreamDefinition};
+    use crate::service::definition::StreamDefinition;
+    use crate::wire::streams::CreateStream;
 
     fn definition() -> StreamDefinition {
         let request: CreateStream = serde_json::from_str(
             r#"{"id":"s","channels":[{"name":"a"},{"name":"b"}],"inputs":[{"name":"u"}],"ts":0.1}"#,
         )
         .unwrap();
-        StreamDefinition::from_request(request, 300, || unreachable!()).unwrap()
+        StreamDefinition::from_request(request.into(), 300, || unreachable!()).unwrap()
     }
 
     #[test]

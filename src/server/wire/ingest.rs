@@ -141,7 +141,6 @@ impl From<&ModelSummary> for pb::ModelSummary {
 impl From<&pb::ModelSummary> for ModelSummary {
     fn from(summary: &pb::ModelSummary) -> Self {
         Self {
-            kind: "summary",
             version: summary.version,
             samples_accepted: summary.samples_accepted,
             residual_rms: summary.residual_rms.as_ref().map(|list| list.values.clone()),

@@ -12,6 +12,7 @@ pub mod model;
 pub mod model_doc;
 pub mod npz;
 pub mod predict;
+pub mod streams;
 
 use utoipa::ToSchema;
 

@@ -1,0 +1,342 @@
+//! The JSON documents of streams as they travel, with their OpenAPI schemas: the create
+//! request, the definition and status a stream is served with, acknowledgements and model
+//! summaries. They convert from and to the service's own types here, so the service knows
+//! neither JSON nor OpenAPI; each keeps the schema name of the type it stands for.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::service::command::{IngestAck, ModeBrief, ModelSummary};
+use crate::service::definition::{Channel, NewStream, Sigma, StreamDefinition};
+use crate::service::snapshot::{ModelState, RejectCounts, StreamStatus};
+
+/// A measured channel or an input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Channel)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDoc {
+    /// Name, unique within the stream.
+    pub name: String,
+    /// Unit, for display (e.g. `pu`, `rad`).
+    #[serde(default)]
+    pub unit: String,
+}
+
+/// A noise level: one standard deviation for every channel, or one per channel.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[schema(as = Sigma)]
+#[serde(untagged)]
+pub enum SigmaDoc {
+    /// The same for every state channel.
+    One(f64),
+    /// One per state channel.
+    PerChannel(Vec<f64>),
+}
+
+/// `POST /v1/streams` body. Everything but `channels` and `ts` has a default.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStream {
+    /// Stream id (`[A-Za-z0-9._-]`, at most 64 characters); generated if absent.
+    pub id: Option<String>,
+    /// The measured state channels.
+    pub channels: Vec<ChannelDoc>,
+    /// Input channels (default none).
+    #[serde(default)]
+    pub inputs: Vec<ChannelDoc>,
+    /// Sample period in seconds.
+    pub ts: f64,
+    /// Dictionary spec, as for `koopstream fit` (default `state,const,poly:2`).
+    pub dictionary: Option<String>,
+    /// Ridge parameter (default 1e-6); exclusive with `sigma`.
+    pub mu: Option<f64>,
+    /// Measurement-noise standard deviation(s) to derive mu from at the end of warm-up.
+    pub sigma: Option<SigmaDoc>,
+    /// Forgetting factor in (0, 1] (default 1).
+    pub forgetting: Option<f64>,
+    /// Exact sliding window in pairs (default none).
+    pub window: Option<usize>,
+    /// Warm-up samples (default 200).
+    pub warmup: Option<usize>,
+    /// Standardise channels at the end of warm-up (default true).
+    pub standardise: Option<bool>,
+    /// Eigen-decomposition and summary cadence in samples (default from the configuration).
+    pub eigen_every: Option<u64>,
+    /// Seed of RBF centres and Fourier features (default 0).
+    pub seed: Option<u64>,
+    /// Exact refactorisation interval in pairs (default 2000).
+    pub refactor_every: Option<usize>,
+}
+
+fn channel(doc: ChannelDoc) -> Channel {
+    Channel { name: doc.name, unit: doc.unit }
+}
+
+impl From<CreateStream> for NewStream {
+    fn from(request: CreateStream) -> Self {
+        Self {
+            id: request.id,
+            channels: request.channels.into_iter().map(channel).collect(),
+            inputs: request.inputs.into_iter().map(channel).collect(),
+            ts: request.ts,
+            dictionary: request.dictionary,
+            mu: request.mu,
+            sigma: request.sigma.map(|s| match s {
+                SigmaDoc::One(v) => Sigma::One(v),
+                SigmaDoc::PerChannel(v) => Sigma::PerChannel(v),
+            }),
+            forgetting: request.forgetting,
+            window: request.window,
+            warmup: request.warmup,
+            standardise: request.standardise,
+            eigen_every: request.eigen_every,
+            seed: request.seed,
+            refactor_every: request.refactor_every,
+        }
+    }
+}
+
+/// The canonical definition of a stream, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = StreamDefinition)]
+pub struct StreamDefinitionDoc {
+    /// Stream id.
+    pub id: String,
+    /// State channels.
+    pub channels: Vec<ChannelDoc>,
+    /// Input channels.
+    pub inputs: Vec<ChannelDoc>,
+    /// Sample period in seconds.
+    pub ts: f64,
+    /// Canonical dictionary spec.
+    pub dictionary: String,
+    /// Ridge parameter, when given directly.
+    pub mu: Option<f64>,
+    /// Noise levels, when mu is derived from them.
+    pub sigma: Option<Vec<f64>>,
+    /// Forgetting factor.
+    pub forgetting: f64,
+    /// Sliding window in pairs.
+    pub window: Option<usize>,
+    /// Warm-up samples.
+    pub warmup: usize,
+    /// Standardisation on or off.
+    pub standardise: bool,
+    /// Eigen cadence in samples.
+    pub eigen_every: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Refactorisation interval in pairs.
+    pub refactor_every: usize,
+}
+
+fn channel_doc(c: &Channel) -> ChannelDoc {
+    ChannelDoc { name: c.name.clone(), unit: c.unit.clone() }
+}
+
+impl From<&StreamDefinition> for StreamDefinitionDoc {
+    fn from(d: &StreamDefinition) -> Self {
+        Self {
+            id: d.id.clone(),
+            channels: d.channels.iter().map(channel_doc).collect(),
+            inputs: d.inputs.iter().map(channel_doc).collect(),
+            ts: d.ts,
+            dictionary: d.dictionary.clone(),
+            mu: d.mu,
+            sigma: d.sigma.clone(),
+            forgetting: d.forgetting,
+            window: d.window,
+            warmup: d.warmup,
+            standardise: d.standardise,
+            eigen_every: d.eigen_every,
+            seed: d.seed,
+            refactor_every: d.refactor_every,
+        }
+    }
+}
+
+/// Warm-up progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = WarmupProgress)]
+pub struct WarmupProgressDoc {
+    /// Samples collected.
+    pub have: usize,
+    /// Samples needed.
+    pub need: usize,
+}
+
+/// Samples not applied, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = RejectCounts)]
+pub struct RejectCountsDoc {
+    /// In batches that failed validation (422) or were too large (413).
+    pub invalid: u64,
+    /// In batches refused because the queue was full (429).
+    pub queue_full: u64,
+    /// In retried batches (acknowledged, not applied again).
+    pub duplicate: u64,
+    /// With a time stamp not after the stream's last one (skipped).
+    pub out_of_order: u64,
+    /// With a missing value (each breaks the chain of pairs).
+    pub missing_value: u64,
+}
+
+/// Model state of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = ModelState)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStateDoc {
+    /// Collecting warm-up samples.
+    WarmingUp,
+    /// Lifting fixed; waiting for enough pairs (mu = 0).
+    AwaitingRank,
+    /// A model is available.
+    Ready,
+}
+
+/// `GET /v1/streams/{id}` status.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = StreamStatus)]
+pub struct StreamStatusDoc {
+    /// Stream id.
+    pub id: String,
+    /// Model version: increases with every applied batch and every reset.
+    pub version: u64,
+    /// Model state.
+    pub state: ModelStateDoc,
+    /// Warm-up progress.
+    pub warmup: WarmupProgressDoc,
+    /// Samples applied.
+    pub samples_accepted: u64,
+    /// Samples not applied, by reason.
+    pub samples_rejected: RejectCountsDoc,
+    /// Batches applied.
+    pub batches: u64,
+    /// Pairs formed.
+    pub pairs: u64,
+    /// Chain breaks (missing values, time gaps).
+    pub gaps: u64,
+    /// Time stamp of the last sample.
+    pub last_timestamp: Option<f64>,
+    /// Highest applied seq.
+    pub last_seq: Option<u64>,
+    /// One-step residual RMS per channel (data units).
+    pub residual_rms: Option<Vec<f64>>,
+    /// Samples applied per second, recently.
+    pub update_rate_hz: f64,
+    /// Exact refactorisations so far.
+    pub refactorisations: u64,
+    /// The ridge parameter in use (after warm-up).
+    pub mu: Option<f64>,
+}
+
+impl From<&StreamStatus> for StreamStatusDoc {
+    fn from(s: &StreamStatus) -> Self {
+        let r = &s.samples_rejected;
+        Self {
+            id: s.id.clone(),
+            version: s.version,
+            state: match s.state {
+                ModelState::WarmingUp => ModelStateDoc::WarmingUp,
+                ModelState::AwaitingRank => ModelStateDoc::AwaitingRank,
+                ModelState::Ready => ModelStateDoc::Ready,
+            },
+            warmup: WarmupProgressDoc { have: s.warmup.have, need: s.warmup.need },
+            samples_accepted: s.samples_accepted,
+            samples_rejected: reject_counts(r),
+            batches: s.batches,
+            pairs: s.pairs,
+            gaps: s.gaps,
+            last_timestamp: s.last_timestamp,
+            last_seq: s.last_seq,
+            residual_rms: s.residual_rms.clone(),
+            update_rate_hz: s.update_rate_hz,
+            refactorisations: s.refactorisations,
+            mu: s.mu,
+        }
+    }
+}
+
+fn reject_counts(r: &RejectCounts) -> RejectCountsDoc {
+    RejectCountsDoc {
+        invalid: r.invalid,
+        queue_full: r.queue_full,
+        duplicate: r.duplicate,
+        out_of_order: r.out_of_order,
+        missing_value: r.missing_value,
+    }
+}
+
+/// The acknowledgement of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = IngestAck)]
+pub struct IngestAckDoc {
+    /// The batch's seq.
+    pub seq: u64,
+    /// Samples applied.
+    pub accepted: usize,
+    /// Whether the seq was a retry (acknowledged, not applied again).
+    pub duplicate: bool,
+    /// Samples skipped because their time stamp was not after the stream's last.
+    pub out_of_order: usize,
+    /// Samples with a missing value (each breaks the chain of pairs).
+    pub missing_value: usize,
+    /// Model version after the batch.
+    pub version: u64,
+}
+
+impl From<&IngestAck> for IngestAckDoc {
+    fn from(a: &IngestAck) -> Self {
+        Self {
+            seq: a.seq,
+            accepted: a.accepted,
+            duplicate: a.duplicate,
+            out_of_order: a.out_of_order,
+            missing_value: a.missing_value,
+            version: a.version,
+        }
+    }
+}
+
+/// A mode in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ModeBrief)]
+pub struct ModeBriefDoc {
+    /// Frequency in Hz.
+    pub frequency_hz: f64,
+    /// Damping ratio.
+    pub damping_ratio: f64,
+}
+
+/// Pushed to WebSocket clients at the eigen cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ModelSummary)]
+pub struct ModelSummaryDoc {
+    /// Always `summary`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Model version the modes belong to.
+    pub version: u64,
+    /// Samples applied so far.
+    pub samples_accepted: u64,
+    /// Residual RMS per channel.
+    pub residual_rms: Option<Vec<f64>>,
+    /// Leading oscillatory modes, least damped first.
+    pub modes: Vec<ModeBriefDoc>,
+}
+
+impl From<&ModelSummary> for ModelSummaryDoc {
+    fn from(s: &ModelSummary) -> Self {
+        Self {
+            kind: "summary",
+            version: s.version,
+            samples_accepted: s.samples_accepted,
+            residual_rms: s.residual_rms.clone(),
+            modes: s
+                .modes
+                .iter()
+                .map(|m: &ModeBrief| ModeBriefDoc { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
+                .collect(),
+        }
+    }
+}
