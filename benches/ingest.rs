@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
-use koopstream::metrics::{Metrics, Transport};
 use koopstream::service::batch::{SampleBatch, Shape, Timing};
 use koopstream::service::command::{Command, IngestAck};
 use koopstream::service::core::Core;
 use koopstream::service::definition::StreamDefinition;
+use koopstream::service::metrics::{Metrics, Transport};
 use koopstream::service::owner::OwnerContext;
 use koopstream::service::registry::{Registry, RegistryLimits, StreamHandle};
 use koopstream::store::codec;

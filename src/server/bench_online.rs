@@ -253,7 +253,7 @@ fn symmetric_row_major(p: MatRef<'_, f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::ModelOptions;
+    use crate::service::options::ModelOptions;
     use koopman::{DictionarySpec, Mat, Regularisation};
 
     fn options(path: PathBuf) -> FitOptions {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use koopman::{ConfigError, Estimator, Progress, SampleError};
 
-use crate::options::ModelOptions;
 use crate::progress::ProgressBar;
+use crate::service::options::ModelOptions;
 use crate::wire::csv::{CsvError, Row, SampleReader};
 use crate::wire::model_doc::{ModelDoc, ModelDocError};
 

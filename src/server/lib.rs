@@ -9,8 +9,6 @@ pub mod config;
 pub mod demo;
 pub mod fit;
 pub mod loadgen;
-pub mod metrics;
-pub mod options;
 pub mod progress;
 pub mod server;
 pub mod service;

@@ -13,9 +13,9 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppInner, AppState, SessionTracker};
 use crate::config::{Durability, ServiceConfig};
-use crate::metrics::Metrics;
 use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
+use crate::service::metrics::Metrics;
 use crate::service::owner::OwnerContext;
 use crate::service::registry::{Registry, RegistryLimits};
 use crate::service::snapshot::StreamStatus;

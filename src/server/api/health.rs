@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::api::problem::Problem;
 use crate::api::{ApiDoc, AppState};
-use crate::metrics::METRICS_CONTENT_TYPE;
+use crate::service::metrics::METRICS_CONTENT_TYPE;
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,6 +4,7 @@
 pub mod extract;
 pub mod health;
 pub mod model;
+pub mod negotiate;
 pub mod problem;
 pub mod samples;
 pub mod streams;
@@ -22,7 +23,7 @@ use tokio::sync::{Notify, watch};
 use utoipa::OpenApi;
 
 use crate::config::ServiceConfig;
-use crate::metrics::Metrics;
+use crate::service::metrics::Metrics;
 use crate::service::registry::Registry;
 use problem::ApiError;
 

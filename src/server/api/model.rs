@@ -14,12 +14,12 @@ use utoipa::IntoParams;
 
 use crate::api::AppState;
 use crate::api::extract::{RawBody, json_body, media_type};
+use crate::api::negotiate::{prefers_protobuf, protobuf_response, vary_accept};
 use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
 use crate::service::registry::StreamHandle;
 use crate::service::snapshot::{ModelSnapshot, ModelState};
 use crate::wire::documents::{ModesResponse, PredictMode, PredictRequest, PredictResponse, mode_view};
-use crate::wire::http::{prefers_protobuf, protobuf_response, vary_accept};
 use crate::wire::model_doc::ModelDoc;
 use crate::wire::npz::{NpyArray, write_npz};
 use crate::wire::{ProtobufBody, is_protobuf, pb};

@@ -3,27 +3,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::service::error::{DomainError, ErrorKind};
-
-/// The media type of problem documents.
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Problem {
-    /// URI identifying the kind of problem (`urn:koopstream:problem:<kind>`).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary of the kind of problem.
-    pub title: String,
-    /// HTTP status code.
-    pub status: u16,
-    /// What exactly was wrong, naming the field, line or value.
-    pub detail: String,
-}
+pub use crate::wire::problem::{PROBLEM_JSON, Problem};
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]

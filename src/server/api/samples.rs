@@ -14,15 +14,15 @@ use utoipa::IntoParams;
 
 use crate::api::AppState;
 use crate::api::extract::{RawBody, media_type};
+use crate::api::negotiate::{prefers_protobuf, protobuf_response};
 use crate::api::problem::{ApiError, Problem};
 use crate::api::streams::find;
-use crate::metrics::{Reason, Transport};
 use crate::service::batch::{SampleBatch, Shape};
 use crate::service::command::Command;
 use crate::service::error::{DomainError, ErrorKind};
+use crate::service::metrics::{Reason, Transport};
 use crate::service::registry::{StreamHandle, SubmitError};
 use crate::wire::batch::{self, SampleBatchBody};
-use crate::wire::http::{prefers_protobuf, protobuf_response};
 use crate::wire::streams::IngestAckDoc;
 use crate::wire::{ProtobufBody, is_protobuf, pb};
 

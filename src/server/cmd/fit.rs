@@ -10,7 +10,7 @@ use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
 use super::CommandError;
 use crate::fit::{FitOptions, fit_file};
-use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
+use crate::service::options::{DEFAULT_DICTIONARY, ModelOptions};
 
 fn positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

@@ -3,9 +3,9 @@
 
 use tokio::sync::oneshot;
 
-use crate::metrics::Transport;
 use crate::service::batch::SampleBatch;
 use crate::service::error::DomainError;
+use crate::service::metrics::Transport;
 
 /// What a stream's owner is asked to do.
 pub enum Command {

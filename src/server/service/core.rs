@@ -6,8 +6,8 @@ use koopman::{Estimator, EstimatorConfig, StateError};
 
 use crate::service::batch::{SampleBatch, Timing};
 use crate::service::command::IngestAck;
+use crate::service::journal::{LogEntry, StreamState};
 use crate::service::snapshot::RejectCounts;
-use crate::store::codec::{LogEntry, StreamState};
 
 /// The stream state that applying a batch changes.
 pub struct Core {

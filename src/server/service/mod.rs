@@ -7,6 +7,8 @@ pub mod core;
 pub mod definition;
 pub mod error;
 pub mod journal;
+pub mod metrics;
+pub mod options;
 pub mod owner;
 pub mod registry;
 pub mod snapshot;

@@ -15,13 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use koopman::{EstimatorConfig, Progress};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::metrics::{Metrics, Reason, Transport};
 use crate::service::batch::SampleBatch;
 use crate::service::command::{Command, IngestAck, ModelSummary};
 use crate::service::core::{Core, is_retry};
 use crate::service::definition::StreamDefinition;
 use crate::service::error::DomainError;
 use crate::service::journal::{Journal, LogEntry, StreamState, Write};
+use crate::service::metrics::{Metrics, Reason, Transport};
 use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::service::spectra::{self, Spectra};
 

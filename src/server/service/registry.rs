@@ -12,11 +12,11 @@ use tokio::sync::oneshot;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
 use crate::service::command::{Command, ModelSummary};
 use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
 use crate::service::error::DomainError;
+use crate::service::metrics::Metrics;
 use crate::service::owner::{Owner, OwnerContext, unix_millis};
 use crate::service::snapshot::{StreamSnapshot, StreamStatus};
 use crate::service::spectra::Spectra;

@@ -20,8 +20,8 @@ use koopman::NumericalError;
 use koopman::spectrum::{self, Continuous};
 use tokio::sync::{broadcast, watch};
 
-use crate::metrics::Metrics;
 use crate::service::command::{ModeBrief, ModelSummary};
+use crate::service::metrics::Metrics;
 use crate::service::snapshot::{ModelSnapshot, StreamSnapshot};
 
 /// Leading modes sent in a WebSocket summary.

@@ -3,9 +3,9 @@
 //! model summary pushed over the WebSocket.
 
 use super::{WireError, pb, to_usize};
-use crate::api::problem::Problem;
 use crate::service::command::{IngestAck, ModeBrief, ModelSummary};
 use crate::wire::batch::SampleBatchBody;
+use crate::wire::problem::Problem;
 
 /// Packs rows of nullable values row-major, null as NaN; returns the row width too.
 fn pack(rows: &[Vec<Option<f64>>], field: &'static str) -> Result<(u32, Vec<f64>), WireError> {

@@ -6,12 +6,12 @@
 pub mod batch;
 pub mod csv;
 pub mod documents;
-pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod model_doc;
 pub mod npz;
 pub mod predict;
+pub mod problem;
 pub mod streams;
 
 use utoipa::ToSchema;
