@@ -11,7 +11,8 @@ pub mod fit;
 pub mod loadgen;
 pub mod progress;
 pub mod server;
-pub mod service;
+/// The service domain (crate `domain`), under the name the rest of the package uses.
+pub use domain as service;
 pub mod simulate_cli;
 pub mod store;
 pub mod telemetry;

@@ -20,9 +20,9 @@ use koopman::NumericalError;
 use koopman::spectrum::{self, Continuous};
 use tokio::sync::{broadcast, watch};
 
-use crate::service::command::{ModeBrief, ModelSummary};
-use crate::service::metrics::Metrics;
-use crate::service::snapshot::{ModelSnapshot, StreamSnapshot};
+use crate::command::{ModeBrief, ModelSummary};
+use crate::metrics::Metrics;
+use crate::snapshot::{ModelSnapshot, StreamSnapshot};
 
 /// Leading modes sent in a WebSocket summary.
 pub const SUMMARY_MODES: usize = 6;

@@ -12,14 +12,14 @@ use tokio::sync::oneshot;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::service::command::{Command, ModelSummary};
-use crate::service::core::Core;
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
-use crate::service::metrics::Metrics;
-use crate::service::owner::{Owner, OwnerContext, unix_millis};
-use crate::service::snapshot::{StreamSnapshot, StreamStatus};
-use crate::service::spectra::Spectra;
+use crate::command::{Command, ModelSummary};
+use crate::core::Core;
+use crate::definition::StreamDefinition;
+use crate::error::DomainError;
+use crate::metrics::Metrics;
+use crate::owner::{Owner, OwnerContext, unix_millis};
+use crate::snapshot::{StreamSnapshot, StreamStatus};
+use crate::spectra::Spectra;
 
 /// Summaries buffered for a slow WebSocket reader before it skips ahead.
 const SUMMARY_BUFFER: usize = 16;
@@ -224,7 +224,7 @@ impl Registry {
             return Ok(false);
         }
         if let Some(store) = &self.context.store {
-            store.commit(vec![crate::service::journal::Write::DeleteStream { id: id.to_owned() }]).await?;
+            store.commit(vec![crate::journal::Write::DeleteStream { id: id.to_owned() }]).await?;
         }
         Ok(self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).remove(id).is_some())
     }
@@ -342,11 +342,11 @@ impl Registry {
         let (reply, persisted) = oneshot::channel();
         let outcome = match handle.submit(Command::Persist { reply }).await {
             Ok(()) => persisted.await.unwrap_or(Err(DomainError::new(
-                crate::service::error::ErrorKind::Unavailable,
+                crate::error::ErrorKind::Unavailable,
                 "the stream stopped before its definition was stored",
             ))),
             Err(_) => Err(DomainError::new(
-                crate::service::error::ErrorKind::Unavailable,
+                crate::error::ErrorKind::Unavailable,
                 "the stream stopped before its definition was stored",
             )),
         };

@@ -4,8 +4,8 @@
 use koopman::{ConfigError, DictionarySpec, EstimatorConfig, Regularisation};
 use serde::{Deserialize, Serialize};
 
-use crate::service::error::DomainError;
-use crate::service::options::{DEFAULT_DICTIONARY, ModelOptions};
+use crate::error::DomainError;
+use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
 
 /// A measured channel or an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,8 @@
 //! shape (the wire formats parse JSON, NDJSON, CSV and protobuf into it once, at the edge,
 //! with the checks here), so the stream's owner only applies rules.
 
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
+use crate::definition::StreamDefinition;
+use crate::error::DomainError;
 
 /// How a batch's samples are timed.
 #[derive(Debug, Clone, PartialEq)]

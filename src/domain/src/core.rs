@@ -4,10 +4,10 @@
 
 use koopman::{Estimator, EstimatorConfig, StateError};
 
-use crate::service::batch::{SampleBatch, Timing};
-use crate::service::command::IngestAck;
-use crate::service::journal::{LogEntry, StreamState};
-use crate::service::snapshot::RejectCounts;
+use crate::batch::{SampleBatch, Timing};
+use crate::command::IngestAck;
+use crate::journal::{LogEntry, StreamState};
+use crate::snapshot::RejectCounts;
 
 /// The stream state that applying a batch changes.
 pub struct Core {

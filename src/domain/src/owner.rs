@@ -15,15 +15,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use koopman::{EstimatorConfig, Progress};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::service::batch::SampleBatch;
-use crate::service::command::{Command, IngestAck, ModelSummary};
-use crate::service::core::{Core, is_retry};
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
-use crate::service::journal::{Journal, LogEntry, StreamState, Write};
-use crate::service::metrics::{Metrics, Reason, Transport};
-use crate::service::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
-use crate::service::spectra::{self, Spectra};
+use crate::batch::SampleBatch;
+use crate::command::{Command, IngestAck, ModelSummary};
+use crate::core::{Core, is_retry};
+use crate::definition::StreamDefinition;
+use crate::error::DomainError;
+use crate::journal::{Journal, LogEntry, StreamState, Write};
+use crate::metrics::{Metrics, Reason, Transport};
+use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
+use crate::spectra::{self, Spectra};
 
 /// A batch larger than this many multiply-adds is applied with the worker thread marked as
 /// blocking, so other tasks move off it.
@@ -485,7 +485,3 @@ fn placeholder_status() -> StreamStatus {
         mu: None,
     }
 }
-
-#[cfg(test)]
-#[path = "owner_tests.rs"]
-mod tests;

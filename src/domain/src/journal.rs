@@ -8,10 +8,10 @@ use std::pin::Pin;
 
 use koopman::EstimatorState;
 
-use crate::service::batch::SampleBatch;
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
-use crate::service::snapshot::RejectCounts;
+use crate::batch::SampleBatch;
+use crate::definition::StreamDefinition;
+use crate::error::DomainError;
+use crate::snapshot::RejectCounts;
 
 /// One record of a stream's log.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,21 @@
-//! Unit tests of the stream owner: group logging and its replay.
+//! The stream owner with a real store: batches queued together are logged in one commit,
+//! retries are not logged, and the log replays to the live state.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use super::*;
-use crate::service::batch::Timing;
-use crate::service::registry::{Registry, RegistryLimits};
-use crate::store::{Durability, Store, StoreOptions};
-use crate::wire::streams::CreateStream;
+use koopstream::service::batch::{SampleBatch, Timing};
+use koopstream::service::command::Command;
+use koopstream::service::core::Core;
+use koopstream::service::definition::StreamDefinition;
+use koopstream::service::journal::{Journal, LogEntry};
+use koopstream::service::metrics::{Metrics, Transport};
+use koopstream::service::owner::OwnerContext;
+use koopstream::service::registry::{Registry, RegistryLimits};
+use koopstream::store::{Durability, Store, StoreOptions};
+use koopstream::wire::streams::CreateStream;
+use tokio::sync::oneshot;
 
 fn batch(seq: u64, start: usize) -> SampleBatch {
     let x = (start..start + 3).flat_map(|k| [(k as f64 * 0.3).sin(), (k as f64 * 0.2).cos()]).collect();

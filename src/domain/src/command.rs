@@ -3,9 +3,9 @@
 
 use tokio::sync::oneshot;
 
-use crate::service::batch::SampleBatch;
-use crate::service::error::DomainError;
-use crate::service::metrics::Transport;
+use crate::batch::SampleBatch;
+use crate::error::DomainError;
+use crate::metrics::Transport;
 
 /// What a stream's owner is asked to do.
 pub enum Command {

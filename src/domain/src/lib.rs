@@ -1,0 +1,18 @@
+//! The service domain of koopstream: stream definitions, validated batches, the owner task
+//! of each stream with its command queue, published snapshots, spectra, the registry of
+//! streams, metrics, the domain error with its kinds, and the `Journal` port that durable
+//! storage implements. It knows no HTTP, JSON or OpenAPI: the transports convert at their
+//! edge, and only they map error kinds to their codes.
+
+pub mod batch;
+pub mod command;
+pub mod core;
+pub mod definition;
+pub mod error;
+pub mod journal;
+pub mod metrics;
+pub mod options;
+pub mod owner;
+pub mod registry;
+pub mod snapshot;
+pub mod spectra;
