@@ -14,6 +14,7 @@ pub mod server;
 /// The service domain (crate `domain`), under the name the rest of the package uses.
 pub use domain as service;
 pub mod simulate_cli;
-pub mod store;
+/// Durable storage (crate `store`): the redb file behind the domain's `Journal` port.
+pub use store;
 pub mod telemetry;
 pub mod wire;

@@ -6,9 +6,9 @@ use koopman::{
     Counters, EstimatorState, LiftingState, OnlineState, PendingState, PhaseState, RecursionState, WindowState,
 };
 
-use crate::service::batch::{SampleBatch, Timing};
-pub use crate::service::journal::{LogEntry, StreamState};
-use crate::service::snapshot::RejectCounts;
+use domain::batch::{SampleBatch, Timing};
+pub use domain::journal::{LogEntry, StreamState};
+use domain::snapshot::RejectCounts;
 
 /// Version of the snapshot encoding; a newer one is refused.
 pub const SNAPSHOT_VERSION: u32 = 2;

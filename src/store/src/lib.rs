@@ -96,10 +96,10 @@ pub enum StoreError {
     Closed,
 }
 
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
-pub use crate::service::journal::Write;
-use crate::service::journal::{Commit, Journal, LogEntry, StreamState};
+use domain::definition::StreamDefinition;
+use domain::error::DomainError;
+pub use domain::journal::Write;
+use domain::journal::{Commit, Journal, LogEntry, StreamState};
 
 impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
@@ -243,7 +243,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Journal for Store {
-    fn encode_batch(&self, batch: &crate::service::batch::SampleBatch) -> Vec<u8> {
+    fn encode_batch(&self, batch: &domain::batch::SampleBatch) -> Vec<u8> {
         codec::encode_batch(batch)
     }
 
