@@ -17,4 +17,5 @@ pub mod simulate_cli;
 /// Durable storage (crate `store`): the redb file behind the domain's `Journal` port.
 pub use store;
 pub mod telemetry;
-pub mod wire;
+/// The wire formats (crate `wire`): bodies into domain batches, documents, protobuf.
+pub use wire;

@@ -3,9 +3,9 @@
 //! model summary pushed over the WebSocket.
 
 use super::{WireError, pb, to_usize};
-use crate::service::command::{IngestAck, ModeBrief, ModelSummary};
-use crate::wire::batch::SampleBatchBody;
-use crate::wire::problem::Problem;
+use crate::batch::SampleBatchBody;
+use crate::problem::Problem;
+use domain::command::{IngestAck, ModeBrief, ModelSummary};
 
 /// Packs rows of nullable values row-major, null as NaN; returns the row width too.
 fn pack(rows: &[Vec<Option<f64>>], field: &'static str) -> Result<(u32, Vec<f64>), WireError> {

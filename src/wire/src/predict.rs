@@ -2,7 +2,7 @@
 //! packed matrices) and the predicted trajectory.
 
 use super::{WireError, matrix_to_rows, pb, rows_to_matrix, to_usize};
-use crate::wire::documents::{PredictMode, PredictRequest, PredictResponse, PredictStart};
+use crate::documents::{PredictMode, PredictRequest, PredictResponse, PredictStart};
 
 impl From<PredictMode> for pb::PredictMode {
     fn from(mode: PredictMode) -> Self {

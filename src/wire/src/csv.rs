@@ -6,9 +6,9 @@
 
 use std::io::BufRead;
 
-use crate::service::batch::{SampleBatch, Shape, Timing, check_rows, check_times};
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
+use domain::batch::{SampleBatch, Shape, Timing, check_rows, check_times};
+use domain::definition::StreamDefinition;
+use domain::error::DomainError;
 
 /// A file that cannot be read as samples.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use koopman::{Estimator, LinearModel, MatRef, c64};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::snapshot::ModelSnapshot;
+use domain::snapshot::ModelSnapshot;
 
 /// The format tag every model document carries.
 pub const MODEL_FORMAT: &str = "koopstream.model.v1";

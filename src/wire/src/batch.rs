@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::service::batch::{SampleBatch, Shape, Timing, check_rows, check_times, push_row};
-use crate::service::error::DomainError;
+use domain::batch::{SampleBatch, Shape, Timing, check_rows, check_times, push_row};
+use domain::error::DomainError;
 
 mod json;
 mod protobuf;
@@ -150,8 +150,8 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::definition::StreamDefinition;
-    use crate::wire::streams::CreateStream;
+    use crate::streams::CreateStream;
+    use domain::definition::StreamDefinition;
 
     fn definition() -> StreamDefinition {
         let request: CreateStream = serde_json::from_str(
@@ -167,7 +167,7 @@ mod tests {
         let json = parse_json(br#"{"seq":4,"t":[0,0.1],"x":[[1,2],[3,null]],"u":[[5],[6]]}"#, shape).unwrap();
         let ndjson =
             parse_ndjson(b"{\"t\":0,\"x\":[1,2],\"u\":[5]}\n{\"t\":0.1,\"x\":[3,null],\"u\":[6]}\n", 4, shape).unwrap();
-        let csv = crate::wire::csv::parse_batch(b"t,u,b,a\n0,5,2,1\n0.1,6,,3\n", 4, &definition(), 100).unwrap();
+        let csv = crate::csv::parse_batch(b"t,u,b,a\n0,5,2,1\n0.1,6,,3\n", 4, &definition(), 100).unwrap();
         for batch in [&ndjson, &csv] {
             assert_eq!(batch.timing, json.timing);
             assert_eq!(batch.u, json.u);
@@ -194,12 +194,12 @@ mod tests {
             let e = parse_json(body, shape).unwrap_err();
             assert!(e.to_string().contains(expected), "{}: {e}", String::from_utf8_lossy(body));
         }
-        let e = crate::wire::csv::parse_batch(b"t,a,b,u\n0,1,x,2\n", 1, &definition(), 10).unwrap_err();
+        let e = crate::csv::parse_batch(b"t,a,b,u\n0,1,x,2\n", 1, &definition(), 10).unwrap_err();
         assert!(e.to_string().contains("CSV line 2, column `b`: `x` is not a number"), "{e}");
-        let e = crate::wire::csv::parse_batch(b"t,a,u\n0,1,2\n", 1, &definition(), 10).unwrap_err();
+        let e = crate::csv::parse_batch(b"t,a,u\n0,1,2\n", 1, &definition(), 10).unwrap_err();
         assert!(e.to_string().contains("no column named `b`"), "{e}");
         // One grammar with `fit`: a column named twice is refused, not read from its first.
-        let e = crate::wire::csv::parse_batch(b"t,a,b,b,u\n0,1,2,3,4\n", 1, &definition(), 10).unwrap_err();
+        let e = crate::csv::parse_batch(b"t,a,b,b,u\n0,1,2,3,4\n", 1, &definition(), 10).unwrap_err();
         assert!(e.to_string().contains("column `b` appears twice"), "{e}");
         let e = parse_ndjson(b"{\"x\":[1,2],\"u\":[1]}\n{\"x\":[1],\"u\":[1]}\n", 1, shape).unwrap_err();
         assert!(e.to_string().contains("NDJSON line 2"), "{e}");

@@ -1,7 +1,7 @@
-//! Build script of the root package: compiles the wire schemas in `proto/` into Rust types
-//! with protox (a pure-Rust protobuf compiler, so no system `protoc` is needed) and
-//! prost-build. The generated file lands in OUT_DIR and is included once, by
-//! `src/server/wire/mod.rs`.
+//! Build script of the `wire` crate: compiles the wire schemas in the repository's `proto/`
+//! into Rust types with protox (a pure-Rust protobuf compiler, so no system `protoc` is
+//! needed) and prost-build. The generated file lands in OUT_DIR and is included once, by
+//! `src/wire/src/lib.rs`.
 
 use std::path::Path;
 
@@ -14,7 +14,9 @@ const SCHEMAS: [&str; 4] = [
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new("proto");
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = Path::new(&manifest).join("../../proto");
+    let root = root.as_path();
     // Any schema edit (or a new file in the directory) regenerates the types.
     println!("cargo::rerun-if-changed=proto");
     for schema in SCHEMAS {

@@ -5,8 +5,8 @@
 use prost::Message as _;
 
 use super::{SampleBatch, Shape, Timing, check_rows, check_times};
-use crate::service::error::DomainError;
-use crate::wire::pb;
+use crate::pb;
+use domain::error::DomainError;
 
 /// Parses a protobuf `koopstream.v1.SampleBatch` sent to stream `stream`: bytes that do not
 /// decode are 400, a batch that does not fit the stream is refused as its JSON twin would be.
@@ -165,6 +165,6 @@ mod tests {
         named.stream_id = "s".into();
         assert!(from_proto(named, "s", SHAPE).is_ok());
         let e = parse_protobuf(b"\xff\xff\xff", "s", SHAPE).unwrap_err();
-        assert_eq!(e.kind(), crate::service::error::ErrorKind::Malformed, "{e}");
+        assert_eq!(e.kind(), domain::error::ErrorKind::Malformed, "{e}");
     }
 }

@@ -3,8 +3,8 @@
 //! exactly the same content and convert back without loss.
 
 use super::{WireError, pb, to_usize};
-use crate::wire::documents::{ComplexValue, ModeFlagsView, ModeView, ModesResponse};
-use crate::wire::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
+use crate::documents::{ComplexValue, ModeFlagsView, ModeView, ModesResponse};
+use crate::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
 
 impl From<&MatrixDoc> for pb::Matrix {
     fn from(m: &MatrixDoc) -> Self {

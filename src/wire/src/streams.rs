@@ -6,9 +6,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::command::{IngestAck, ModeBrief, ModelSummary};
-use crate::service::definition::{Channel, NewStream, Sigma, StreamDefinition};
-use crate::service::snapshot::{ModelState, RejectCounts, StreamStatus};
+use domain::command::{IngestAck, ModeBrief, ModelSummary};
+use domain::definition::{Channel, NewStream, Sigma, StreamDefinition};
+use domain::snapshot::{ModelState, RejectCounts, StreamStatus};
 
 /// A measured channel or an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -344,8 +344,8 @@ impl From<&ModelSummary> for ModelSummaryDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::definition::{MAX_NAME_BYTES, PUBLISHED_BYTES_PER_SQUARE};
-    use crate::service::options::DEFAULT_DICTIONARY;
+    use domain::definition::{MAX_NAME_BYTES, PUBLISHED_BYTES_PER_SQUARE};
+    use domain::options::DEFAULT_DICTIONARY;
 
     fn request(json: &str) -> NewStream {
         serde_json::from_str::<CreateStream>(json).unwrap().into()
