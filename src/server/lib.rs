@@ -1,5 +1,7 @@
-//! koopstream: the service shell around the `koopman` estimator. Everything that does I/O
-//! lives here: the command line, file input, and the model document.
+//! koopstream: the service around the `koopman` estimator: the HTTP and WebSocket layer
+//! (`api`), the server's entry point, configuration and telemetry, and the commands of the
+//! binary (`cmd`). The service domain, the store and the wire formats are crates of their
+//! own, re-exported here as `service`, `store` and `wire`.
 
 pub mod api;
 pub mod bench_online;
