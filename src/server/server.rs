@@ -126,7 +126,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
             return Err(format!("rebuilding its state failed: {join}"));
         }
     };
-    state.registry.insert_recovered(definition, core, unsaved);
+    state.registry.insert_recovered(definition, core, unsaved, reserved);
     Ok(())
 }
 

@@ -55,6 +55,9 @@ pub struct StreamHandle {
     metrics: Arc<Metrics>,
     /// When the oldest change not yet in a stored snapshot was made (Unix ms; 0 = none).
     pub unsaved_since: Arc<AtomicU64>,
+    /// The memory this stream was counted for in the registry's budget (given back, the
+    /// same number, when it is removed).
+    memory_bytes: u64,
 }
 
 impl StreamHandle {
@@ -229,7 +232,13 @@ impl Registry {
         Ok(self.quarantined.lock().unwrap_or_else(|e| e.into_inner()).remove(id).is_some())
     }
 
-    fn spawn(&self, definition: Arc<StreamDefinition>, core: Core, unsaved: bool) -> Arc<StreamHandle> {
+    fn spawn(
+        &self,
+        definition: Arc<StreamDefinition>,
+        core: Core,
+        unsaved: bool,
+        memory_bytes: u64,
+    ) -> Arc<StreamHandle> {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
         let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
         let unsaved_since = Arc::new(AtomicU64::new(if unsaved { unix_millis() } else { 0 }));
@@ -251,6 +260,7 @@ impl Registry {
             owner: Mutex::new(Some(task)),
             metrics: self.metrics.clone(),
             unsaved_since,
+            memory_bytes,
         })
     }
 
@@ -270,9 +280,9 @@ impl Registry {
     }
 
     /// Adds a stream recovered from the store (`unsaved`: its log held entries after the
-    /// snapshot), whose memory `reserve_recovered` already counted.
-    pub fn insert_recovered(&self, definition: StreamDefinition, core: Core, unsaved: bool) {
-        let handle = self.spawn(Arc::new(definition), core, unsaved);
+    /// snapshot), whose memory `reserve_recovered` already counted (`memory_bytes`).
+    pub fn insert_recovered(&self, definition: StreamDefinition, core: Core, unsaved: bool, memory_bytes: u64) {
+        let handle = self.spawn(Arc::new(definition), core, unsaved, memory_bytes);
         let mut streams = self.write();
         streams.insert(handle.definition.id.clone(), handle);
         self.metrics.streams.set(streams.len() as i64);
@@ -333,7 +343,7 @@ impl Registry {
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| DomainError::invalid(e.to_string()))?;
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
-            let handle = self.spawn(Arc::new(definition), Core::new(estimator), false);
+            let handle = self.spawn(Arc::new(definition), Core::new(estimator), false, bytes);
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);
             handle
@@ -352,7 +362,7 @@ impl Registry {
         };
         if let Err(e) = outcome {
             if self.write().remove(&handle.definition.id).is_some() {
-                self.memory_in_use.fetch_sub(handle.definition.memory_bytes(), Ordering::Relaxed);
+                self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
             }
             handle.stop(false).await;
             return Err(e);
@@ -378,7 +388,7 @@ impl Registry {
             let mut streams = self.write();
             let removed = streams.remove(id);
             if let Some(handle) = &removed {
-                self.memory_in_use.fetch_sub(handle.definition.memory_bytes(), Ordering::Relaxed);
+                self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
             }
             self.metrics.streams.set(streams.len() as i64);
             removed
