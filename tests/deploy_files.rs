@@ -18,6 +18,9 @@ use figment::providers::{Format, Serialized, Toml};
 use futures_util::{SinkExt, StreamExt};
 use koopstream::cmd::Cli;
 use koopstream::config::ServiceConfig;
+use parse_dockerfile::{
+    Command as DockerCommand, CopyInstruction, HealthcheckArguments, Instruction, JsonOrStringArray, Source, Stage,
+};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -148,179 +151,215 @@ fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 
 // ------------------------------------------------------------------------------ Dockerfile
 
-/// Instructions of a Dockerfile: (INSTRUCTION, arguments), continuations joined, comments
-/// (also those inside continued instructions) dropped, each with the stage it belongs to.
-fn dockerfile_instructions(text: &str) -> Vec<(usize, String, String)> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut stage = 0;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
-            continue;
-        }
-        if let Some(head) = trimmed.strip_suffix('\\') {
-            current.push_str(head);
-            current.push(' ');
-            continue;
-        }
-        current.push_str(trimmed);
-        let (instruction, arguments) = current.split_once(char::is_whitespace).unwrap_or((&current, ""));
-        let instruction = instruction.to_ascii_uppercase();
-        if instruction == "FROM" {
-            stage += 1;
-        }
-        out.push((stage, instruction, arguments.split_whitespace().collect::<Vec<_>>().join(" ")));
-        current.clear();
-    }
-    out
-}
-
-/// `KEY=value` pairs of ENV instructions (the `ENV KEY value` form too).
-fn dockerfile_env(instructions: &[(usize, String, String)], stage: usize) -> BTreeMap<String, String> {
+/// `KEY=value` pairs of a stage's ENV instructions (the `ENV KEY value` form too).
+fn dockerfile_env(stage: &Stage<'_, '_>) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    for (_, _, arguments) in instructions.iter().filter(|(s, i, _)| *s == stage && i == "ENV") {
+    for instruction in stage.instructions {
+        let Instruction::Env(e) = instruction else { continue };
+        let arguments = e.arguments.value.as_ref();
         if arguments.contains('=') {
             for pair in arguments.split_whitespace() {
                 let (k, v) = pair.split_once('=').unwrap_or_else(|| panic!("ENV pair `{pair}`"));
                 env.insert(k.to_owned(), v.trim_matches('"').to_owned());
             }
         } else if let Some((k, v)) = arguments.split_once(' ') {
-            env.insert(k.to_owned(), v.trim_matches('"').to_owned());
+            env.insert(k.to_owned(), v.trim().trim_matches('"').to_owned());
         }
     }
     env
 }
 
-/// The workspace members, as the root manifest lists them.
-fn workspace_members() -> Vec<String> {
-    let root: Value = Figment::from(Toml::file(repo().join("Cargo.toml"))).extract().expect("Cargo.toml");
-    root["workspace"]["members"]
-        .as_array()
-        .expect("workspace members")
+fn command_words(command: &DockerCommand<'_>) -> Vec<String> {
+    match command {
+        DockerCommand::Exec(words) => words.value.iter().map(|w| w.value.to_string()).collect(),
+        DockerCommand::Shell(line) => line.value.split_whitespace().map(str::to_owned).collect(),
+        other => panic!("an unknown form of command: {other:?}"),
+    }
+}
+
+fn copy_sources(copy: &CopyInstruction<'_>) -> Vec<String> {
+    copy.src
         .iter()
-        .map(|m| m.as_str().unwrap().to_owned())
+        .filter_map(|s| match s {
+            Source::Path(p) => Some(p.value.to_string()),
+            _ => None,
+        })
         .collect()
 }
 
-/// Files a stub must stand in for in the dependency layer: every target that a workspace
-/// member declares or that cargo discovers from a file it needs to load the manifest.
-fn cargo_stub_targets() -> Vec<String> {
-    let manifest = |dir: &str| -> Value {
-        Figment::from(Toml::file(repo().join(dir).join("Cargo.toml")))
-            .extract()
-            .unwrap_or_else(|e| panic!("{dir}/Cargo.toml: {e}"))
-    };
-    let mut stubs = Vec::new();
-    for member in &workspace_members() {
-        let prefix = if member == "." { String::new() } else { format!("{member}/") };
-        let m = manifest(member);
-        // A build script: an explicit `package.build`, or a discovered build.rs (stubbing it
-        // also caches the build-dependencies).
-        match m["package"]["build"].as_str() {
-            Some(path) => stubs.push(format!("{prefix}{path}")),
-            None if repo().join(&prefix).join("build.rs").is_file() => stubs.push(format!("{prefix}build.rs")),
-            None => {}
-        }
-        match m["lib"]["path"].as_str() {
-            Some(path) => stubs.push(format!("{prefix}{path}")),
-            None if repo().join(&prefix).join("src/lib.rs").is_file() => stubs.push(format!("{prefix}src/lib.rs")),
-            None => {}
-        }
-        for (kind, dir) in [("bin", "src/bin"), ("bench", "benches"), ("test", "tests"), ("example", "examples")] {
-            for target in m[kind].as_array().into_iter().flatten() {
-                let path = match target["path"].as_str() {
-                    Some(path) => path.to_owned(),
-                    None => format!("{dir}/{}.rs", target["name"].as_str().unwrap()),
-                };
-                stubs.push(format!("{prefix}{path}"));
+/// `cargo metadata --no-deps` of the workspace at `dir`: (package, target kind, target name)
+/// of every library, binary, benchmark and build script.
+fn workspace_targets(dir: &Path) -> BTreeSet<(String, String, String)> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--offline", "--format-version", "1"])
+        .current_dir(dir)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo refuses the workspace at {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let mut targets = BTreeSet::new();
+    for package in metadata["packages"].as_array().expect("packages") {
+        for target in package["targets"].as_array().expect("targets") {
+            for kind in target["kind"].as_array().expect("kinds") {
+                let kind = kind.as_str().unwrap();
+                if matches!(kind, "lib" | "bin" | "bench" | "custom-build") {
+                    let name = target["name"].as_str().unwrap().to_owned();
+                    targets.insert((package["name"].as_str().unwrap().to_owned(), kind.to_owned(), name));
+                }
             }
         }
     }
-    stubs
+    targets
+}
+
+/// Replays the builder's dependency layer in a scratch directory: the files it copies, then
+/// its RUN command up to `cargo build`. Cargo must accept the result (a declared target
+/// without its stub makes it refuse the manifest) and find the same libraries, binaries,
+/// benchmarks and build scripts as in the repository (a build script without its stub would
+/// leave the build-dependencies out of the cached layer).
+fn check_dependency_layer(layer: &[Instruction<'_>]) {
+    /// Removes the scratch directory however the check ends.
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let scratch = Scratch(std::env::temp_dir().join(format!("koopstream-docker-layer-{}", std::process::id())));
+    let scratch = &scratch.0;
+    let _ = std::fs::remove_dir_all(scratch);
+    std::fs::create_dir_all(scratch).unwrap();
+    let mut stubbed = false;
+    for instruction in layer {
+        match instruction {
+            Instruction::Copy(copy) => {
+                let dest = copy.dest.value.as_ref();
+                for source in copy_sources(copy) {
+                    let target = if dest.ends_with('/') {
+                        scratch.join(dest).join(Path::new(&source).file_name().unwrap())
+                    } else {
+                        scratch.join(dest)
+                    };
+                    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                    std::fs::copy(repo().join(&source), &target)
+                        .unwrap_or_else(|e| panic!("COPY {source} {dest}: {e}"));
+                }
+            }
+            Instruction::Run(run) => {
+                let DockerCommand::Shell(line) = &run.arguments else { continue };
+                let Some((steps, _)) = line.value.split_once("cargo build") else { continue };
+                let steps = steps.trim_end().trim_end_matches("&&").replace("\\\n", " ");
+                let status = std::process::Command::new("sh")
+                    .args(["-ec", &steps])
+                    .current_dir(scratch)
+                    .status()
+                    .expect("sh runs");
+                assert!(status.success(), "the dependency layer's stub steps fail: {steps}");
+                stubbed = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(stubbed, "the dependency layer's RUN creates stubs and runs cargo build");
+    let in_layer = workspace_targets(scratch);
+    let in_repository = workspace_targets(&repo());
+    let missing: Vec<_> = in_repository.difference(&in_layer).collect();
+    assert!(missing.is_empty(), "targets the dependency layer has no stub for: {missing:?}");
 }
 
 #[test]
 fn dockerfile_is_multi_stage_non_root_with_volume_healthcheck_and_cached_dependencies() {
     let text = read("deploy/Dockerfile");
-    let instructions = dockerfile_instructions(&text);
-    let of = |name: &str| instructions.iter().filter(|(_, i, _)| i == name).collect::<Vec<_>>();
-    let froms = of("FROM");
-    assert!(froms.len() >= 2, "multi-stage: at least two FROM, got {}", froms.len());
-    let runtime = froms.len();
+    let dockerfile = parse_dockerfile::parse(&text).unwrap_or_else(|e| panic!("deploy/Dockerfile does not parse: {e}"));
+    let stages: Vec<Stage<'_, '_>> = dockerfile.stages().collect();
+    assert!(stages.len() >= 2, "multi-stage: at least two FROM, got {}", stages.len());
+    let (build_stage, runtime) = (&stages[0], stages.last().unwrap());
     assert!(
-        froms[0].2.starts_with("rust:") && froms[0].2.to_ascii_lowercase().contains(" as "),
-        "the builder is a named stage on the official Rust image: {}",
-        froms[0].2
+        build_stage.from.image.value.starts_with("rust:"),
+        "the builder runs on the official Rust image: {}",
+        build_stage.from.image.value
     );
-    let builder = froms[0].2.rsplit(' ').next().unwrap();
-    assert!(
-        of("COPY").iter().any(|(s, _, a)| *s == runtime && a.contains(&format!("--from={builder}"))),
-        "the runtime stage copies the binary from `{builder}`"
-    );
-    let runtime_image = &froms[runtime - 1].2;
+    let builder = build_stage.from.as_.as_ref().map(|(_, name)| name.value.to_string()).expect("a named builder stage");
+    let copies_binary = runtime.instructions.iter().any(|i| {
+        matches!(i, Instruction::Copy(c) if c.options.iter().any(|f| f.name.value == "from"
+            && f.value.as_ref().is_some_and(|v| v.value == builder.as_str())))
+    });
+    assert!(copies_binary, "the runtime stage copies the binary from `{builder}`");
+    let runtime_image = &runtime.from.image.value;
     assert!(
         runtime_image.contains("slim") || runtime_image.contains("distroless"),
         "a small runtime image: {runtime_image}"
     );
 
-    // Dependency caching: the manifests (every workspace member's) and the lock file are
-    // copied and built before the sources, with a stub for every target cargo must find.
-    let first_source_copy = instructions
+    // Dependency caching: the manifests and the lock file are copied and built before the
+    // sources, with a stub for every target cargo must find.
+    let first_source_copy = build_stage
+        .instructions
         .iter()
-        .position(|(_, i, a)| i == "COPY" && (a.starts_with(". ") || a.starts_with("src ")))
+        .position(|i| matches!(i, Instruction::Copy(c) if copy_sources(c).iter().any(|s| s == "." || s == "src")))
         .expect("a COPY of the sources");
-    let before: String = instructions[..first_source_copy].iter().map(|(_, i, a)| format!("{i} {a}\n")).collect();
-    assert!(before.contains("Cargo.lock"), "Cargo.lock is copied before the sources");
-    for stub in cargo_stub_targets() {
-        assert!(
-            before.contains(&stub),
-            "the dependency layer creates a stub for `{stub}` (or cargo refuses the manifest)"
-        );
-    }
-    for member in workspace_members().iter().filter(|m| *m != ".") {
-        let manifest = format!("{member}/Cargo.toml");
-        assert!(before.contains(&manifest), "{manifest} is copied before the sources");
-    }
-    assert!(before.contains("cargo build") && text.matches("--locked").count() >= 2, "both builds use --locked");
+    let layer = &build_stage.instructions[..first_source_copy];
+    let copied: BTreeSet<String> = layer
+        .iter()
+        .filter_map(|i| if let Instruction::Copy(c) = i { Some(copy_sources(c)) } else { None })
+        .flatten()
+        .collect();
+    assert!(copied.contains("Cargo.lock"), "Cargo.lock is copied before the sources");
+    check_dependency_layer(layer);
+    assert!(text.matches("--locked").count() >= 2, "both builds use --locked");
 
-    let users = of("USER");
-    let user = users.last().expect("a USER instruction");
-    assert_eq!(user.0, runtime, "USER is set in the runtime stage");
-    let name = user.2.split(':').next().unwrap();
-    assert!(name != "root" && name != "0" && !name.is_empty(), "the runtime user is not root: {}", user.2);
-    assert!(of("VOLUME").iter().any(|(s, _, a)| *s == runtime && a.contains(DATA_DIR)), "VOLUME {DATA_DIR}");
-    assert!(
-        of("EXPOSE")
-            .iter()
-            .any(|(s, _, a)| *s == runtime && a.split_whitespace().any(|p| p == "8080" || p == "8080/tcp")),
-        "EXPOSE 8080"
-    );
-    let healthcheck = of("HEALTHCHECK");
-    let healthcheck = healthcheck.last().expect("a HEALTHCHECK");
-    assert!(
-        healthcheck.2.contains("CMD") && healthcheck.2.contains("/healthz"),
-        "HEALTHCHECK probes /healthz: {}",
-        healthcheck.2
-    );
-    // The probe's program must exist in the runtime image.
-    let probe = healthcheck
-        .2
-        .split("CMD")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
+    let user = runtime
+        .instructions
+        .iter()
+        .rev()
+        .filter_map(|i| if let Instruction::User(u) = i { Some(u.arguments.value.to_string()) } else { None })
         .next()
-        .unwrap()
-        .trim_matches(|c| c == '[' || c == '"' || c == ',');
-    assert!(
-        of("RUN").iter().any(|(s, _, a)| *s == runtime
-            && a.contains("apt-get install")
-            && a.split_whitespace().any(|w| w == probe)),
-        "the runtime stage installs `{probe}`, the health check's probe"
-    );
+        .expect("a USER instruction in the runtime stage");
+    let name = user.split(':').next().unwrap();
+    assert!(name != "root" && name != "0" && !name.is_empty(), "the runtime user is not root: {user}");
+    let volumes: Vec<String> = runtime
+        .instructions
+        .iter()
+        .filter_map(|i| if let Instruction::Volume(v) = i { Some(v) } else { None })
+        .flat_map(|v| match &v.arguments {
+            JsonOrStringArray::Json(list) => list.value.iter().map(|s| s.value.to_string()).collect::<Vec<_>>(),
+            JsonOrStringArray::String(list) => list.iter().map(|s| s.value.to_string()).collect(),
+        })
+        .collect();
+    assert!(volumes.iter().any(|v| v == DATA_DIR), "VOLUME {DATA_DIR}: {volumes:?}");
+    let exposes_8080 = runtime.instructions.iter().any(|i| {
+        matches!(i, Instruction::Expose(e) if e.arguments.iter().any(|p| p.value == "8080" || p.value == "8080/tcp"))
+    });
+    assert!(exposes_8080, "EXPOSE 8080");
+    let probe = runtime
+        .instructions
+        .iter()
+        .rev()
+        .filter_map(|i| match i {
+            Instruction::Healthcheck(h) => match &h.arguments {
+                HealthcheckArguments::Cmd { arguments, .. } => Some(command_words(arguments)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .next()
+        .expect("a HEALTHCHECK with a command");
+    assert!(probe.iter().any(|w| w.contains("/healthz")), "HEALTHCHECK probes /healthz: {probe:?}");
+    // The probe's program must exist in the runtime image.
+    let installs_probe = runtime.instructions.iter().any(|i| {
+        matches!(i, Instruction::Run(r) if {
+            let words = command_words(&r.arguments);
+            words.iter().any(|w| w == "install") && words.contains(&probe[0])
+        })
+    });
+    assert!(installs_probe, "the runtime stage installs `{}`, the health check's probe", probe[0]);
 
-    let env = dockerfile_env(&instructions, runtime);
+    let env = dockerfile_env(runtime);
     assert_eq!(
         env.get("KOOPSTREAM_LISTEN").map(String::as_str),
         Some("0.0.0.0:8080"),
@@ -329,8 +368,20 @@ fn dockerfile_is_multi_stage_non_root_with_volume_healthcheck_and_cached_depende
     assert_eq!(env.get("KOOPSTREAM_DATA_DIR").map(String::as_str), Some(DATA_DIR), "the store lives in the volume");
     let config = config_from_env("deploy/Dockerfile ENV", &env);
     assert_eq!(config.data_dir, Path::new(DATA_DIR));
-    let cmd = of("CMD");
-    let cmd: Vec<String> = serde_json::from_str(&cmd.last().expect("a CMD").2).expect("CMD in exec form");
+    let cmd = runtime
+        .instructions
+        .iter()
+        .rev()
+        .filter_map(|i| if let Instruction::Cmd(c) = i { Some(command_words(&c.arguments)) } else { None })
+        .next()
+        .expect("a CMD");
+    assert!(
+        matches!(
+            runtime.instructions.iter().rev().find(|i| matches!(i, Instruction::Cmd(_))),
+            Some(Instruction::Cmd(c)) if matches!(c.arguments, DockerCommand::Exec(_))
+        ),
+        "CMD in exec form"
+    );
     parse_command_line("deploy/Dockerfile CMD", &cmd);
 
     // Docker reads .dockerignore at the root of the context (the repository root here).

@@ -1,9 +1,10 @@
-//! koopstream: the service around the `koopman` estimator: the HTTP and WebSocket layer
-//! (`api`), the server's entry point, configuration and telemetry, and the commands of the
-//! binary (`cmd`). The service domain, the store and the wire formats are crates of their
-//! own, re-exported here as `service`, `store` and `wire`.
+//! koopstream: the service around the `koopman` estimator: the server's entry point that
+//! wires the layers together, configuration and telemetry, and the commands of the binary
+//! (`cmd`). The service domain, the store, the wire formats and the HTTP layer are crates of
+//! their own, re-exported here as `service`, `store`, `wire` and `api`.
 
-pub mod api;
+/// The HTTP layer (crate `api`): routes, middleware, problem+json, the OpenAPI document.
+pub use api;
 pub mod bench_online;
 pub mod client;
 pub mod cmd;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, AppInner, AppState, SessionTracker};
+use crate::api::{self, AppInner, AppState, HttpSettings, ScrapeHook, SessionTracker};
 use crate::config::{Durability, ServiceConfig};
 use crate::service::core::Core;
 use crate::service::definition::StreamDefinition;
@@ -130,6 +130,17 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads the store's figures into the metrics when Prometheus scrapes.
+fn store_gauges(store: Arc<Store>) -> ScrapeHook {
+    Box::new(move |metrics, registry| {
+        for seconds in store.stats().drain() {
+            metrics.commit_seconds.observe(seconds);
+        }
+        metrics.log_bytes.set(store.log_size());
+        metrics.snapshot_age_seconds.set(registry.oldest_unsaved_age());
+    })
+}
+
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -154,12 +165,20 @@ pub async fn run(
         stream_memory_bytes: config.limits.stream_memory_bytes,
         total_memory_bytes: config.limits.total_memory_bytes,
     };
+    let settings = HttpSettings {
+        max_body_bytes: config.limits.max_body_bytes,
+        max_batch_samples: config.limits.max_batch_samples,
+        request_timeout_ms: config.limits.request_timeout_ms,
+        concurrency: config.limits.concurrency,
+        max_horizon: config.limits.max_horizon,
+        eigen_every: config.streams.eigen_every,
+    };
     let (stopping, stopping_rx) = watch::channel(false);
     let state = Arc::new(AppInner {
         registry: Registry::new(context, limits),
         metrics,
-        store: store.clone(),
-        config,
+        settings,
+        before_scrape: store.clone().map(store_gauges),
         ready: AtomicBool::new(false),
         shutdown: stopping_rx,
         websockets: SessionTracker::default(),
@@ -168,7 +187,7 @@ pub async fn run(
     let address = listener.local_addr()?;
     tracing::info!(%address, "koopstream listening");
     let (failed, mut failure) = watch::channel(None::<StoreError>);
-    match store {
+    match store.clone() {
         Some(store) => {
             let state = state.clone();
             tokio::spawn(async move {
@@ -210,7 +229,7 @@ pub async fn run(
         tracing::warn!("some WebSocket sessions did not close in time");
     }
     let streams = state.registry.shutdown().await;
-    if let Some(store) = state.store.clone() {
+    if let Some(store) = store {
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
     if let Some(error) = failure.borrow_and_update().clone() {

@@ -1,5 +1,8 @@
-//! The HTTP API: routes under `/v1`, operational endpoints, middleware (request metrics,
-//! timeouts, body and concurrency limits) and the OpenAPI document that describes it all.
+//! The HTTP layer of koopstream: routes under `/v1`, operational endpoints, middleware
+//! (request metrics, timeouts, body and concurrency limits), the mapping of domain errors to
+//! problem+json, and the OpenAPI document that describes it all. It depends on the domain and
+//! the wire formats, never on the store or the configuration loader: the binary hands it
+//! [`HttpSettings`] and a [`ScrapeHook`].
 
 pub mod extract;
 pub mod health;
@@ -22,9 +25,8 @@ use axum::routing::{get, post};
 use tokio::sync::{Notify, watch};
 use utoipa::OpenApi;
 
-use crate::config::ServiceConfig;
-use crate::service::metrics::Metrics;
-use crate::service::registry::Registry;
+use domain::metrics::Metrics;
+use domain::registry::Registry;
 use problem::ApiError;
 
 /// Counts open WebSocket sessions so shutdown can wait for their close frames.
@@ -64,16 +66,37 @@ impl Drop for SessionGuard<'_> {
     }
 }
 
+/// The limits and defaults the HTTP layer applies (taken from the service configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Largest number of samples in one batch.
+    pub max_batch_samples: usize,
+    /// Time limit of one HTTP request in milliseconds (WebSockets are exempt).
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more wait.
+    pub concurrency: usize,
+    /// Largest prediction horizon.
+    pub max_horizon: usize,
+    /// Eigen-decomposition cadence of a stream whose definition does not set one.
+    pub eigen_every: u64,
+}
+
+/// Refreshes gauges that are cheaper to read at scrape time than to keep current (the
+/// store's commit latencies and log size); the binary supplies it when there is a store.
+pub type ScrapeHook = Box<dyn Fn(&Metrics, &Registry) + Send + Sync>;
+
 /// Shared state of the handlers.
 pub struct AppInner {
     /// The streams.
     pub registry: Registry,
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    /// The configuration.
-    pub config: ServiceConfig,
-    /// The store (absent with in-memory durability).
-    pub store: Option<Arc<crate::store::Store>>,
+    /// Limits and defaults.
+    pub settings: HttpSettings,
+    /// Called before metrics are encoded for a scrape.
+    pub before_scrape: Option<ScrapeHook>,
     /// Start-up is done.
     pub ready: AtomicBool,
     /// Becomes true when shutdown begins.
@@ -112,7 +135,7 @@ async fn track_requests(State(state): State<AppState>, request: Request, next: N
 }
 
 async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = Duration::from_millis(state.config.limits.request_timeout_ms);
+    let limit = Duration::from_millis(state.settings.request_timeout_ms);
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::timeout(format!("the request took longer than {} ms", limit.as_millis())).into_response(),
@@ -134,7 +157,7 @@ async fn wrong_method(request: Request) -> ApiError {
 
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
-    let limits = &state.config.limits;
+    let limits = &state.settings;
     let streams_api = Router::new()
         .route("/v1/streams", post(streams::create).get(streams::list))
         .route("/v1/streams/{id}", get(streams::get).delete(streams::delete))

@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::wire::{PROTOBUF, is_protobuf};
+use wire::{PROTOBUF, is_protobuf};
 
 /// Whether the client prefers protobuf: `Accept` names a protobuf media type with a q above
 /// zero and at least that of every JSON range it lists (`application/json`,

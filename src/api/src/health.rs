@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::api::problem::Problem;
-use crate::api::{ApiDoc, AppState};
-use crate::service::metrics::METRICS_CONTENT_TYPE;
+use crate::problem::Problem;
+use crate::{ApiDoc, AppState};
+use domain::metrics::METRICS_CONTENT_TYPE;
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,7 +32,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.ready.load(Ordering::Acquire) && !*state.shutdown.borrow() {
         axum::Json(Health { status: "ok" }).into_response()
     } else {
-        crate::api::problem::ApiError::unavailable("not ready: starting up or shutting down").into_response()
+        crate::problem::ApiError::unavailable("not ready: starting up or shutting down").into_response()
     }
 }
 
@@ -41,12 +41,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     // Store figures are gathered at scrape time rather than on the ingest path.
-    if let Some(store) = &state.store {
-        for seconds in store.stats().drain() {
-            state.metrics.commit_seconds.observe(seconds);
-        }
-        state.metrics.log_bytes.set(store.log_size());
-        state.metrics.snapshot_age_seconds.set(state.registry.oldest_unsaved_age());
+    if let Some(refresh) = &state.before_scrape {
+        refresh(&state.metrics, &state.registry);
     }
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
@@ -62,6 +58,6 @@ pub async fn openapi() -> Response {
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        Err(e) => crate::api::problem::ApiError::internal(e.to_string()).into_response(),
+        Err(e) => crate::problem::ApiError::internal(e.to_string()).into_response(),
     }
 }

@@ -4,8 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::service::error::{DomainError, ErrorKind};
-pub use crate::wire::problem::{PROBLEM_JSON, Problem};
+use domain::error::{DomainError, ErrorKind};
+pub use wire::problem::{PROBLEM_JSON, Problem};
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]

@@ -12,19 +12,19 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 use utoipa::IntoParams;
 
-use crate::api::AppState;
-use crate::api::extract::{RawBody, media_type};
-use crate::api::negotiate::{prefers_protobuf, protobuf_response};
-use crate::api::problem::{ApiError, Problem};
-use crate::api::streams::find;
-use crate::service::batch::{SampleBatch, Shape};
-use crate::service::command::Command;
-use crate::service::error::{DomainError, ErrorKind};
-use crate::service::metrics::{Reason, Transport};
-use crate::service::registry::{StreamHandle, SubmitError};
-use crate::wire::batch::{self, SampleBatchBody};
-use crate::wire::streams::IngestAckDoc;
-use crate::wire::{ProtobufBody, is_protobuf, pb};
+use crate::AppState;
+use crate::extract::{RawBody, media_type};
+use crate::negotiate::{prefers_protobuf, protobuf_response};
+use crate::problem::{ApiError, Problem};
+use crate::streams::find;
+use domain::batch::{SampleBatch, Shape};
+use domain::command::Command;
+use domain::error::{DomainError, ErrorKind};
+use domain::metrics::{Reason, Transport};
+use domain::registry::{StreamHandle, SubmitError};
+use wire::batch::{self, SampleBatchBody};
+use wire::streams::IngestAckDoc;
+use wire::{ProtobufBody, is_protobuf, pb};
 
 /// Seconds a client is asked to wait after a full queue.
 const RETRY_AFTER_S: u64 = 1;
@@ -70,7 +70,7 @@ fn parse(
     let parsed = match media_type(headers).as_deref() {
         Some("application/json") => batch::parse_json(body, shape),
         Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
-        Some("text/csv") => crate::wire::csv::parse_batch(body, seq()?, &handle.definition, max_samples),
+        Some("text/csv") => wire::csv::parse_batch(body, seq()?, &handle.definition, max_samples),
         Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
         Some(other) => {
             return Err(Refusal::from(ApiError::unsupported_media_type(format!(
@@ -118,7 +118,7 @@ pub async fn ingest(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
-    let batch = parse(&handle, &headers, &query, &body, state.config.limits.max_batch_samples).map_err(|e| {
+    let batch = parse(&handle, &headers, &query, &body, state.settings.max_batch_samples).map_err(|e| {
         count_refusal(&state, &handle, Transport::Http, e.kind, 1);
         e.error
     })?;

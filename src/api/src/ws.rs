@@ -23,18 +23,18 @@ use axum::response::Response;
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::api::AppState;
-use crate::api::problem::{ApiError, Problem};
-use crate::api::samples::count_refusal;
-use crate::api::streams::find;
-use crate::service::batch::Shape;
-use crate::service::command::{Command, IngestAck, ModelSummary};
-use crate::service::error::DomainError;
-use crate::service::metrics::Transport;
-use crate::service::registry::StreamHandle;
-use crate::wire::batch;
-use crate::wire::streams::{IngestAckDoc, ModelSummaryDoc};
-use crate::wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
+use crate::AppState;
+use crate::problem::{ApiError, Problem};
+use crate::samples::count_refusal;
+use crate::streams::find;
+use domain::batch::Shape;
+use domain::command::{Command, IngestAck, ModelSummary};
+use domain::error::DomainError;
+use domain::metrics::Transport;
+use domain::registry::StreamHandle;
+use wire::batch;
+use wire::streams::{IngestAckDoc, ModelSummaryDoc};
+use wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
 /// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.
 pub const IN_FLIGHT: usize = 32;
@@ -158,7 +158,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
     state.metrics.websocket_connections.inc();
     let mut shutdown = state.shutdown.clone();
     let mut summaries = handle.subscribe();
-    let shape = Shape::of(&handle.definition, state.config.limits.max_batch_samples);
+    let shape = Shape::of(&handle.definition, state.settings.max_batch_samples);
     let mut pending: VecDeque<Pending> = VecDeque::with_capacity(IN_FLIGHT);
     loop {
         tokio::select! {

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use crate::api::problem::ApiError;
+use crate::problem::ApiError;
 
 /// The raw body, within the configured size limit.
 pub struct RawBody(pub Bytes);

@@ -12,17 +12,17 @@ use koopman::PredictionMode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::AppState;
-use crate::api::extract::{RawBody, json_body, media_type};
-use crate::api::negotiate::{prefers_protobuf, protobuf_response, vary_accept};
-use crate::api::problem::{ApiError, Problem};
-use crate::api::streams::find;
-use crate::service::registry::StreamHandle;
-use crate::service::snapshot::{ModelSnapshot, ModelState};
-use crate::wire::documents::{ModesResponse, PredictMode, PredictRequest, PredictResponse, mode_view};
-use crate::wire::model_doc::ModelDoc;
-use crate::wire::npz::{NpyArray, write_npz};
-use crate::wire::{ProtobufBody, is_protobuf, pb};
+use crate::AppState;
+use crate::extract::{RawBody, json_body, media_type};
+use crate::negotiate::{prefers_protobuf, protobuf_response, vary_accept};
+use crate::problem::{ApiError, Problem};
+use crate::streams::find;
+use domain::registry::StreamHandle;
+use domain::snapshot::{ModelSnapshot, ModelState};
+use wire::documents::{ModesResponse, PredictMode, PredictRequest, PredictResponse, mode_view};
+use wire::model_doc::ModelDoc;
+use wire::npz::{NpyArray, write_npz};
+use wire::{ProtobufBody, is_protobuf, pb};
 
 /// Query of the model document.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -206,7 +206,7 @@ pub async fn predict(
     let request = predict_request(&headers, &body)?;
     let handle = find(&state, &id)?;
     let (n, m) = (handle.definition.n_states(), handle.definition.n_inputs());
-    let max = state.config.limits.max_horizon;
+    let max = state.settings.max_horizon;
     if request.horizon == 0 || request.horizon > max {
         return Err(ApiError::invalid(format!("field `horizon`: {} must lie in 1..={max}", request.horizon)));
     }

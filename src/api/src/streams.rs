@@ -10,14 +10,14 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use utoipa::ToSchema;
 
-use crate::api::AppState;
-use crate::api::extract::{RawBody, json_body};
-use crate::api::problem::{ApiError, Problem};
-use crate::service::command::Command;
-use crate::service::definition::StreamDefinition;
-use crate::service::error::DomainError;
-use crate::service::registry::StreamHandle;
-use crate::wire::streams::{CreateStream, StreamDefinitionDoc, StreamStatusDoc};
+use crate::AppState;
+use crate::extract::{RawBody, json_body};
+use crate::problem::{ApiError, Problem};
+use domain::command::Command;
+use domain::definition::StreamDefinition;
+use domain::error::DomainError;
+use domain::registry::StreamHandle;
+use wire::streams::{CreateStream, StreamDefinitionDoc, StreamStatusDoc};
 
 /// A stream: its definition and its status.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -96,7 +96,7 @@ pub async fn create(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let request: CreateStream = json_body(&headers, &body)?;
-    let definition = StreamDefinition::from_request(request.into(), state.config.streams.eigen_every, generated_id)?;
+    let definition = StreamDefinition::from_request(request.into(), state.settings.eigen_every, generated_id)?;
     let (handle, created) = state.registry.create(definition).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view(&handle))).into_response();
