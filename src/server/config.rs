@@ -41,7 +41,7 @@ pub struct Limits {
     pub max_streams: usize,
     /// Largest prediction horizon.
     pub max_horizon: usize,
-    /// Memory budget of one stream in bytes (its estimate: matrices, warm-up buffer,
+    /// Memory budget of one stream in bytes (its estimate: matrices, residual ring, warm-up buffer,
     /// window, published model); a create beyond it is refused with 422.
     pub stream_memory_bytes: u64,
     /// Memory budget of all streams together in bytes.

@@ -142,7 +142,10 @@ impl EstimatorConfig {
         let fourier = self.dictionary.fourier.as_ref().map_or(0, |f| f.count as u64);
         let history = (self.dictionary.delay.unwrap_or(0) as u64).saturating_add(1);
         let lifting = rbf.saturating_add(fourier).saturating_add(history).saturating_mul(n.saturating_add(1));
+        // The ring of recent lifted residuals behind the modes' confidence intervals.
+        let ring = (crate::uncertainty::residual_ring_rows(self.n_lifted()) as u64).saturating_mul(lifted);
         let online = matrices
+            .saturating_add(ring)
             .saturating_add(deferred)
             .saturating_add(window)
             .saturating_add(lifting)
@@ -267,11 +270,13 @@ mod tests {
     #[test]
     fn memory_estimate_counts_matrices_window_and_warmup() {
         // state,delay:2000 on 2 channels: N' = 4002, so G, P, the factor, R and K alone
-        // are 5 * 4002^2 * 8 bytes = 641 MB.
+        // are 5 * 4002^2 * 8 bytes = 641 MB; the residual ring adds at most 2^17 values.
         let c = config("state,delay:2000");
         let bytes = c.memory_bytes();
         let matrices = 5 * 4002 * 4002 * 8;
-        assert!((matrices..matrices + (8 << 20)).contains(&bytes), "{bytes}");
+        let ring = crate::uncertainty::residual_ring_rows(4002) as u64 * 4002 * 8;
+        assert!(ring <= 1 << 20);
+        assert!((matrices + ring..matrices + ring + (8 << 20)).contains(&bytes), "{bytes}");
         // A window of w pairs adds w (N' + N) values.
         let mut windowed = config("state,const");
         let plain = windowed.memory_bytes();

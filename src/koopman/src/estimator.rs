@@ -10,6 +10,7 @@ use crate::model::LinearModel;
 use crate::noise::mu_from_sigma;
 use crate::recursion::{Mode, PairEffect, Recursion};
 use crate::state::{EstimatorState, OnlineState, PhaseState};
+use crate::uncertainty::{ModeStatistics, ResidualRing};
 
 /// Where the estimator is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,9 @@ struct Online {
     target: Vec<f64>,
     have_previous: bool,
     residuals: ResidualTracker,
+    /// The latest a-priori residuals in lifted coordinates (the mode statistics' Sigma_e).
+    /// Not exported: after a restore it refills within a few hundred pairs.
+    residual_ring: ResidualRing,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +241,31 @@ impl Estimator {
         self.online().map(|o| o.recursion.sums())
     }
 
+    /// The statistics behind mode energies and confidence intervals (see
+    /// [`crate::uncertainty`]), when a model is available. O(N^2) copies plus one product
+    /// over the residual ring: call it at an eigen refresh, not per sample.
+    pub fn mode_statistics(&self) -> Option<ModeStatistics> {
+        let o = self.ready()?;
+        let n = o.target.len();
+        let (gram, _) = o.recursion.sums();
+        let pairs = o.recursion.pairs;
+        let rho = self.config.forgetting;
+        // The ridge still in G: mu, decayed by rho per pair under forgetting (a window keeps it).
+        let (ridge, sandwich) = if self.config.window.is_none() && rho < 1.0 {
+            let decay = rho.powf(pairs as f64);
+            (o.mu * decay, (1.0 + decay) / (1.0 + rho))
+        } else {
+            (o.mu, 1.0)
+        };
+        let p = o.recursion.inverse();
+        Some(ModeStatistics {
+            p_state: Mat::from_fn(n, n, |i, j| sandwich * p[(i, j)]),
+            residual_cov: o.residual_ring.covariance(),
+            residual_samples: o.residual_ring.len(),
+            gram_state: Mat::from_fn(n, n, |i, j| gram[(i, j)] - if i == j { ridge } else { 0.0 }),
+        })
+    }
+
     /// RMS of the a-priori one-step residual per state channel, in data units.
     pub fn residual_rms(&self) -> Option<Vec<f64>> {
         self.online()
@@ -358,6 +387,7 @@ impl Estimator {
                         count: online.residual_count,
                         mean_square: online.residual_mean_square,
                     },
+                    residual_ring: ResidualRing::new(n_lifted),
                 }))
             }
         };
@@ -409,6 +439,7 @@ impl Estimator {
                 count: 0,
                 mean_square: vec![0.0; c.n_states()],
             },
+            residual_ring: ResidualRing::new(n_lifted),
             lifting,
             mu,
         };
@@ -459,6 +490,7 @@ impl Online {
                 PairEffect::Updated => {
                     let scale = self.lifting.standardisation().map(|s| s.scale.as_slice());
                     self.residuals.record(self.recursion.last_residual(), scale);
+                    self.residual_ring.record(self.recursion.last_residual());
                     SampleOutcome::Updated
                 }
                 PairEffect::SumsOnly => SampleOutcome::SumsOnly,

@@ -57,6 +57,7 @@ mod spec;
 pub mod spectrum;
 mod state;
 mod symmetric;
+pub mod uncertainty;
 mod window;
 
 pub use config::{EstimatorConfig, MAX_LIFTED, Regularisation};

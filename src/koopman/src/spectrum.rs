@@ -1,11 +1,13 @@
 //! Spectra of the identified operator: discrete and continuous eigenvalues, frequency,
 //! damping, time constant, ambiguity flags, mode shapes on the measured channels and
-//! participation factors.
+//! participation factors; with the estimator's statistics ([`analyse`]), each mode's energy
+//! and the 95 % confidence intervals of its frequency and damping.
 
 use faer::linalg::solvers::DenseSolveCore;
 use faer::{MatRef, c64};
 
 use crate::error::NumericalError;
+use crate::uncertainty::{self, ComplexCovariance, ModeStatistics, Z95};
 
 /// |lambda| below this has no meaningful logarithm (the continuous eigenvalue is -inf).
 const NEAR_ZERO: f64 = 1e-8;
@@ -95,47 +97,152 @@ pub fn eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<c64>, NumericalError> {
     a.eigenvalues().map_err(|_| NumericalError::EigenFailed)
 }
 
-/// Full modal analysis of A with output matrix C at sample time `ts`, sorted by damping
-/// ratio (least damped first), then frequency; modes without a continuous reading last.
-pub fn modes(a: MatRef<'_, f64>, c: MatRef<'_, f64>, ts: f64) -> Result<Vec<Mode>, NumericalError> {
+/// A mode with what the estimator's statistics say about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeEstimate {
+    /// The mode.
+    pub mode: Mode,
+    /// Share in [0, 1] of the measured channels' recent signal that this eigenvalue
+    /// carries: ||C v||^2 (w G w^H) over the same for every eigenvalue, with G the data's
+    /// Gram matrix (cross terms between modes are left out, so the shares sum to 1).
+    pub energy: f64,
+    /// First-order covariance of the eigenvalue (None without residuals yet).
+    pub eigenvalue_cov: Option<ComplexCovariance>,
+    /// 95 % interval of the frequency in Hz (lower end at least 0).
+    pub frequency_ci95: Option<(f64, f64)>,
+    /// 95 % interval of the damping ratio.
+    pub damping_ci95: Option<(f64, f64)>,
+}
+
+/// The eigen-decomposition of A: eigenvalues, right eigenvectors (columns) and left ones
+/// (rows of the inverse).
+struct Decomposition {
+    values: Vec<c64>,
+    right: faer::Mat<c64>,
+    left: faer::Mat<c64>,
+}
+
+fn decompose(a: MatRef<'_, f64>) -> Result<Decomposition, NumericalError> {
     let eigen = a.eigen().map_err(|_| NumericalError::EigenFailed)?;
-    let right = eigen.U();
+    let right = eigen.U().to_owned();
     let left = right.partial_piv_lu().inverse();
-    let n_lifted = a.nrows();
+    if !left.as_ref().is_all_finite() {
+        return Err(NumericalError::EigenFailed);
+    }
+    Ok(Decomposition { values: (0..a.nrows()).map(|i| eigen.S()[i]).collect(), right, left })
+}
+
+/// C v_i, unscaled.
+fn output_vector(d: &Decomposition, c: MatRef<'_, f64>, i: usize) -> Vec<c64> {
+    let n_lifted = d.right.nrows();
+    (0..c.nrows()).map(|k| (0..n_lifted).map(|j| d.right[(j, i)] * c[(k, j)]).sum()).collect()
+}
+
+fn mode_of(d: &Decomposition, c: MatRef<'_, f64>, ts: f64, i: usize) -> Mode {
+    let lambda = d.values[i];
     let n = c.nrows();
-    let mut modes: Vec<Mode> = (0..n_lifted)
-        .map(|i| {
-            let lambda = eigen.S()[i];
-            let mut shape: Vec<c64> = (0..n).map(|k| (0..n_lifted).map(|j| right[(j, i)] * c[(k, j)]).sum()).collect();
-            if let Some(peak) = shape.iter().copied().max_by(|x, y| x.norm().total_cmp(&y.norm()))
-                && peak.norm() > 0.0
-            {
-                shape.iter_mut().for_each(|v| *v /= peak);
-            }
-            let mut participation: Vec<f64> = (0..n).map(|k| (right[(k, i)] * left[(i, k)]).norm()).collect();
-            let total: f64 = participation.iter().sum();
-            if total > 0.0 {
-                participation.iter_mut().for_each(|p| *p /= total);
-            }
-            Mode {
-                eigenvalue: lambda,
-                continuous: Continuous::of(lambda, ts),
-                flags: flags_of(lambda),
-                shape,
-                participation,
-                eigenfunction: (0..n_lifted).map(|j| left[(i, j)]).collect(),
-            }
-        })
-        .collect();
-    modes.sort_by(|x, y| match (&x.continuous, &y.continuous) {
+    let n_lifted = d.right.nrows();
+    let mut shape = output_vector(d, c, i);
+    if let Some(peak) = shape.iter().copied().max_by(|x, y| x.norm().total_cmp(&y.norm()))
+        && peak.norm() > 0.0
+    {
+        shape.iter_mut().for_each(|v| *v /= peak);
+    }
+    let mut participation: Vec<f64> = (0..n).map(|k| (d.right[(k, i)] * d.left[(i, k)]).norm()).collect();
+    let total: f64 = participation.iter().sum();
+    if total > 0.0 {
+        participation.iter_mut().for_each(|p| *p /= total);
+    }
+    Mode {
+        eigenvalue: lambda,
+        continuous: Continuous::of(lambda, ts),
+        flags: flags_of(lambda),
+        shape,
+        participation,
+        eigenfunction: (0..n_lifted).map(|j| d.left[(i, j)]).collect(),
+    }
+}
+
+/// Least damped first, then by frequency; modes without a continuous reading last.
+fn by_damping(x: &Mode, y: &Mode) -> std::cmp::Ordering {
+    match (&x.continuous, &y.continuous) {
         (Some(a), Some(b)) => {
             a.damping_ratio.total_cmp(&b.damping_ratio).then(a.frequency_hz.total_cmp(&b.frequency_hz))
         }
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
-    });
+    }
+}
+
+/// Full modal analysis of A with output matrix C at sample time `ts`, sorted by damping
+/// ratio (least damped first), then frequency; modes without a continuous reading last.
+pub fn modes(a: MatRef<'_, f64>, c: MatRef<'_, f64>, ts: f64) -> Result<Vec<Mode>, NumericalError> {
+    let d = decompose(a)?;
+    let mut modes: Vec<Mode> = (0..a.nrows()).map(|i| mode_of(&d, c, ts, i)).collect();
+    modes.sort_by(by_damping);
     Ok(modes)
+}
+
+/// The modal analysis of [`modes`] with each mode's energy and confidence intervals, from
+/// the estimator's statistics (see [`crate::uncertainty`]); same order. O(N^3).
+pub fn analyse(
+    a: MatRef<'_, f64>,
+    c: MatRef<'_, f64>,
+    ts: f64,
+    stats: &ModeStatistics,
+) -> Result<Vec<ModeEstimate>, NumericalError> {
+    let n_lifted = a.nrows();
+    if stats.p_state.nrows() != n_lifted || stats.gram_state.nrows() != n_lifted {
+        return Err(NumericalError::EigenFailed);
+    }
+    let d = decompose(a)?;
+    let gram = stats.gram_state.as_ref();
+    // G w^H and Sigma_e w^T for every left vector at once (one product each).
+    let left_h = d.left.adjoint().to_owned();
+    let gram_c = faer::Mat::from_fn(n_lifted, n_lifted, |i, j| c64::new(gram[(i, j)], 0.0));
+    let g_w = &gram_c * &left_h;
+    let sigma_w = stats.residual_cov.as_ref().map(|cov| {
+        let cov_c = faer::Mat::from_fn(n_lifted, n_lifted, |i, j| c64::new(cov[(i, j)], 0.0));
+        &cov_c * d.left.transpose()
+    });
+    let mut raw_energy = Vec::with_capacity(n_lifted);
+    let mut estimates = Vec::with_capacity(n_lifted);
+    for i in 0..n_lifted {
+        let output = output_vector(&d, c, i);
+        let output_norm: f64 = output.iter().map(|v| v.norm_sqr()).sum();
+        // w G w^H, real and non-negative up to rounding.
+        let modal: f64 = (0..n_lifted).map(|r| (d.left[(i, r)] * g_w[(r, i)]).re).sum();
+        raw_energy.push(output_norm * modal.max(0.0));
+        let mode = mode_of(&d, c, ts, i);
+        let (eigenvalue_cov, frequency_ci95, damping_ci95) = match &sigma_w {
+            Some(sigma_w) => {
+                let w: Vec<c64> = (0..n_lifted).map(|r| d.left[(i, r)]).collect();
+                let s_w: Vec<c64> = (0..n_lifted).map(|r| sigma_w[(r, i)]).collect();
+                let v: Vec<c64> = (0..n_lifted).map(|r| d.right[(r, i)]).collect();
+                let cov = uncertainty::eigenvalue_covariance(&w, &s_w, &v, &stats.p_state);
+                let intervals = mode.continuous.zip(uncertainty::frequency_damping_sd(mode.eigenvalue, ts, &cov));
+                let (f, z) = match intervals {
+                    Some((cont, (sd_f, sd_z))) => (
+                        Some(((cont.frequency_hz - Z95 * sd_f).max(0.0), cont.frequency_hz + Z95 * sd_f)),
+                        Some((cont.damping_ratio - Z95 * sd_z, cont.damping_ratio + Z95 * sd_z)),
+                    ),
+                    None => (None, None),
+                };
+                (Some(cov), f, z)
+            }
+            None => (None, None, None),
+        };
+        estimates.push(ModeEstimate { mode, energy: 0.0, eigenvalue_cov, frequency_ci95, damping_ci95 });
+    }
+    let total: f64 = raw_energy.iter().sum();
+    if total > 0.0 && total.is_finite() {
+        for (e, raw) in estimates.iter_mut().zip(&raw_energy) {
+            e.energy = raw / total;
+        }
+    }
+    estimates.sort_by(|x, y| by_damping(&x.mode, &y.mode));
+    Ok(estimates)
 }
 
 #[cfg(test)]
