@@ -65,11 +65,12 @@ async fn absurd_sizes_are_refused_before_allocation_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_total_memory_budget_bounds_all_streams_together() {
-    // state,delay:100 on 2 channels: N = 202, about 4.7 MiB a stream (estimator, its ring
-    // of recent residuals, published model); four fit in 20 MiB, the fifth does not.
+    // state,delay:100 on 2 channels: N = 202, about 6.8 MiB a stream (estimator, its ring
+    // of recent residuals, published model, what a mode-meter refresh holds); four fit in
+    // 30 MiB, the fifth does not.
     let mut config = ServiceConfig::default();
     config.limits.stream_memory_bytes = 8 << 20;
-    config.limits.total_memory_bytes = 20 << 20;
+    config.limits.total_memory_bytes = 30 << 20;
     let server = TestServer::start_with(config).await;
     let definition = |id: &str| two_channels(json!({"id": id, "dictionary": "state,delay:100"}));
     for i in 0..4 {

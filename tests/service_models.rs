@@ -135,7 +135,7 @@ async fn model_modes_predictions_and_etags() {
     }
 
     // Modes: the Van der Pol fundamental (0.9430 rad/s) is the least damped oscillation.
-    let (status, modes) = server.get_json("/v1/streams/v/modes").await;
+    let (status, modes) = server.get_json("/v1/streams/v/modes?all=true").await;
     assert_eq!(status, 200);
     assert_eq!(modes["channels"], json!(["x1", "x2"]));
     let fundamental =

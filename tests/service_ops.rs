@@ -225,6 +225,7 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
         ("/v1/streams/{id}/ws", vec!["get"]),
         ("/v1/streams/{id}/model", vec!["get"]),
         ("/v1/streams/{id}/modes", vec!["get"]),
+        ("/v1/streams/{id}/alarms", vec!["get"]),
         ("/v1/streams/{id}/predict", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),

@@ -10,7 +10,7 @@ mod roundtrip;
 
 use common::{TestServer, van_der_pol, vdp_definition};
 use futures_util::{SinkExt, StreamExt};
-use koopstream::wire::documents::{ModesResponse, PredictRequest, PredictResponse};
+use koopstream::wire::documents::{ModesResponse, PredictRequest, PredictResponse, TrackedModesResponse};
 use koopstream::wire::model_doc::ModelDoc;
 use koopstream::wire::pb::server_message::Message as Server;
 use koopstream::wire::streams::IngestAckDoc;
@@ -115,6 +115,9 @@ fn the_schemas_compile_into_the_types_the_server_uses_and_nothing_duplicates_the
         std::any::type_name::<pb::ModeFlags>(),
         std::any::type_name::<pb::Mode>(),
         std::any::type_name::<pb::ModesResponse>(),
+        std::any::type_name::<pb::Interval>(),
+        std::any::type_name::<pb::TrackedMode>(),
+        std::any::type_name::<pb::TrackedModesResponse>(),
         std::any::type_name::<pb::PredictStart>(),
         std::any::type_name::<pb::PredictRequest>(),
         std::any::type_name::<pb::PredictResponse>(),
@@ -279,13 +282,20 @@ async fn model_modes_and_predictions_in_protobuf_hold_the_json_content() {
         server.http.get(server.url("/v1/streams/m/model")).header("accept", PROTOBUF).header("if-none-match", tag);
     assert_eq!(cached.send().await.unwrap().status().as_u16(), 304);
     // JSON stays the default, and wins when preferred.
-    let preferred = get_bytes(&server, "/v1/streams/m/modes", "application/json, application/x-protobuf;q=0.5").await;
+    let preferred =
+        get_bytes(&server, "/v1/streams/m/modes?all=true", "application/json, application/x-protobuf;q=0.5").await;
     let json_modes: ModesResponse = preferred.json().await.unwrap();
-    let response = get_bytes(&server, "/v1/streams/m/modes", PROTOBUF).await;
+    let response = get_bytes(&server, "/v1/streams/m/modes?all=true", PROTOBUF).await;
     assert_eq!(response.headers()["content-type"], PROTOBUF);
     let modes = pb::ModesResponse::decode(response.bytes().await.unwrap()).unwrap();
     assert_eq!(ModesResponse::try_from(&modes).unwrap(), json_modes);
     assert!(!json_modes.modes.is_empty());
+    // The tracked modes, by default, in both forms.
+    let json_tracked: TrackedModesResponse =
+        get_bytes(&server, "/v1/streams/m/modes", "*/*").await.json().await.unwrap();
+    let response = get_bytes(&server, "/v1/streams/m/modes", PROTOBUF).await;
+    let tracked = pb::TrackedModesResponse::decode(response.bytes().await.unwrap()).unwrap();
+    assert_eq!(TrackedModesResponse::from(&tracked), json_tracked);
 
     let request = json!({"horizon": 5, "mode": "relift", "start": {"x": [[1.0, 0.5]], "t": 2.0}});
     let json_prediction: PredictResponse =

@@ -172,7 +172,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         }
     }
     bar.finish(rows.len() as u64);
-    let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
+    let modes = client.get(&format!("/v1/streams/{id}/modes?all=true")).await?;
     let report = final_table(&scenario.truth, &modes);
     if let Some((stop, task)) = local {
         let _ = stop.send(());

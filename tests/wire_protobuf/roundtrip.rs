@@ -14,6 +14,7 @@ use koopstream::service::command::{IngestAck, ModeBrief, ModelSummary};
 use koopstream::wire::batch::SampleBatchBody;
 use koopstream::wire::documents::{
     ComplexValue, ModeFlagsView, ModeView, ModesResponse, PredictMode, PredictRequest, PredictResponse, PredictStart,
+    TrackedModeView, TrackedModesResponse,
 };
 use koopstream::wire::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
 use koopstream::wire::{ingest, pb};
@@ -145,6 +146,13 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
         near_zero,
         near_nyquist,
     });
+    let meter = (
+        option::of(number()),
+        option::of(interval()),
+        option::of(interval()),
+        option::of(any::<u64>()),
+        option::of(name()),
+    );
     let mode = (
         complex(),
         option::of(complex()),
@@ -155,6 +163,7 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
         flags,
         vec(complex(), 0..3),
         vec(number(), 0..3),
+        meter,
     )
         .prop_map(
             |(
@@ -167,6 +176,7 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
                 flags,
                 shape,
                 participation,
+                (energy, frequency_ci95, damping_ci95, id, reason),
             )| {
                 ModeView {
                     eigenvalue,
@@ -178,11 +188,66 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
                     flags,
                     shape,
                     participation,
+                    energy,
+                    frequency_ci95,
+                    damping_ci95,
+                    id,
+                    reason,
                 }
             },
         );
     (any::<u64>(), scalar(), vec(name(), 0..3), vec(mode, 0..4))
         .prop_map(|(version, ts, channels, modes)| ModesResponse { version, ts, channels, modes })
+}
+
+/// An interval: a message of two singular doubles, so -0.0 is +0.0 in each.
+fn interval() -> impl Strategy<Value = [f64; 2]> {
+    (scalar(), scalar()).prop_map(|(a, b)| [a, b])
+}
+
+fn tracked_modes() -> impl Strategy<Value = TrackedModesResponse> {
+    let alarm = option::of(prop_oneof![Just("warning".to_owned()), Just("critical".to_owned())]);
+    let mode = (
+        any::<u64>(),
+        scalar(),
+        scalar(),
+        option::of(interval()),
+        option::of(interval()),
+        scalar(),
+        vec(complex(), 0..3),
+        scalar(),
+        alarm,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                id,
+                frequency_hz,
+                damping_ratio,
+                frequency_ci95,
+                damping_ci95,
+                energy,
+                shape,
+                first_seen_t,
+                alarm,
+                current,
+            )| {
+                TrackedModeView {
+                    id,
+                    frequency_hz,
+                    damping_ratio,
+                    frequency_ci95,
+                    damping_ci95,
+                    energy,
+                    shape,
+                    first_seen_t,
+                    alarm,
+                    current,
+                }
+            },
+        );
+    (option::of(any::<u64>()), option::of(number()), scalar(), vec(name(), 0..3), vec(mode, 0..4))
+        .prop_map(|(version, t, ts, channels, modes)| TrackedModesResponse { version, t, ts, channels, modes })
 }
 
 fn predict_request() -> impl Strategy<Value = PredictRequest> {
@@ -228,8 +293,9 @@ proptest! {
     }
 
     #[test]
-    fn modes_round_trip(modes in modes()) {
+    fn modes_round_trip(modes in modes(), tracked in tracked_modes()) {
         same(&ModesResponse::try_from(&wire(&pb::ModesResponse::from(&modes))).unwrap(), &modes)?;
+        same(&TrackedModesResponse::from(&wire(&pb::TrackedModesResponse::from(&tracked))), &tracked)?;
     }
 
     #[test]
@@ -242,14 +308,14 @@ proptest! {
     fn acknowledgements_problems_and_summaries_round_trip(
         ack in (any::<u64>(), any::<usize>(), any::<bool>(), any::<usize>(), any::<usize>(), any::<u64>()),
         problem in (name(), name(), any::<u16>(), name()),
-        summary in (any::<u64>(), any::<u64>(), option::of(vec(number(), 0..3)), vec((scalar(), scalar()), 0..3)),
+        summary in (any::<u64>(), any::<u64>(), option::of(vec(number(), 0..3)), vec((any::<u64>(), scalar(), scalar()), 0..3)),
     ) {
         let (seq, accepted, duplicate, out_of_order, missing_value, version) = ack;
         let ack = IngestAck { seq, accepted, duplicate, out_of_order, missing_value, version };
         same(&IngestAck::try_from(&wire(&pb::IngestAck::from(&ack))).unwrap(), &ack)?;
         let problem = Problem { kind: problem.0, title: problem.1, status: problem.2, detail: problem.3 };
         same(&Problem::try_from(&wire(&pb::Problem::from(&problem))).unwrap(), &problem)?;
-        let modes = summary.3.into_iter().map(|(frequency_hz, damping_ratio)| ModeBrief { frequency_hz, damping_ratio }).collect();
+        let modes = summary.3.into_iter().map(|(id, frequency_hz, damping_ratio)| ModeBrief { id, frequency_hz, damping_ratio }).collect();
         let summary = ModelSummary { version: summary.0, samples_accepted: summary.1, residual_rms: summary.2, modes };
         same(&ModelSummary::from(&wire(&pb::ModelSummary::from(&summary))), &summary)?;
     }

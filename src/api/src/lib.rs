@@ -114,7 +114,7 @@ pub type AppState = Arc<AppInner>;
     info(title = "koopstream", description = "Streaming online system identification with robust Koopman operators. Bodies are JSON; batches, models, modes and predictions also have protobuf forms (application/x-protobuf; schemas in proto/koopstream/v1/, package koopstream.v1), chosen by Content-Type and Accept."),
     paths(
         streams::create, streams::list, streams::get, streams::delete, streams::reset,
-        samples::ingest, ws::upgrade, model::model, model::modes, model::predict,
+        samples::ingest, ws::upgrade, model::model, model::modes, model::alarms, model::predict,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     tags(
@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{id}/samples", post(samples::ingest))
         .route("/v1/streams/{id}/model", get(model::model))
         .route("/v1/streams/{id}/modes", get(model::modes))
+        .route("/v1/streams/{id}/alarms", get(model::alarms))
         .route("/v1/streams/{id}/predict", post(model::predict))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
     let timed = Router::new()

@@ -19,7 +19,10 @@ use crate::problem::{ApiError, Problem};
 use crate::streams::find;
 use domain::registry::StreamHandle;
 use domain::snapshot::{ModelSnapshot, ModelState};
-use wire::documents::{ModesResponse, PredictMode, PredictRequest, PredictResponse, mode_view};
+use wire::documents::{
+    AlarmsResponse, ModesResponse, PredictMode, PredictRequest, PredictResponse, TrackedModesResponse, alarm_view,
+    estimate_view, mode_view, tracked_view,
+};
 use wire::model_doc::ModelDoc;
 use wire::npz::{NpyArray, write_npz};
 use wire::{ProtobufBody, is_protobuf, pb};
@@ -120,36 +123,99 @@ pub async fn model(
     Ok(response)
 }
 
-/// The modes: eigenvalues, frequency, damping, shapes and participation, least damped first.
-#[utoipa::path(get, path = "/v1/streams/{id}/modes", tag = "models", params(("id" = String, Path, description = "Stream id")),
-    responses((status = 200, description = "The modes: JSON; protobuf koopstream.v1.ModesResponse with Accept: application/x-protobuf", content(
+/// Query of the modes.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ModesQuery {
+    /// `true`: every eigenvalue of the latest refresh, each with its energy, intervals,
+    /// track and the reason it is not physical; `false` (default): the tracked physical
+    /// modes only.
+    pub all: Option<String>,
+}
+
+/// The tracked physical modes (least damped first), or with `?all=true` every eigenvalue.
+#[utoipa::path(get, path = "/v1/streams/{id}/modes", tag = "models",
+    params(("id" = String, Path, description = "Stream id"), ModesQuery),
+    responses((status = 200, description = "Tracked modes (koopstream.v1.TrackedModesResponse as protobuf), or with all=true every eigenvalue (koopstream.v1.ModesResponse); protobuf with Accept: application/x-protobuf", content(
+            (TrackedModesResponse = "application/json"),
             (ModesResponse = "application/json"),
             (ProtobufBody = "application/x-protobuf"),
         )),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad query", body = Problem, content_type = "application/problem+json")))]
 pub async fn modes(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<ModesQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let all = match query.all.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(ApiError::invalid(format!("query `all`: `{other}` must be true or false"))),
+    };
     let handle = find(&state, &id)?;
     let snapshot = published_model(&handle)?;
-    let (version, ts) = (snapshot.version, snapshot.ts);
-    let modes = blocking(move || snapshot.modes()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
-    let modes = ModesResponse {
-        version,
-        ts,
-        channels: handle.definition.channels.iter().map(|c| c.name.clone()).collect(),
-        modes: modes.iter().map(mode_view).collect(),
-    };
-    let mut response = if prefers_protobuf(&headers) {
-        protobuf_response(&pb::ModesResponse::from(&modes))
+    let channels: Vec<String> = handle.definition.channels.iter().map(|c| c.name.clone()).collect();
+    let view = handle.meter.view();
+    let mut response = if all {
+        let modes = match view {
+            Some(view) => ModesResponse {
+                version: view.version,
+                ts: snapshot.ts,
+                channels,
+                modes: view
+                    .analysed
+                    .iter()
+                    .enumerate()
+                    .map(|(k, e)| estimate_view(e, view.verdicts.get(k).and_then(|v| v.1), view.reason(k)))
+                    .collect(),
+            },
+            None => {
+                // Before the first refresh: the current model's modes, not yet classified.
+                let (version, ts) = (snapshot.version, snapshot.ts);
+                let modes = blocking(move || snapshot.modes()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
+                ModesResponse { version, ts, channels, modes: modes.iter().map(mode_view).collect() }
+            }
+        };
+        if prefers_protobuf(&headers) {
+            protobuf_response(&pb::ModesResponse::from(&modes))
+        } else {
+            Json(modes).into_response()
+        }
     } else {
-        Json(modes).into_response()
+        let modes = TrackedModesResponse {
+            version: view.as_ref().map(|v| v.version),
+            t: view.as_ref().map(|v| v.t),
+            ts: snapshot.ts,
+            channels,
+            modes: view.map(|v| v.physical.iter().map(tracked_view).collect()).unwrap_or_default(),
+        };
+        if prefers_protobuf(&headers) {
+            protobuf_response(&pb::TrackedModesResponse::from(&modes))
+        } else {
+            Json(modes).into_response()
+        }
     };
     vary_accept(&mut response);
     Ok(response)
+}
+
+/// Active damping alarms of the tracked modes and their bounded history.
+#[utoipa::path(get, path = "/v1/streams/{id}/alarms", tag = "models",
+    params(("id" = String, Path, description = "Stream id")),
+    responses((status = 200, description = "Active alarms and history", body = AlarmsResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn alarms(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let handle = find(&state, &id)?;
+    let view = handle.meter.view();
+    let response = AlarmsResponse {
+        version: view.as_ref().map(|v| v.version),
+        t: view.as_ref().map(|v| v.t),
+        active: view.as_ref().map(|v| v.active_alarms.iter().map(alarm_view).collect()).unwrap_or_default(),
+        history: view.as_ref().map(|v| v.history.iter().map(alarm_view).collect()).unwrap_or_default(),
+    };
+    Ok(Json(response).into_response())
 }
 
 fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiError> {

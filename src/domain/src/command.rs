@@ -56,6 +56,8 @@ pub struct IngestAck {
 /// A mode in a summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModeBrief {
+    /// The tracked mode's id.
+    pub id: u64,
     /// Frequency in Hz.
     pub frequency_hz: f64,
     /// Damping ratio.

@@ -5,6 +5,7 @@ use koopman::{ConfigError, DictionarySpec, EstimatorConfig, Regularisation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
+use crate::modes::{ModeMeterConfig, ModeMeterRequest};
 use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
 
 /// A measured channel or an input.
@@ -59,6 +60,8 @@ pub struct NewStream {
     pub seed: Option<u64>,
     /// Exact refactorisation interval in pairs (default 2000).
     pub refactor_every: Option<usize>,
+    /// The mode meter (default: see [`ModeMeterConfig::defaults`]).
+    pub modes: Option<ModeMeterRequest>,
 }
 
 /// The canonical definition of a stream, defaults filled in.
@@ -92,6 +95,9 @@ pub struct StreamDefinition {
     pub seed: u64,
     /// Refactorisation interval in pairs.
     pub refactor_every: usize,
+    /// The mode meter (absent in definitions stored before it existed: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modes: Option<ModeMeterConfig>,
 }
 
 /// Most channels and inputs of one stream, together.
@@ -101,8 +107,10 @@ pub const MAX_NAME_BYTES: usize = 128;
 /// Longest unit, in bytes.
 pub const MAX_UNIT_BYTES: usize = 32;
 /// Bytes a published model and its modes hold per N^2 (A, the complex right and left
-/// eigenvectors, the eigen solver's work space), on top of the estimator's own estimate.
-pub const PUBLISHED_BYTES_PER_SQUARE: u64 = 8 * 6;
+/// eigenvectors, the eigen solver's work space), on top of the estimator's own estimate;
+/// and the mode meter's (the copies of P and G handed to a refresh, every analysed mode's
+/// complex eigenfunction).
+pub const PUBLISHED_BYTES_PER_SQUARE: u64 = 8 * 6 + 8 * 2 + 16;
 
 /// Checks a stream id: 1 to 64 characters of `[A-Za-z0-9._-]`.
 pub fn check_id(id: &str) -> Result<(), DomainError> {
@@ -195,6 +203,7 @@ impl StreamDefinition {
         if eigen_every == 0 {
             return Err(DomainError::invalid("field `eigen_every`: must be at least 1"));
         }
+        let modes = ModeMeterConfig::from_request(request.modes, request.ts)?;
         let defaults = ModelOptions::default();
         let definition = Self {
             id,
@@ -211,6 +220,7 @@ impl StreamDefinition {
             eigen_every,
             seed: request.seed.unwrap_or(defaults.seed),
             refactor_every: request.refactor_every.unwrap_or(defaults.refactor_every),
+            modes: Some(modes),
         };
         definition
             .estimator_config()
@@ -236,6 +246,11 @@ impl StreamDefinition {
         }
     }
 
+    /// The mode meter's configuration.
+    pub fn mode_meter(&self) -> ModeMeterConfig {
+        self.modes.unwrap_or_else(|| ModeMeterConfig::defaults(self.ts))
+    }
+
     /// The estimator configuration.
     pub fn estimator_config(&self) -> EstimatorConfig {
         self.model_options().estimator_config(
@@ -250,7 +265,12 @@ impl StreamDefinition {
     pub fn memory_bytes(&self) -> u64 {
         let config = self.estimator_config();
         let lifted = config.n_lifted() as u64;
-        config.memory_bytes().saturating_add(lifted.saturating_mul(lifted).saturating_mul(PUBLISHED_BYTES_PER_SQUARE))
+        // A refresh's copy of the residual ring.
+        let ring = (koopman::uncertainty::residual_ring_rows(config.n_lifted()) as u64).saturating_mul(lifted) * 8;
+        config
+            .memory_bytes()
+            .saturating_add(lifted.saturating_mul(lifted).saturating_mul(PUBLISHED_BYTES_PER_SQUARE))
+            .saturating_add(ring)
     }
 
     /// Number of state channels.

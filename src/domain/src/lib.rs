@@ -11,6 +11,7 @@ pub mod definition;
 pub mod error;
 pub mod journal;
 pub mod metrics;
+pub mod modes;
 pub mod options;
 pub mod owner;
 pub mod registry;

@@ -2,6 +2,7 @@
 //! reason, route template, status class); per-stream series only for the first few streams
 //! when the configuration allows them.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
@@ -103,11 +104,17 @@ struct StreamLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     stream: String,
-    /// Rank among the oscillatory modes, least damped first ("1", "2", ...).
+    /// The tracked mode's id, stable across refreshes and never reused within a stream.
     mode: String,
 }
 
-/// Per-stream mode gauges cover this many least-damped modes.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlarmLabels {
+    stream: String,
+    severity: String,
+}
+
+/// Per-stream mode gauges cover this many least-damped tracked physical modes.
 pub const MODE_GAUGES: usize = 4;
 
 fn latency_histogram() -> Histogram {
@@ -150,7 +157,10 @@ pub struct Metrics {
     stream_residual: Family<StreamLabels, Gauge<f64, AtomicU64>>,
     stream_mode_damping: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     stream_mode_frequency: Family<ModeLabels, Gauge<f64, AtomicU64>>,
+    alarms_active: Family<AlarmLabels, Gauge>,
     labelled_streams: Mutex<Vec<String>>,
+    /// The mode ids each labelled stream has gauges for.
+    gauged_modes: Mutex<HashMap<String, Vec<u64>>>,
     per_stream_cap: usize,
 }
 
@@ -179,7 +189,9 @@ impl Metrics {
             stream_residual: Family::default(),
             stream_mode_damping: Family::default(),
             stream_mode_frequency: Family::default(),
+            alarms_active: Family::default(),
             labelled_streams: Mutex::new(Vec::new()),
+            gauged_modes: Mutex::new(HashMap::new()),
             per_stream_cap,
             registry: Registry::default(),
         };
@@ -212,6 +224,11 @@ impl Metrics {
             "stream_mode_frequency_hz",
             "Frequency of the least damped modes, per stream (capped)",
             m.stream_mode_frequency.clone(),
+        );
+        registry.register(
+            "alarms_active",
+            "Tracked modes in damping alarm, per stream (capped) and severity",
+            m.alarms_active.clone(),
         );
         registry.register("stream_samples_accepted", "Samples applied, per stream (capped)", m.stream_samples.clone());
         registry.register(
@@ -261,23 +278,35 @@ impl Metrics {
         self.labelled(stream)
     }
 
-    /// Per-mode gauges of a stream within the cap: (frequency, damping) least damped first.
-    pub fn stream_modes(&self, stream: &str, modes: &[(f64, f64)]) {
+    /// Per-mode gauges of a stream within the cap: (id, frequency, damping) of its tracked
+    /// physical modes, least damped first; the series of ids no longer among them go.
+    pub fn stream_modes(&self, stream: &str, modes: &[(u64, f64, f64)]) {
         if !self.labelled(stream) {
             return;
         }
-        for rank in 0..MODE_GAUGES {
-            let labels = ModeLabels { stream: stream.to_owned(), mode: (rank + 1).to_string() };
-            match modes.get(rank) {
-                Some((frequency, damping)) => {
-                    self.stream_mode_frequency.get_or_create(&labels).set(*frequency);
-                    self.stream_mode_damping.get_or_create(&labels).set(*damping);
-                }
-                None => {
-                    self.stream_mode_frequency.remove(&labels);
-                    self.stream_mode_damping.remove(&labels);
-                }
-            }
+        let shown: Vec<u64> = modes.iter().take(MODE_GAUGES).map(|m| m.0).collect();
+        let mut gauged = self.gauged_modes.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = gauged.insert(stream.to_owned(), shown.clone()).unwrap_or_default();
+        for id in previous.iter().filter(|id| !shown.contains(id)) {
+            let labels = ModeLabels { stream: stream.to_owned(), mode: id.to_string() };
+            self.stream_mode_frequency.remove(&labels);
+            self.stream_mode_damping.remove(&labels);
+        }
+        for (id, frequency, damping) in modes.iter().take(MODE_GAUGES) {
+            let labels = ModeLabels { stream: stream.to_owned(), mode: id.to_string() };
+            self.stream_mode_frequency.get_or_create(&labels).set(*frequency);
+            self.stream_mode_damping.get_or_create(&labels).set(*damping);
+        }
+    }
+
+    /// Active alarms of a stream within the cap, by severity.
+    pub fn stream_alarms(&self, stream: &str, warning: i64, critical: i64) {
+        if !self.labelled(stream) {
+            return;
+        }
+        for (severity, count) in [("warning", warning), ("critical", critical)] {
+            let labels = AlarmLabels { stream: stream.to_owned(), severity: severity.to_owned() };
+            self.alarms_active.get_or_create(&labels).set(count);
         }
     }
 
@@ -303,10 +332,14 @@ impl Metrics {
         let labels = StreamLabels { stream: stream.to_owned() };
         self.stream_samples.remove(&labels);
         self.stream_residual.remove(&labels);
-        for rank in 0..MODE_GAUGES {
-            let labels = ModeLabels { stream: stream.to_owned(), mode: (rank + 1).to_string() };
+        let gauged = self.gauged_modes.lock().unwrap_or_else(|e| e.into_inner()).remove(stream).unwrap_or_default();
+        for id in gauged {
+            let labels = ModeLabels { stream: stream.to_owned(), mode: id.to_string() };
             self.stream_mode_frequency.remove(&labels);
             self.stream_mode_damping.remove(&labels);
+        }
+        for severity in ["warning", "critical"] {
+            self.alarms_active.remove(&AlarmLabels { stream: stream.to_owned(), severity: severity.to_owned() });
         }
     }
 

@@ -22,6 +22,7 @@ use crate::definition::StreamDefinition;
 use crate::error::DomainError;
 use crate::journal::{Journal, LogEntry, StreamState, Write};
 use crate::metrics::{Metrics, Reason, Transport};
+use crate::modes::MeterCell;
 use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::spectra::{self, Spectra};
 
@@ -80,6 +81,9 @@ pub fn unix_millis() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How soon a refresh that found the previous one still queued is tried again.
+const REFRESH_RETRY: Duration = Duration::from_millis(20);
+
 /// The task that owns a stream.
 pub struct Owner {
     definition: Arc<StreamDefinition>,
@@ -101,8 +105,9 @@ pub struct Owner {
     published: Option<Arc<ModelSnapshot>>,
     since_eigen: u64,
     spectra: Arc<Spectra>,
-    /// Set while this stream's summary job waits for the spectra worker.
+    /// Set while this stream's refresh waits for the spectra worker.
     spectra_queued: Arc<AtomicBool>,
+    meter: Arc<MeterCell>,
     rate: RateMeter,
 }
 
@@ -117,6 +122,7 @@ impl Owner {
         summaries: broadcast::Sender<Arc<ModelSummary>>,
         unsaved_since: Arc<AtomicU64>,
         spectra: Arc<Spectra>,
+        meter: Arc<MeterCell>,
     ) -> (Self, watch::Receiver<Arc<StreamSnapshot>>) {
         let config = Arc::new(definition.estimator_config());
         let version_now = Arc::new(AtomicU64::new(core.version));
@@ -139,6 +145,7 @@ impl Owner {
             since_eigen: 0,
             spectra,
             spectra_queued: Arc::new(AtomicBool::new(false)),
+            meter,
             rate: RateMeter { window_start: Instant::now(), samples: 0, rate: 0.0 },
         };
         owner.publish();
@@ -153,13 +160,29 @@ impl Owner {
         loop {
             let command = match deferred.take() {
                 Some(command) => command,
-                None => match commands.recv().await {
-                    Some(command) => {
-                        self.metrics.queue_depth.dec();
-                        command
+                None => {
+                    // A refresh that came due while the previous one was still queued is
+                    // retried shortly even if no command arrives, so the meter always ends
+                    // up analysing the latest model.
+                    let received = if self.refresh_pending() {
+                        match tokio::time::timeout(REFRESH_RETRY, commands.recv()).await {
+                            Ok(received) => received,
+                            Err(_) => {
+                                self.maybe_publish(true);
+                                continue;
+                            }
+                        }
+                    } else {
+                        commands.recv().await
+                    };
+                    match received {
+                        Some(command) => {
+                            self.metrics.queue_depth.dec();
+                            command
+                        }
+                        None => break,
                     }
-                    None => break,
-                },
+                }
             };
             match command {
                 Command::Persist { reply } => {
@@ -373,27 +396,35 @@ impl Owner {
         }
     }
 
+    /// Whether a refresh is due but could not be queued yet (one was still waiting).
+    fn refresh_pending(&self) -> bool {
+        self.since_eigen >= self.definition.eigen_every && self.published.is_some()
+    }
+
     /// Publishes when the queue is idle or the interval has passed; queues the stream's
-    /// summary on the spectra worker when the eigen cadence is due and someone reads it (a
-    /// WebSocket client or the stream's mode gauges), unless one is still queued.
+    /// refresh (mode meter, summary, mode gauges) on the spectra worker when the eigen
+    /// cadence is due, unless one is still queued. The refresh takes the model just
+    /// published and copies of the estimator's statistics (P, G, the residual ring: copies
+    /// only; the arithmetic runs on the worker).
     fn maybe_publish(&mut self, idle: bool) {
         let eigen_due = self.since_eigen >= self.definition.eigen_every && !self.spectra_queued.load(Ordering::Acquire);
         if idle || eigen_due || self.last_publish.elapsed() >= self.publish_interval {
             self.publish();
         }
-        if eigen_due && self.published.is_some() {
+        if eigen_due && let Some(model) = self.published.clone() {
             self.since_eigen = 0;
-            let gauges = self.metrics.has_stream_series(&self.definition.id);
-            if gauges || self.summaries.receiver_count() > 0 {
-                self.spectra_queued.store(true, Ordering::Release);
-                self.spectra.submit(spectra::Job {
-                    stream: self.definition.id.clone(),
-                    snapshots: self.snapshots.subscribe(),
-                    summaries: self.summaries.clone(),
-                    queued: self.spectra_queued.clone(),
-                    gauges,
-                });
-            }
+            let Some(stats) = self.core.estimator.mode_statistics() else { return };
+            self.spectra_queued.store(true, Ordering::Release);
+            self.spectra.submit(spectra::Job {
+                stream: self.definition.id.clone(),
+                model,
+                stats,
+                snapshots: self.snapshots.subscribe(),
+                summaries: self.summaries.clone(),
+                queued: self.spectra_queued.clone(),
+                gauges: self.metrics.has_stream_series(&self.definition.id),
+                meter: self.meter.clone(),
+            });
         }
     }
 

@@ -17,6 +17,7 @@ use crate::core::Core;
 use crate::definition::StreamDefinition;
 use crate::error::DomainError;
 use crate::metrics::Metrics;
+use crate::modes::MeterCell;
 use crate::owner::{Owner, OwnerContext, unix_millis};
 use crate::snapshot::{StreamSnapshot, StreamStatus};
 use crate::spectra::Spectra;
@@ -48,6 +49,8 @@ pub struct StreamHandle {
     pub definition: Arc<StreamDefinition>,
     /// Edge rejections.
     pub edge: EdgeCounters,
+    /// The mode meter and the view of its latest refresh.
+    pub meter: Arc<MeterCell>,
     sender: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<StreamSnapshot>>,
     summaries: broadcast::Sender<Arc<ModelSummary>>,
@@ -242,6 +245,7 @@ impl Registry {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
         let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
         let unsaved_since = Arc::new(AtomicU64::new(if unsaved { unix_millis() } else { 0 }));
+        let meter = Arc::new(MeterCell::new(&definition.mode_meter()));
         let (owner, snapshot) = Owner::new(
             definition.clone(),
             core,
@@ -249,11 +253,13 @@ impl Registry {
             summaries.clone(),
             unsaved_since.clone(),
             self.spectra.clone(),
+            meter.clone(),
         );
         let task = tokio::spawn(owner.run(receiver));
         Arc::new(StreamHandle {
             definition,
             edge: EdgeCounters::default(),
+            meter,
             sender,
             snapshot,
             summaries,

@@ -1,37 +1,42 @@
-//! The spectra worker: one thread that computes what WebSocket summaries and the per-stream
-//! mode gauges show (frequency and damping of the least damped modes), off the async
-//! reactor and off the ingest path. An eigen-decomposition of a large model takes tens of
-//! milliseconds; run on the blocking pool, several at once could take every core and hold
-//! acknowledgements back. Here at most one runs at a time, whatever the number of streams.
+//! The spectra worker: one thread that refreshes every stream's mode meter at its eigen
+//! cadence (the modal analysis with energies and confidence intervals, classification,
+//! tracking, alarms), and from it the WebSocket summaries and the per-stream mode and
+//! alarm gauges, off the async reactor and off the ingest path. An eigen-decomposition of a
+//! large model takes tens of milliseconds; run on the blocking pool, several at once could
+//! take every core and hold acknowledgements back. Here at most one runs at a time,
+//! whatever the number of streams.
 //!
-//! A stream has at most one job queued, and the job reads the stream's latest published
-//! snapshot when it starts, not when it was queued: when the worker falls behind, a stream
-//! that came due again gets its newest model decomposed once instead of a backlog of stale
-//! ones. Only eigenvalues are computed (no eigenvectors, no inverse): that is all a summary
-//! needs. The full modal analysis (shapes, participation) is computed on request by the
-//! readers of `/modes` and `/model`.
+//! A stream has at most one refresh queued; it carries the model that was published when
+//! the refresh came due and copies of the estimator's statistics taken at the same moment,
+//! so the analysis and the statistics describe the same model.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use koopman::NumericalError;
-use koopman::spectrum::{self, Continuous};
+use koopman::spectrum;
+use koopman::uncertainty::ModeStatistics;
+use meter::{AlarmEvent, MeterEvent, Severity};
 use tokio::sync::{broadcast, watch};
 
 use crate::command::{ModeBrief, ModelSummary};
 use crate::metrics::Metrics;
+use crate::modes::{MeterCell, MeterView};
 use crate::snapshot::{ModelSnapshot, StreamSnapshot};
 
 /// Leading modes sent in a WebSocket summary.
 pub const SUMMARY_MODES: usize = 6;
 
-/// A stream whose summary is due.
+/// A stream whose refresh is due.
 pub struct Job {
-    /// The stream id (for the mode gauges).
+    /// The stream id (for the gauges and the log).
     pub stream: String,
-    /// The stream's published snapshots; the job takes the latest when it starts.
+    /// The model to analyse.
+    pub model: Arc<ModelSnapshot>,
+    /// The estimator's statistics when it was published.
+    pub stats: ModeStatistics,
+    /// The stream's published snapshots (the summary reports the latest sample count).
     pub snapshots: watch::Receiver<Arc<StreamSnapshot>>,
     /// Where the summary goes.
     pub summaries: broadcast::Sender<Arc<ModelSummary>>,
@@ -39,6 +44,8 @@ pub struct Job {
     pub queued: Arc<AtomicBool>,
     /// Whether the stream has per-stream mode gauges.
     pub gauges: bool,
+    /// The stream's mode meter.
+    pub meter: Arc<MeterCell>,
 }
 
 struct Shared {
@@ -105,45 +112,94 @@ fn run(shared: &Shared, metrics: &Metrics) {
             }
         };
         job.queued.store(false, Ordering::Release);
-        let snapshot = job.snapshots.borrow().clone();
-        let Some(model) = &snapshot.model else { continue };
-        let started = Instant::now();
-        let Ok(modes) = leading_modes(model) else { continue };
-        metrics.eigen_seconds.observe(started.elapsed().as_secs_f64());
-        if job.gauges {
-            let pairs: Vec<(f64, f64)> = modes.iter().map(|b| (b.frequency_hz, b.damping_ratio)).collect();
-            metrics.stream_modes(&job.stream, &pairs);
-        }
-        let summary = ModelSummary {
-            version: model.version,
-            samples_accepted: snapshot.status.samples_accepted,
-            residual_rms: model.residual_rms.clone(),
-            modes,
-        };
-        // No subscriber is fine: summaries are only for connected WebSocket clients.
-        let _ = job.summaries.send(Arc::new(summary));
+        refresh(job, metrics);
     }
 }
 
-/// The leading oscillatory modes of a model (positive frequency, no ambiguity flag), least
-/// damped first, then by frequency: the order of the full modal analysis. Uses the modes a
-/// reader already computed for this model, else the eigenvalues alone.
-pub fn leading_modes(model: &ModelSnapshot) -> Result<Vec<ModeBrief>, NumericalError> {
-    let mut readings: Vec<Continuous> = if model.has_modes() {
-        let modes = model.modes()?;
-        modes.iter().filter(|m| m.eigenvalue.im > 0.0 && !m.flags.ambiguous()).filter_map(|m| m.continuous).collect()
-    } else {
-        spectrum::eigenvalues(model.model.a.as_ref())?
-            .into_iter()
-            .filter(|l| l.im > 0.0 && !spectrum::flags_of(*l).ambiguous())
-            .filter_map(|l| Continuous::of(l, model.ts))
-            .collect()
+/// Analyses the job's model, refreshes the stream's meter, publishes its view, the gauges
+/// and the summary, and logs what changed.
+fn refresh(job: Job, metrics: &Metrics) {
+    let model = &job.model;
+    let started = Instant::now();
+    let analysed = match spectrum::analyse(model.model.a.as_ref(), model.model.c.as_ref(), model.ts, &job.stats) {
+        Ok(analysed) => Arc::new(analysed),
+        Err(e) => {
+            tracing::warn!(stream = %job.stream, version = model.version, error = %e, "modal analysis failed");
+            return;
+        }
     };
-    readings
-        .sort_by(|a, b| a.damping_ratio.total_cmp(&b.damping_ratio).then(a.frequency_hz.total_cmp(&b.frequency_hz)));
-    Ok(readings
+    metrics.eigen_seconds.observe(started.elapsed().as_secs_f64());
+    let t = model.last_timestamp.unwrap_or(0.0);
+    let (view, events) = {
+        let mut meter = job.meter.meter();
+        let refresh = meter.refresh(t, model.ts, &analysed);
+        let view = MeterView {
+            version: model.version,
+            t,
+            analysed,
+            verdicts: refresh.verdicts,
+            born: meter.tracks.iter().filter(|track| track.born).map(|track| track.id).collect(),
+            physical: meter.physical(),
+            active_alarms: meter.active_alarms(),
+            history: meter.history.iter().cloned().collect(),
+        };
+        (view, refresh.events)
+    };
+    log_events(&job.stream, &events);
+    if job.gauges {
+        let modes: Vec<(u64, f64, f64)> =
+            view.physical.iter().map(|m| (m.id, m.frequency_hz, m.damping_ratio)).collect();
+        metrics.stream_modes(&job.stream, &modes);
+        let count = |s: Severity| view.active_alarms.iter().filter(|a| a.severity == s).count() as i64;
+        metrics.stream_alarms(&job.stream, count(Severity::Warning), count(Severity::Critical));
+    }
+    let summary = ModelSummary {
+        version: model.version,
+        samples_accepted: job.snapshots.borrow().status.samples_accepted,
+        residual_rms: model.residual_rms.clone(),
+        modes: leading_modes(&view),
+    };
+    job.meter.publish(view);
+    // No subscriber is fine: summaries are only for connected WebSocket clients.
+    let _ = job.summaries.send(Arc::new(summary));
+}
+
+fn log_events(stream: &str, events: &[MeterEvent]) {
+    for event in events {
+        match event {
+            MeterEvent::Born { mode } => tracing::info!(stream, mode, "mode tracked"),
+            MeterEvent::Died { mode } => tracing::info!(stream, mode, "mode lost"),
+            MeterEvent::Alarm(AlarmEvent::Alarm { mode, from, to, t, reading }) => tracing::warn!(
+                stream,
+                mode,
+                t,
+                from = from.map_or("none", Severity::as_str),
+                to = to.map_or("none", Severity::as_str),
+                damping = reading.damping_ratio,
+                damping_low = reading.damping_ci95.0,
+                damping_high = reading.damping_ci95.1,
+                frequency_hz = reading.frequency_hz,
+                "damping alarm"
+            ),
+            MeterEvent::Alarm(AlarmEvent::Changed { mode, t, before, after }) => tracing::info!(
+                stream,
+                mode,
+                t,
+                frequency_before = before.frequency_hz,
+                frequency_after = after.frequency_hz,
+                damping_before = before.damping_ratio,
+                damping_after = after.damping_ratio,
+                "mode changed"
+            ),
+        }
+    }
+}
+
+/// The leading tracked physical modes of a refresh, least damped first.
+pub fn leading_modes(view: &MeterView) -> Vec<ModeBrief> {
+    view.physical
         .iter()
         .take(SUMMARY_MODES)
-        .map(|c| ModeBrief { frequency_hz: c.frequency_hz, damping_ratio: c.damping_ratio })
-        .collect())
+        .map(|m| ModeBrief { id: m.id, frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
+        .collect()
 }

@@ -242,8 +242,8 @@ impl Estimator {
     }
 
     /// The statistics behind mode energies and confidence intervals (see
-    /// [`crate::uncertainty`]), when a model is available. O(N^2) copies plus one product
-    /// over the residual ring: call it at an eigen refresh, not per sample.
+    /// [`crate::uncertainty`]), when a model is available. Copies only (P, G and the
+    /// residual ring, O(N^2 + 2^17)): call it at an eigen refresh, not per sample.
     pub fn mode_statistics(&self) -> Option<ModeStatistics> {
         let o = self.ready()?;
         let n = o.target.len();
@@ -260,8 +260,7 @@ impl Estimator {
         let p = o.recursion.inverse();
         Some(ModeStatistics {
             p_state: Mat::from_fn(n, n, |i, j| sandwich * p[(i, j)]),
-            residual_cov: o.residual_ring.covariance(),
-            residual_samples: o.residual_ring.len(),
+            residuals: o.residual_ring.rows(),
             gram_state: Mat::from_fn(n, n, |i, j| gram[(i, j)] - if i == j { ridge } else { 0.0 }),
         })
     }

@@ -202,7 +202,7 @@ pub fn analyse(
     let left_h = d.left.adjoint().to_owned();
     let gram_c = faer::Mat::from_fn(n_lifted, n_lifted, |i, j| c64::new(gram[(i, j)], 0.0));
     let g_w = &gram_c * &left_h;
-    let sigma_w = stats.residual_cov.as_ref().map(|cov| {
+    let sigma_w = stats.residual_cov().map(|cov| {
         let cov_c = faer::Mat::from_fn(n_lifted, n_lifted, |i, j| c64::new(cov[(i, j)], 0.0));
         &cov_c * d.left.transpose()
     });

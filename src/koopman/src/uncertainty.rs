@@ -58,21 +58,9 @@ impl ResidualRing {
         self.filled = (self.filled + 1).min(self.rows);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.filled
-    }
-
-    /// The residual covariance (mean of e e^T; the residuals of a least-squares fit with a
-    /// constant observable have mean near zero, and a mean is not removed so that a biased
-    /// fit shows as a larger error, not a smaller one).
-    pub(crate) fn covariance(&self) -> Option<Mat<f64>> {
-        if self.filled == 0 {
-            return None;
-        }
-        let rows = Mat::from_fn(self.filled, self.n, |i, j| self.data[i * self.n + j]);
-        let mut cov = rows.transpose() * &rows;
-        cov *= faer::Scale(1.0 / self.filled as f64);
-        Some(cov)
+    /// The kept residuals as rows (a copy: O(rows N), no arithmetic).
+    pub(crate) fn rows(&self) -> Mat<f64> {
+        Mat::from_fn(self.filled, self.n, |i, j| self.data[i * self.n + j])
     }
 }
 
@@ -82,13 +70,27 @@ impl ResidualRing {
 pub struct ModeStatistics {
     /// The state block of the sandwich P~ (the covariance factor of K's rows).
     pub p_state: Mat<f64>,
-    /// Covariance of the lifted one-step residuals (None before any residual is known).
-    pub residual_cov: Option<Mat<f64>>,
-    /// Residuals behind `residual_cov`.
-    pub residual_samples: usize,
+    /// The latest lifted one-step residuals, one per row (none before the first pair).
+    pub residuals: Mat<f64>,
     /// The state block of the data's Gram matrix, sum w psi psi^T, with the ridge removed:
     /// the recent signal (weighted as the model weighs it) that energies are shares of.
     pub gram_state: Mat<f64>,
+}
+
+impl ModeStatistics {
+    /// The residual covariance, mean of e e^T over the kept residuals (None without any).
+    /// The mean is not removed: residuals of a fit with a constant observable have mean
+    /// near zero, and a biased fit should show as a larger error, not a smaller one.
+    /// O(rows N^2): computed where the modes are analysed, not by the estimator.
+    pub fn residual_cov(&self) -> Option<Mat<f64>> {
+        let rows = self.residuals.nrows();
+        if rows == 0 {
+            return None;
+        }
+        let mut cov = self.residuals.transpose() * &self.residuals;
+        cov *= faer::Scale(1.0 / rows as f64);
+        Some(cov)
+    }
 }
 
 /// Covariance of (Re, Im) of an estimated quantity: [var re, var im, cov re-im].
@@ -207,14 +209,16 @@ mod tests {
             let x = i as f64;
             ring.record(&[x, 2.0 * x]);
         }
-        assert_eq!(ring.len(), rows);
-        let cov = ring.covariance().unwrap();
+        assert_eq!(ring.rows().nrows(), rows);
+        let stats =
+            ModeStatistics { p_state: Mat::identity(2, 2), residuals: ring.rows(), gram_state: Mat::identity(2, 2) };
+        let cov = stats.residual_cov().unwrap();
         let kept: Vec<f64> = (10..rows + 10).map(|i| i as f64).collect();
         let mean_square = kept.iter().map(|x| x * x).sum::<f64>() / rows as f64;
         assert!((cov[(0, 0)] - mean_square).abs() < 1e-9 * mean_square);
         assert!((cov[(0, 1)] - 2.0 * mean_square).abs() < 1e-9 * mean_square);
         assert!((cov[(1, 1)] - 4.0 * mean_square).abs() < 1e-9 * mean_square);
-        assert!(ResidualRing::new(3).covariance().is_none());
+        assert_eq!(ResidualRing::new(3).rows().nrows(), 0);
     }
 
     #[test]

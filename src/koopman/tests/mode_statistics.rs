@@ -50,8 +50,7 @@ fn energy_shares_of_a_diagonal_system_are_its_signal_shares() {
     let c = Mat::<f64>::identity(2, 2);
     let stats = ModeStatistics {
         p_state: Mat::identity(2, 2),
-        residual_cov: None,
-        residual_samples: 0,
+        residuals: Mat::zeros(0, 2),
         gram_state: Mat::from_fn(2, 2, |i, j| {
             if i != j {
                 0.0
@@ -97,7 +96,7 @@ fn the_ar1_coefficient_interval_matches_its_textbook_standard_error() {
         let e = ar2("state", a, 0.0, n, seed);
         let model = e.linear_model().unwrap();
         let stats = e.mode_statistics().unwrap();
-        assert_eq!(stats.residual_samples, 1024);
+        assert_eq!(stats.residuals.nrows(), 1024);
         let modes = analyse(model.a.as_ref(), model.c.as_ref(), 1.0, &stats).unwrap();
         let cov = modes[0].eigenvalue_cov.unwrap();
         let textbook = ((1.0 - a * a) / n as f64).sqrt();

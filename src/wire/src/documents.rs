@@ -2,7 +2,8 @@
 //! schemas), and how a mode of the estimator becomes one. The protobuf twins of these
 //! documents convert from and to them in `wire::model` and `wire::predict`.
 
-use koopman::spectrum::Mode;
+use koopman::spectrum::{Mode, ModeEstimate};
+use meter::{AlarmRecord, Reading, TrackedMode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -47,9 +48,62 @@ pub struct ModeView {
     pub shape: Vec<ComplexValue>,
     /// Participation of each channel (sums to 1).
     pub participation: Vec<f64>,
+    /// Share in [0, 1] of the channels' recent signal this eigenvalue carries (null before
+    /// the stream's first mode-meter refresh).
+    pub energy: Option<f64>,
+    /// 95 % confidence interval of the frequency in Hz.
+    pub frequency_ci95: Option<[f64; 2]>,
+    /// 95 % confidence interval of the damping ratio.
+    pub damping_ci95: Option<[f64; 2]>,
+    /// The track it matched, if any.
+    pub id: Option<u64>,
+    /// Why it is not a physical mode (null: it is one): `conjugate_twin`, `near_zero`,
+    /// `near_nyquist`, `negative_real`, `out_of_band`, `low_energy`, `not_persistent`, or
+    /// `not_analysed` before the first refresh.
+    pub reason: Option<String>,
 }
 
-/// `GET /v1/streams/{id}/modes`.
+/// A tracked physical mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrackedModeView {
+    /// Stable across refreshes, never reused within a stream.
+    pub id: u64,
+    /// Frequency in Hz.
+    pub frequency_hz: f64,
+    /// Damping ratio.
+    pub damping_ratio: f64,
+    /// 95 % confidence interval of the frequency (null until residuals are known).
+    pub frequency_ci95: Option<[f64; 2]>,
+    /// 95 % confidence interval of the damping ratio.
+    pub damping_ci95: Option<[f64; 2]>,
+    /// Energy share of the conjugate pair, in [0, 1].
+    pub energy: f64,
+    /// Shape on the channels (largest entry 1).
+    pub shape: Vec<ComplexValue>,
+    /// Stream time it was first seen.
+    pub first_seen_t: f64,
+    /// Active alarm: null, `warning` or `critical`.
+    pub alarm: Option<String>,
+    /// Whether the latest refresh matched it (false while it is missing).
+    pub current: bool,
+}
+
+/// `GET /v1/streams/{id}/modes`: the tracked physical modes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrackedModesResponse {
+    /// Model version of the latest mode-meter refresh (null before the first).
+    pub version: Option<u64>,
+    /// Stream time of that model's newest sample.
+    pub t: Option<f64>,
+    /// Sample time.
+    pub ts: f64,
+    /// Channel names (the order of `shape`).
+    pub channels: Vec<String>,
+    /// Tracked physical modes, least damped first.
+    pub modes: Vec<TrackedModeView>,
+}
+
+/// `GET /v1/streams/{id}/modes?all=true`: every eigenvalue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ModesResponse {
     /// Model version.
@@ -60,6 +114,70 @@ pub struct ModesResponse {
     pub channels: Vec<String>,
     /// Modes, least damped first.
     pub modes: Vec<ModeView>,
+}
+
+/// A damping reading at an alarm's onset or clearing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReadingView {
+    /// Frequency in Hz.
+    pub frequency_hz: f64,
+    /// Damping ratio.
+    pub damping_ratio: f64,
+    /// 95 % interval of the frequency.
+    pub frequency_ci95: [f64; 2],
+    /// 95 % interval of the damping ratio.
+    pub damping_ci95: [f64; 2],
+}
+
+/// One alarm of a tracked mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlarmView {
+    /// The tracked mode's id.
+    pub mode: u64,
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// Stream time it was raised.
+    pub since_t: f64,
+    /// The reading then.
+    pub onset: ReadingView,
+    /// Stream time it cleared or changed severity (null while active).
+    pub until_t: Option<f64>,
+    /// The reading then.
+    pub clearing: Option<ReadingView>,
+}
+
+/// `GET /v1/streams/{id}/alarms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlarmsResponse {
+    /// Model version of the latest mode-meter refresh (null before the first).
+    pub version: Option<u64>,
+    /// Stream time of that model's newest sample.
+    pub t: Option<f64>,
+    /// Active alarms.
+    pub active: Vec<AlarmView>,
+    /// Every alarm kept, oldest first (at most 256).
+    pub history: Vec<AlarmView>,
+}
+
+fn reading_view(r: &Reading) -> ReadingView {
+    ReadingView {
+        frequency_hz: r.frequency_hz,
+        damping_ratio: r.damping_ratio,
+        frequency_ci95: [r.frequency_ci95.0, r.frequency_ci95.1],
+        damping_ci95: [r.damping_ci95.0, r.damping_ci95.1],
+    }
+}
+
+/// The JSON form of an alarm record.
+pub fn alarm_view(a: &AlarmRecord) -> AlarmView {
+    AlarmView {
+        mode: a.mode,
+        severity: a.severity.as_str().to_owned(),
+        since_t: a.since_t,
+        onset: reading_view(&a.onset),
+        until_t: a.until_t,
+        clearing: a.clearing.as_ref().map(reading_view),
+    }
 }
 
 /// How to iterate a prediction.
@@ -112,7 +230,35 @@ pub struct PredictResponse {
 }
 
 /// The published model, or 409 with the stream's progress.
-/// The JSON form of one mode.
+/// The JSON form of one analysed eigenvalue with its meter verdict.
+pub fn estimate_view(estimate: &ModeEstimate, id: Option<u64>, reason: Option<&str>) -> ModeView {
+    ModeView {
+        energy: Some(estimate.energy),
+        frequency_ci95: estimate.frequency_ci95.map(|(a, b)| [a, b]),
+        damping_ci95: estimate.damping_ci95.map(|(a, b)| [a, b]),
+        id,
+        reason: reason.map(str::to_owned),
+        ..mode_view(&estimate.mode)
+    }
+}
+
+/// The JSON form of a tracked physical mode.
+pub fn tracked_view(mode: &TrackedMode) -> TrackedModeView {
+    TrackedModeView {
+        id: mode.id,
+        frequency_hz: mode.frequency_hz,
+        damping_ratio: mode.damping_ratio,
+        frequency_ci95: mode.frequency_ci95.map(|(a, b)| [a, b]),
+        damping_ci95: mode.damping_ci95.map(|(a, b)| [a, b]),
+        energy: mode.energy,
+        shape: mode.shape.iter().map(|v| ComplexValue { re: v.re, im: v.im }).collect(),
+        first_seen_t: mode.first_seen_t,
+        alarm: mode.alarm.map(|a| a.as_str().to_owned()),
+        current: mode.current,
+    }
+}
+
+/// The JSON form of one mode not analysed by the meter yet.
 pub fn mode_view(mode: &Mode) -> ModeView {
     let c = mode.continuous;
     ModeView {
@@ -129,5 +275,10 @@ pub fn mode_view(mode: &Mode) -> ModeView {
         },
         shape: mode.shape.iter().map(|v| ComplexValue { re: v.re, im: v.im }).collect(),
         participation: mode.participation.clone(),
+        energy: None,
+        frequency_ci95: None,
+        damping_ci95: None,
+        id: None,
+        reason: Some("not_analysed".to_owned()),
     }
 }

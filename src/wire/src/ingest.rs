@@ -132,7 +132,7 @@ impl From<&ModelSummary> for pb::ModelSummary {
             modes: summary
                 .modes
                 .iter()
-                .map(|m| pb::ModeBrief { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
+                .map(|m| pb::ModeBrief { id: m.id, frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
                 .collect(),
         }
     }
@@ -147,7 +147,7 @@ impl From<&pb::ModelSummary> for ModelSummary {
             modes: summary
                 .modes
                 .iter()
-                .map(|m| ModeBrief { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
+                .map(|m| ModeBrief { id: m.id, frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
                 .collect(),
         }
     }

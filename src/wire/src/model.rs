@@ -3,7 +3,7 @@
 //! exactly the same content and convert back without loss.
 
 use super::{WireError, pb, to_usize};
-use crate::documents::{ComplexValue, ModeFlagsView, ModeView, ModesResponse};
+use crate::documents::{ComplexValue, ModeFlagsView, ModeView, ModesResponse, TrackedModeView, TrackedModesResponse};
 use crate::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
 
 impl From<&MatrixDoc> for pb::Matrix {
@@ -131,6 +131,11 @@ impl From<&ModeView> for pb::Mode {
             }),
             shape: m.shape.iter().map(complex).collect(),
             participation: m.participation.clone(),
+            energy: m.energy,
+            frequency_ci95: m.frequency_ci95.map(interval),
+            damping_ci95: m.damping_ci95.map(interval),
+            id: m.id,
+            reason: m.reason.clone(),
         }
     }
 }
@@ -155,7 +160,78 @@ impl TryFrom<&pb::Mode> for ModeView {
             },
             shape: m.shape.iter().map(complex_value).collect(),
             participation: m.participation.clone(),
+            energy: m.energy,
+            frequency_ci95: m.frequency_ci95.as_ref().map(interval_value),
+            damping_ci95: m.damping_ci95.as_ref().map(interval_value),
+            id: m.id,
+            reason: m.reason.clone(),
         })
+    }
+}
+
+fn interval([low, high]: [f64; 2]) -> pb::Interval {
+    pb::Interval { low, high }
+}
+
+fn interval_value(i: &pb::Interval) -> [f64; 2] {
+    [i.low, i.high]
+}
+
+impl From<&TrackedModeView> for pb::TrackedMode {
+    fn from(m: &TrackedModeView) -> Self {
+        Self {
+            id: m.id,
+            frequency_hz: m.frequency_hz,
+            damping_ratio: m.damping_ratio,
+            frequency_ci95: m.frequency_ci95.map(interval),
+            damping_ci95: m.damping_ci95.map(interval),
+            energy: m.energy,
+            shape: m.shape.iter().map(complex).collect(),
+            first_seen_t: m.first_seen_t,
+            alarm: m.alarm.clone().unwrap_or_default(),
+            current: m.current,
+        }
+    }
+}
+
+impl From<&pb::TrackedMode> for TrackedModeView {
+    fn from(m: &pb::TrackedMode) -> Self {
+        Self {
+            id: m.id,
+            frequency_hz: m.frequency_hz,
+            damping_ratio: m.damping_ratio,
+            frequency_ci95: m.frequency_ci95.as_ref().map(interval_value),
+            damping_ci95: m.damping_ci95.as_ref().map(interval_value),
+            energy: m.energy,
+            shape: m.shape.iter().map(complex_value).collect(),
+            first_seen_t: m.first_seen_t,
+            alarm: (!m.alarm.is_empty()).then(|| m.alarm.clone()),
+            current: m.current,
+        }
+    }
+}
+
+impl From<&TrackedModesResponse> for pb::TrackedModesResponse {
+    fn from(r: &TrackedModesResponse) -> Self {
+        Self {
+            version: r.version,
+            t: r.t,
+            ts: r.ts,
+            channels: r.channels.clone(),
+            modes: r.modes.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&pb::TrackedModesResponse> for TrackedModesResponse {
+    fn from(r: &pb::TrackedModesResponse) -> Self {
+        Self {
+            version: r.version,
+            t: r.t,
+            ts: r.ts,
+            channels: r.channels.clone(),
+            modes: r.modes.iter().map(Into::into).collect(),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use domain::command::{IngestAck, ModeBrief, ModelSummary};
 use domain::definition::{Channel, NewStream, Sigma, StreamDefinition};
+use domain::modes::{AlarmRequest, ModeMeterConfig, ModeMeterRequest};
 use domain::snapshot::{ModelState, RejectCounts, StreamStatus};
 
 /// A measured channel or an input.
@@ -66,6 +67,98 @@ pub struct CreateStream {
     pub seed: Option<u64>,
     /// Exact refactorisation interval in pairs (default 2000).
     pub refactor_every: Option<usize>,
+    /// The mode meter: which modes are reported as physical, and their damping alarms.
+    pub modes: Option<ModeMeterRequestDoc>,
+}
+
+/// Damping alarm thresholds (fractions: 0.05 is 5 %).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
+#[schema(as = AlarmRequest)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmRequestDoc {
+    /// Warning when the damping interval's upper end stays below this (default 0.05).
+    pub warning: Option<f64>,
+    /// Critical when it stays below this (default 0.03; at most `warning`).
+    pub critical: Option<f64>,
+    /// How long a condition must hold, in seconds of stream time (default 30, at most 86400).
+    pub hold_s: Option<f64>,
+    /// An alarm clears when the interval's lower end stays above threshold + this (default 0.01).
+    pub clear_margin: Option<f64>,
+}
+
+/// The `modes` object of a create request.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
+#[schema(as = ModeMeterRequest)]
+#[serde(deny_unknown_fields)]
+pub struct ModeMeterRequestDoc {
+    /// Band of physical modes in Hz, [low, high] (default: above 0, at most 0.4 / ts).
+    pub band_hz: Option<[f64; 2]>,
+    /// Most physical modes reported (default 8, at most 64).
+    pub max: Option<usize>,
+    /// Least energy share of a mode's conjugate pair (default 0.005).
+    pub min_energy: Option<f64>,
+    /// Damping alarm thresholds.
+    pub alarm: Option<AlarmRequestDoc>,
+}
+
+/// Damping alarm thresholds of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[schema(as = AlarmSettings)]
+pub struct AlarmSettingsDoc {
+    /// Warning threshold on the damping ratio.
+    pub warning: f64,
+    /// Critical threshold.
+    pub critical: f64,
+    /// Hold time in seconds.
+    pub hold_s: f64,
+    /// Clearing margin.
+    pub clear_margin: f64,
+}
+
+/// The mode meter of a stream, defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[schema(as = ModeMeterSettings)]
+pub struct ModeMeterDoc {
+    /// Band of physical modes in Hz (low exclusive, high inclusive).
+    pub band_hz: [f64; 2],
+    /// Most physical modes reported.
+    pub max: usize,
+    /// Least energy share of a mode's conjugate pair.
+    pub min_energy: f64,
+    /// Damping alarm thresholds.
+    pub alarm: AlarmSettingsDoc,
+}
+
+impl From<ModeMeterConfig> for ModeMeterDoc {
+    fn from(c: ModeMeterConfig) -> Self {
+        Self {
+            band_hz: c.band_hz,
+            max: c.max,
+            min_energy: c.min_energy,
+            alarm: AlarmSettingsDoc {
+                warning: c.alarm.warning,
+                critical: c.alarm.critical,
+                hold_s: c.alarm.hold_s,
+                clear_margin: c.alarm.clear_margin,
+            },
+        }
+    }
+}
+
+impl From<ModeMeterRequestDoc> for ModeMeterRequest {
+    fn from(doc: ModeMeterRequestDoc) -> Self {
+        Self {
+            band_hz: doc.band_hz,
+            max: doc.max,
+            min_energy: doc.min_energy,
+            alarm: doc.alarm.map(|a| AlarmRequest {
+                warning: a.warning,
+                critical: a.critical,
+                hold_s: a.hold_s,
+                clear_margin: a.clear_margin,
+            }),
+        }
+    }
 }
 
 fn channel(doc: ChannelDoc) -> Channel {
@@ -92,6 +185,7 @@ impl From<CreateStream> for NewStream {
             eigen_every: request.eigen_every,
             seed: request.seed,
             refactor_every: request.refactor_every,
+            modes: request.modes.map(ModeMeterRequest::from),
         }
     }
 }
@@ -128,6 +222,8 @@ pub struct StreamDefinitionDoc {
     pub seed: u64,
     /// Refactorisation interval in pairs.
     pub refactor_every: usize,
+    /// The mode meter.
+    pub modes: ModeMeterDoc,
 }
 
 fn channel_doc(c: &Channel) -> ChannelDoc {
@@ -151,6 +247,7 @@ impl From<&StreamDefinition> for StreamDefinitionDoc {
             eigen_every: d.eigen_every,
             seed: d.seed,
             refactor_every: d.refactor_every,
+            modes: d.mode_meter().into(),
         }
     }
 }
@@ -302,6 +399,8 @@ impl From<&IngestAck> for IngestAckDoc {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(as = ModeBrief)]
 pub struct ModeBriefDoc {
+    /// The tracked mode's id (stable across refreshes, never reused within a stream).
+    pub id: u64,
     /// Frequency in Hz.
     pub frequency_hz: f64,
     /// Damping ratio.
@@ -321,7 +420,7 @@ pub struct ModelSummaryDoc {
     pub samples_accepted: u64,
     /// Residual RMS per channel.
     pub residual_rms: Option<Vec<f64>>,
-    /// Leading oscillatory modes, least damped first.
+    /// Leading tracked physical modes, least damped first.
     pub modes: Vec<ModeBriefDoc>,
 }
 
@@ -335,7 +434,11 @@ impl From<&ModelSummary> for ModelSummaryDoc {
             modes: s
                 .modes
                 .iter()
-                .map(|m: &ModeBrief| ModeBriefDoc { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
+                .map(|m: &ModeBrief| ModeBriefDoc {
+                    id: m.id,
+                    frequency_hz: m.frequency_hz,
+                    damping_ratio: m.damping_ratio,
+                })
                 .collect(),
         }
     }
@@ -392,7 +495,8 @@ mod tests {
         )
         .unwrap();
         let estimator = d.estimator_config().memory_bytes();
-        assert_eq!(d.memory_bytes() - estimator, 4002 * 4002 * PUBLISHED_BYTES_PER_SQUARE);
+        let ring = koopman::uncertainty::residual_ring_rows(4002) as u64 * 4002 * 8;
+        assert_eq!(d.memory_bytes() - estimator, 4002 * 4002 * PUBLISHED_BYTES_PER_SQUARE + ring);
         // The request of the security report: over a gigabyte, far beyond the default budget.
         assert!(d.memory_bytes() > 1 << 30);
     }
