@@ -2,16 +2,19 @@
 //! damping is tracked under one stable id with intervals that hold the truth and raises no
 //! alarm; when its damping drops to 1 % the critical alarm is raised for that same id
 //! (in `/alarms`, in `/modes` and in the metrics), and when the damping is restored it
-//! clears, with the record kept in the history. `?all=true` gives every eigenvalue with
+//! clears, with the record kept in the history; a WebSocket client receives the alarm as it
+//! is raised; tracks and alarms come back after a restart. `?all=true` gives every eigenvalue with
 //! the reason it is not physical, and a bad `modes` object is refused.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, batch};
+use common::{TestServer, batch, scratch_dir};
+use futures_util::StreamExt;
 use koopstream::config::ServiceConfig;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 const TS: f64 = 0.02;
 const F: f64 = 2.0;
@@ -74,6 +77,11 @@ async fn wait_for(server: &TestServer, path: &str, done: impl Fn(&Value) -> bool
     }
 }
 
+/// Whether a document is of the refresh of the model whose newest sample is at `t`.
+fn at(document: &Value, t: f64) -> bool {
+    document["t"].as_f64().is_some_and(|v| (v - t).abs() < 1e-6)
+}
+
 fn interval(v: &Value) -> (f64, f64) {
     (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
 }
@@ -114,7 +122,7 @@ async fn a_tracked_mode_raises_and_clears_its_damping_alarm() {
     let healthy = oscillate(&mut state, 0.10, PHASE, &mut noise);
     stream(&server, &healthy, 0, &mut seq).await;
     let last_t = (PHASE - 1) as f64 * TS;
-    let modes = wait_for(&server, "/v1/streams/osc/modes", |m| m["t"].as_f64() == Some(last_t)).await;
+    let modes = wait_for(&server, "/v1/streams/osc/modes", |m| at(m, last_t)).await;
     let tracked = modes["modes"].as_array().unwrap();
     assert_eq!(tracked.len(), 1, "one physical mode: {modes}");
     let mode = &tracked[0];
@@ -139,7 +147,9 @@ async fn a_tracked_mode_raises_and_clears_its_damping_alarm() {
     assert!((energy - 1.0).abs() < 1e-9);
     assert_eq!(server.get_json("/v1/streams/osc/modes?all=maybe").await.0, 422);
 
-    // Stressed: 1 % damping. The critical alarm comes for the same id.
+    // Stressed: 1 % damping. The critical alarm comes for the same id, also to a WebSocket
+    // client listening meanwhile.
+    let (mut socket, _) = tokio_tungstenite::connect_async(server.ws_url("osc")).await.unwrap();
     let stressed = oscillate(&mut state, 0.01, PHASE, &mut noise);
     stream(&server, &stressed, PHASE, &mut seq).await;
     let alarms = wait_for(&server, "/v1/streams/osc/alarms", |a| {
@@ -153,6 +163,28 @@ async fn a_tracked_mode_raises_and_clears_its_damping_alarm() {
     let (_, modes) = server.get_json("/v1/streams/osc/modes").await;
     assert_eq!(modes["modes"][0]["id"].as_u64(), Some(id));
     assert_eq!(modes["modes"][0]["alarm"], "critical");
+    let pushed = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut alarms = Vec::new();
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(frame) = message {
+                let push: Value = serde_json::from_str(&frame).unwrap();
+                if push["type"] == "alarm" {
+                    alarms.push(push.clone());
+                    if push["to"] == "critical" {
+                        return alarms;
+                    }
+                }
+            }
+        }
+        alarms
+    })
+    .await
+    .expect("the alarm reaches the WebSocket");
+    let critical = pushed.last().unwrap();
+    assert_eq!(critical["mode"].as_u64(), Some(id), "{pushed:?}");
+    assert_eq!(critical["t"], active["since_t"], "the pushed alarm is the one /alarms holds");
+    assert_eq!(critical["reading"], active["onset"]);
+    socket.close(None).await.unwrap();
     let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"koopstream_alarms_active{stream="osc",severity="critical"} 1"#), "{metrics}");
     assert!(metrics.contains(&format!(r#"koopstream_stream_mode_damping_ratio{{stream="osc",mode="{id}"}}"#)));
@@ -172,4 +204,53 @@ async fn a_tracked_mode_raises_and_clears_its_damping_alarm() {
     assert_eq!(modes["modes"].as_array().unwrap().len(), 1);
     assert_eq!(modes["modes"][0]["id"].as_u64(), Some(id), "the same id all along");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracks_and_alarms_survive_a_restart() {
+    let data = scratch_dir("meter-restart");
+    let config = ServiceConfig { data_dir: data.clone(), ..ServiceConfig::default() };
+    let server = TestServer::start_with(config.clone()).await;
+    server
+        .create(json!({"id": "osc", "channels": [{"name": "x"}, {"name": "y"}], "ts": TS,
+            "dictionary": "state,const", "mu": 1e-6, "forgetting": 0.9995, "warmup": 200, "eigen_every": 250,
+            "modes": {"band_hz": [0.5, 5.0], "alarm": {"hold_s": 5}}}))
+        .await;
+    let mut noise = Noise(0xA1A2);
+    let mut state = [0.0, 0.0];
+    let mut seq = 0;
+    let healthy = oscillate(&mut state, 0.10, PHASE, &mut noise);
+    stream(&server, &healthy, 0, &mut seq).await;
+    let stressed = oscillate(&mut state, 0.01, PHASE, &mut noise);
+    stream(&server, &stressed, PHASE, &mut seq).await;
+    let before = wait_for(&server, "/v1/streams/osc/alarms", |a| {
+        a["active"].as_array().is_some_and(|a| a.iter().any(|r| r["severity"] == "critical"))
+    })
+    .await;
+    // Let the refresh of the last batch land before the final snapshot.
+    wait_for(&server, "/v1/streams/osc/modes", |m| at(m, (2 * PHASE - 1) as f64 * TS)).await;
+    let (_, modes_before) = server.get_json("/v1/streams/osc/modes").await;
+    let id = modes_before["modes"][0]["id"].as_u64().unwrap();
+    server.stop().await;
+
+    let server = TestServer::start_with(config).await;
+    let (status, after) = server.get_json("/v1/streams/osc/alarms").await;
+    assert_eq!(status, 200);
+    assert_eq!(after["active"], before["active"], "the active alarm is back at once");
+    assert_eq!(after["history"], before["history"]);
+    let (_, modes) = server.get_json("/v1/streams/osc/modes").await;
+    assert_eq!(modes["modes"][0]["id"].as_u64(), Some(id), "{modes}");
+    assert_eq!(modes["modes"][0]["alarm"], "critical");
+    assert_eq!(modes["modes"][0]["first_seen_t"], modes_before["modes"][0]["first_seen_t"]);
+    // The track continues under its id: more of the same raises nothing new.
+    let more = oscillate(&mut state, 0.01, 2 * BATCH, &mut noise);
+    stream(&server, &more, 2 * PHASE, &mut seq).await;
+    let last_t = (2 * PHASE + 2 * BATCH - 1) as f64 * TS;
+    let modes = wait_for(&server, "/v1/streams/osc/modes", |m| at(m, last_t)).await;
+    assert_eq!(modes["modes"].as_array().unwrap().len(), 1, "{modes}");
+    assert_eq!(modes["modes"][0]["id"].as_u64(), Some(id));
+    let (_, alarms) = server.get_json("/v1/streams/osc/alarms").await;
+    assert_eq!(alarms["history"], before["history"], "no alarm raised twice");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
 }

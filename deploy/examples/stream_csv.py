@@ -139,6 +139,17 @@ async def stream_batches(args, messages, channels, times, rows):
                 kind = reply.WhichOneof("message")
                 if kind == "summary":
                     continue  # model summaries arrive at the eigen cadence; not needed here
+                if kind == "alarm":
+                    a = reply.alarm
+                    print(
+                        f"alarm mode={a.mode} {getattr(a, 'from') or 'none'} -> {a.to or 'none'} "
+                        f"t={a.t} damping={a.reading.damping_ratio:.4f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    continue
+                if kind == "mode_changed":
+                    continue  # a tracked mode moved; GET /v1/streams/{id}/modes has it
                 if kind == "error":
                     p = reply.error.problem
                     raise ClientError(f"batch seq={seq} refused: {p.status} {p.title}: {p.detail}")

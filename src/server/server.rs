@@ -103,20 +103,27 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
     let reserved = state.registry.reserve_recovered(&definition)?;
     let ts = definition.ts;
     let unsaved = !stream.log.is_empty();
-    let built = tokio::task::spawn_blocking(move || -> Result<Core, String> {
-        let mut core = match stream.snapshot {
-            Some(snapshot) => Core::from_state(config, snapshot)
-                .map_err(|e| format!("its snapshot does not fit its definition: {e}"))?,
-            None => Core::new(koopman::Estimator::new(config).map_err(|e| format!("its definition is refused: {e}"))?),
+    let built = tokio::task::spawn_blocking(move || -> Result<(Core, Option<meter::Meter>), String> {
+        let (mut core, meter) = match stream.snapshot {
+            Some(mut snapshot) => {
+                let meter = snapshot.meter.take();
+                let core = Core::from_state(config, snapshot)
+                    .map_err(|e| format!("its snapshot does not fit its definition: {e}"))?;
+                (core, meter)
+            }
+            None => (
+                Core::new(koopman::Estimator::new(config).map_err(|e| format!("its definition is refused: {e}"))?),
+                None,
+            ),
         };
         for (_, entry) in &stream.log {
             core.replay(entry, ts);
         }
-        Ok(core)
+        Ok((core, meter))
     })
     .await;
-    let core = match built {
-        Ok(Ok(core)) => core,
+    let (core, meter) = match built {
+        Ok(Ok(built)) => built,
         Ok(Err(reason)) => {
             state.registry.release(reserved);
             return Err(reason);
@@ -126,7 +133,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
             return Err(format!("rebuilding its state failed: {join}"));
         }
     };
-    state.registry.insert_recovered(definition, core, unsaved, reserved);
+    state.registry.insert_recovered(definition, core, meter, unsaved, reserved);
     Ok(())
 }
 

@@ -160,7 +160,8 @@ pub async fn modes(
     let view = handle.meter.view();
     let mut response = if all {
         let modes = match view {
-            Some(view) => ModesResponse {
+            // A meter restored from a snapshot has tracks but no analysed model yet.
+            Some(view) if !view.analysed.is_empty() => ModesResponse {
                 version: view.version,
                 ts: snapshot.ts,
                 channels,
@@ -171,7 +172,7 @@ pub async fn modes(
                     .map(|(k, e)| estimate_view(e, view.verdicts.get(k).and_then(|v| v.1), view.reason(k)))
                     .collect(),
             },
-            None => {
+            _ => {
                 // Before the first refresh: the current model's modes, not yet classified.
                 let (version, ts) = (snapshot.version, snapshot.ts);
                 let modes = blocking(move || snapshot.modes()).await?.map_err(|e| ApiError::internal(e.to_string()))?;

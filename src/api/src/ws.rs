@@ -28,12 +28,12 @@ use crate::problem::{ApiError, Problem};
 use crate::samples::count_refusal;
 use crate::streams::find;
 use domain::batch::Shape;
-use domain::command::{Command, IngestAck, ModelSummary};
+use domain::command::{Command, IngestAck, Push};
 use domain::error::DomainError;
 use domain::metrics::Transport;
 use domain::registry::StreamHandle;
 use wire::batch;
-use wire::streams::{IngestAckDoc, ModelSummaryDoc};
+use wire::streams::{AlarmMessageDoc, IngestAckDoc, ModeChangedDoc, ModelSummaryDoc};
 use wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
 /// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.
@@ -83,10 +83,14 @@ impl Encoding {
         }
     }
 
-    fn summary(self, summary: &ModelSummary) -> Message {
-        match self {
-            Self::Json => text(&ModelSummaryDoc::from(summary)),
-            Self::Protobuf => Self::binary(&ingest::summary_message(summary)),
+    fn push(self, push: &Push) -> Message {
+        match (self, push) {
+            (Self::Json, Push::Summary(summary)) => text(&ModelSummaryDoc::from(summary)),
+            (Self::Json, Push::Alarm(notice)) => text(&AlarmMessageDoc::from(notice)),
+            (Self::Json, Push::ModeChanged(change)) => text(&ModeChangedDoc::from(change)),
+            (Self::Protobuf, Push::Summary(summary)) => Self::binary(&ingest::summary_message(summary)),
+            (Self::Protobuf, Push::Alarm(notice)) => Self::binary(&ingest::alarm_message(notice)),
+            (Self::Protobuf, Push::ModeChanged(change)) => Self::binary(&ingest::mode_changed_message(change)),
         }
     }
 }
@@ -94,7 +98,7 @@ impl Encoding {
 /// Open the stream's WebSocket.
 #[utoipa::path(get, path = "/v1/streams/{id}/ws", tag = "samples", params(("id" = String, Path, description = "Stream id")),
     responses(
-        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes}; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError or a ModelSummary."),
+        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes} at each mode-meter refresh, {\"type\":\"alarm\", mode, from, to, t, reading} when a tracked mode's damping alarm changes, {\"type\":\"mode_changed\", mode, t, before, after} when its frequency or damping moves; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError, a ModelSummary, an AlarmChange or a ModeChanged."),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
@@ -157,7 +161,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
     let _guard = state.websockets.enter();
     state.metrics.websocket_connections.inc();
     let mut shutdown = state.shutdown.clone();
-    let mut summaries = handle.subscribe();
+    let mut pushes = handle.subscribe();
     let shape = Shape::of(&handle.definition, state.settings.max_batch_samples);
     let mut pending: VecDeque<Pending> = VecDeque::with_capacity(IN_FLIGHT);
     loop {
@@ -185,13 +189,14 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                 }
                 break;
             }
-            summary = summaries.recv() => match summary {
-                Ok(summary) => {
-                    if socket.send(encoding.summary(&summary)).await.is_err() {
+            push = pushes.recv() => match push {
+                Ok(push) => {
+                    if socket.send(encoding.push(&push)).await.is_err() {
                         break;
                     }
                 }
-                // A slow reader skips summaries; they are snapshots, not a log.
+                // A slow reader skips pushes: summaries are snapshots, and the alarm history
+                // is kept by GET /alarms.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
                     if flush(&mut socket, &mut pending, encoding).await {

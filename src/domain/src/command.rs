@@ -1,6 +1,7 @@
 //! What a stream's owner task is asked (the closed set of commands on its queue) and what it
 //! answers: acknowledgements, and the summaries pushed to WebSocket clients.
 
+use meter::{Reading, Severity};
 use tokio::sync::oneshot;
 
 use crate::batch::SampleBatch;
@@ -75,4 +76,44 @@ pub struct ModelSummary {
     pub residual_rms: Option<Vec<f64>>,
     /// Leading oscillatory modes, least damped first.
     pub modes: Vec<ModeBrief>,
+}
+
+/// A tracked mode's damping alarm changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmNotice {
+    /// The tracked mode.
+    pub mode: u64,
+    /// The alarm before (None: none).
+    pub from: Option<Severity>,
+    /// The alarm after.
+    pub to: Option<Severity>,
+    /// Stream time.
+    pub t: f64,
+    /// The reading that decided it.
+    pub reading: Reading,
+}
+
+/// A tracked mode's frequency or damping left its previous interval and stayed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeChange {
+    /// The tracked mode.
+    pub mode: u64,
+    /// Stream time.
+    pub t: f64,
+    /// The reference reading before.
+    pub before: Reading,
+    /// The reading now.
+    pub after: Reading,
+}
+
+/// What a stream pushes to its WebSocket clients. Summaries are snapshots: a slow client
+/// may miss some. Alarm and change notices are events; `GET /alarms` keeps their history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    /// At each refresh.
+    Summary(ModelSummary),
+    /// When an alarm changes.
+    Alarm(AlarmNotice),
+    /// When a mode changes.
+    ModeChanged(ModeChange),
 }

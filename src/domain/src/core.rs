@@ -72,6 +72,7 @@ impl Core {
             batches: self.batches,
             rejects: self.rejects,
             estimator: self.estimator.export_state(),
+            meter: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! encodes them and commits writes. The store implements the port, so the store depends
 //! on the service and never the other way round.
 
+use meter::Meter;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -39,6 +40,9 @@ pub struct StreamState {
     pub rejects: RejectCounts,
     /// The estimator.
     pub estimator: EstimatorState,
+    /// The mode meter (tracks, detectors, alarm history); None in snapshots written
+    /// before it existed.
+    pub meter: Option<Meter>,
 }
 
 /// One change to the store.

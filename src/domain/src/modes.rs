@@ -198,6 +198,23 @@ impl MeterCell {
         Self { meter: Mutex::new(Meter::new(config.settings())), view: Mutex::new(None) }
     }
 
+    /// A meter continued from a snapshot (with the definition's settings), its tracks and
+    /// alarms readable at once; `version` is the stream version of the snapshot.
+    pub fn restore(config: &ModeMeterConfig, mut meter: Meter, version: u64) -> Self {
+        meter.settings = config.settings();
+        let view = MeterView {
+            version,
+            t: meter.last_t.unwrap_or(0.0),
+            analysed: Arc::new(Vec::new()),
+            verdicts: Vec::new(),
+            born: meter.tracks.iter().filter(|t| t.born).map(|t| t.id).collect(),
+            physical: meter.physical(),
+            active_alarms: meter.active_alarms(),
+            history: meter.history.iter().cloned().collect(),
+        };
+        Self { meter: Mutex::new(meter), view: Mutex::new(Some(Arc::new(view))) }
+    }
+
     /// The meter, for the refresh (held only by the spectra worker, never across an await).
     pub fn meter(&self) -> MutexGuard<'_, Meter> {
         self.meter.lock().unwrap_or_else(|e| e.into_inner())

@@ -16,7 +16,7 @@ use koopman::{EstimatorConfig, Progress};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::batch::SampleBatch;
-use crate::command::{Command, IngestAck, ModelSummary};
+use crate::command::{Command, IngestAck, Push};
 use crate::core::{Core, is_retry};
 use crate::definition::StreamDefinition;
 use crate::error::DomainError;
@@ -90,7 +90,7 @@ pub struct Owner {
     config: Arc<EstimatorConfig>,
     core: Core,
     snapshots: watch::Sender<Arc<StreamSnapshot>>,
-    summaries: broadcast::Sender<Arc<ModelSummary>>,
+    summaries: broadcast::Sender<Arc<Push>>,
     metrics: Arc<Metrics>,
     context: OwnerContext,
     since_snapshot: u64,
@@ -119,7 +119,7 @@ impl Owner {
         definition: Arc<StreamDefinition>,
         core: Core,
         context: OwnerContext,
-        summaries: broadcast::Sender<Arc<ModelSummary>>,
+        summaries: broadcast::Sender<Arc<Push>>,
         unsaved_since: Arc<AtomicU64>,
         spectra: Arc<Spectra>,
         meter: Arc<MeterCell>,
@@ -349,7 +349,7 @@ impl Owner {
         }
         self.since_snapshot = 0;
         self.last_snapshot = Instant::now();
-        let state = self.core.to_state();
+        let state = self.state();
         let (id, busy, unsaved, version_now, metrics) = (
             self.definition.id.clone(),
             self.snapshot_busy.clone(),
@@ -386,7 +386,7 @@ impl Owner {
         let result = if delete {
             store.commit(vec![Write::DeleteStream { id: id.clone() }]).await
         } else if self.since_snapshot > 0 {
-            write_snapshot(&store, id.clone(), self.core.to_state()).await
+            write_snapshot(&store, id.clone(), self.state()).await
         } else {
             Ok(())
         };
@@ -394,6 +394,13 @@ impl Owner {
             Ok(()) => self.unsaved_since.store(0, Ordering::Release),
             Err(e) => tracing::error!(stream = %id, error = %e, delete, "final store write failed"),
         }
+    }
+
+    /// What a snapshot keeps: the core's state and the mode meter's.
+    fn state(&self) -> StreamState {
+        let mut state = self.core.to_state();
+        state.meter = Some(self.meter.meter().clone());
+        state
     }
 
     /// Whether a refresh is due but could not be queued yet (one was still waiting).

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::command::{Command, ModelSummary};
+use crate::command::{Command, Push};
 use crate::core::Core;
 use crate::definition::StreamDefinition;
 use crate::error::DomainError;
@@ -21,6 +21,7 @@ use crate::modes::MeterCell;
 use crate::owner::{Owner, OwnerContext, unix_millis};
 use crate::snapshot::{StreamSnapshot, StreamStatus};
 use crate::spectra::Spectra;
+use meter::Meter;
 
 /// Summaries buffered for a slow WebSocket reader before it skips ahead.
 const SUMMARY_BUFFER: usize = 16;
@@ -53,7 +54,7 @@ pub struct StreamHandle {
     pub meter: Arc<MeterCell>,
     sender: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<StreamSnapshot>>,
-    summaries: broadcast::Sender<Arc<ModelSummary>>,
+    summaries: broadcast::Sender<Arc<Push>>,
     owner: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
     /// When the oldest change not yet in a stored snapshot was made (Unix ms; 0 = none).
@@ -98,8 +99,8 @@ impl StreamHandle {
         })
     }
 
-    /// A feed of model summaries.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ModelSummary>> {
+    /// A feed of what the stream pushes: summaries, alarm and change notices.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Push>> {
         self.summaries.subscribe()
     }
 
@@ -239,13 +240,17 @@ impl Registry {
         &self,
         definition: Arc<StreamDefinition>,
         core: Core,
+        meter: Option<Meter>,
         unsaved: bool,
         memory_bytes: u64,
     ) -> Arc<StreamHandle> {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
         let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
         let unsaved_since = Arc::new(AtomicU64::new(if unsaved { unix_millis() } else { 0 }));
-        let meter = Arc::new(MeterCell::new(&definition.mode_meter()));
+        let meter = Arc::new(match meter {
+            Some(meter) => MeterCell::restore(&definition.mode_meter(), meter, core.version),
+            None => MeterCell::new(&definition.mode_meter()),
+        });
         let (owner, snapshot) = Owner::new(
             definition.clone(),
             core,
@@ -286,9 +291,17 @@ impl Registry {
     }
 
     /// Adds a stream recovered from the store (`unsaved`: its log held entries after the
-    /// snapshot), whose memory `reserve_recovered` already counted (`memory_bytes`).
-    pub fn insert_recovered(&self, definition: StreamDefinition, core: Core, unsaved: bool, memory_bytes: u64) {
-        let handle = self.spawn(Arc::new(definition), core, unsaved, memory_bytes);
+    /// snapshot), whose memory `reserve_recovered` already counted (`memory_bytes`), with
+    /// the mode meter its snapshot kept.
+    pub fn insert_recovered(
+        &self,
+        definition: StreamDefinition,
+        core: Core,
+        meter: Option<Meter>,
+        unsaved: bool,
+        memory_bytes: u64,
+    ) {
+        let handle = self.spawn(Arc::new(definition), core, meter, unsaved, memory_bytes);
         let mut streams = self.write();
         streams.insert(handle.definition.id.clone(), handle);
         self.metrics.streams.set(streams.len() as i64);
@@ -349,7 +362,7 @@ impl Registry {
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| DomainError::invalid(e.to_string()))?;
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
-            let handle = self.spawn(Arc::new(definition), Core::new(estimator), false, bytes);
+            let handle = self.spawn(Arc::new(definition), Core::new(estimator), None, false, bytes);
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);
             handle

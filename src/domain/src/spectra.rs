@@ -20,7 +20,7 @@ use koopman::uncertainty::ModeStatistics;
 use meter::{AlarmEvent, MeterEvent, Severity};
 use tokio::sync::{broadcast, watch};
 
-use crate::command::{ModeBrief, ModelSummary};
+use crate::command::{AlarmNotice, ModeBrief, ModeChange, ModelSummary, Push};
 use crate::metrics::Metrics;
 use crate::modes::{MeterCell, MeterView};
 use crate::snapshot::{ModelSnapshot, StreamSnapshot};
@@ -38,8 +38,8 @@ pub struct Job {
     pub stats: ModeStatistics,
     /// The stream's published snapshots (the summary reports the latest sample count).
     pub snapshots: watch::Receiver<Arc<StreamSnapshot>>,
-    /// Where the summary goes.
-    pub summaries: broadcast::Sender<Arc<ModelSummary>>,
+    /// Where summaries and notices go.
+    pub summaries: broadcast::Sender<Arc<Push>>,
     /// Set while the job waits in the queue; cleared when it starts.
     pub queued: Arc<AtomicBool>,
     /// Whether the stream has per-stream mode gauges.
@@ -160,8 +160,20 @@ fn refresh(job: Job, metrics: &Metrics) {
         modes: leading_modes(&view),
     };
     job.meter.publish(view);
-    // No subscriber is fine: summaries are only for connected WebSocket clients.
-    let _ = job.summaries.send(Arc::new(summary));
+    // No subscriber is fine: pushes are only for connected WebSocket clients.
+    for event in events {
+        let push = match event {
+            MeterEvent::Alarm(AlarmEvent::Alarm { mode, from, to, t, reading }) => {
+                Push::Alarm(AlarmNotice { mode, from, to, t, reading })
+            }
+            MeterEvent::Alarm(AlarmEvent::Changed { mode, t, before, after }) => {
+                Push::ModeChanged(ModeChange { mode, t, before, after })
+            }
+            MeterEvent::Born { .. } | MeterEvent::Died { .. } => continue,
+        };
+        let _ = job.summaries.send(Arc::new(push));
+    }
+    let _ = job.summaries.send(Arc::new(Push::Summary(summary)));
 }
 
 fn log_events(stream: &str, events: &[MeterEvent]) {

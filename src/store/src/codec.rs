@@ -10,8 +10,10 @@ use domain::batch::{SampleBatch, Timing};
 pub use domain::journal::{LogEntry, StreamState};
 use domain::snapshot::RejectCounts;
 
-/// Version of the snapshot encoding; a newer one is refused.
-pub const SNAPSHOT_VERSION: u32 = 2;
+mod meter;
+
+/// Version of the snapshot encoding; a newer one is refused. 3 adds the mode meter.
+pub const SNAPSHOT_VERSION: u32 = 3;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"KSS\0";
 
 /// A record that cannot be decoded.
@@ -306,6 +308,10 @@ pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
             w.f64s(&o.residual_mean_square);
         }
     }
+    w.bool(s.meter.is_some());
+    if let Some(m) = &s.meter {
+        meter::put_meter(&mut w, m);
+    }
     w.0
 }
 
@@ -368,6 +374,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
         }
         _ => return Err(CodecError::Malformed("phase")),
     };
+    // Snapshots before format 3 have no mode meter: the stream's tracks start afresh.
+    let meter = if version >= 3 && r.bool()? { Some(meter::get_meter(&mut r)?) } else { None };
     r.finish()?;
     Ok(StreamState {
         version: stream_version,
@@ -377,6 +385,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
         batches,
         rejects,
         estimator: EstimatorState { counters, after_gap, phase },
+        meter,
     })
 }
 
@@ -420,6 +429,7 @@ mod tests {
             batches: 3,
             rejects: RejectCounts { duplicate: 4, ..Default::default() },
             estimator: e.export_state(),
+            meter: None,
         };
         let bytes = encode_snapshot(&state);
         assert_eq!(decode_snapshot(&bytes).unwrap(), state);
@@ -427,5 +437,80 @@ mod tests {
         let mut newer = bytes.clone();
         newer[4] = 99;
         assert_eq!(decode_snapshot(&newer).unwrap_err(), CodecError::NewerVersion(99));
+        // A snapshot of format 2 (no meter section) reads back without a meter.
+        let mut old = bytes[..bytes.len() - 1].to_vec();
+        old[4] = 2;
+        assert_eq!(decode_snapshot(&old).unwrap(), state);
+    }
+
+    #[test]
+    fn the_mode_meter_round_trips_with_its_tracks_detectors_and_history() {
+        use ::meter::{AlarmRecord, Candidate, Detector, Meter, MeterSettings, Reading, Severity, Track};
+        use koopman::c64;
+        let reading = |z: f64| Reading {
+            frequency_hz: 0.38,
+            damping_ratio: z,
+            frequency_ci95: (0.37, 0.39),
+            damping_ci95: (z - 0.01, z + 0.01),
+        };
+        let mut meter = Meter::new(MeterSettings::default());
+        meter.next_id = 5;
+        meter.last_t = Some(600.0);
+        meter.tracks.push(Track {
+            id: 3,
+            born: true,
+            seen: 12,
+            missed: 1,
+            first_seen_t: 20.0,
+            last: Candidate {
+                index: 4,
+                s: c64::new(-0.1, 2.4),
+                frequency_hz: 0.38,
+                damping_ratio: 0.02,
+                frequency_ci95: Some((0.37, 0.39)),
+                damping_ci95: None,
+                energy: 0.4,
+                shape: vec![c64::new(1.0, 0.0), c64::new(-0.3, 0.2)],
+            },
+            detector: Detector {
+                active: Some(Severity::Critical),
+                pending: Some((None, 590.0)),
+                reference: Some(reading(0.02)),
+                outside_since: None,
+            },
+        });
+        meter.history.push_back(AlarmRecord {
+            mode: 3,
+            severity: Severity::Warning,
+            since_t: 100.0,
+            onset: reading(0.04),
+            until_t: Some(130.0),
+            clearing: Some(reading(0.025)),
+        });
+        meter.history.push_back(AlarmRecord {
+            mode: 3,
+            severity: Severity::Critical,
+            since_t: 130.0,
+            onset: reading(0.025),
+            until_t: None,
+            clearing: None,
+        });
+        let state = StreamState {
+            version: 1,
+            last_seq: None,
+            last_t: None,
+            samples: 0,
+            batches: 0,
+            rejects: RejectCounts::default(),
+            estimator: Estimator::new(EstimatorConfig::new(vec!["a".into()], "state".parse().unwrap()))
+                .unwrap()
+                .export_state(),
+            meter: Some(meter),
+        };
+        let bytes = encode_snapshot(&state);
+        assert_eq!(decode_snapshot(&bytes).unwrap(), state);
+        for cut in 0..bytes.len() {
+            assert!(decode_snapshot(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

@@ -159,7 +159,8 @@ pub struct AlarmsResponse {
     pub history: Vec<AlarmView>,
 }
 
-fn reading_view(r: &Reading) -> ReadingView {
+/// The JSON form of a damping reading.
+pub fn reading_view(r: &Reading) -> ReadingView {
     ReadingView {
         frequency_hz: r.frequency_hz,
         damping_ratio: r.damping_ratio,

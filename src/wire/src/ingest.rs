@@ -5,7 +5,8 @@
 use super::{WireError, pb, to_usize};
 use crate::batch::SampleBatchBody;
 use crate::problem::Problem;
-use domain::command::{IngestAck, ModeBrief, ModelSummary};
+use domain::command::{AlarmNotice, IngestAck, ModeBrief, ModeChange, ModelSummary};
+use meter::{Reading, Severity};
 
 /// Packs rows of nullable values row-major, null as NaN; returns the row width too.
 fn pack(rows: &[Vec<Option<f64>>], field: &'static str) -> Result<(u32, Vec<f64>), WireError> {
@@ -167,4 +168,33 @@ pub fn error_message(seq: Option<u64>, problem: &Problem) -> pb::ServerMessage {
 /// A WebSocket model summary under the protobuf subprotocol.
 pub fn summary_message(summary: &ModelSummary) -> pb::ServerMessage {
     pb::ServerMessage { message: Some(pb::server_message::Message::Summary(summary.into())) }
+}
+
+fn reading(r: &Reading) -> pb::Reading {
+    pb::Reading {
+        frequency_hz: r.frequency_hz,
+        damping_ratio: r.damping_ratio,
+        frequency_ci95: Some(pb::Interval { low: r.frequency_ci95.0, high: r.frequency_ci95.1 }),
+        damping_ci95: Some(pb::Interval { low: r.damping_ci95.0, high: r.damping_ci95.1 }),
+    }
+}
+
+/// An alarm change under the protobuf subprotocol.
+pub fn alarm_message(n: &AlarmNotice) -> pb::ServerMessage {
+    let severity = |s: Option<Severity>| s.map_or("", Severity::as_str).to_owned();
+    let alarm = pb::AlarmChange {
+        mode: n.mode,
+        from: severity(n.from),
+        to: severity(n.to),
+        t: n.t,
+        reading: Some(reading(&n.reading)),
+    };
+    pb::ServerMessage { message: Some(pb::server_message::Message::Alarm(alarm)) }
+}
+
+/// A mode change under the protobuf subprotocol.
+pub fn mode_changed_message(c: &ModeChange) -> pb::ServerMessage {
+    let changed =
+        pb::ModeChanged { mode: c.mode, t: c.t, before: Some(reading(&c.before)), after: Some(reading(&c.after)) };
+    pb::ServerMessage { message: Some(pb::server_message::Message::ModeChanged(changed)) }
 }

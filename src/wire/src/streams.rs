@@ -6,7 +6,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use domain::command::{IngestAck, ModeBrief, ModelSummary};
+use domain::command::{AlarmNotice, IngestAck, ModeBrief, ModeChange, ModelSummary};
+use meter::Severity;
+
+use crate::documents::{ReadingView, reading_view};
 use domain::definition::{Channel, NewStream, Sigma, StreamDefinition};
 use domain::modes::{AlarmRequest, ModeMeterConfig, ModeMeterRequest};
 use domain::snapshot::{ModelState, RejectCounts, StreamStatus};
@@ -440,6 +443,68 @@ impl From<&ModelSummary> for ModelSummaryDoc {
                     damping_ratio: m.damping_ratio,
                 })
                 .collect(),
+        }
+    }
+}
+
+/// Pushed to WebSocket clients when a tracked mode's damping alarm changes.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = AlarmMessage)]
+pub struct AlarmMessageDoc {
+    /// Always `alarm`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The tracked mode's id.
+    pub mode: u64,
+    /// The alarm before: null, `warning` or `critical`.
+    pub from: Option<&'static str>,
+    /// The alarm now.
+    pub to: Option<&'static str>,
+    /// Stream time.
+    pub t: f64,
+    /// The reading that decided it.
+    pub reading: ReadingView,
+}
+
+impl From<&AlarmNotice> for AlarmMessageDoc {
+    fn from(n: &AlarmNotice) -> Self {
+        Self {
+            kind: "alarm",
+            mode: n.mode,
+            from: n.from.map(Severity::as_str),
+            to: n.to.map(Severity::as_str),
+            t: n.t,
+            reading: reading_view(&n.reading),
+        }
+    }
+}
+
+/// Pushed to WebSocket clients when a tracked mode's frequency or damping left its
+/// previous interval and stayed out for the hold time.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ModeChangedMessage)]
+pub struct ModeChangedDoc {
+    /// Always `mode_changed`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The tracked mode's id.
+    pub mode: u64,
+    /// Stream time.
+    pub t: f64,
+    /// The reference reading before.
+    pub before: ReadingView,
+    /// The reading now.
+    pub after: ReadingView,
+}
+
+impl From<&ModeChange> for ModeChangedDoc {
+    fn from(c: &ModeChange) -> Self {
+        Self {
+            kind: "mode_changed",
+            mode: c.mode,
+            t: c.t,
+            before: reading_view(&c.before),
+            after: reading_view(&c.after),
         }
     }
 }
