@@ -106,3 +106,27 @@ fn the_demo_identifies_van_der_pol_against_the_truth() {
     // samples (measured 1.2 %); 3 % is what the demo reliably shows.
     assert!((identified / 0.150_076 - 1.0).abs() < 0.03, "{row}");
 }
+
+#[test]
+fn damping_scale_drives_the_ieee68_simulation_and_its_truth() {
+    let out = binary().args(["truth", "--system", "ieee68", "--damping-scale", "0.1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let modes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &modes[0];
+    assert!((first["frequency_hz"].as_f64().unwrap() - 0.383).abs() < 0.01, "{first}");
+    let zeta = first["damping_ratio"].as_f64().unwrap();
+    assert!((0.008..0.016).contains(&zeta), "a tenth of the damping: {zeta}");
+
+    let args = ["simulate", "--system", "ieee68", "--scenario", "ambient", "--duration", "2", "--rate", "30"];
+    let out = binary().args(args).args(["--damping-scale", "0.1", "--damping-change-at", "1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("t,"), "{}", &csv[..40]);
+    assert_eq!(csv.lines().count(), 1 + 61);
+
+    let out = binary().args(["simulate", "--system", "vdp", "--damping-scale", "0.5"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only the ieee68 system has machine damping"));
+    let out = binary().args(["simulate", "--system", "ieee68", "--damping-change-at", "5"]).output().unwrap();
+    assert!(!out.status.success(), "a change time needs a scale");
+}

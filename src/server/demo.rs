@@ -99,6 +99,7 @@ fn scenario(system: DemoSystem, seed: u64) -> Result<Scenario, DemoError> {
             request: SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
                 scenario: Ieee68Scenario::Fault(Default::default()),
                 angle_reference: AngleReference::Machine(13),
+                damping: Default::default(),
             }))
             .with_duration(30.0)
             .with_rate(30.0)

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use systems::{
-    MeasurementModel, Network, NoiseLevel, Outliers, SimulationRequest, SpikeSize, SystemSpec, SystemsError, simulate,
+    DampingChange, MeasurementModel, Network, NoiseLevel, Outliers, SimulationRequest, SpikeSize, SystemSpec,
+    SystemsError, simulate,
 };
 
 /// The simulated systems.
@@ -73,6 +74,12 @@ pub struct SimulateArgs {
     /// Standard deviation of time-stamp jitter in seconds.
     #[arg(long, default_value_t = 0.0)]
     pub jitter: f64,
+    /// IEEE 68-bus: multiply every machine's damping coefficient by this (1: as published).
+    #[arg(long)]
+    pub damping_scale: Option<f64>,
+    /// IEEE 68-bus: apply --damping-scale from this time (s) on instead of from the start.
+    #[arg(long, requires = "damping_scale")]
+    pub damping_change_at: Option<f64>,
     /// Seed of the initial state, process noise and measurement noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -93,6 +100,9 @@ pub struct TruthArgs {
     /// Van der Pol parameter.
     #[arg(long, default_value_t = 1.0)]
     pub mu: f64,
+    /// IEEE 68-bus: the modes with every machine's damping coefficient multiplied by this.
+    #[arg(long, default_value_t = 1.0)]
+    pub damping_scale: f64,
 }
 
 /// Why a simulation or truth request failed.
@@ -118,8 +128,17 @@ pub fn run_simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<(), Simu
         ScenarioName::Fault => "fault",
         ScenarioName::Ambient => "ambient",
     });
-    let mut request =
-        SimulationRequest::new(SystemSpec::from_name(args.system.as_str(), scenario)?).with_seed(args.seed);
+    let mut spec = SystemSpec::from_name(args.system.as_str(), scenario)?;
+    if let Some(scale) = args.damping_scale {
+        let SystemSpec::Ieee68(params) = &mut spec else {
+            return Err(SimulateError::Systems(SystemsError::InvalidParameter {
+                name: "damping_scale",
+                reason: format!("only the ieee68 system has machine damping, not `{}`", args.system.as_str()),
+            }));
+        };
+        params.damping = DampingChange { scale, at: args.damping_change_at };
+    }
+    let mut request = SimulationRequest::new(spec).with_seed(args.seed);
     if let Some(d) = args.duration {
         request = request.with_duration(d);
     }
@@ -176,7 +195,8 @@ pub fn run_truth(args: &TruthArgs) -> Result<String, SimulateError> {
     let json = match args.system {
         SystemName::Ieee68 => {
             let network = Network::from_name(&args.network)?;
-            let modes: Vec<ModeTruth> = systems::truth::ieee68_modes(network)?
+            let modes: Vec<ModeTruth> = systems::truth::ieee68_linearisation_scaled(network, args.damping_scale)?
+                .modes
                 .into_iter()
                 .map(|m| ModeTruth { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio, re: m.re, im: m.im })
                 .collect();

@@ -131,6 +131,7 @@ pub fn simulate(setup: &Ieee68Setup, seed: u64) -> Result<Trajectory, Experiment
     let request = SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
         scenario: setup.scenario,
         angle_reference: AngleReference::Machine(REFERENCE_MACHINE),
+        damping: Default::default(),
     }))
     .with_duration(setup.duration)
     .with_rate(setup.rate)

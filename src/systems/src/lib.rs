@@ -79,7 +79,9 @@ pub mod vdp;
 pub use error::SystemsError;
 pub use ieee68::{AmbientParams, AngleReference, FaultParams, Ieee68Scenario, Network};
 pub use measurement::{MeasurementModel, NoiseLevel, Outliers, SpikeSize};
-pub use request::{HenonParams, Ieee68Params, SimulationRequest, SystemSpec, VanDerPolParams, VdpRingParams};
+pub use request::{
+    DampingChange, HenonParams, Ieee68Params, SimulationRequest, SystemSpec, VanDerPolParams, VdpRingParams,
+};
 pub use rng::Rng;
 pub use simulate::{simulate, simulate_clean};
 pub use trajectory::Trajectory;

@@ -54,6 +54,21 @@ impl Default for HenonParams {
     }
 }
 
+/// A change of every machine's damping coefficient D_i.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DampingChange {
+    /// D_i is multiplied by this (default 1: the published data).
+    pub scale: f64,
+    /// From this time on (s); `None`: from the start.
+    pub at: Option<f64>,
+}
+
+impl Default for DampingChange {
+    fn default() -> Self {
+        Self { scale: 1.0, at: None }
+    }
+}
+
 /// Parameters of the IEEE 68-bus system.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Ieee68Params {
@@ -61,6 +76,8 @@ pub struct Ieee68Params {
     pub scenario: Ieee68Scenario,
     /// Reference of the recorded angles (default: absolute, i.e. the model state).
     pub angle_reference: AngleReference,
+    /// Machine damping (default: as published).
+    pub damping: DampingChange,
 }
 
 /// A test system with its parameters.
@@ -90,6 +107,7 @@ impl SystemSpec {
                     None => Ieee68Scenario::default(),
                 },
                 angle_reference: AngleReference::default(),
+                damping: DampingChange::default(),
             }),
             _ => {
                 return Err(SystemsError::UnknownName { what: "system", name: system.to_owned() });

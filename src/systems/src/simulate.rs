@@ -6,7 +6,7 @@ use crate::henon::Henon;
 use crate::ieee68::Ieee68Model;
 use crate::integrate::{OdeSystem, Rk4, SampleGrid, sample_trajectory};
 use crate::measurement::MeasurementModel;
-use crate::request::{Ieee68Params, SimulationRequest, SystemSpec};
+use crate::request::{DampingChange, Ieee68Params, SimulationRequest, SystemSpec};
 use crate::ring::VdpRing;
 use crate::rng::Rng;
 use crate::trajectory::Trajectory;
@@ -79,7 +79,10 @@ fn simulate_ieee68(
     step: f64,
     seed: u64,
 ) -> Result<Trajectory, SystemsError> {
-    let model = Ieee68Model::new()?;
+    let mut model = Ieee68Model::new()?;
+    if params.damping != DampingChange::default() {
+        model = model.with_damping_scale(params.damping.scale, params.damping.at)?;
+    }
     let x0 = match given {
         Some(x) => x.to_vec(),
         None => model.operating_point(),
@@ -160,6 +163,7 @@ mod tests {
         let ambient = Ieee68Params {
             scenario: Ieee68Scenario::Ambient(AmbientParams::default()),
             angle_reference: AngleReference::Machine(13),
+            damping: DampingChange::default(),
         };
         vec![
             SystemSpec::from_name("vdp", None).unwrap(),
@@ -185,6 +189,29 @@ mod tests {
             assert_ne!(bits(&a), bits(&c), "{}", system.name());
             assert_eq!(a.names(), c.names());
         }
+    }
+
+    #[test]
+    fn a_damping_change_applies_from_its_time_on() {
+        let ambient = |damping| {
+            let params = Ieee68Params {
+                scenario: Ieee68Scenario::Ambient(AmbientParams::default()),
+                angle_reference: AngleReference::Machine(13),
+                damping,
+            };
+            simulate(&SimulationRequest::new(SystemSpec::Ieee68(params)).with_duration(4.0).with_seed(3)).unwrap()
+        };
+        let base = ambient(DampingChange::default());
+        // A change of scale 1 changes nothing, bit for bit (2 s is on the step grid).
+        assert_eq!(bits(&ambient(DampingChange { scale: 1.0, at: Some(2.0) })), bits(&base));
+        let changed = ambient(DampingChange { scale: 0.1, at: Some(2.0) });
+        let width = base.n_columns();
+        let rows_before = base.times().iter().filter(|t| **t <= 2.0).count();
+        assert_eq!(base.values()[..rows_before * width], changed.values()[..rows_before * width], "same until 2 s");
+        assert_ne!(base.values()[rows_before * width..], changed.values()[rows_before * width..], "different after");
+        // From the start, the whole record differs.
+        let scaled = ambient(DampingChange { scale: 0.1, at: None });
+        assert_ne!(base.values()[width..2 * width], scaled.values()[width..2 * width]);
     }
 
     #[test]

@@ -66,6 +66,9 @@ impl LoadCoupling {
 /// The swing equations driven by white-noise load fluctuations (an [`OdeSystem`]).
 pub(crate) struct AmbientSystem<'a> {
     swing: &'a SwingEquations,
+    /// From this time on, these swing equations (a damping change).
+    after: Option<(f64, &'a SwingEquations)>,
+    late: bool,
     coupling: &'a LoadCoupling,
     intensity: f64,
     rng: Rng,
@@ -74,11 +77,18 @@ pub(crate) struct AmbientSystem<'a> {
 }
 
 impl<'a> AmbientSystem<'a> {
-    /// Noise of `intensity` σ (1/√s) drawn from `rng`.
-    pub fn new(swing: &'a SwingEquations, coupling: &'a LoadCoupling, intensity: f64, rng: Rng) -> Self {
+    /// Noise of `intensity` σ (1/√s) drawn from `rng`; `after` switches the swing
+    /// equations at a time (which the caller makes a breakpoint).
+    pub fn new(
+        swing: &'a SwingEquations,
+        after: Option<(f64, &'a SwingEquations)>,
+        coupling: &'a LoadCoupling,
+        intensity: f64,
+        rng: Rng,
+    ) -> Self {
         let epsilon = vec![0.0; coupling.n_loads()];
         let network = coupling.perturbed(&epsilon);
-        Self { swing, coupling, intensity, rng, epsilon, network }
+        Self { swing, after, late: false, coupling, intensity, rng, epsilon, network }
     }
 }
 
@@ -88,10 +98,15 @@ impl OdeSystem for AmbientSystem<'_> {
     }
 
     fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
-        self.swing.rhs(&self.network, x, dx);
+        let swing = match self.after {
+            Some((_, after)) if self.late => after,
+            _ => self.swing,
+        };
+        swing.rhs(&self.network, x, dx);
     }
 
-    fn begin_step(&mut self, _t: f64, h: f64) {
+    fn begin_step(&mut self, t: f64, h: f64) {
+        self.late = self.after.is_some_and(|(at, _)| t + 0.5 * h > at);
         if self.intensity == 0.0 {
             return;
         }

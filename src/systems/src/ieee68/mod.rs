@@ -77,9 +77,30 @@ pub struct Ieee68Model {
     fault_on: PowerCoefficients,
     post: PowerCoefficients,
     load_coupling: LoadCoupling,
+    /// From this time on (s), the swing equations with scaled damping (see
+    /// [`Ieee68Model::with_damping_scale`]).
+    damping_change: Option<(f64, SwingEquations)>,
 }
 
 impl Ieee68Model {
+    /// The same system with every machine's damping coefficient D_i scaled by `scale`
+    /// (>= 0): from the start, or from time `at` (s) on. The operating point is unchanged
+    /// (damping acts on the slip, which is zero there); the linearisation and the modes
+    /// follow the scaled damping when it applies from the start.
+    pub fn with_damping_scale(mut self, scale: f64, at: Option<f64>) -> Result<Self, SystemsError> {
+        crate::error::require(scale.is_finite() && scale >= 0.0, "damping_scale", "must be >= 0")?;
+        let mut scaled = self.swing.clone();
+        scaled.damping.iter_mut().for_each(|d| *d *= scale);
+        match at {
+            None => self.swing = scaled,
+            Some(at) => {
+                crate::error::require(at.is_finite() && at >= 0.0, "damping_change_at", "must be >= 0")?;
+                self.damping_change = Some((at, scaled));
+            }
+        }
+        Ok(self)
+    }
+
     /// Builds the model from the embedded data.
     pub fn new() -> Result<Self, SystemsError> {
         let data = Ieee68Data::load()?;
@@ -109,6 +130,7 @@ impl Ieee68Model {
             fault_on: PowerCoefficients::new(&faulted.y_reduced, &emf),
             post: PowerCoefficients::new(&tripped.y_reduced, &emf),
             load_coupling: LoadCoupling::new(&data, &intact, emf.clone()),
+            damping_change: None,
             pre,
             emf,
             delta0,

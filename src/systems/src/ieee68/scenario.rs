@@ -81,9 +81,38 @@ pub enum AngleReference {
     CenterOfInertia,
 }
 
+/// The swing equations in effect: the model's, or the damping-scaled ones after the change.
+struct DampingSwitch<'a> {
+    before: &'a SwingEquations,
+    after: Option<(f64, &'a SwingEquations)>,
+    late: bool,
+}
+
+impl<'a> DampingSwitch<'a> {
+    fn of(model: &'a Ieee68Model) -> Self {
+        Self { before: &model.swing, after: model.damping_change.as_ref().map(|(at, s)| (*at, s)), late: false }
+    }
+
+    /// Steps never straddle the change (it is a breakpoint): the midpoint decides.
+    fn begin_step(&mut self, midpoint: f64) {
+        self.late = self.after.is_some_and(|(at, _)| midpoint > at);
+    }
+
+    fn swing(&self) -> &'a SwingEquations {
+        match self.after {
+            Some((_, after)) if self.late => after,
+            _ => self.before,
+        }
+    }
+
+    fn breakpoints(&self) -> Vec<f64> {
+        self.after.map(|(at, _)| at).into_iter().collect()
+    }
+}
+
 /// The swing equations with the network switched at the fault and clearing instants.
 struct FaultSystem<'a> {
-    swing: &'a SwingEquations,
+    swing: DampingSwitch<'a>,
     networks: [&'a PowerCoefficients; 3],
     switch_times: [f64; 2],
     active: usize,
@@ -95,7 +124,7 @@ impl OdeSystem for FaultSystem<'_> {
     }
 
     fn rhs(&self, _t: f64, x: &[f64], dx: &mut [f64]) {
-        self.swing.rhs(self.networks[self.active], x, dx);
+        self.swing.swing().rhs(self.networks[self.active], x, dx);
     }
 
     fn begin_step(&mut self, t: f64, h: f64) {
@@ -103,6 +132,7 @@ impl OdeSystem for FaultSystem<'_> {
         // tells which network the whole step belongs to.
         let midpoint = t + 0.5 * h;
         self.active = self.switch_times.iter().filter(|&&s| midpoint > s).count();
+        self.swing.begin_step(midpoint);
     }
 }
 
@@ -127,19 +157,21 @@ impl Ieee68Model {
                     "must be positive",
                 )?;
                 let switch_times = [fault.start, fault.start + fault.clearing_time];
-                let mut system = FaultSystem {
-                    swing: &self.swing,
-                    networks: [&self.pre, &self.fault_on, &self.post],
-                    switch_times,
-                    active: 0,
-                };
-                Ok(sample_trajectory(&mut system, integrator, x0, grid, &switch_times))
+                let swing = DampingSwitch::of(self);
+                let mut breakpoints = swing.breakpoints();
+                breakpoints.extend(switch_times);
+                breakpoints.sort_by(f64::total_cmp);
+                let mut system =
+                    FaultSystem { swing, networks: [&self.pre, &self.fault_on, &self.post], switch_times, active: 0 };
+                Ok(sample_trajectory(&mut system, integrator, x0, grid, &breakpoints))
             }
             Ieee68Scenario::Ambient(ambient) => {
                 let sigma = ambient.load_noise_intensity;
                 require(sigma.is_finite() && sigma >= 0.0, "load_noise_intensity", "must be >= 0")?;
-                let mut system = AmbientSystem::new(&self.swing, &self.load_coupling, sigma, rng);
-                Ok(sample_trajectory(&mut system, integrator, x0, grid, &[]))
+                let swing = DampingSwitch::of(self);
+                let breakpoints = swing.breakpoints();
+                let mut system = AmbientSystem::new(swing.before, swing.after, &self.load_coupling, sigma, rng);
+                Ok(sample_trajectory(&mut system, integrator, x0, grid, &breakpoints))
             }
         }
     }
