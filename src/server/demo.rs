@@ -1,5 +1,7 @@
 //! `koopstream demo`: streams a simulated noisy system into a server over WebSocket and
-//! shows the identified modes against the truth, live in the terminal.
+//! shows the tracked modes (id, frequency, damping with its interval, energy, alarm)
+//! against the truth, live in the terminal from the first refresh on, with the alarms as
+//! they are raised; the final table matches the same tracked modes to the truth.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -9,7 +11,8 @@ use koopman::c64;
 use koopman::spectrum::{Continuous, Mode, ModeFlags};
 use serde_json::{Value, json};
 use systems::{
-    AngleReference, Ieee68Params, Ieee68Scenario, MeasurementModel, Network, NoiseLevel, SimulationRequest, SystemSpec,
+    AngleReference, DampingChange, Ieee68Params, Ieee68Scenario, MeasurementModel, Network, NoiseLevel,
+    SimulationRequest, SystemSpec,
 };
 
 use crate::client::{Client, ClientError, next_message, send_batch};
@@ -26,12 +29,27 @@ pub enum DemoSystem {
     Ieee68,
 }
 
+/// IEEE 68-bus demo scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoScenario {
+    /// Ring-down after the fault at bus 29 (30 s).
+    Fault,
+    /// Ten minutes of ambient load noise on the healthy system.
+    Ambient,
+    /// Twenty minutes of ambient load noise; every machine's damping drops to a tenth at
+    /// minute 10 (inter-area damping 0.9 to 1.5 %), and the critical alarm follows.
+    Stressed,
+}
+
 /// Options of `koopstream demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Which system.
     #[arg(long, value_enum, default_value = "vdp")]
     pub system: DemoSystem,
+    /// IEEE 68-bus scenario (default: fault).
+    #[arg(long, value_enum)]
+    pub scenario: Option<DemoScenario>,
     /// A running server (default: start one in this process on a free loopback port).
     #[arg(long)]
     pub server: Option<String>,
@@ -58,6 +76,9 @@ pub enum DemoError {
     /// The server closed the connection early.
     #[error("the server closed the WebSocket before the stream ended")]
     Closed,
+    /// A scenario the system does not have.
+    #[error("the {0} demo has no scenarios (they are for --system ieee68)")]
+    NoScenario(&'static str),
 }
 
 struct Scenario {
@@ -69,9 +90,57 @@ struct Scenario {
     request: SimulationRequest,
 }
 
-fn scenario(system: DemoSystem, seed: u64) -> Result<Scenario, DemoError> {
-    Ok(match system {
-        DemoSystem::Vdp => Scenario {
+/// The speeds of the 16 machines, the channels every 68-bus demo streams.
+fn speed_channels() -> Vec<Value> {
+    (1..=16).map(|g| json!({"name": format!("omega_g{g}"), "unit": "pu"})).collect()
+}
+
+fn ieee68_request(scenario: Ieee68Scenario, damping: DampingChange, duration: f64, seed: u64) -> SimulationRequest {
+    SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
+        scenario,
+        angle_reference: AngleReference::Machine(13),
+        damping,
+    }))
+    .with_duration(duration)
+    .with_rate(30.0)
+    .with_seed(seed)
+    .with_measurement(MeasurementModel { noise: Some(NoiseLevel::SnrDb(40.0)), ..MeasurementModel::clean() })
+}
+
+/// The 15 rotor angles relative to G13 and the 16 speeds: the classical model's whole
+/// state, so a linear model in the measured channels is already the right structure.
+fn state_channels() -> Vec<Value> {
+    let angles = (1..=16).filter(|g| *g != 13).map(|g| json!({"name": format!("delta_g{g}"), "unit": "rad"}));
+    angles.chain(speed_channels()).collect()
+}
+
+/// Columns of the simulated record behind [`state_channels`] (G13's own angle is 0).
+fn state_columns() -> Vec<usize> {
+    (0..32).filter(|j| *j != 12).collect()
+}
+
+/// The monitoring recipe for ambient 68-bus data: the measured state with a constant (for
+/// honest intervals), forgetting with about a minute of memory (1 / (1 - rho) samples) so
+/// a change shows within minutes, the electromechanical band, default alarm thresholds.
+fn monitoring_definition(id: String) -> Value {
+    json!({"id": id, "channels": state_channels(), "ts": 1.0 / 30.0, "dictionary": "state,const",
+        "mu": 1e-6, "forgetting": 0.9995, "warmup": 300, "eigen_every": 300,
+        "modes": {"band_hz": [0.1, 0.9]}})
+}
+
+/// The pre-fault inter-area modes, matched by frequency (the served shapes cover angles
+/// without G13's).
+fn healthy_truth() -> Result<Vec<TrueMode>, DemoError> {
+    let truth = ieee68_inter_area_modes(Network::Pre, Ieee68Channels::Speeds)?;
+    Ok(truth.into_iter().map(|t| TrueMode { shape: None, ..t }).collect())
+}
+
+fn scenario(system: DemoSystem, which: Option<DemoScenario>, seed: u64) -> Result<Scenario, DemoError> {
+    if system == DemoSystem::Vdp && which.is_some() {
+        return Err(DemoError::NoScenario("vdp"));
+    }
+    Ok(match (system, which.unwrap_or(DemoScenario::Fault)) {
+        (DemoSystem::Vdp, _) => Scenario {
             definition: json!({"id": format!("demo-vdp-{seed}"), "channels": [{"name": "x1"}, {"name": "x2"}], "ts": 0.1,
                 "dictionary": "state,const,poly:3", "sigma": 0.05, "warmup": 100, "eigen_every": 50}),
             channels: vec![0, 1],
@@ -87,31 +156,43 @@ fn scenario(system: DemoSystem, seed: u64) -> Result<Scenario, DemoError> {
                     ..MeasurementModel::clean()
                 }),
         },
-        DemoSystem::Ieee68 => Scenario {
-            definition: json!({"id": format!("demo-ieee68-{seed}"),
-                "channels": (1..=16).map(|g| json!({"name": format!("omega_g{g}"), "unit": "pu"})).collect::<Vec<_>>(),
+        (DemoSystem::Ieee68, DemoScenario::Fault) => Scenario {
+            definition: json!({"id": format!("demo-ieee68-{seed}"), "channels": speed_channels(),
                 "ts": 1.0 / 30.0, "dictionary": "state,delay:20", "mu": 0.0, "warmup": 200, "eigen_every": 60}),
             channels: (16..32).collect(),
             // The fault is on from 1.0 s to 1.05 s; identification starts 0.5 s after clearing.
             skip: 47,
             batch: 15,
             truth: ieee68_inter_area_modes(Network::Post, Ieee68Channels::Speeds)?,
-            request: SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
-                scenario: Ieee68Scenario::Fault(Default::default()),
-                angle_reference: AngleReference::Machine(13),
-                damping: Default::default(),
-            }))
-            .with_duration(30.0)
-            .with_rate(30.0)
-            .with_seed(seed)
-            .with_measurement(MeasurementModel { noise: Some(NoiseLevel::SnrDb(40.0)), ..MeasurementModel::clean() }),
+            request: ieee68_request(Ieee68Scenario::Fault(Default::default()), DampingChange::default(), 30.0, seed),
+        },
+        (DemoSystem::Ieee68, DemoScenario::Ambient) => Scenario {
+            definition: monitoring_definition(format!("demo-ieee68-ambient-{seed}")),
+            channels: state_columns(),
+            skip: 0,
+            batch: 30,
+            truth: healthy_truth()?,
+            request: ieee68_request(Ieee68Scenario::Ambient(Default::default()), DampingChange::default(), 600.0, seed),
+        },
+        (DemoSystem::Ieee68, DemoScenario::Stressed) => Scenario {
+            definition: monitoring_definition(format!("demo-ieee68-stressed-{seed}")),
+            channels: state_columns(),
+            skip: 0,
+            batch: 30,
+            truth: healthy_truth()?,
+            request: ieee68_request(
+                Ieee68Scenario::Ambient(Default::default()),
+                DampingChange { scale: 0.1, at: Some(600.0) },
+                1200.0,
+                seed,
+            ),
         },
     })
 }
 
 /// Runs the demo; returns the final table.
 pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
-    let scenario = scenario(args.system, args.seed)?;
+    let scenario = scenario(args.system, args.scenario, args.seed)?;
     let (base, local) = match &args.server {
         Some(url) => (url.clone(), None),
         None => {
@@ -156,7 +237,11 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             let message = next_message(&mut source).await.ok_or(DemoError::Closed)?;
             match message["type"].as_str() {
                 Some("ack") => break,
-                Some("summary") => table.update(&message),
+                Some("summary") => {
+                    let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
+                    table.update(&message, &modes);
+                }
+                Some("alarm") => table.alarm(&message),
                 Some("error") => {
                     return Err(DemoError::Client(ClientError::Status {
                         url: id.clone(),
@@ -173,8 +258,15 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         }
     }
     bar.finish(rows.len() as u64);
-    let modes = client.get(&format!("/v1/streams/{id}/modes?all=true")).await?;
-    let report = final_table(&scenario.truth, &modes);
+    let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
+    let mut report = final_table(&scenario.truth, &modes);
+    if !table.alarms.is_empty() {
+        report.push_str("\nAlarms:\n");
+        for line in &table.alarms {
+            report.push_str(line);
+            report.push('\n');
+        }
+    }
     if let Some((stop, task)) = local {
         let _ = stop.send(());
         let _ = task.await;
@@ -182,75 +274,119 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
     Ok(report)
 }
 
-/// The live view: truth against the latest summary.
+/// The live view: the tracked modes of the latest refresh, each beside the true mode it is
+/// nearest to, and the alarms so far.
 struct Table {
     truth: Vec<TrueMode>,
     drawn_lines: usize,
     live: bool,
+    alarms: Vec<String>,
 }
 
 impl Table {
     fn new(truth: &[TrueMode]) -> Self {
-        Self { truth: truth.to_vec(), drawn_lines: 0, live: std::io::stdout().is_terminal() }
+        Self { truth: truth.to_vec(), drawn_lines: 0, live: std::io::stdout().is_terminal(), alarms: Vec::new() }
     }
 
-    fn update(&mut self, summary: &Value) {
-        let modes: Vec<(f64, f64)> = summary["modes"]
-            .as_array()
-            .map(|m| {
-                m.iter().filter_map(|m| Some((m["frequency_hz"].as_f64()?, m["damping_ratio"].as_f64()?))).collect()
-            })
-            .unwrap_or_default();
-        let mut lines = vec![format!("model version {}, {} samples", summary["version"], summary["samples_accepted"])];
-        lines.push(format!("{:>12} {:>12} | {:>12} {:>12}", "true f (Hz)", "true zeta", "ident. f", "ident. zeta"));
-        for t in &self.truth {
-            let nearest = modes
+    fn alarm(&mut self, message: &Value) {
+        let level = |v: &Value| v.as_str().unwrap_or("none").to_owned();
+        let reading = &message["reading"];
+        self.alarms.push(format!(
+            "t = {:>7.1} s: mode {} {} -> {} ({:.4} Hz, damping {:.4} in [{:.4}, {:.4}])",
+            message["t"].as_f64().unwrap_or(f64::NAN),
+            message["mode"],
+            level(&message["from"]),
+            level(&message["to"]),
+            reading["frequency_hz"].as_f64().unwrap_or(f64::NAN),
+            reading["damping_ratio"].as_f64().unwrap_or(f64::NAN),
+            reading["damping_ci95"][0].as_f64().unwrap_or(f64::NAN),
+            reading["damping_ci95"][1].as_f64().unwrap_or(f64::NAN),
+        ));
+    }
+
+    fn update(&mut self, summary: &Value, modes: &Value) {
+        let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+        let mut lines = vec![format!(
+            "model version {}, {} samples, stream time {:.1} s",
+            summary["version"],
+            summary["samples_accepted"],
+            number(&modes["t"])
+        )];
+        lines.push(format!(
+            "{:>4} {:>9} {:>8} {:>17} {:>7} {:>8} | {:>9} {:>8}",
+            "id", "f (Hz)", "zeta", "zeta 95 %", "energy", "alarm", "true f", "true zeta"
+        ));
+        let tracked = modes["modes"].as_array().cloned().unwrap_or_default();
+        if tracked.is_empty() {
+            lines.push("  (no tracked mode yet: a mode is reported after three consecutive refreshes)".into());
+        }
+        for m in &tracked {
+            let f = number(&m["frequency_hz"]);
+            let interval = match m["damping_ci95"].as_array() {
+                Some(ci) => format!("[{:.4}, {:.4}]", number(&ci[0]), number(&ci[1])),
+                None => "-".into(),
+            };
+            let truth = self
+                .truth
                 .iter()
-                .filter(|(f, _)| (f / t.frequency_hz - 1.0).abs() < 0.15)
-                .min_by(|a, b| (a.0 - t.frequency_hz).abs().total_cmp(&(b.0 - t.frequency_hz).abs()));
-            let identified =
-                nearest.map_or_else(|| format!("{:>12} {:>12}", "-", "-"), |(f, z)| format!("{f:>12.4} {z:>12.4}"));
-            lines.push(format!("{:>12.4} {:>12.4} | {identified}", t.frequency_hz, t.damping_ratio));
+                .filter(|t| (f / t.frequency_hz - 1.0).abs() < 0.15)
+                .min_by(|a, b| (a.frequency_hz - f).abs().total_cmp(&(b.frequency_hz - f).abs()))
+                .map_or_else(
+                    || format!("{:>9} {:>8}", "-", "-"),
+                    |t| format!("{:>9.4} {:>8.4}", t.frequency_hz, t.damping_ratio),
+                );
+            lines.push(format!(
+                "{:>4} {:>9.4} {:>8.4} {:>17} {:>7.3} {:>8} | {truth}",
+                m["id"].as_u64().unwrap_or_default(),
+                f,
+                number(&m["damping_ratio"]),
+                interval,
+                number(&m["energy"]),
+                m["alarm"].as_str().unwrap_or("-"),
+            ));
+        }
+        for alarm in self.alarms.iter().rev().take(4).rev() {
+            lines.push(format!("  alarm {alarm}"));
         }
         let mut out = std::io::stdout().lock();
         if self.live && self.drawn_lines > 0 {
-            let _ = write!(out, "\x1b[{}A", self.drawn_lines);
+            let _ = write!(out, "\x1b[{}A\x1b[J", self.drawn_lines);
         }
         for line in &lines {
-            let clear = if self.live { "\x1b[2K" } else { "" };
-            let _ = writeln!(out, "{clear}{line}");
+            let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
         self.drawn_lines = if self.live { lines.len() } else { 0 };
     }
 }
 
-/// Reads the served modes back into the estimator's mode type, for matching.
+/// Reads the served tracked modes back into the estimator's mode type, for matching.
 fn served_modes(modes: &Value) -> Vec<Mode> {
     let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     modes["modes"]
         .as_array()
         .map(|all| {
             all.iter()
-                .map(|m| Mode {
-                    eigenvalue: c64::new(number(&m["eigenvalue"]["re"]), number(&m["eigenvalue"]["im"])),
-                    continuous: m["continuous"].as_object().map(|c| Continuous {
-                        s: c64::new(number(&c["re"]), number(&c["im"])),
-                        frequency_hz: number(&m["frequency_hz"]),
-                        damping_ratio: number(&m["damping_ratio"]),
-                        time_constant_s: m["time_constant_s"].as_f64(),
-                    }),
-                    flags: ModeFlags {
-                        negative_real: m["flags"]["negative_real"].as_bool().unwrap_or(false),
-                        near_zero: m["flags"]["near_zero"].as_bool().unwrap_or(false),
-                        near_nyquist: m["flags"]["near_nyquist"].as_bool().unwrap_or(false),
-                    },
-                    shape: m["shape"]
-                        .as_array()
-                        .map(|s| s.iter().map(|v| c64::new(number(&v["re"]), number(&v["im"]))).collect())
-                        .unwrap_or_default(),
-                    participation: Vec::new(),
-                    eigenfunction: Vec::new(),
+                .map(|m| {
+                    let (f, zeta) = (number(&m["frequency_hz"]), number(&m["damping_ratio"]));
+                    let omega = std::f64::consts::TAU * f;
+                    let s = c64::new(-zeta * omega / (1.0 - zeta * zeta).max(1e-12).sqrt(), omega);
+                    Mode {
+                        eigenvalue: s,
+                        continuous: Some(Continuous {
+                            s,
+                            frequency_hz: f,
+                            damping_ratio: zeta,
+                            time_constant_s: (s.re < 0.0).then(|| -1.0 / s.re),
+                        }),
+                        flags: ModeFlags::default(),
+                        shape: m["shape"]
+                            .as_array()
+                            .map(|s| s.iter().map(|v| c64::new(number(&v["re"]), number(&v["im"]))).collect())
+                            .unwrap_or_default(),
+                        participation: Vec::new(),
+                        eigenfunction: Vec::new(),
+                    }
                 })
                 .collect()
         })
