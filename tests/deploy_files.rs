@@ -713,8 +713,8 @@ fn grafana_is_provisioned_with_prometheus_and_a_complete_dashboard() {
         "koopstream_eigen_seconds_bucket",
         "koopstream_streams",
         "koopstream_websocket_connections",
-        "koopstream_stream_mode_damping_ratio",
-        "koopstream_stream_mode_frequency_hz",
+        "koopstream_mode_damping_ratio",
+        "koopstream_mode_frequency_hz",
     ] {
         assert!(all.contains(needed), "the dashboard shows `{needed}`");
     }
@@ -999,7 +999,7 @@ async fn every_metric_the_dashboard_and_the_alerts_name_is_exported() {
     // The eigen-decomposition runs at the stream's cadence; wait for the mode gauges.
     let mut exposition = scrape(&server).await;
     for _ in 0..100 {
-        if exposition.contains("koopstream_stream_mode_damping_ratio{")
+        if exposition.contains("koopstream_mode_damping_ratio{")
             && exposition.contains("koopstream_stream_residual_rms{")
         {
             break;
@@ -1008,7 +1008,7 @@ async fn every_metric_the_dashboard_and_the_alerts_name_is_exported() {
         exposition = scrape(&server).await;
     }
     let (present, allowed) = exposition_names(&exposition);
-    assert!(present.contains("koopstream_stream_mode_damping_ratio"), "per-stream mode gauges appeared:\n{exposition}");
+    assert!(present.contains("koopstream_mode_damping_ratio"), "per-stream mode gauges appeared:\n{exposition}");
 
     let mut problems = Vec::new();
     let mut queries = Vec::new();

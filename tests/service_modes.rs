@@ -187,7 +187,7 @@ async fn a_tracked_mode_raises_and_clears_its_damping_alarm() {
     socket.close(None).await.unwrap();
     let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"koopstream_alarms_active{stream="osc",severity="critical"} 1"#), "{metrics}");
-    assert!(metrics.contains(&format!(r#"koopstream_stream_mode_damping_ratio{{stream="osc",mode="{id}"}}"#)));
+    assert!(metrics.contains(&format!(r#"koopstream_mode_damping_ratio{{stream="osc",mode="{id}"}}"#)));
 
     // Restored: the alarm clears, and the history keeps it.
     let restored = oscillate(&mut state, 0.10, PHASE, &mut noise);

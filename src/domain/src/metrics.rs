@@ -216,13 +216,13 @@ impl Metrics {
         registry.register("recovery_seconds", "Duration of the last start-up recovery", m.recovery_seconds.clone());
         registry.register("residual_rms", "Mean one-step residual RMS after each batch", m.residual_rms.clone());
         registry.register(
-            "stream_mode_damping_ratio",
-            "Damping ratio of the least damped modes, per stream (capped)",
+            "mode_damping_ratio",
+            "Damping ratio of the least damped tracked physical modes, by stream (capped) and track id",
             m.stream_mode_damping.clone(),
         );
         registry.register(
-            "stream_mode_frequency_hz",
-            "Frequency of the least damped modes, per stream (capped)",
+            "mode_frequency_hz",
+            "Frequency of the least damped tracked physical modes, by stream (capped) and track id",
             m.stream_mode_frequency.clone(),
         );
         registry.register(
