@@ -176,6 +176,26 @@ pub struct MeterView {
 }
 
 impl MeterView {
+    /// The view of `meter` after a refresh of model `version` at stream time `t`.
+    pub fn of(
+        meter: &Meter,
+        version: u64,
+        t: f64,
+        analysed: Arc<Vec<ModeEstimate>>,
+        verdicts: Vec<(Verdict, Option<u64>)>,
+    ) -> Self {
+        Self {
+            version,
+            t,
+            analysed,
+            verdicts,
+            born: meter.tracks.iter().filter(|track| track.born).map(|track| track.id).collect(),
+            physical: meter.physical(),
+            active_alarms: meter.active_alarms(),
+            history: meter.history.iter().cloned().collect(),
+        }
+    }
+
     /// Why an analysed eigenvalue is not a physical mode (None: it is one).
     pub fn reason(&self, index: usize) -> Option<&'static str> {
         match self.verdicts.get(index)? {
@@ -202,16 +222,7 @@ impl MeterCell {
     /// alarms readable at once; `version` is the stream version of the snapshot.
     pub fn restore(config: &ModeMeterConfig, mut meter: Meter, version: u64) -> Self {
         meter.settings = config.settings();
-        let view = MeterView {
-            version,
-            t: meter.last_t.unwrap_or(0.0),
-            analysed: Arc::new(Vec::new()),
-            verdicts: Vec::new(),
-            born: meter.tracks.iter().filter(|t| t.born).map(|t| t.id).collect(),
-            physical: meter.physical(),
-            active_alarms: meter.active_alarms(),
-            history: meter.history.iter().cloned().collect(),
-        };
+        let view = MeterView::of(&meter, version, meter.last_t.unwrap_or(0.0), Arc::new(Vec::new()), Vec::new());
         Self { meter: Mutex::new(meter), view: Mutex::new(Some(Arc::new(view))) }
     }
 

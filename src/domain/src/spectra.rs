@@ -133,16 +133,7 @@ fn refresh(job: Job, metrics: &Metrics) {
     let (view, events) = {
         let mut meter = job.meter.meter();
         let refresh = meter.refresh(t, model.ts, &analysed);
-        let view = MeterView {
-            version: model.version,
-            t,
-            analysed,
-            verdicts: refresh.verdicts,
-            born: meter.tracks.iter().filter(|track| track.born).map(|track| track.id).collect(),
-            physical: meter.physical(),
-            active_alarms: meter.active_alarms(),
-            history: meter.history.iter().cloned().collect(),
-        };
+        let view = MeterView::of(&meter, model.version, t, analysed, refresh.verdicts);
         (view, refresh.events)
     };
     log_events(&job.stream, &events);
