@@ -81,6 +81,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
         "## Hénon map",
         "## IEEE 68-bus: fault ring-down",
         "## IEEE 68-bus: ambient operation",
+        "## IEEE 68-bus: the mode meter",
         "## Cost: online update against batch refit",
         "## Online equals batch",
     ] {
@@ -122,6 +123,22 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     table(&dir, "ieee68_ambient_prediction.csv");
     let (_, rows) = table(&dir, "ieee68_ringdown_excitation.csv");
     assert_eq!(rows.len(), 4);
+
+    // The mode meter: two record lengths without forgetting and the end with two
+    // forgetting factors, four modes each; an hour's ids; five detection recipes; two
+    // ring-down recipes.
+    let (header, rows) = table(&dir, "meter_coverage.csv");
+    assert_eq!(rows.len(), 4 * 4);
+    for coverage in column(&header, &rows, "zeta coverage (%)") {
+        assert!((0.0..=100.0).contains(&number(coverage)), "{coverage}");
+    }
+    let (header, rows) = table(&dir, "meter_healthy.csv");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(column(&header, &rows, "alarm events")[0], "0", "no alarm on the healthy record");
+    let (_, rows) = table(&dir, "meter_detection.csv");
+    assert_eq!(rows.len(), 5);
+    let (_, rows) = table(&dir, "meter_ringdown.csv");
+    assert_eq!(rows.len(), 2 * 4);
 
     // Cost: both systems at both data sizes.
     let (header, rows) = table(&dir, "cost.csv");

@@ -132,7 +132,8 @@ fn refresh(job: Job, metrics: &Metrics) {
     let t = model.last_timestamp.unwrap_or(0.0);
     let (view, events) = {
         let mut meter = job.meter.meter();
-        let refresh = meter.refresh(t, model.ts, &analysed);
+        let scale = spectrum::channel_scale(model.model.c.as_ref());
+        let refresh = meter.refresh(t, model.ts, &analysed, &scale);
         let view = MeterView::of(&meter, model.version, t, analysed, refresh.verdicts);
         (view, refresh.events)
     };

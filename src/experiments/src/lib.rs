@@ -14,6 +14,8 @@ pub mod identify;
 pub mod ieee68;
 mod ieee68_report;
 mod ieee68_stats;
+mod meter_report;
+pub mod meter_study;
 pub mod plots;
 pub mod records;
 pub mod report;
@@ -41,6 +43,9 @@ pub enum ExperimentSystem {
     Henon,
     /// IEEE 68-bus system (ring-down and ambient).
     Ieee68,
+    /// The mode meter on the IEEE 68-bus system (interval coverage, id stability, alarm
+    /// delays, ring-down intervals).
+    Meter,
 }
 
 impl ExperimentSystem {
@@ -149,6 +154,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, ExperimentError> {
         sections.push(ieee68_report::ringdown_experiment(scale)?);
         progress("ieee 68-bus ambient");
         sections.push(ieee68_report::ambient_experiment(scale)?);
+    }
+    if args.system.includes(ExperimentSystem::Meter) {
+        progress("ieee 68-bus mode meter");
+        sections.push(meter_report::experiment(scale)?);
     }
     let cost_systems: Vec<cost::CostSystem> =
         [(ExperimentSystem::Vdp, cost::CostSystem::VanDerPol), (ExperimentSystem::VdpRing, cost::CostSystem::Ring)]

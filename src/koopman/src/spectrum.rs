@@ -175,6 +175,13 @@ fn by_damping(x: &Mode, y: &Mode) -> std::cmp::Ordering {
     }
 }
 
+/// Each measured channel's scale in its own unit: the row norms of the output map C (for
+/// a standardised lifting, the channel's standardisation scale). Dividing a shape by it
+/// makes channels in different units comparable.
+pub fn channel_scale(c: MatRef<'_, f64>) -> Vec<f64> {
+    (0..c.nrows()).map(|k| (0..c.ncols()).map(|j| c[(k, j)] * c[(k, j)]).sum::<f64>().sqrt()).collect()
+}
+
 /// Full modal analysis of A with output matrix C at sample time `ts`, sorted by damping
 /// ratio (least damped first), then frequency; modes without a continuous reading last.
 pub fn modes(a: MatRef<'_, f64>, c: MatRef<'_, f64>, ts: f64) -> Result<Vec<Mode>, NumericalError> {

@@ -9,9 +9,12 @@
 //!    frequency inside the band, without an ambiguity flag (near zero, near Nyquist,
 //!    negative real), whose conjugate pair carries at least the minimum energy;
 //! 2. assigns candidates to tracks ([`Tracker`]) by continuous-eigenvalue distance and
-//!    shape MAC; a track becomes a physical mode after it has been seen in `persist`
-//!    consecutive refreshes, and dies after `miss` consecutive refreshes without a match;
-//!    ids are never reused;
+//!    shape MAC (each channel divided by its scale); a track becomes a physical mode after
+//!    it has been seen in `persist` consecutive refreshes, and dies after `miss`
+//!    consecutive refreshes without a match;
+//!    a live track may continue on an eigenvalue whose energy is below the minimum but not
+//!    below half of it (hysteresis, [`classify::KEEP_ENERGY_FRACTION`]); ids are never
+//!    reused;
 //! 3. runs each physical mode's alarm and change detectors ([`alarm`]).
 //!
 //! No I/O and no clock: times are arguments, in seconds of the stream's own time axis.

@@ -110,21 +110,27 @@ impl Meter {
     }
 
     /// Takes the analysed modes of a model whose newest sample is at stream time `t`.
-    pub fn refresh(&mut self, t: f64, ts: f64, modes: &[ModeEstimate]) -> Refresh {
+    /// `channel_scale` holds each measured channel's scale in its own unit (the row norms
+    /// of the output map, [`koopman::spectrum::channel_scale`]; empty: all alike): shapes
+    /// are compared with each channel divided by it, so channels in large units (angles in
+    /// radians beside speeds in per unit) do not decide a match alone.
+    pub fn refresh(&mut self, t: f64, ts: f64, modes: &[ModeEstimate], channel_scale: &[f64]) -> Refresh {
         let classified = classify(modes, ts, &self.settings);
         let mut verdicts: Vec<(Verdict, Option<u64>)> = classified.verdicts.iter().map(|v| (*v, None)).collect();
         let mut events = Vec::new();
-        let assignment = assign(&self.tracks, &classified.candidates, &self.settings);
-        let mut matched_candidate = vec![false; classified.candidates.len()];
+        // Strong candidates first, then the weak ones (which only continue tracks).
+        let pool: Vec<&Candidate> = classified.candidates.iter().chain(&classified.weak).collect();
+        let assignment = assign(&self.tracks, &pool, channel_scale, &self.settings);
+        let mut matched_candidate = vec![false; pool.len()];
         let mut survivors = Vec::with_capacity(self.tracks.len());
         for (track_index, mut track) in std::mem::take(&mut self.tracks).into_iter().enumerate() {
             match assignment[track_index] {
                 Some(c) => {
                     matched_candidate[c] = true;
-                    track.last = classified.candidates[c].clone();
+                    track.last = pool[c].clone();
                     track.seen += 1;
                     track.missed = 0;
-                    verdicts[track.last.index].1 = Some(track.id);
+                    verdicts[track.last.index] = (Verdict::Candidate, Some(track.id));
                 }
                 None => {
                     track.seen = 0;
@@ -248,14 +254,29 @@ fn reading_of(c: &Candidate) -> Reading {
     }
 }
 
+/// `shape` with each channel divided by its scale (unchanged without usable scales).
+fn balanced(shape: &[c64], channel_scale: &[f64]) -> Vec<c64> {
+    if channel_scale.len() != shape.len() || channel_scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        return shape.to_vec();
+    }
+    shape.iter().zip(channel_scale).map(|(v, s)| *v / *s).collect()
+}
+
 /// For each track, the candidate it takes (greedy by cost within the gates).
-fn assign(tracks: &[Track], candidates: &[Candidate], settings: &MeterSettings) -> Vec<Option<usize>> {
+fn assign(
+    tracks: &[Track],
+    candidates: &[&Candidate],
+    channel_scale: &[f64],
+    settings: &MeterSettings,
+) -> Vec<Option<usize>> {
+    let candidate_shapes: Vec<Vec<c64>> = candidates.iter().map(|c| balanced(&c.shape, channel_scale)).collect();
     let mut pairs = Vec::new();
     for (i, track) in tracks.iter().enumerate() {
         let reference = track.last.s;
+        let track_shape = balanced(&track.last.shape, channel_scale);
         for (j, c) in candidates.iter().enumerate() {
             let distance = (c.s - reference).norm() / reference.norm().max(f64::MIN_POSITIVE);
-            let similarity = mac(&track.last.shape, &c.shape);
+            let similarity = mac(&track_shape, &candidate_shapes[j]);
             if distance <= settings.max_distance && similarity >= settings.min_mac {
                 pairs.push((distance + (1.0 - similarity), i, j));
             }
@@ -317,7 +338,7 @@ mod tests {
             let fb = 0.60 - 0.01 * step as f64;
             let mut modes = pair(fa, 0.1, [1.0, 0.1], 0.3, ts);
             modes.extend(pair(fb, 0.1, [0.1, 1.0], 0.3, ts));
-            let refresh = meter.refresh(step as f64, ts, &modes);
+            let refresh = meter.refresh(step as f64, ts, &modes, &[]);
             for (k, (verdict, id)) in refresh.verdicts.iter().enumerate() {
                 if *verdict == Verdict::Candidate {
                     let shape_key = if modes[k].mode.shape[0].re > 0.5 { "A" } else { "B" };
@@ -341,18 +362,68 @@ mod tests {
         let ts = 0.1;
         let mut meter = Meter::new(MeterSettings::default());
         let modes = pair(0.5, 0.1, [1.0, 0.2], 0.5, ts);
-        assert!(meter.refresh(0.0, ts, &modes).events.is_empty());
-        assert!(meter.refresh(1.0, ts, &modes).events.is_empty());
+        assert!(meter.refresh(0.0, ts, &modes, &[]).events.is_empty());
+        assert!(meter.refresh(1.0, ts, &modes, &[]).events.is_empty());
         assert!(meter.physical().is_empty(), "not yet persistent");
-        assert_eq!(meter.refresh(2.0, ts, &modes).events, vec![MeterEvent::Born { mode: 1 }]);
+        assert_eq!(meter.refresh(2.0, ts, &modes, &[]).events, vec![MeterEvent::Born { mode: 1 }]);
         for t in 3..5 {
-            assert!(meter.refresh(t as f64, ts, &[]).events.is_empty());
+            assert!(meter.refresh(t as f64, ts, &[], &[]).events.is_empty());
             assert_eq!(meter.physical().len(), 1, "missing, not yet dead");
             assert!(!meter.physical()[0].current);
         }
-        assert_eq!(meter.refresh(5.0, ts, &[]).events, vec![MeterEvent::Died { mode: 1 }]);
-        meter.refresh(6.0, ts, &modes);
+        assert_eq!(meter.refresh(5.0, ts, &[], &[]).events, vec![MeterEvent::Died { mode: 1 }]);
+        meter.refresh(6.0, ts, &modes, &[]);
         assert_eq!(meter.tracks[0].id, 2, "a new track, a new id");
+    }
+
+    #[test]
+    fn a_tracked_mode_keeps_its_id_through_an_energy_dip_a_new_weak_one_gets_none() {
+        let ts = 0.1;
+        let mut meter = Meter::new(MeterSettings::default());
+        // Default minimum 0.5 %: the tracked mode dips to 0.3 % (above half the minimum)
+        // for five refreshes, longer than `miss`; a second mode at 0.3 % appears meanwhile.
+        let strong = |f: f64| pair(f, 0.08, [1.0, 0.2], 0.01, ts);
+        for t in 0..3 {
+            meter.refresh(t as f64, ts, &strong(0.78), &[]);
+        }
+        assert_eq!(meter.physical().len(), 1);
+        for t in 3..8 {
+            let mut modes = pair(0.781, 0.08, [1.0, 0.2], 0.003, ts);
+            modes.extend(pair(0.4, 0.1, [0.1, 1.0], 0.003, ts));
+            let refresh = meter.refresh(t as f64, ts, &modes, &[]);
+            assert_eq!(refresh.verdicts[0], (Verdict::Candidate, Some(1)), "t = {t}: the dip keeps track 1");
+            assert_eq!(refresh.verdicts[2], (Verdict::LowEnergy, None), "t = {t}: a weak newcomer starts nothing");
+        }
+        assert_eq!(meter.tracks.len(), 1);
+        assert!(meter.physical()[0].current);
+        // Below half the minimum it is missing, and dies after `miss` refreshes.
+        for t in 8..11 {
+            meter.refresh(t as f64, ts, &pair(0.781, 0.08, [1.0, 0.2], 0.002, ts), &[]);
+        }
+        assert!(meter.tracks.is_empty());
+    }
+
+    #[test]
+    fn shapes_are_compared_per_channel_scale() {
+        // Two channels in a large unit (scale 100) whose noisy parts swing in opposite
+        // directions between refreshes, and eight consistent channels in a small unit. Raw,
+        // the large channels decide the MAC (about 0, no match); divided by the scales, all
+        // ten count alike (MAC 0.64, a match).
+        let ts = 0.1;
+        let with_shape = |first: [f64; 2]| {
+            let mut modes = pair(0.5, 0.1, [1.0, 0.0], 0.3, ts);
+            for m in &mut modes {
+                m.mode.shape = first.iter().chain(&[1.0; 8]).map(|v| c64::new(*v, 0.0)).collect();
+            }
+            modes
+        };
+        let scale: Vec<f64> = [100.0, 100.0].into_iter().chain([1.0; 8]).collect();
+        for (channel_scale, same_track) in [(&scale[..], true), (&[][..], false)] {
+            let mut meter = Meter::new(MeterSettings::default());
+            meter.refresh(0.0, ts, &with_shape([100.0, 100.0]), channel_scale);
+            let refresh = meter.refresh(1.0, ts, &with_shape([100.0, -100.0]), channel_scale);
+            assert_eq!(refresh.verdicts[0].1 == Some(1), same_track, "scales given: {}", !channel_scale.is_empty());
+        }
     }
 
     #[test]
@@ -376,7 +447,7 @@ mod tests {
         let mut t = 0.0;
         let mut raised = None;
         while t < 100.0 {
-            let events = meter.refresh(t, ts, &pair(0.38, 0.01, [1.0, 0.3], 0.4, ts)).events;
+            let events = meter.refresh(t, ts, &pair(0.38, 0.01, [1.0, 0.3], 0.4, ts), &[]).events;
             if events
                 .iter()
                 .any(|e| matches!(e, MeterEvent::Alarm(AlarmEvent::Alarm { to: Some(Severity::Critical), .. })))
@@ -390,7 +461,7 @@ mod tests {
         assert_eq!(meter.active_alarms().len(), 1);
         assert_eq!(meter.physical()[0].alarm, Some(Severity::Critical));
         while t < 200.0 {
-            meter.refresh(t, ts, &pair(0.38, 0.12, [1.0, 0.3], 0.4, ts));
+            meter.refresh(t, ts, &pair(0.38, 0.12, [1.0, 0.3], 0.4, ts), &[]);
             t += 5.0;
         }
         assert!(meter.active_alarms().is_empty());
