@@ -64,6 +64,21 @@ fn reading(m: &koopman::spectrum::ModeEstimate) -> Option<Reading> {
     Some(Reading { damping: c.damping_ratio, frequency_ci: m.frequency_ci95?, damping_ci: m.damping_ci95? })
 }
 
+/// The columns of [`coverage_row`].
+const COVERAGE_HEADER: [&str; 11] = [
+    "recipe",
+    "record (s)",
+    "true f (Hz)",
+    "true zeta (%)",
+    "found",
+    "zeta coverage (%)",
+    "f coverage (%)",
+    "mean zeta (%)",
+    "sd of zeta",
+    "mean predicted sd",
+    "mean width",
+];
+
 /// Coverage statistics of one true mode under one recipe and record length.
 fn coverage_row(table: &mut Table, label: &str, length: f64, truth: &TrueMode, readings: &[Option<Reading>]) {
     let found: Vec<Reading> = readings.iter().flatten().copied().collect();
@@ -119,19 +134,7 @@ fn coverage(s: &Sizes, truth: &[TrueMode], section: &mut Section) -> Result<(), 
     let mut table = Table::new(
         "meter_coverage",
         "Coverage of the 95 % intervals over ambient realisations (damping in %, sd and widths in points)",
-        &[
-            "recipe",
-            "record (s)",
-            "true f (Hz)",
-            "true zeta (%)",
-            "found",
-            "zeta coverage (%)",
-            "f coverage (%)",
-            "mean zeta (%)",
-            "sd of zeta",
-            "mean predicted sd",
-            "mean width",
-        ],
+        &COVERAGE_HEADER,
     );
     for (r, recipe) in recipes.iter().enumerate() {
         for (c, length) in s.checkpoints.iter().enumerate() {
@@ -319,19 +322,7 @@ fn ringdown(s: &Sizes, section: &mut Section) -> Result<(), ExperimentError> {
     let mut table = Table::new(
         "meter_ringdown",
         "Ring-down (30 s after the fault at bus 29): intervals against the post-fault modes",
-        &[
-            "recipe",
-            "record (s)",
-            "true f (Hz)",
-            "true zeta (%)",
-            "found",
-            "zeta coverage (%)",
-            "f coverage (%)",
-            "mean zeta (%)",
-            "sd of zeta",
-            "mean predicted sd",
-            "mean width",
-        ],
+        &COVERAGE_HEADER,
     );
     for (recipe, columns) in &recipes {
         let mut readings = vec![Vec::new(); truth.len()];
