@@ -68,8 +68,8 @@ pub struct Classified {
     /// The candidates.
     pub candidates: Vec<Candidate>,
     /// Eigenvalues that would be candidates but for their energy, which is below the
-    /// minimum and at least [`KEEP_ENERGY_FRACTION`] of it: they may continue a track,
-    /// never start one (their verdict stays `LowEnergy` unless a track takes them).
+    /// minimum and at least [`KEEP_ENERGY_FRACTION`] of it: they may continue a born
+    /// track, never start or raise one (their verdict stays `LowEnergy` unless a track takes them).
     pub weak: Vec<Candidate>,
 }
 

@@ -11,10 +11,9 @@
 //! 2. assigns candidates to tracks ([`Tracker`]) by continuous-eigenvalue distance and
 //!    shape MAC (each channel divided by its scale); a track becomes a physical mode after
 //!    it has been seen in `persist` consecutive refreshes, and dies after `miss`
-//!    consecutive refreshes without a match;
-//!    a live track may continue on an eigenvalue whose energy is below the minimum but not
-//!    below half of it (hysteresis, [`classify::KEEP_ENERGY_FRACTION`]); ids are never
-//!    reused;
+//!    consecutive refreshes without a match; a born track may continue on an eigenvalue
+//!    whose energy is below the minimum but not below half of it (hysteresis,
+//!    [`classify::KEEP_ENERGY_FRACTION`]); ids are never reused;
 //! 3. runs each physical mode's alarm and change detectors ([`alarm`]).
 //!
 //! No I/O and no clock: times are arguments, in seconds of the stream's own time axis.

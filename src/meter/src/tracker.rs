@@ -120,7 +120,7 @@ impl Meter {
         let mut events = Vec::new();
         // Strong candidates first, then the weak ones (which only continue tracks).
         let pool: Vec<&Candidate> = classified.candidates.iter().chain(&classified.weak).collect();
-        let assignment = assign(&self.tracks, &pool, channel_scale, &self.settings);
+        let assignment = assign(&self.tracks, &pool, classified.candidates.len(), channel_scale, &self.settings);
         let mut matched_candidate = vec![false; pool.len()];
         let mut survivors = Vec::with_capacity(self.tracks.len());
         for (track_index, mut track) in std::mem::take(&mut self.tracks).into_iter().enumerate() {
@@ -263,9 +263,12 @@ fn balanced(shape: &[c64], channel_scale: &[f64]) -> Vec<c64> {
 }
 
 /// For each track, the candidate it takes (greedy by cost within the gates).
+/// Candidates from index `strong` on are weak: only a born track may take one, so a mode
+/// is never born on energy below the minimum.
 fn assign(
     tracks: &[Track],
     candidates: &[&Candidate],
+    strong: usize,
     channel_scale: &[f64],
     settings: &MeterSettings,
 ) -> Vec<Option<usize>> {
@@ -275,6 +278,9 @@ fn assign(
         let reference = track.last.s;
         let track_shape = balanced(&track.last.shape, channel_scale);
         for (j, c) in candidates.iter().enumerate() {
+            if j >= strong && !track.born {
+                continue;
+            }
             let distance = (c.s - reference).norm() / reference.norm().max(f64::MIN_POSITIVE);
             let similarity = mac(&track_shape, &candidate_shapes[j]);
             if distance <= settings.max_distance && similarity >= settings.min_mac {
@@ -396,6 +402,12 @@ mod tests {
         }
         assert_eq!(meter.tracks.len(), 1);
         assert!(meter.physical()[0].current);
+        // A track not yet born does not live on weak eigenvalues: it is missing instead.
+        let mut young = Meter::new(MeterSettings::default());
+        young.refresh(0.0, ts, &strong(0.5), &[]);
+        let refresh = young.refresh(1.0, ts, &pair(0.5, 0.08, [1.0, 0.2], 0.003, ts), &[]);
+        assert_eq!(refresh.verdicts[0], (Verdict::LowEnergy, None));
+        assert_eq!(young.tracks[0].missed, 1);
         // Below half the minimum it is missing, and dies after `miss` refreshes.
         for t in 8..11 {
             meter.refresh(t as f64, ts, &pair(0.781, 0.08, [1.0, 0.2], 0.002, ts), &[]);
