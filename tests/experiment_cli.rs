@@ -125,7 +125,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     assert_eq!(rows.len(), 4);
 
     // The mode meter: two record lengths without forgetting and the end with two
-    // forgetting factors, four modes each; an hour's ids; five detection recipes; two
+    // forgetting factors, four modes each; an hour's ids; six detection recipes; two
     // ring-down recipes.
     let (header, rows) = table(&dir, "meter_coverage.csv");
     assert_eq!(rows.len(), 4 * 4);
@@ -136,7 +136,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     assert_eq!(rows.len(), 4);
     assert_eq!(column(&header, &rows, "alarm events")[0], "0", "no alarm on the healthy record");
     let (_, rows) = table(&dir, "meter_detection.csv");
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     let (_, rows) = table(&dir, "meter_ringdown.csv");
     assert_eq!(rows.len(), 2 * 4);
 

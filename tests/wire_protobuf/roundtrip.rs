@@ -150,6 +150,7 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
         option::of(number()),
         option::of(interval()),
         option::of(interval()),
+        option::of(any::<bool>()),
         option::of(any::<u64>()),
         option::of(name()),
     );
@@ -176,7 +177,7 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
                 flags,
                 shape,
                 participation,
-                (energy, frequency_ci95, damping_ci95, id, reason),
+                (energy, frequency_ci95, damping_ci95, bias_corrected, id, reason),
             )| {
                 ModeView {
                     eigenvalue,
@@ -191,6 +192,7 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
                     energy,
                     frequency_ci95,
                     damping_ci95,
+                    bias_corrected,
                     id,
                     reason,
                 }

@@ -42,6 +42,8 @@ pub struct Recipe {
     pub dictionary: DictionarySpec,
     /// Forgetting factor (1: every pair with equal weight).
     pub forgetting: f64,
+    /// Exact sliding window of this many pairs instead (with forgetting 1).
+    pub window: Option<usize>,
     /// Ridge.
     pub mu: f64,
     /// Warm-up samples.
@@ -61,6 +63,7 @@ impl Recipe {
             label: format!("forgetting {rho}"),
             dictionary: DictionarySpec { constant: true, ..DictionarySpec::state_only() },
             forgetting: rho,
+            window: None,
             mu: 1e-6,
             warmup: 300,
             eigen_every: 300,
@@ -75,10 +78,21 @@ impl Recipe {
         self
     }
 
+    /// The monitoring recipe with an exact sliding window of `seconds` instead of
+    /// forgetting.
+    pub fn monitoring_window(seconds: f64) -> Self {
+        Self {
+            label: format!("window {seconds} s"),
+            window: Some((seconds * RATE).round() as usize),
+            ..Self::monitoring(1.0)
+        }
+    }
+
     fn estimator_config(&self, names: Vec<String>) -> EstimatorConfig {
         let mut config = EstimatorConfig::new(names, self.dictionary.clone());
         config.regularisation = Regularisation::Mu(self.mu);
         config.forgetting = self.forgetting;
+        config.window = self.window;
         config.warmup = self.warmup;
         config
     }

@@ -3,6 +3,7 @@
 
 use faer::Mat;
 
+use crate::bias::BiasContext;
 use crate::config::{EstimatorConfig, Regularisation};
 use crate::error::{ConfigError, NumericalError, SampleError, SampleField, StateError};
 use crate::lifting::{Lifting, StateHistory};
@@ -258,10 +259,26 @@ impl Estimator {
             (o.mu, 1.0)
         };
         let p = o.recursion.inverse();
+        // Sum of the pair weights and the effective number of pairs (sum w)^2 / sum w^2.
+        let (weight_sum, effective_pairs) = if self.config.window.is_none() && rho < 1.0 {
+            let m = pairs as f64;
+            let sum = (1.0 - rho.powf(m)) / (1.0 - rho);
+            let sum_squares = (1.0 - rho.powf(2.0 * m)) / (1.0 - rho * rho);
+            (sum, sum * sum / sum_squares)
+        } else {
+            let m = o.recursion.pairs_in_model() as f64;
+            (m, m)
+        };
+        let bias = (o.lifting.is_linear() && self.config.n_inputs() == 0).then(|| BiasContext {
+            constant: o.lifting.constant_index(),
+            weight_sum,
+            effective_pairs,
+        });
         Some(ModeStatistics {
             p_state: Mat::from_fn(n, n, |i, j| sandwich * p[(i, j)]),
             residuals: o.residual_ring.rows(),
             gram_state: Mat::from_fn(n, n, |i, j| gram[(i, j)] - if i == j { ridge } else { 0.0 }),
+            bias,
         })
     }
 

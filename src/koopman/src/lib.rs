@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod bias;
 mod centres;
 mod config;
 mod deferred;

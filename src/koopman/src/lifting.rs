@@ -295,6 +295,17 @@ impl Lifting {
         &self.spec
     }
 
+    /// Whether every observable is a (delayed) state or the constant, so that the lifted
+    /// model is a vector autoregression (what [`crate::bias`] corrects).
+    pub fn is_linear(&self) -> bool {
+        self.monomials.is_empty() && self.rbf_centres.is_empty() && self.fourier_b.is_empty()
+    }
+
+    /// Index of the constant observable, if the dictionary has one.
+    pub fn constant_index(&self) -> Option<usize> {
+        self.spec.constant.then_some(self.n)
+    }
+
     /// The standardisation, if enabled.
     pub fn standardisation(&self) -> Option<&Standardisation> {
         self.standardisation.as_ref()

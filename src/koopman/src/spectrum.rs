@@ -112,6 +112,8 @@ pub struct ModeEstimate {
     pub frequency_ci95: Option<(f64, f64)>,
     /// 95 % interval of the damping ratio.
     pub damping_ci95: Option<(f64, f64)>,
+    /// Whether the eigenvalue is that of the bias-corrected A (see [`analyse`]).
+    pub bias_corrected: bool,
 }
 
 /// The eigen-decomposition of A: eigenvalues, right eigenvectors (columns) and left ones
@@ -193,6 +195,11 @@ pub fn modes(a: MatRef<'_, f64>, c: MatRef<'_, f64>, ts: f64) -> Result<Vec<Mode
 
 /// The modal analysis of [`modes`] with each mode's energy and confidence intervals, from
 /// the estimator's statistics (see [`crate::uncertainty`]); same order. O(N^3).
+///
+/// When the statistics carry a [`crate::bias::BiasContext`] (a lifting linear in the
+/// state, no inputs), the modes are those of A corrected for its small-sample bias
+/// ([`crate::bias::corrected`]), and [`ModeEstimate::bias_corrected`] says so; the
+/// intervals keep their first-order width around the corrected eigenvalues.
 pub fn analyse(
     a: MatRef<'_, f64>,
     c: MatRef<'_, f64>,
@@ -203,7 +210,9 @@ pub fn analyse(
     if stats.p_state.nrows() != n_lifted || stats.gram_state.nrows() != n_lifted {
         return Err(NumericalError::EigenFailed);
     }
-    let d = decompose(a)?;
+    let corrected = crate::bias::corrected(a, stats);
+    let bias_corrected = corrected.is_some();
+    let d = decompose(corrected.as_ref().map_or(a, |m| m.as_ref()))?;
     let gram = stats.gram_state.as_ref();
     // G w^H and Sigma_e w^T for every left vector at once (one product each).
     let left_h = d.left.adjoint().to_owned();
@@ -240,7 +249,14 @@ pub fn analyse(
             }
             None => (None, None, None),
         };
-        estimates.push(ModeEstimate { mode, energy: 0.0, eigenvalue_cov, frequency_ci95, damping_ci95 });
+        estimates.push(ModeEstimate {
+            mode,
+            energy: 0.0,
+            eigenvalue_cov,
+            frequency_ci95,
+            damping_ci95,
+            bias_corrected,
+        });
     }
     let total: f64 = raw_energy.iter().sum();
     if total > 0.0 && total.is_finite() {

@@ -22,6 +22,8 @@
 
 use faer::{Mat, c64};
 
+use crate::bias::BiasContext;
+
 /// The two-sided 95 % point of the standard normal distribution.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
@@ -75,6 +77,9 @@ pub struct ModeStatistics {
     /// The state block of the data's Gram matrix, sum w psi psi^T, with the ridge removed:
     /// the recent signal (weighted as the model weighs it) that energies are shares of.
     pub gram_state: Mat<f64>,
+    /// What the small-sample bias correction needs ([`crate::bias`]); `None` when the
+    /// lifting is not linear in the state or the stream has inputs.
+    pub bias: Option<BiasContext>,
 }
 
 impl ModeStatistics {
@@ -210,8 +215,12 @@ mod tests {
             ring.record(&[x, 2.0 * x]);
         }
         assert_eq!(ring.rows().nrows(), rows);
-        let stats =
-            ModeStatistics { p_state: Mat::identity(2, 2), residuals: ring.rows(), gram_state: Mat::identity(2, 2) };
+        let stats = ModeStatistics {
+            p_state: Mat::identity(2, 2),
+            residuals: ring.rows(),
+            gram_state: Mat::identity(2, 2),
+            bias: None,
+        };
         let cov = stats.residual_cov().unwrap();
         let kept: Vec<f64> = (10..rows + 10).map(|i| i as f64).collect();
         let mean_square = kept.iter().map(|x| x * x).sum::<f64>() / rows as f64;

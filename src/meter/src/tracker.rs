@@ -327,6 +327,7 @@ mod tests {
                     eigenvalue_cov: None,
                     frequency_ci95: Some((f - 0.01, f + 0.01)),
                     damping_ci95: Some((zeta - 0.005, zeta + 0.005)),
+                    bias_corrected: false,
                 }
             })
             .collect()

@@ -55,6 +55,10 @@ pub struct ModeView {
     pub frequency_ci95: Option<[f64; 2]>,
     /// 95 % confidence interval of the damping ratio.
     pub damping_ci95: Option<[f64; 2]>,
+    /// Whether the eigenvalue is that of A corrected for its small-sample least-squares
+    /// bias (linear dictionaries without inputs; null before the first mode-meter refresh).
+    /// /model's A is the uncorrected one, so its eigenvalues differ by that bias.
+    pub bias_corrected: Option<bool>,
     /// The track it matched, if any.
     pub id: Option<u64>,
     /// Why it is not a physical mode (null: it is one): `conjugate_twin`, `near_zero`,
@@ -237,6 +241,7 @@ pub fn estimate_view(estimate: &ModeEstimate, id: Option<u64>, reason: Option<&s
         energy: Some(estimate.energy),
         frequency_ci95: estimate.frequency_ci95.map(|(a, b)| [a, b]),
         damping_ci95: estimate.damping_ci95.map(|(a, b)| [a, b]),
+        bias_corrected: Some(estimate.bias_corrected),
         id,
         reason: reason.map(str::to_owned),
         ..mode_view(&estimate.mode)
@@ -279,6 +284,7 @@ pub fn mode_view(mode: &Mode) -> ModeView {
         energy: None,
         frequency_ci95: None,
         damping_ci95: None,
+        bias_corrected: None,
         id: None,
         reason: Some("not_analysed".to_owned()),
     }

@@ -134,6 +134,7 @@ impl From<&ModeView> for pb::Mode {
             energy: m.energy,
             frequency_ci95: m.frequency_ci95.map(interval),
             damping_ci95: m.damping_ci95.map(interval),
+            bias_corrected: m.bias_corrected,
             id: m.id,
             reason: m.reason.clone(),
         }
@@ -163,6 +164,7 @@ impl TryFrom<&pb::Mode> for ModeView {
             energy: m.energy,
             frequency_ci95: m.frequency_ci95.as_ref().map(interval_value),
             damping_ci95: m.damping_ci95.as_ref().map(interval_value),
+            bias_corrected: m.bias_corrected,
             id: m.id,
             reason: m.reason.clone(),
         })
