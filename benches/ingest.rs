@@ -118,7 +118,7 @@ fn parse_protobuf(bencher: Bencher, rows: usize) {
 
 #[divan::bench(args = ROWS)]
 fn encode_log_entry(bencher: Bencher, rows: usize) {
-    let batch = SampleBatch { seq: 7, timing: Timing::Start(12.5), rows, x: values(rows), u: Vec::new() };
+    let batch = SampleBatch { seq: 7, epoch: None, timing: Timing::Start(12.5), rows, x: values(rows), u: Vec::new() };
     bencher.counter(ItemsCount::new(rows)).bench(|| codec::encode_batch(black_box(&batch)));
 }
 
@@ -126,8 +126,9 @@ fn encode_log_entry(bencher: Bencher, rows: usize) {
 fn ready_core() -> Core {
     let definition = definition();
     let mut core = Core::new(koopman::Estimator::new(definition.estimator_config()).expect("a valid config"));
-    let warmup = SampleBatch { seq: 1, timing: Timing::Start(0.0), rows: 400, x: values(400), u: Vec::new() };
-    core.apply(&warmup, definition.ts);
+    let warmup =
+        SampleBatch { seq: 1, epoch: None, timing: Timing::Start(0.0), rows: 400, x: values(400), u: Vec::new() };
+    core.apply(&warmup, definition.ts).expect("a new batch");
     core
 }
 
@@ -141,7 +142,7 @@ fn apply_batch(bencher: Bencher, rows: usize) {
     let data = values(rows);
     bencher.counter(ItemsCount::new(rows)).bench_local(|| {
         seq += 1;
-        let batch = SampleBatch { seq, timing: Timing::Continue, rows, x: data.clone(), u: Vec::new() };
+        let batch = SampleBatch { seq, epoch: None, timing: Timing::Continue, rows, x: data.clone(), u: Vec::new() };
         black_box(core.apply(&batch, ts))
     });
 }
@@ -174,7 +175,8 @@ fn service() -> Service {
     ));
     let handle = runtime.block_on(async {
         let (handle, _) = registry.create(definition()).await.expect("created");
-        let warmup = SampleBatch { seq: 1, timing: Timing::Start(0.0), rows: 400, x: values(400), u: Vec::new() };
+        let warmup =
+            SampleBatch { seq: 1, epoch: None, timing: Timing::Start(0.0), rows: 400, x: values(400), u: Vec::new() };
         round_trip(&handle, warmup).await;
         handle
     });
@@ -208,7 +210,7 @@ fn bench_one_sample_batches<F: std::future::Future<Output = ()>>(
         let batches = (0..count)
             .map(|_| {
                 seq += 1;
-                SampleBatch { seq, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() }
+                SampleBatch { seq, epoch: None, timing: Timing::Continue, rows: 1, x: data.clone(), u: Vec::new() }
             })
             .collect();
         service.runtime.block_on(each(service.handle.clone(), batches))

@@ -9,6 +9,7 @@ use koopstream::service::batch::{SampleBatch, Timing};
 use koopstream::service::command::Command;
 use koopstream::service::core::Core;
 use koopstream::service::definition::StreamDefinition;
+use koopstream::service::error::ErrorKind;
 use koopstream::service::journal::{Journal, LogEntry};
 use koopstream::service::metrics::{Metrics, Transport};
 use koopstream::service::owner::OwnerContext;
@@ -19,7 +20,7 @@ use tokio::sync::oneshot;
 
 fn batch(seq: u64, start: usize) -> SampleBatch {
     let x = (start..start + 3).flat_map(|k| [(k as f64 * 0.3).sin(), (k as f64 * 0.2).cos()]).collect();
-    SampleBatch { seq, timing: Timing::Start(start as f64 * 0.1), rows: 3, x, u: Vec::new() }
+    SampleBatch { seq, epoch: None, timing: Timing::Start(start as f64 * 0.1), rows: 3, x, u: Vec::new() }
 }
 
 /// Batches queued together are logged in one commit, retries among them (against the
@@ -63,11 +64,11 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
         // Queued without yielding, so the owner finds them all waiting.
         let (mut acks, mut reset) = (Vec::new(), None);
         for (i, (seq, start)) in
-            [(1, 0), (2, 3), (2, 3), (4, 6), (1, 0), (5, 9), (0, 0), (6, 12)].into_iter().enumerate()
+            [(1, 0), (2, 3), (2, 3), (4, 6), (2, 30), (1, 0), (5, 9), (0, 0), (6, 12)].into_iter().enumerate()
         {
-            if i == 6 {
+            if i == 7 {
                 let (reply, answer) = oneshot::channel();
-                handle.try_submit(Command::Reset { reply }).map_err(|_| "queued").unwrap();
+                handle.try_submit(Command::Reset { watermarks: false, reply }).map_err(|_| "queued").unwrap();
                 reset = Some(answer);
                 continue;
             }
@@ -78,12 +79,21 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
         }
         let mut got = Vec::new();
         for answer in acks {
-            let ack = answer.await.unwrap().unwrap();
-            got.push((ack.seq, ack.duplicate, ack.version));
+            got.push(answer.await.unwrap().map(|ack| (ack.seq, ack.duplicate, ack.version)).map_err(|e| e.kind()));
         }
+        // Seq 2 again with other samples is a conflict: refused, not logged, nothing applied.
         assert_eq!(
             got,
-            [(1, false, 1), (2, false, 2), (2, true, 2), (4, false, 3), (1, true, 3), (5, false, 4), (6, false, 6)]
+            [
+                Ok((1, false, 1)),
+                Ok((2, false, 2)),
+                Ok((2, true, 2)),
+                Ok((4, false, 3)),
+                Err(ErrorKind::Conflict),
+                Ok((1, true, 3)),
+                Ok((5, false, 4)),
+                Ok((6, false, 6))
+            ]
         );
         assert_eq!(reset.unwrap().await.unwrap().unwrap(), 5);
         // One commit for the six batches before the reset, one for the reset, one for the last batch.
@@ -95,7 +105,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
             .iter()
             .map(|(index, entry)| match entry {
                 LogEntry::Batch(b) => (*index, Some(b.seq)),
-                LogEntry::Reset => (*index, None),
+                LogEntry::Reset { .. } => (*index, None),
             })
             .collect();
         assert_eq!(seqs, [(1, Some(1)), (2, Some(2)), (3, Some(4)), (4, Some(5)), (5, None), (6, Some(6))]);
@@ -104,7 +114,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
             replayed.replay(entry, ts);
         }
         let status = handle.status();
-        assert_eq!((replayed.version, replayed.last_seq, replayed.samples), (6, Some(6), status.samples_accepted));
+        assert_eq!((replayed.version, replayed.last_seq(), replayed.samples), (6, Some(6), status.samples_accepted));
         assert_eq!(status.version, 6);
         registry.shutdown().await;
     });

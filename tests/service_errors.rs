@@ -132,8 +132,11 @@ async fn a_full_queue_answers_429_and_changes_nothing_it_refused() {
     for task in tasks {
         let response = task.await.unwrap();
         match response.status().as_u16() {
-            // The twelve requests race: a seq that arrives after a higher one is a retry by
-            // the stream's rule, acknowledged and not applied.
+            // The twelve requests race: a seq that arrives after a higher one was applied is
+            // neither new nor a retry of an applied batch: refused, and not applied.
+            409 => {
+                expect_problem(response, 409, "not above the last applied seq").await;
+            }
             200 => {
                 let ack: Value = response.json().await.unwrap();
                 if ack["duplicate"] == false {
@@ -166,9 +169,13 @@ async fn retried_seqs_apply_once_and_out_of_order_samples_are_counted() {
     assert_eq!(retry["accepted"], 0);
     assert_eq!(retry["version"], first["version"]);
     assert_eq!(model(&server, "v").await, model_after_first, "a retry is not applied twice");
-    // A lower seq is a retry too.
-    let older = server.ingest("v", &batch(0, 0, &samples[..10], TS)).await;
-    assert_eq!(older["duplicate"], true);
+    // A reused seq with other samples is no retry: refused with 409 naming the last
+    // applied seq, and nothing changes; so is a lower seq that was never applied.
+    let reused = server.post_json("/v1/streams/v/samples", &batch(1, 0, &samples[..10], TS)).await;
+    expect_problem(reused, 409, "seq 1 was applied with other samples; the last applied seq is 1").await;
+    let lower = server.post_json("/v1/streams/v/samples", &batch(0, 0, &samples[..10], TS)).await;
+    expect_problem(lower, 409, "seq 0 is not above the last applied seq 1").await;
+    assert_eq!(model(&server, "v").await, model_after_first, "a refused batch changes nothing");
     // New seq, but the first 50 samples lie before the last time stamp: skipped and counted.
     let overlap = server.ingest("v", &batch(2, 150, &samples[150..300], TS)).await;
     assert_eq!((overlap["accepted"].as_u64(), overlap["out_of_order"].as_u64()), (Some(100), Some(50)));
@@ -178,17 +185,26 @@ async fn retried_seqs_apply_once_and_out_of_order_samples_are_counted() {
     let (_, status) = server.get_json("/v1/streams/v").await;
     let s = &status["status"];
     assert_eq!(s["samples_accepted"], 302);
-    assert_eq!(s["samples_rejected"]["duplicate"], 210);
+    assert_eq!(s["samples_rejected"]["duplicate"], 200);
     assert_eq!(s["samples_rejected"]["out_of_order"], 50);
     assert_eq!(s["samples_rejected"]["missing_value"], 1);
     assert_eq!(s["last_seq"], 3);
-    // Reset restarts the model and bumps the version; the seq watermark stays.
+    // Reset restarts the model, bumps the version and clears the seq and time-stamp
+    // watermarks, so the same data is applied again.
     let r = server.http.post(server.url("/v1/streams/v/reset")).send().await.unwrap();
     let reset: Value = r.json().await.unwrap();
     assert_eq!(reset["version"], s["version"].as_u64().unwrap() + 1);
+    assert_eq!(reset["watermarks_cleared"], true);
     let (_, status) = server.get_json("/v1/streams/v").await;
     assert_eq!(status["status"]["state"], "warming_up");
-    assert_eq!(server.ingest("v", &batch(3, 0, &samples[..5], TS)).await["duplicate"], true);
+    assert_eq!(status["status"]["last_seq"], Value::Null);
+    let again = server.ingest("v", &batch(1, 0, &samples[..5], TS)).await;
+    assert_eq!((again["duplicate"].as_bool(), again["accepted"].as_u64()), (Some(false), Some(5)));
+    // With `keep_watermarks=true` they stay: the same batch is then a retry.
+    let r = server.http.post(server.url("/v1/streams/v/reset?keep_watermarks=true")).send().await.unwrap();
+    let reset: Value = r.json().await.unwrap();
+    assert_eq!(reset["watermarks_cleared"], false);
+    assert_eq!(server.ingest("v", &batch(1, 0, &samples[..5], TS)).await["duplicate"], true);
     // Delete removes the stream.
     let r = server.http.delete(server.url("/v1/streams/v")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 204);

@@ -57,8 +57,9 @@ fn rows(max_rows: usize, max_cols: usize) -> impl Strategy<Value = Vec<Vec<f64>>
 fn json_batch() -> impl Strategy<Value = SampleBatchBody> {
     (1..6_usize, 1..4_usize, 0..3_usize).prop_flat_map(|(r, n, m)| {
         let u = if m == 0 { Just(None).boxed() } else { option::of(vec(vec(nullable(), m), r)).boxed() };
-        (any::<u64>(), option::of(vec(number(), r)), option::of(number()), vec(vec(nullable(), n), r), u)
-            .prop_map(|(seq, t, t0, x, u)| SampleBatchBody { seq, t, t0, x, u })
+        let head = (any::<u64>(), option::of(any::<u64>()));
+        (head, option::of(vec(number(), r)), option::of(number()), vec(vec(nullable(), n), r), u)
+            .prop_map(|((seq, epoch), t, t0, x, u)| SampleBatchBody { seq, epoch, t, t0, x, u })
     })
 }
 
@@ -66,10 +67,12 @@ fn proto_batch() -> impl Strategy<Value = pb::SampleBatch> {
     (1..6_usize, 1..4_u32, 0..3_u32).prop_flat_map(|(r, n, m)| {
         let t = prop_oneof![Just(Vec::new()), vec(number(), r)];
         let quality = prop_oneof![Just(Vec::new()), vec(0..3_u32, r)];
-        (any::<u64>(), t, option::of(number()), vec(number(), r * n as usize), vec(number(), r * m as usize), quality)
-            .prop_map(move |(seq, t, t0, x, u, quality)| pb::SampleBatch {
+        let head = (any::<u64>(), option::of(any::<u64>()));
+        (head, t, option::of(number()), vec(number(), r * n as usize), vec(number(), r * m as usize), quality).prop_map(
+            move |((seq, epoch), t, t0, x, u, quality)| pb::SampleBatch {
                 stream_id: String::new(),
                 seq,
+                epoch,
                 t,
                 t0,
                 channels: n,
@@ -77,7 +80,8 @@ fn proto_batch() -> impl Strategy<Value = pb::SampleBatch> {
                 inputs: m,
                 u,
                 quality,
-            })
+            },
+        )
     })
 }
 

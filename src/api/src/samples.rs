@@ -34,6 +34,8 @@ const RETRY_AFTER_S: u64 = 1;
 pub struct IngestQuery {
     /// Sequence number of the batch (required for NDJSON and CSV).
     pub seq: Option<u64>,
+    /// Producer epoch of an NDJSON or CSV batch (see the JSON body's `epoch`).
+    pub epoch: Option<u64>,
 }
 
 /// A refused body: the kind that counts it and the answer.
@@ -69,8 +71,11 @@ fn parse(
     };
     let parsed = match media_type(headers).as_deref() {
         Some("application/json") => batch::parse_json(body, shape),
-        Some("application/x-ndjson" | "application/ndjson") => batch::parse_ndjson(body, seq()?, shape),
-        Some("text/csv") => wire::csv::parse_batch(body, seq()?, &handle.definition, max_samples),
+        Some("application/x-ndjson" | "application/ndjson") => {
+            batch::parse_ndjson(body, seq()?, shape).map(|b| SampleBatch { epoch: query.epoch, ..b })
+        }
+        Some("text/csv") => wire::csv::parse_batch(body, seq()?, &handle.definition, max_samples)
+            .map(|b| SampleBatch { epoch: query.epoch, ..b }),
         Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
         Some(other) => {
             return Err(Refusal::from(ApiError::unsupported_media_type(format!(

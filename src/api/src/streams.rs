@@ -3,12 +3,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::extract::{RawBody, json_body};
@@ -57,6 +57,17 @@ pub enum StreamListEntry {
 pub struct ResetResponse {
     /// Model version after the reset.
     pub version: u64,
+    /// Whether the seq watermark and the last time stamp were cleared, so that the same
+    /// data (same seqs, same time stamps) is applied again when sent again. The producer
+    /// epoch is kept either way.
+    pub watermarks_cleared: bool,
+}
+
+/// Query of a reset.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ResetQuery {
+    /// Keep the seq watermark and the last time stamp (default false: clear them).
+    pub keep_watermarks: Option<bool>,
 }
 
 fn view(handle: &StreamHandle) -> StreamView {
@@ -150,13 +161,18 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
 }
 
 /// Restart a stream's model (same definition; warm-up starts again).
-#[utoipa::path(post, path = "/v1/streams/{id}/reset", tag = "streams", params(("id" = String, Path, description = "Stream id")),
+#[utoipa::path(post, path = "/v1/streams/{id}/reset", tag = "streams", params(("id" = String, Path, description = "Stream id"), ResetQuery),
     responses((status = 200, body = ResetResponse), (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ResetResponse>, ApiError> {
+pub async fn reset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ResetQuery>,
+) -> Result<Json<ResetResponse>, ApiError> {
     let handle = find(&state, &id)?;
+    let watermarks = !query.keep_watermarks.unwrap_or(false);
     let (reply, answer) = oneshot::channel();
-    handle.submit(Command::Reset { reply }).await.map_err(|_| ApiError::unknown_stream(&id))?;
+    handle.submit(Command::Reset { watermarks, reply }).await.map_err(|_| ApiError::unknown_stream(&id))?;
     let version = answer.await.map_err(|_| ApiError::unknown_stream(&id))?.map_err(ApiError::from)?;
-    Ok(Json(ResetResponse { version }))
+    Ok(Json(ResetResponse { version, watermarks_cleared: watermarks }))
 }

@@ -21,6 +21,9 @@ pub enum Timing {
 pub struct SampleBatch {
     /// The client's sequence number (a retried seq is applied once).
     pub seq: u64,
+    /// The producer's epoch: a producer that restarts its seq numbering sends a higher one
+    /// (see [`crate::watermark`]); `None` is the stream's current epoch.
+    pub epoch: Option<u64>,
     /// Time stamps.
     pub timing: Timing,
     /// Number of samples.

@@ -26,6 +26,8 @@ pub enum Command {
     },
     /// Restart the model (same definition); replies with the new version.
     Reset {
+        /// Clear the seq and time-stamp watermarks too.
+        watermarks: bool,
         /// Where the new version goes.
         reply: oneshot::Sender<Result<u64, DomainError>>,
     },

@@ -1,13 +1,16 @@
 //! The state of a stream that batches change, and the rules that apply a batch to it: seq
-//! idempotency, time stamps (out of order, gaps), missing values. The same code applies a
+//! idempotency and conflicts ([`crate::watermark`]), time stamps (out of order, gaps),
+//! missing values. The same code applies a
 //! live batch and replays a logged one, so recovery reproduces the state exactly.
 
 use koopman::{Estimator, EstimatorConfig, StateError};
 
 use crate::batch::{SampleBatch, Timing};
 use crate::command::IngestAck;
+use crate::error::DomainError;
 use crate::journal::{LogEntry, StreamState};
 use crate::snapshot::RejectCounts;
+use crate::watermark::{Admission, SeqWatermark, digest};
 
 /// The stream state that applying a batch changes.
 pub struct Core {
@@ -15,8 +18,8 @@ pub struct Core {
     pub estimator: Estimator,
     /// Version: applied batches and resets.
     pub version: u64,
-    /// Highest applied seq.
-    pub last_seq: Option<u64>,
+    /// The producers' numbering: epoch, highest applied seq, digests of recent batches.
+    pub watermark: SeqWatermark,
     /// Last time stamp.
     pub last_t: Option<f64>,
     /// Samples applied.
@@ -33,7 +36,7 @@ impl Core {
         Self {
             estimator,
             version: 0,
-            last_seq: None,
+            watermark: SeqWatermark::default(),
             last_t: None,
             samples: 0,
             batches: 0,
@@ -41,14 +44,19 @@ impl Core {
         }
     }
 
-    /// Whether a batch with this seq would be a retry.
-    pub fn is_duplicate(&self, seq: u64) -> bool {
-        is_retry(self.last_seq, seq)
+    /// Highest applied seq of the current epoch.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.watermark.last_seq
     }
 
-    /// Restarts the model (the seq watermark and time stamps stay).
-    pub fn reset(&mut self) {
+    /// Restarts the model; with `watermarks`, the seq watermark and the last time stamp
+    /// are cleared too, so the same data can be sent again (the producer epoch stays).
+    pub fn reset(&mut self, watermarks: bool) {
         self.estimator.reset();
+        if watermarks {
+            self.watermark.clear();
+            self.last_t = None;
+        }
         self.version += 1;
     }
 
@@ -56,9 +64,11 @@ impl Core {
     pub fn replay(&mut self, entry: &LogEntry, ts: f64) {
         match entry {
             LogEntry::Batch(batch) => {
-                self.apply(batch, ts);
+                // Only admitted batches are logged; a conflict here would mean a damaged
+                // log, and the batch is then skipped as it was live.
+                let _ = self.apply(batch, ts);
             }
-            LogEntry::Reset => self.reset(),
+            LogEntry::Reset { watermarks } => self.reset(*watermarks),
         }
     }
 
@@ -66,7 +76,9 @@ impl Core {
     pub fn to_state(&self) -> StreamState {
         StreamState {
             version: self.version,
-            last_seq: self.last_seq,
+            last_seq: self.watermark.last_seq,
+            epoch: self.watermark.epoch,
+            recent: self.watermark.recent.iter().copied().collect(),
             last_t: self.last_t,
             samples: self.samples,
             batches: self.batches,
@@ -81,7 +93,11 @@ impl Core {
         Ok(Self {
             estimator: Estimator::restore(config, state.estimator)?,
             version: state.version,
-            last_seq: state.last_seq,
+            watermark: SeqWatermark {
+                epoch: state.epoch,
+                last_seq: state.last_seq,
+                recent: state.recent.into_iter().collect(),
+            },
             last_t: state.last_t,
             samples: state.samples,
             batches: state.batches,
@@ -89,8 +105,9 @@ impl Core {
         })
     }
 
-    /// Applies a validated batch by the stream's rules.
-    pub fn apply(&mut self, batch: &SampleBatch, ts: f64) -> IngestAck {
+    /// Applies a validated batch by the stream's rules: a retry is acknowledged and not
+    /// applied, a conflicting seq or epoch is refused and changes nothing.
+    pub fn apply(&mut self, batch: &SampleBatch, ts: f64) -> Result<IngestAck, DomainError> {
         let (n, m) = (self.estimator.config().n_states(), self.estimator.config().n_inputs());
         let mut ack = IngestAck {
             seq: batch.seq,
@@ -100,10 +117,24 @@ impl Core {
             missing_value: 0,
             version: self.version,
         };
-        if self.is_duplicate(batch.seq) {
-            ack.duplicate = true;
-            self.rejects.duplicate += batch.rows as u64;
-            return ack;
+        let digest = digest(batch);
+        match self.watermark.admit(batch, digest) {
+            Admission::New => {}
+            Admission::Retry => {
+                ack.duplicate = true;
+                self.rejects.duplicate += batch.rows as u64;
+                return Ok(ack);
+            }
+            Admission::Conflict(why) => return Err(DomainError::conflict(why)),
+        }
+        let new_epoch = batch.epoch.is_some_and(|e| e > self.watermark.epoch);
+        self.watermark.record(batch, digest);
+        if new_epoch {
+            tracing::info!(
+                epoch = self.watermark.epoch,
+                seq = batch.seq,
+                "producer epoch advanced; seq numbering restarts"
+            );
         }
         for k in 0..batch.rows {
             let t = match &batch.timing {
@@ -137,19 +168,12 @@ impl Core {
                 }
             }
         }
-        self.last_seq = Some(batch.seq);
         self.version += 1;
         self.samples += ack.accepted as u64;
         self.batches += 1;
         self.rejects.out_of_order += ack.out_of_order as u64;
         self.rejects.missing_value += ack.missing_value as u64;
         ack.version = self.version;
-        ack
+        Ok(ack)
     }
-}
-
-/// The retry rule: a batch whose seq is not above the last applied one (`last`) is a
-/// retry, acknowledged and not applied again.
-pub fn is_retry(last: Option<u64>, seq: u64) -> bool {
-    last.is_some_and(|last| seq <= last)
 }

@@ -19,8 +19,12 @@ use crate::snapshot::RejectCounts;
 pub enum LogEntry {
     /// A batch that was applied.
     Batch(SampleBatch),
-    /// The model was restarted.
-    Reset,
+    /// The model was restarted; with `watermarks`, the seq and time-stamp watermarks were
+    /// cleared as well (entries logged before that rule keep them on replay).
+    Reset {
+        /// Whether the watermarks were cleared.
+        watermarks: bool,
+    },
 }
 
 /// The stream state that a snapshot holds besides the estimator.
@@ -30,6 +34,11 @@ pub struct StreamState {
     pub version: u64,
     /// Highest applied seq.
     pub last_seq: Option<u64>,
+    /// The producer epoch in force.
+    pub epoch: u64,
+    /// (seq, digest) of the latest applied batches, oldest first (empty in snapshots
+    /// written before digests were kept).
+    pub recent: Vec<(u64, u64)>,
     /// Last time stamp.
     pub last_t: Option<f64>,
     /// Samples applied.

@@ -17,3 +17,4 @@ pub mod owner;
 pub mod registry;
 pub mod snapshot;
 pub mod spectra;
+pub mod watermark;

@@ -37,6 +37,8 @@ pub enum Reason {
     QueueFull,
     /// A retried seq (acknowledged, not applied again).
     Duplicate,
+    /// A seq or epoch that contradicts what was applied (refused, 409).
+    SeqConflict,
     /// A time stamp not after the stream's last one.
     OutOfOrder,
     /// A sample with a missing value (a gap).
@@ -61,6 +63,7 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::QueueFull => "queue_full",
             Reason::Duplicate => "duplicate",
+            Reason::SeqConflict => "seq_conflict",
             Reason::OutOfOrder => "out_of_order",
             Reason::MissingValue => "missing_value",
         }

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::batch::SampleBatch;
 use crate::command::{Command, IngestAck, Push};
-use crate::core::{Core, is_retry};
+use crate::core::Core;
 use crate::definition::StreamDefinition;
 use crate::error::DomainError;
 use crate::journal::{Journal, LogEntry, StreamState, Write};
@@ -25,6 +25,7 @@ use crate::metrics::{Metrics, Reason, Transport};
 use crate::modes::MeterCell;
 use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::spectra::{self, Spectra};
+use crate::watermark::{Admission, digest};
 
 /// A batch larger than this many multiply-adds is applied with the worker thread marked as
 /// blocking, so other tasks move off it.
@@ -208,11 +209,12 @@ impl Owner {
                     }
                     self.ingest_group(group, &commands, deferred.is_some()).await;
                 }
-                Command::Reset { reply } => {
-                    let entry = self.context.store.as_ref().map(|j| j.encode_entry(&LogEntry::Reset));
+                Command::Reset { watermarks, reply } => {
+                    let entry = self.context.store.as_ref().map(|j| j.encode_entry(&LogEntry::Reset { watermarks }));
                     let logged = self.log(entry.map(|e| vec![(self.core.version + 1, e)]).unwrap_or_default()).await;
                     if logged.is_ok() {
-                        self.core.reset();
+                        self.core.reset(watermarks);
+                        tracing::info!(stream = %self.definition.id, watermarks, "stream reset");
                         self.since_snapshot += 1;
                         self.changed();
                         self.publish();
@@ -248,19 +250,19 @@ impl Owner {
             .await
     }
 
-    /// The log entries of the batches of a group that are not retries, at the versions
-    /// they will produce. A batch is a retry when its seq is not above the last applied
-    /// one or above that of an earlier new batch in the group: exactly what `Core::apply`
-    /// finds when it applies them in order.
+    /// The log entries of the batches of a group that will be applied (not retries, not
+    /// conflicts), at the versions they will produce: the watermark is advanced over the
+    /// group exactly as `Core::apply` will advance it when it applies them in order.
     fn entries(&self, group: &[Queued]) -> Vec<(u64, Vec<u8>)> {
         let Some(journal) = &self.context.store else { return Vec::new() };
-        let (mut watermark, mut index) = (self.core.last_seq, self.core.version);
+        let (mut watermark, mut index) = (self.core.watermark.clone(), self.core.version);
         let mut entries = Vec::with_capacity(group.len());
         for queued in group {
-            if is_retry(watermark, queued.batch.seq) {
+            let digest = digest(&queued.batch);
+            if watermark.admit(&queued.batch, digest) != Admission::New {
                 continue;
             }
-            watermark = Some(queued.batch.seq);
+            watermark.record(&queued.batch, digest);
             index += 1;
             entries.push((index, journal.encode_batch(&queued.batch)));
         }
@@ -279,7 +281,7 @@ impl Owner {
             }
             for queued in group {
                 let logged = self.log(self.entries(std::slice::from_ref(&queued))).await;
-                let ack = logged.map(|()| self.apply(&queued.batch, queued.transport));
+                let ack = logged.and_then(|()| self.apply(&queued.batch, queued.transport));
                 self.maybe_publish(commands.is_empty() && !deferred);
                 self.maybe_snapshot();
                 let _ = queued.reply.send(ack);
@@ -294,12 +296,12 @@ impl Owner {
                 self.maybe_snapshot();
             }
             // The client may have gone; the batch is applied either way.
-            let _ = queued.reply.send(Ok(ack));
+            let _ = queued.reply.send(ack);
         }
     }
 
-    /// Applies a logged batch (or a retry) and counts it.
-    fn apply(&mut self, batch: &SampleBatch, transport: Transport) -> IngestAck {
+    /// Applies a logged batch (or acknowledges a retry, or refuses a conflict) and counts it.
+    fn apply(&mut self, batch: &SampleBatch, transport: Transport) -> Result<IngestAck, DomainError> {
         let started = Instant::now();
         let n_regressor = self.config.n_regressor();
         let work = batch.rows.saturating_mul(n_regressor * n_regressor * 5);
@@ -311,9 +313,17 @@ impl Owner {
             core.apply(batch, ts)
         };
         let took = started.elapsed().as_secs_f64();
+        let ack = match ack {
+            Ok(ack) => ack,
+            Err(e) => {
+                self.metrics.rejected(transport, Reason::SeqConflict, batch.rows as u64);
+                tracing::warn!(stream = %self.definition.id, seq = batch.seq, error = %e, "batch refused");
+                return Err(e);
+            }
+        };
         if ack.duplicate {
             self.metrics.rejected(transport, Reason::Duplicate, batch.rows as u64);
-            return ack;
+            return Ok(ack);
         }
         self.metrics.accepted(transport, ack.accepted as u64);
         self.metrics.rejected(transport, Reason::OutOfOrder, ack.out_of_order as u64);
@@ -328,7 +338,7 @@ impl Owner {
         self.since_eigen += ack.accepted as u64;
         self.since_snapshot += ack.accepted as u64 + 1;
         self.changed();
-        ack
+        Ok(ack)
     }
 
     /// Records a change that the next snapshot must carry.
@@ -481,7 +491,8 @@ impl Owner {
             pairs: counters.pairs,
             gaps: counters.gaps,
             last_timestamp: core.last_t,
-            last_seq: core.last_seq,
+            last_seq: core.last_seq(),
+            epoch: core.watermark.epoch,
             residual_rms: core.estimator.residual_rms(),
             update_rate_hz: self.rate.rate,
             refactorisations: counters.refactorisations,
@@ -517,6 +528,7 @@ fn placeholder_status() -> StreamStatus {
         gaps: 0,
         last_timestamp: None,
         last_seq: None,
+        epoch: 0,
         residual_rms: None,
         update_rate_hz: 0.0,
         refactorisations: 0,

@@ -65,8 +65,10 @@ pub struct StreamStatus {
     pub gaps: u64,
     /// Time stamp of the last sample.
     pub last_timestamp: Option<f64>,
-    /// Highest applied seq.
+    /// Highest applied seq (of the current producer epoch).
     pub last_seq: Option<u64>,
+    /// The producer epoch in force (0 until a producer sends one).
+    pub epoch: u64,
     /// One-step residual RMS per channel (data units).
     pub residual_rms: Option<Vec<f64>>,
     /// Samples applied per second, recently.

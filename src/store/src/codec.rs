@@ -12,8 +12,11 @@ use domain::snapshot::RejectCounts;
 
 mod meter;
 
-/// Version of the snapshot encoding; a newer one is refused. 3 adds the mode meter.
-pub const SNAPSHOT_VERSION: u32 = 3;
+/// Version of the snapshot encoding; a newer one is refused. 3 adds the mode meter, 4 the
+/// producer epoch and the digests of the latest batches.
+pub const SNAPSHOT_VERSION: u32 = 4;
+/// At most this many (seq, digest) pairs are read back from a snapshot.
+const MAX_RECENT: usize = domain::watermark::RECENT_BATCHES;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"KSS\0";
 
 /// A record that cannot be decoded.
@@ -138,15 +141,28 @@ pub fn encode_batch(batch: &SampleBatch) -> Vec<u8> {
 pub fn encode_entry(entry: &LogEntry) -> Vec<u8> {
     let mut w = Writer::default();
     match entry {
-        LogEntry::Reset => w.u8(b'R'),
+        // A reset written before resets cleared the watermarks keeps its old tag.
+        LogEntry::Reset { watermarks: false } => w.u8(b'R'),
+        LogEntry::Reset { watermarks: true } => w.u8(b'W'),
         LogEntry::Batch(batch) => put_batch(&mut w, batch),
     }
     w.0
 }
 
 fn put_batch(w: &mut Writer, batch: &SampleBatch) {
-    w.u8(b'B');
-    w.u64(batch.seq);
+    // A batch with a producer epoch is tagged `E` and carries it after the seq; one
+    // without stays byte for byte what it was before epochs existed.
+    match batch.epoch {
+        None => {
+            w.u8(b'B');
+            w.u64(batch.seq);
+        }
+        Some(epoch) => {
+            w.u8(b'E');
+            w.u64(batch.seq);
+            w.u64(epoch);
+        }
+    }
     match &batch.timing {
         Timing::Explicit(t) => {
             w.u8(0);
@@ -167,9 +183,11 @@ fn put_batch(w: &mut Writer, batch: &SampleBatch) {
 pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, CodecError> {
     let mut r = Reader { bytes, at: 0 };
     let entry = match r.u8()? {
-        b'R' => LogEntry::Reset,
-        b'B' => {
+        b'R' => LogEntry::Reset { watermarks: false },
+        b'W' => LogEntry::Reset { watermarks: true },
+        tag @ (b'B' | b'E') => {
             let seq = r.u64()?;
+            let epoch = if tag == b'E' { Some(r.u64()?) } else { None };
             let timing = match r.u8()? {
                 0 => Timing::Explicit(r.f64s()?),
                 1 => Timing::Start(r.f64()?),
@@ -187,7 +205,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LogEntry, CodecError> {
             {
                 return Err(CodecError::Malformed("time stamps"));
             }
-            LogEntry::Batch(SampleBatch { seq, timing, rows, x, u })
+            LogEntry::Batch(SampleBatch { seq, epoch, timing, rows, x, u })
         }
         _ => return Err(CodecError::Malformed("entry tag")),
     };
@@ -312,6 +330,12 @@ pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
     if let Some(m) = &s.meter {
         meter::put_meter(&mut w, m);
     }
+    w.u64(s.epoch);
+    w.u64(s.recent.len() as u64);
+    for (seq, digest) in &s.recent {
+        w.u64(*seq);
+        w.u64(*digest);
+    }
     w.0
 }
 
@@ -376,10 +400,25 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
     };
     // Snapshots before format 3 have no mode meter: the stream's tracks start afresh.
     let meter = if version >= 3 && r.bool()? { Some(meter::get_meter(&mut r)?) } else { None };
+    // Before format 4 there are no digests: until new batches arrive, a reused seq is
+    // refused as one that cannot be told from a retry.
+    let (epoch, recent) = if version >= 4 {
+        let epoch = r.u64()?;
+        let count = r.usize()?;
+        if count > MAX_RECENT {
+            return Err(CodecError::Malformed("recent batches"));
+        }
+        let recent = (0..count).map(|_| Ok((r.u64()?, r.u64()?))).collect::<Result<Vec<_>, CodecError>>()?;
+        (epoch, recent)
+    } else {
+        (0, Vec::new())
+    };
     r.finish()?;
     Ok(StreamState {
         version: stream_version,
         last_seq,
+        epoch,
+        recent,
         last_t,
         samples,
         batches,
@@ -398,6 +437,7 @@ mod tests {
     fn entries_and_snapshots_round_trip_and_damage_is_an_error() {
         let batch = SampleBatch {
             seq: 7,
+            epoch: None,
             timing: Timing::Explicit(vec![0.0, 0.1]),
             rows: 2,
             x: vec![1.0, f64::NAN, 3.0, 4.0],
@@ -406,9 +446,17 @@ mod tests {
         let bytes = encode_entry(&LogEntry::Batch(batch.clone()));
         match decode_entry(&bytes).unwrap() {
             LogEntry::Batch(b) => assert_eq!((b.seq, b.rows, b.timing, b.x[2]), (7, 2, batch.timing.clone(), 3.0)),
-            LogEntry::Reset => panic!("a batch"),
+            LogEntry::Reset { .. } => panic!("a batch"),
         }
-        assert_eq!(decode_entry(&encode_entry(&LogEntry::Reset)).unwrap(), LogEntry::Reset);
+        // A batch with an epoch, and both kinds of reset.
+        let with_epoch = LogEntry::Batch(SampleBatch { epoch: Some(3), x: vec![1.0, 2.0, 3.0, 4.0], ..batch.clone() });
+        assert_eq!(decode_entry(&encode_entry(&with_epoch)).unwrap(), with_epoch);
+        assert_eq!(encode_entry(&with_epoch)[0], b'E');
+        for watermarks in [false, true] {
+            let reset = LogEntry::Reset { watermarks };
+            assert_eq!(decode_entry(&encode_entry(&reset)).unwrap(), reset);
+        }
+        assert_eq!(encode_entry(&LogEntry::Reset { watermarks: false }), b"R", "the old tag is kept");
         for cut in 0..bytes.len() {
             assert!(decode_entry(&bytes[..cut]).is_err(), "cut at {cut}");
         }
@@ -424,6 +472,8 @@ mod tests {
         let state = StreamState {
             version: 3,
             last_seq: Some(9),
+            epoch: 2,
+            recent: vec![(8, 0x1111), (9, 0x2222)],
             last_t: Some(9.9),
             samples: 100,
             batches: 3,
@@ -437,10 +487,21 @@ mod tests {
         let mut newer = bytes.clone();
         newer[4] = 99;
         assert_eq!(decode_snapshot(&newer).unwrap_err(), CodecError::NewerVersion(99));
-        // A snapshot of format 2 (no meter section) reads back without a meter.
-        let mut old = bytes[..bytes.len() - 1].to_vec();
+        // A snapshot of format 3 (no epoch, no digests) reads back with epoch 0 and none
+        // kept; one of format 2 (no meter section either) the same, without a meter.
+        let before_epochs = StreamState { epoch: 0, recent: Vec::new(), ..state.clone() };
+        let trailer = 8 + 8 + 2 * 16;
+        let mut old = bytes[..bytes.len() - trailer].to_vec();
+        old[4] = 3;
+        assert_eq!(decode_snapshot(&old).unwrap(), before_epochs);
+        old.pop();
         old[4] = 2;
-        assert_eq!(decode_snapshot(&old).unwrap(), state);
+        assert_eq!(decode_snapshot(&old).unwrap(), before_epochs);
+        // A count of kept digests beyond the bound is damage, not an allocation.
+        let mut huge = bytes.clone();
+        let count_at = bytes.len() - 2 * 16 - 8;
+        huge[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode_snapshot(&huge).is_err());
     }
 
     #[test]
@@ -498,6 +559,8 @@ mod tests {
         let state = StreamState {
             version: 1,
             last_seq: None,
+            epoch: 0,
+            recent: Vec::new(),
             last_t: None,
             samples: 0,
             batches: 0,

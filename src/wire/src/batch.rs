@@ -17,8 +17,13 @@ pub use protobuf::{decode_protobuf, from_proto, parse_protobuf};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleBatchBody {
-    /// Sequence number; a batch whose seq is not above the last applied one is a retry.
+    /// Sequence number, increasing; a batch whose seq is not above the last applied one is
+    /// a retry when it carries the same samples, and refused (409) otherwise.
     pub seq: u64,
+    /// Producer epoch: a producer that restarts its seq numbering sends a higher one
+    /// (absent: the stream's current epoch).
+    #[serde(default)]
+    pub epoch: Option<u64>,
     /// Time stamps, one per sample, strictly increasing.
     pub t: Option<Vec<f64>>,
     /// Time of the first sample (the others follow at the stream's Ts).
@@ -91,7 +96,7 @@ pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, Do
             }
         }
     }
-    Ok(SampleBatch { seq: batch.seq, timing, rows, x, u })
+    Ok(SampleBatch { seq: batch.seq, epoch: batch.epoch, timing, rows, x, u })
 }
 
 /// Parses NDJSON: one `{"t", "x", "u"}` sample per line; `seq` comes from the query.
@@ -144,7 +149,7 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
         check_times(&times)?;
         Timing::Explicit(times)
     };
-    Ok(SampleBatch { seq, timing, rows, x, u })
+    Ok(SampleBatch { seq, epoch: None, timing, rows, x, u })
 }
 
 #[cfg(test)]

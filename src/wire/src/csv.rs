@@ -276,7 +276,7 @@ pub fn parse_batch(
     } else {
         Timing::Continue
     };
-    Ok(SampleBatch { seq, timing, rows, x, u })
+    Ok(SampleBatch { seq, epoch: None, timing, rows, x, u })
 }
 
 #[cfg(test)]

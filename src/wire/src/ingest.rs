@@ -43,6 +43,7 @@ pub fn batch_to_proto(body: &SampleBatchBody, stream_id: &str) -> Result<pb::Sam
     Ok(pb::SampleBatch {
         stream_id: stream_id.to_owned(),
         seq: body.seq,
+        epoch: body.epoch,
         t: body.t.clone().unwrap_or_default(),
         t0: body.t0,
         channels,
@@ -72,7 +73,7 @@ pub fn batch_from_proto(batch: &pb::SampleBatch) -> Result<SampleBatchBody, Wire
     }
     // An empty `t` is an absent one: proto3 cannot tell them apart.
     let t = (!batch.t.is_empty()).then(|| batch.t.clone());
-    Ok(SampleBatchBody { seq: batch.seq, t, t0: batch.t0, x, u })
+    Ok(SampleBatchBody { seq: batch.seq, epoch: batch.epoch, t, t0: batch.t0, x, u })
 }
 
 impl From<&IngestAck> for pb::IngestAck {

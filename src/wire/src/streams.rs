@@ -318,8 +318,10 @@ pub struct StreamStatusDoc {
     pub gaps: u64,
     /// Time stamp of the last sample.
     pub last_timestamp: Option<f64>,
-    /// Highest applied seq.
+    /// Highest applied seq (of the current producer epoch).
     pub last_seq: Option<u64>,
+    /// The producer epoch in force (0 until a producer sends one).
+    pub epoch: u64,
     /// One-step residual RMS per channel (data units).
     pub residual_rms: Option<Vec<f64>>,
     /// Samples applied per second, recently.
@@ -349,6 +351,7 @@ impl From<&StreamStatus> for StreamStatusDoc {
             gaps: s.gaps,
             last_timestamp: s.last_timestamp,
             last_seq: s.last_seq,
+            epoch: s.epoch,
             residual_rms: s.residual_rms.clone(),
             update_rate_hz: s.update_rate_hz,
             refactorisations: s.refactorisations,

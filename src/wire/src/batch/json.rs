@@ -13,11 +13,12 @@ use super::{SampleBatch, Shape, Timing, check_rows, check_times};
 pub(super) fn parse(body: &[u8], shape: Shape) -> Option<SampleBatch> {
     let text = std::str::from_utf8(body).ok()?;
     let mut c = Cursor { text, bytes: body, at: 0 };
-    let (mut seq, mut t, mut t0, mut x, mut u) = (None, None, None, None, None);
+    let (mut seq, mut epoch, mut t, mut t0, mut x, mut u) = (None, None, None, None, None, None);
     c.eat(b'{')?;
     loop {
         match c.key()? {
             b"seq" if seq.is_none() => seq = Some(c.unsigned()?),
+            b"epoch" if epoch.is_none() => epoch = Some(c.null_or(Cursor::unsigned)?),
             b"t" if t.is_none() => t = Some(c.null_or(|c| c.numbers())?),
             b"t0" if t0.is_none() => t0 = Some(c.null_or(Cursor::number)?),
             b"x" if x.is_none() => x = Some(c.rows(shape.n, shape.max_samples)?),
@@ -48,7 +49,7 @@ pub(super) fn parse(body: &[u8], shape: Shape) -> Option<SampleBatch> {
         (Some((u, u_rows)), _) if u_rows == rows => u,
         _ => return None,
     };
-    Some(SampleBatch { seq: seq?, timing, rows, x, u })
+    Some(SampleBatch { seq: seq?, epoch: epoch.flatten(), timing, rows, x, u })
 }
 
 /// Powers of ten that are exact doubles.
@@ -291,13 +292,13 @@ mod tests {
             Timing::Start(t0) => vec![1, t0.to_bits()],
             Timing::Continue => vec![2],
         };
-        (a.seq, a.rows, bits(&a.x), bits(&a.u), timing_bits(&a.timing))
-            == (b.seq, b.rows, bits(&b.x), bits(&b.u), timing_bits(&b.timing))
+        (a.seq, a.epoch, a.rows, bits(&a.x), bits(&a.u), timing_bits(&a.timing))
+            == (b.seq, b.epoch, b.rows, bits(&b.x), bits(&b.u), timing_bits(&b.timing))
     }
 
     #[test]
     fn plain_batches_parse_like_serde_and_the_rest_is_left_to_it() {
-        let accepted: [&[u8]; 8] = [
+        let accepted: [&[u8]; 10] = [
             br#"{"seq":4,"t":[0,0.1],"x":[[1,2],[3,null]],"u":[[5],[6]]}"#,
             b" {\n\"x\" : [ [ -0 , 1e-400 ] ] , \"u\":[[1.5E+2]],\"seq\":18446744073709551615,\"t0\":null}\t",
             br#"{"seq":0,"t0":-2.5e3,"x":[[0.1,0.30000000000000004]],"u":[[null]]}"#,
@@ -306,12 +307,14 @@ mod tests {
             br#"{"seq":1,"x":[[0.1e1,1E5]],"u":[[-1e-7]]}"#,
             br#"{"seq":1,"x":[[9007199254740992e22,9007199254740992e-22]],"u":[[1234567890123456789e-23]]}"#,
             br#"{"seq":1,"x":[[0.00000000000000000001,-0.0e-0]],"u":[[1e0023]]}"#,
+            br#"{"seq":1,"epoch":7,"x":[[1,2]],"u":[[1]]}"#,
+            br#"{"epoch":null,"seq":1,"x":[[1,2]],"u":[[1]]}"#,
         ];
         for body in accepted {
             let fast = parse(body, SHAPE).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(body)));
             assert!(same(&fast, &slow(body, SHAPE).unwrap()), "{}", String::from_utf8_lossy(body));
         }
-        let left: [&[u8]; 15] = [
+        let left: [&[u8]; 16] = [
             br#"{"seq":1,"x":[[1,2]],"u":[[1]],"extra":1}"#,
             b"{\"seq\":1,\"x\":[[1,2]],\"u\t\":[[1]]}",
             br#"{"seq":1,"seq":2,"x":[[1,2]],"u":[[1]]}"#,
@@ -325,6 +328,7 @@ mod tests {
             br#"{"seq":1,"x":[[1,2]]}"#,
             br#"{"seq":1,"t":[1,1],"x":[[1,2],[3,4]],"u":[[1],[1]]}"#,
             br#"{"seq":1,"x":[[1,2]],"u":[[1]]} x"#,
+            br#"{"seq":1,"epoch":1.5,"x":[[1,2]],"u":[[1]]}"#,
             br#"{"seq":1,"x":[],"u":[]}"#,
             br#"{"seq":1,"x":[[1,2],[1,2],[1,2],[1,2],[1,2]],"u":[[1],[1],[1],[1],[1]]}"#,
         ];

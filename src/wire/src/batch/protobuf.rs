@@ -100,7 +100,7 @@ pub fn from_proto(batch: pb::SampleBatch, stream: &str, shape: Shape) -> Result<
         x[k * n..(k + 1) * n].fill(f64::NAN);
         u[k * m..(k + 1) * m].fill(f64::NAN);
     }
-    Ok(SampleBatch { seq: batch.seq, timing, rows, x, u })
+    Ok(SampleBatch { seq: batch.seq, epoch: batch.epoch, timing, rows, x, u })
 }
 
 #[cfg(test)]
@@ -120,6 +120,7 @@ mod tests {
             inputs: 1,
             u: vec![5.0, 6.0],
             quality: Vec::new(),
+            epoch: Some(2),
         }
     }
 
