@@ -127,6 +127,8 @@ async def stream_batches(args, messages, channels, times, rows):
             seq = args.first_seq + index
             chunk = rows[start : start + args.batch]
             batch = SampleBatch(stream_id=args.stream, seq=seq, channels=len(channels))
+            if args.epoch is not None:
+                batch.epoch = args.epoch
             batch.x.extend(v for row in chunk for v in row)
             if times is not None:
                 batch.t.extend(times[start : start + args.batch])
@@ -179,6 +181,9 @@ def main():
     parser.add_argument("--no-create", action="store_true", help="the stream exists already")
     parser.add_argument("--batch", type=int, default=100, help="samples per batch")
     parser.add_argument("--first-seq", type=int, default=1, help="seq of the first batch")
+    parser.add_argument(
+        "--epoch", type=int, help="producer epoch: raise it when restarting the numbering of a stream that has data"
+    )
     parser.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR, help="the repository's proto/ directory")
     args = parser.parse_args()
     args.server = args.server.rstrip("/")
