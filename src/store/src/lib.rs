@@ -55,6 +55,14 @@ pub enum StoreError {
         /// What went wrong.
         detail: String,
     },
+    /// Another process holds the store's lock: the file is in use, not damaged.
+    #[error(
+        "the store {path} is in use by another process (it holds the file's lock); stop that koopstream, or give this one another data directory (--data-dir). The file was not touched"
+    )]
+    InUse {
+        /// The file.
+        path: PathBuf,
+    },
     /// Written by a newer koopstream.
     #[error(
         "the store {path} has format version {found}, but this build supports up to {FORMAT_VERSION}; run a newer koopstream (the file is left untouched)"
@@ -152,6 +160,15 @@ fn open_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
     StoreError::Open { path: path.to_owned(), detail: error.to_string() }
 }
 
+/// An error opening the database: a held lock is its own case, since the advice for a
+/// damaged file (move it aside) would be wrong for a healthy one in use.
+fn database_error(path: &Path, error: redb::DatabaseError) -> StoreError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.to_owned() },
+        other => open_error(path, other),
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `data_dir` and starts its committer.
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
@@ -165,10 +182,10 @@ impl Store {
             match redb::ReadOnlyDatabase::open(&path) {
                 Ok(db) => check_format(&db, &path)?,
                 Err(redb::DatabaseError::RepairAborted) => {}
-                Err(e) => return Err(open_error(&path, e)),
+                Err(e) => return Err(database_error(&path, e)),
             }
         }
-        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
+        let db = Database::create(&path).map_err(|e| database_error(&path, e))?;
         if existed {
             check_format(&db, &path)?;
         }
@@ -262,5 +279,29 @@ impl Journal for Store {
 
     fn commit(&self, writes: Vec<Write>) -> Commit<'_> {
         Box::pin(async move { Store::commit(self, writes).await.map_err(DomainError::from) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_in_use_says_so_and_does_not_call_itself_damaged() {
+        let dir = std::env::temp_dir().join(format!("koopstream-store-in-use-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = StoreOptions {
+            durability: Durability::PerAck,
+            group_commit: Duration::from_micros(100),
+            flush_interval: Duration::from_millis(100),
+        };
+        let first = Store::open(&dir, options).unwrap();
+        let Err(second) = Store::open(&dir, options) else { panic!("a second open of a store in use") };
+        assert!(matches!(second, StoreError::InUse { .. }), "{second:?}");
+        let message = second.to_string();
+        assert!(message.contains("in use by another process") && message.contains("koopstream.redb"), "{message}");
+        assert!(!message.contains("damaged") && !message.contains("move it aside"), "{message}");
+        drop(first);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
