@@ -121,9 +121,17 @@ async fn model_modes_predictions_and_etags() {
 
     let r = server.http.get(server.url("/v1/streams/v/model")).send().await.unwrap();
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
-    assert_eq!(etag, format!("\"{version}\""));
+    assert!(etag.starts_with('"') && etag.ends_with(&format!("-{version}\"")), "incarnation and version: {etag}");
     let r = server.http.get(server.url("/v1/streams/v/model")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 304);
+    // The modes and the alarms have validators too.
+    for path in ["/v1/streams/v/modes", "/v1/streams/v/modes?all=true", "/v1/streams/v/alarms"] {
+        let r = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let tag = r.headers()["etag"].to_str().unwrap().to_owned();
+        let r = server.http.get(server.url(path)).header("if-none-match", &tag).send().await.unwrap();
+        assert_eq!((r.status().as_u16(), r.headers()["etag"].to_str().unwrap()), (304, tag.as_str()), "{path}");
+    }
 
     // .npz: a ZIP archive of .npy arrays.
     let r = server.http.get(server.url("/v1/streams/v/model?format=npz")).send().await.unwrap();
@@ -166,5 +174,16 @@ async fn model_modes_predictions_and_etags() {
     let times: Vec<f64> = given["t"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(times.iter().zip([5.1, 5.2, 5.3]).all(|(a, b)| (a - b).abs() < 1e-12), "{times:?}");
     assert_eq!(given["x"].as_array().unwrap().len(), 3);
+
+    // Deleted and re-created with the same data, the stream reaches the same version, but
+    // the old validator no longer matches: it named the other incarnation.
+    let r = server.http.delete(server.url("/v1/streams/v")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    server.create(vdp_definition("v")).await;
+    assert_eq!(server.ingest("v", &batch(1, 0, &samples, TS)).await["version"].as_u64(), Some(version));
+    let r = server.http.get(server.url("/v1/streams/v/model")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "a re-created stream's model is not the old one");
+    let new_tag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(new_tag != etag && new_tag.ends_with(&format!("-{version}\"")), "{new_tag} against {etag}");
     server.stop().await;
 }

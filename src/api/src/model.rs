@@ -53,15 +53,31 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))
 }
 
-fn etag(version: u64) -> String {
-    format!("\"{version}\"")
+/// An entity tag naming a state of one incarnation of a stream: `"<incarnation>-<state>"`
+/// (hexadecimal incarnation), so a re-created stream's tags never match the old one's.
+fn etag(handle: &StreamHandle, state: &str) -> String {
+    format!("\"{:x}-{state}\"", handle.definition.incarnation)
+}
+
+/// 304 with the tag when `If-None-Match` lists it (or `*`).
+fn not_modified(headers: &HeaderMap, tag: &str) -> Option<Response> {
+    let listed = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    listed.then(|| with_etag(StatusCode::NOT_MODIFIED.into_response(), tag))
+}
+
+fn with_etag(mut response: Response, tag: &str) -> Response {
+    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(tag).expect("hex digits, dashes and quotes"));
+    response
 }
 
 /// The model document (A, B, C, Ts, dictionary, eigenvalues).
 #[utoipa::path(get, path = "/v1/streams/{id}/model", tag = "models",
     params(("id" = String, Path, description = "Stream id"), ModelQuery),
     responses(
-        (status = 200, description = "The koopstream.model.v1 document: JSON; protobuf koopstream.v1.ModelDoc with Accept: application/x-protobuf (same content, same ETag; Vary: Accept; ?format=protobuf selects it too); .npz with ?format=npz. ETag = model version", content(
+        (status = 200, description = "The koopstream.model.v1 document: JSON; protobuf koopstream.v1.ModelDoc with Accept: application/x-protobuf (same content, same ETag; Vary: Accept; ?format=protobuf selects it too); .npz with ?format=npz. ETag = the stream's incarnation (hex) and the model version, so a re-created stream's tags never match", content(
             (ModelDoc = "application/json"),
             (ProtobufBody = "application/x-protobuf"),
         )),
@@ -78,7 +94,7 @@ pub async fn model(
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     let snapshot = published_model(&handle)?;
-    let tag = etag(snapshot.version);
+    let tag = etag(&handle, &snapshot.version.to_string());
     // An explicit `format` wins over `Accept`: it is what a browser or curl user can set.
     let format = match query.format.as_deref() {
         Some(format) => format,
@@ -88,13 +104,7 @@ pub async fn model(
     if !matches!(format, "json" | "npz" | "protobuf") {
         return Err(ApiError::invalid(format!("query parameter `format`: `{format}` is not json, protobuf or npz")));
     }
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    if not_modified {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
+    if let Some(response) = not_modified(&headers, &tag) {
         return Ok(response);
     }
     let doc =
@@ -119,8 +129,7 @@ pub async fn model(
         Json(doc).into_response()
     };
     vary_accept(&mut response);
-    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("digits and quotes"));
-    Ok(response)
+    Ok(with_etag(response, &tag))
 }
 
 /// Query of the modes.
@@ -140,6 +149,7 @@ pub struct ModesQuery {
             (ModesResponse = "application/json"),
             (ProtobufBody = "application/x-protobuf"),
         )),
+        (status = 304, description = "Not modified (If-None-Match; the ETag names the stream's incarnation and the meter refresh)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No model yet", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad query", body = Problem, content_type = "application/problem+json")))]
@@ -158,6 +168,19 @@ pub async fn modes(
     let snapshot = published_model(&handle)?;
     let channels: Vec<String> = handle.definition.channels.iter().map(|c| c.name.clone()).collect();
     let view = handle.meter.view();
+    // The tracked modes change with the meter's refreshes; every eigenvalue comes from the
+    // latest refresh, or from the model itself before the first.
+    let state_tag = match &view {
+        Some(v) if !all || !v.analysed.is_empty() => format!("m{}", v.version),
+        _ if all => format!("v{}", snapshot.version),
+        _ => "m".to_owned(),
+    };
+    let tag = etag(&handle, &state_tag);
+    if let Some(response) = not_modified(&headers, &tag) {
+        let mut response = response;
+        vary_accept(&mut response);
+        return Ok(response);
+    }
     let mut response = if all {
         let modes = match view {
             // A meter restored from a snapshot has tracks but no analysed model yet.
@@ -199,24 +222,33 @@ pub async fn modes(
         }
     };
     vary_accept(&mut response);
-    Ok(response)
+    Ok(with_etag(response, &tag))
 }
 
 /// Active damping alarms of the tracked modes and their bounded history.
 #[utoipa::path(get, path = "/v1/streams/{id}/alarms", tag = "models",
     params(("id" = String, Path, description = "Stream id")),
-    responses((status = 200, description = "Active alarms and history", body = AlarmsResponse),
+    responses((status = 200, description = "Active alarms and history (ETag: the stream's incarnation and the meter refresh)", body = AlarmsResponse),
+        (status = 304, description = "Not modified (If-None-Match)"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn alarms(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn alarms(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     let view = handle.meter.view();
+    let tag = etag(&handle, &view.as_ref().map_or_else(|| "a".to_owned(), |v| format!("a{}", v.version)));
+    if let Some(response) = not_modified(&headers, &tag) {
+        return Ok(response);
+    }
     let response = AlarmsResponse {
         version: view.as_ref().map(|v| v.version),
         t: view.as_ref().map(|v| v.t),
         active: view.as_ref().map(|v| v.active_alarms.iter().map(alarm_view).collect()).unwrap_or_default(),
         history: view.as_ref().map(|v| v.history.iter().map(alarm_view).collect()).unwrap_or_default(),
     };
-    Ok(Json(response).into_response())
+    Ok(with_etag(Json(response).into_response(), &tag))
 }
 
 fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiError> {

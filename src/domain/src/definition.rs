@@ -98,6 +98,33 @@ pub struct StreamDefinition {
     /// The mode meter (absent in definitions stored before it existed: the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modes: Option<ModeMeterConfig>,
+    /// Drawn when the stream is created (0 until then, and in definitions stored before it
+    /// existed: one is drawn when they are loaded). Not part of what a client defines: two
+    /// creations of one id differ in it, so validators (ETags) of a re-created stream never
+    /// match those of the stream it replaced.
+    #[serde(default)]
+    pub incarnation: u64,
+}
+
+impl StreamDefinition {
+    /// Whether `other` defines the same stream (the incarnation aside).
+    pub fn same_as(&self, other: &StreamDefinition) -> bool {
+        *self == StreamDefinition { incarnation: self.incarnation, ..other.clone() }
+    }
+}
+
+/// A fresh incarnation: nonzero, and different for every call within a process and, with
+/// overwhelming probability, across processes (a randomly keyed hash of the clock and a
+/// counter).
+pub fn fresh_incarnation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    h.write_u128(now);
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish().max(1)
 }
 
 /// Most channels and inputs of one stream, together.
@@ -221,6 +248,7 @@ impl StreamDefinition {
             seed: request.seed.unwrap_or(defaults.seed),
             refactor_every: request.refactor_every.unwrap_or(defaults.refactor_every),
             modes: Some(modes),
+            incarnation: 0,
         };
         definition
             .estimator_config()

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::command::{Command, Push};
 use crate::core::Core;
-use crate::definition::StreamDefinition;
+use crate::definition::{StreamDefinition, fresh_incarnation};
 use crate::error::DomainError;
 use crate::metrics::Metrics;
 use crate::modes::MeterCell;
@@ -295,12 +295,16 @@ impl Registry {
     /// the mode meter its snapshot kept.
     pub fn insert_recovered(
         &self,
-        definition: StreamDefinition,
+        mut definition: StreamDefinition,
         core: Core,
         meter: Option<Meter>,
         unsaved: bool,
         memory_bytes: u64,
     ) {
+        // Stored before incarnations existed: one for this run (validators change once).
+        if definition.incarnation == 0 {
+            definition.incarnation = fresh_incarnation();
+        }
         let handle = self.spawn(Arc::new(definition), core, meter, unsaved, memory_bytes);
         let mut streams = self.write();
         streams.insert(handle.definition.id.clone(), handle);
@@ -338,11 +342,11 @@ impl Registry {
     /// Creates a stream, or returns the existing one with the same definition (`false`).
     /// A different definition under the same id is a conflict. A new stream's definition is
     /// stored before this returns.
-    pub async fn create(&self, definition: StreamDefinition) -> Result<(Arc<StreamHandle>, bool), DomainError> {
+    pub async fn create(&self, mut definition: StreamDefinition) -> Result<(Arc<StreamHandle>, bool), DomainError> {
         let handle = {
             let mut streams = self.write();
             if let Some(existing) = streams.get(&definition.id) {
-                return if *existing.definition == definition {
+                return if existing.definition.same_as(&definition) {
                     Ok((existing.clone(), false))
                 } else {
                     Err(DomainError::conflict(format!("stream `{}` exists with a different definition", definition.id)))
@@ -359,6 +363,7 @@ impl Registry {
             }
             // The budget is checked before the estimator allocates anything.
             let bytes = self.check_budget(&definition)?;
+            definition.incarnation = fresh_incarnation();
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| DomainError::invalid(e.to_string()))?;
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
