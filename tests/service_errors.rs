@@ -310,3 +310,35 @@ async fn frames_sent_ahead_are_answered_once_each_in_order() {
     assert_eq!(status["status"]["samples_accepted"], seq * ROWS as u64);
     assert_eq!(model(&server, "ahead").await, model(&server, "one-by-one").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_without_time_stamps_are_refused_unless_the_stream_allows_them() {
+    let server = TestServer::start().await;
+    server.create(vdp_definition("v")).await;
+    let untimed = json!({"seq": 1, "x": [[1.0, 0.5], [0.9, 0.4]]});
+    let r = server.post_json("/v1/streams/v/samples", &untimed).await;
+    expect_problem(r, 422, "neither `t` nor `t0`").await;
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(
+        (status["definition"]["implicit_timing"].as_bool(), status["status"]["samples_accepted"].as_u64()),
+        (Some(false), Some(0))
+    );
+    // NDJSON without `t` on any line is untimed too.
+    let r = server
+        .http
+        .post(server.url("/v1/streams/v/samples?seq=1"))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"x\":[1.0,0.5]}\n")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(r, 422, "needs time stamps").await;
+    // A stream that allows it takes the samples as following the last one.
+    let mut definition = vdp_definition("w");
+    definition["implicit_timing"] = json!(true);
+    server.create(definition).await;
+    assert_eq!(server.ingest("w", &untimed).await["accepted"], 2);
+    let (_, status) = server.get_json("/v1/streams/w").await;
+    assert_eq!(status["definition"]["implicit_timing"], true);
+    server.stop().await;
+}

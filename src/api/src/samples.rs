@@ -84,7 +84,9 @@ fn parse(
         }
         None => return Err(ApiError::unsupported_media_type("the Content-Type header is missing").into()),
     };
-    Ok(parsed?)
+    let batch = parsed?;
+    domain::batch::check_timing(&batch, &handle.definition)?;
+    Ok(batch)
 }
 
 /// Counts a refused batch at the edge, by the kind of its error.

@@ -251,7 +251,11 @@ async fn submit_batch(
             batch::from_proto(message, &handle.definition.id, shape).map_err(|e| (Some(seq), e))
         }),
     };
-    let batch = match parsed {
+    let checked = parsed.and_then(|b| match domain::batch::check_timing(&b, &handle.definition) {
+        Ok(()) => Ok(b),
+        Err(e) => Err((Some(b.seq), e)),
+    });
+    let batch = match checked {
         Ok(batch) => batch,
         Err((seq, error)) => {
             count_refusal(state, handle, Transport::Ws, error.kind(), 1);

@@ -59,6 +59,18 @@ impl Shape {
     }
 }
 
+/// Refuses a batch without time stamps unless the stream allows implicit timing.
+pub fn check_timing(batch: &SampleBatch, definition: &StreamDefinition) -> Result<(), DomainError> {
+    if batch.timing == Timing::Continue && !definition.implicit_timing {
+        return Err(DomainError::invalid(format!(
+            "the batch has neither `t` nor `t0`: stream `{}` needs time stamps (create it with \
+             \"implicit_timing\": true to take samples as following the last one at Ts)",
+            definition.id
+        )));
+    }
+    Ok(())
+}
+
 pub fn check_rows(rows: usize, shape: Shape) -> Result<(), DomainError> {
     if rows == 0 {
         return Err(DomainError::invalid("the batch has no samples"));

@@ -62,6 +62,8 @@ pub struct NewStream {
     pub refactor_every: Option<usize>,
     /// The mode meter (default: see [`ModeMeterConfig::defaults`]).
     pub modes: Option<ModeMeterRequest>,
+    /// Accept batches without time stamps (default false).
+    pub implicit_timing: Option<bool>,
 }
 
 /// The canonical definition of a stream, defaults filled in.
@@ -104,6 +106,15 @@ pub struct StreamDefinition {
     /// match those of the stream it replaced.
     #[serde(default)]
     pub incarnation: u64,
+    /// Whether a batch with neither `t` nor `t0` is accepted (taken to follow the last
+    /// sample at Ts). Refused by default, since it hides gaps; definitions stored before
+    /// the option existed keep accepting them.
+    #[serde(default = "accepted_before_the_option")]
+    pub implicit_timing: bool,
+}
+
+fn accepted_before_the_option() -> bool {
+    true
 }
 
 impl StreamDefinition {
@@ -249,6 +260,7 @@ impl StreamDefinition {
             refactor_every: request.refactor_every.unwrap_or(defaults.refactor_every),
             modes: Some(modes),
             incarnation: 0,
+            implicit_timing: request.implicit_timing.unwrap_or(false),
         };
         definition
             .estimator_config()

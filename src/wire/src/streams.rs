@@ -72,6 +72,9 @@ pub struct CreateStream {
     pub refactor_every: Option<usize>,
     /// The mode meter: which modes are reported as physical, and their damping alarms.
     pub modes: Option<ModeMeterRequestDoc>,
+    /// Accept batches with neither `t` nor `t0`, taken to follow the last sample at Ts
+    /// (default false: such a batch is refused with 422, since it would hide a gap).
+    pub implicit_timing: Option<bool>,
 }
 
 /// Damping alarm thresholds (fractions: 0.05 is 5 %).
@@ -189,6 +192,7 @@ impl From<CreateStream> for NewStream {
             seed: request.seed,
             refactor_every: request.refactor_every,
             modes: request.modes.map(ModeMeterRequest::from),
+            implicit_timing: request.implicit_timing,
         }
     }
 }
@@ -227,6 +231,8 @@ pub struct StreamDefinitionDoc {
     pub refactor_every: usize,
     /// The mode meter.
     pub modes: ModeMeterDoc,
+    /// Whether batches without time stamps are accepted.
+    pub implicit_timing: bool,
 }
 
 fn channel_doc(c: &Channel) -> ChannelDoc {
@@ -251,6 +257,7 @@ impl From<&StreamDefinition> for StreamDefinitionDoc {
             seed: d.seed,
             refactor_every: d.refactor_every,
             modes: d.mode_meter().into(),
+            implicit_timing: d.implicit_timing,
         }
     }
 }
