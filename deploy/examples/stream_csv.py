@@ -132,6 +132,10 @@ async def stream_batches(args, messages, channels, times, rows):
             batch.x.extend(v for row in chunk for v in row)
             if times is not None:
                 batch.t.extend(times[start : start + args.batch])
+            elif args.ts is not None:
+                # No `t` column: sample k of the file is at k Ts (the server refuses untimed
+                # batches unless the stream allows implicit timing).
+                batch.t0 = start * args.ts
             await ws.send(batch.SerializeToString())
             while True:
                 frame = await ws.recv()
