@@ -342,3 +342,24 @@ async fn batches_without_time_stamps_are_refused_unless_the_stream_allows_them()
     assert_eq!(status["definition"]["implicit_timing"], true);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_stream_closes_its_websockets_at_once_with_a_documented_code() {
+    let server = TestServer::start().await;
+    server.create(vdp_definition("v")).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(server.ws_url("v")).await.unwrap();
+    socket.send(Message::text(batch(1, 0, &van_der_pol(10, TS), TS).to_string())).await.unwrap();
+    let ack = tokio::time::timeout(std::time::Duration::from_secs(30), socket.next()).await.unwrap().unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("\"ack\""), "{ack:?}");
+    // The client sends nothing more: the close must come from the delete alone.
+    let r = server.http.delete(server.url("/v1/streams/v")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let closing = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("a close frame without sending anything")
+        .unwrap()
+        .unwrap();
+    let Message::Close(Some(frame)) = closing else { panic!("a close frame, got {closing:?}") };
+    assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4410, "stream deleted"));
+    server.stop().await;
+}

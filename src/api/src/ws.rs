@@ -39,6 +39,11 @@ use wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 /// Batches of one connection queued and not yet acknowledged, at most; reading pauses there.
 pub const IN_FLIGHT: usize = 32;
 
+/// Close code sent when the stream is deleted while the connection is open: in the range
+/// RFC 6455 leaves to applications (4000-4999), so a client can tell it from a normal
+/// close (1000) and from a server shutdown (1001); 4410 echoes HTTP's 410 Gone.
+pub const STREAM_DELETED: u16 = 4410;
+
 /// A message from the server.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -98,7 +103,7 @@ impl Encoding {
 /// Open the stream's WebSocket.
 #[utoipa::path(get, path = "/v1/streams/{id}/ws", tag = "samples", params(("id" = String, Path, description = "Stream id")),
     responses(
-        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes} at each mode-meter refresh, {\"type\":\"alarm\", mode, from, to, t, reading} when a tracked mode's damping alarm changes, {\"type\":\"mode_changed\", mode, t, before, after} when its frequency or damping moves; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError, a ModelSummary, an AlarmChange or a ModeChanged."),
+        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes} at each mode-meter refresh, {\"type\":\"alarm\", mode, from, to, t, reading} when a tracked mode's damping alarm changes, {\"type\":\"mode_changed\", mode, t, before, after} when its frequency or damping moves; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError, a ModelSummary, an AlarmChange or a ModeChanged. Close codes: 4410 (reason `stream deleted`) as soon as the stream is deleted, after the acknowledgements of what was applied; 1001 when the server shuts down."),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
@@ -162,6 +167,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
     state.metrics.websocket_connections.inc();
     let mut shutdown = state.shutdown.clone();
     let mut pushes = handle.subscribe();
+    let mut deleted = handle.deleted();
     let shape = Shape::of(&handle.definition, state.settings.max_batch_samples);
     let mut pending: VecDeque<Pending> = VecDeque::with_capacity(IN_FLIGHT);
     loop {
@@ -177,10 +183,18 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                         }
                     }
                     None => {
-                        let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                        let _ = socket.send(close(STREAM_DELETED, "stream deleted")).await;
                         break;
                     }
                 }
+            }
+            _ = async { let _ = deleted.wait_for(|gone| *gone).await; } => {
+                // Deleted over REST: what the owner applied before it stopped is
+                // acknowledged, then the connection closes at once, not at the next frame.
+                if flush(&mut socket, &mut pending, encoding).await {
+                    let _ = socket.send(close(STREAM_DELETED, "stream deleted")).await;
+                }
+                break;
             }
             _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
                 // The owners apply everything queued before they stop: acknowledge it first.
@@ -200,7 +214,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
                     if flush(&mut socket, &mut pending, encoding).await {
-                        let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                        let _ = socket.send(close(STREAM_DELETED, "stream deleted")).await;
                     }
                     break;
                 }
@@ -216,7 +230,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                     Some(queued) => pending.push_back(queued),
                     None => {
                         if flush(&mut socket, &mut pending, encoding).await {
-                            let _ = socket.send(close(close_code::NORMAL, "stream deleted")).await;
+                            let _ = socket.send(close(STREAM_DELETED, "stream deleted")).await;
                         }
                         break;
                     }

@@ -62,6 +62,9 @@ pub struct StreamHandle {
     /// The memory this stream was counted for in the registry's budget (given back, the
     /// same number, when it is removed).
     memory_bytes: u64,
+    /// Set once the stream is deleted and its owner has finished, so that connections to
+    /// it (WebSockets) close at once instead of at their next frame.
+    deleted: watch::Sender<bool>,
 }
 
 impl StreamHandle {
@@ -104,6 +107,12 @@ impl StreamHandle {
         self.summaries.subscribe()
     }
 
+    /// Becomes true when the stream has been deleted (its owner has applied everything
+    /// queued before and stopped).
+    pub fn deleted(&self) -> watch::Receiver<bool> {
+        self.deleted.subscribe()
+    }
+
     /// Commands waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.sender.max_capacity() - self.sender.capacity()
@@ -117,6 +126,9 @@ impl StreamHandle {
             && let Err(e) = owner.await
         {
             tracing::error!(stream = %self.definition.id, error = %e, "stream owner failed");
+        }
+        if delete {
+            self.deleted.send_replace(true);
         }
     }
 }
@@ -272,6 +284,7 @@ impl Registry {
             metrics: self.metrics.clone(),
             unsaved_since,
             memory_bytes,
+            deleted: watch::channel(false).0,
         })
     }
 
