@@ -36,6 +36,8 @@ pub struct IngestQuery {
     pub seq: Option<u64>,
     /// Producer epoch of an NDJSON or CSV batch (see the JSON body's `epoch`).
     pub epoch: Option<u64>,
+    /// CSV: ignore columns the stream does not know (default false: refused with 422).
+    pub allow_unknown_columns: Option<bool>,
 }
 
 /// A refused body: the kind that counts it and the answer.
@@ -74,8 +76,11 @@ fn parse(
         Some("application/x-ndjson" | "application/ndjson") => {
             batch::parse_ndjson(body, seq()?, shape).map(|b| SampleBatch { epoch: query.epoch, ..b })
         }
-        Some("text/csv") => wire::csv::parse_batch(body, seq()?, &handle.definition, max_samples)
-            .map(|b| SampleBatch { epoch: query.epoch, ..b }),
+        Some("text/csv") => {
+            let allow_unknown = query.allow_unknown_columns.unwrap_or(false);
+            wire::csv::parse_batch_with(body, seq()?, &handle.definition, max_samples, allow_unknown)
+                .map(|b| SampleBatch { epoch: query.epoch, ..b })
+        }
         Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
         Some(other) => {
             return Err(Refusal::from(ApiError::unsupported_media_type(format!(

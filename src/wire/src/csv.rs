@@ -243,6 +243,19 @@ pub fn parse_batch(
     definition: &StreamDefinition,
     max_samples: usize,
 ) -> Result<SampleBatch, DomainError> {
+    parse_batch_with(body, seq, definition, max_samples, false)
+}
+
+/// [`parse_batch`], with columns the stream does not know ignored when
+/// `allow_unknown_columns` (refused otherwise, naming them: a misspelt channel would
+/// otherwise be dropped without a word).
+pub fn parse_batch_with(
+    body: &[u8],
+    seq: u64,
+    definition: &StreamDefinition,
+    max_samples: usize,
+    allow_unknown_columns: bool,
+) -> Result<SampleBatch, DomainError> {
     let shape = Shape::of(definition, max_samples);
     let refused = |e: CsvError| match e {
         CsvError::Io { .. } => DomainError::malformed(format!("the CSV body cannot be read: {e}")),
@@ -251,6 +264,17 @@ pub fn parse_batch(
     let states: Vec<String> = definition.channels.iter().map(|c| c.name.clone()).collect();
     let inputs: Vec<String> = definition.inputs.iter().map(|c| c.name.clone()).collect();
     let mut reader = SampleReader::new(body, Some(&states), &inputs).map_err(refused)?;
+    let layout = reader.layout();
+    let unknown: Vec<&str> = (0..layout.columns.len())
+        .filter(|i| Some(*i) != layout.time && !layout.states.contains(i) && !layout.inputs.contains(i))
+        .map(|i| layout.columns[i].as_str())
+        .collect();
+    if !unknown.is_empty() && !allow_unknown_columns {
+        return Err(DomainError::invalid(format!(
+            "CSV line 1: the stream has no column {}; remove it or send `allow_unknown_columns=true`",
+            unknown.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
     let timed = reader.layout().time.is_some();
     let (mut times, mut x, mut u, mut rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
     let mut row = Row::default();
