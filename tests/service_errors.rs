@@ -363,3 +363,38 @@ async fn deleting_a_stream_closes_its_websockets_at_once_with_a_documented_code(
     assert_eq!((u16::from(frame.code), frame.reason.as_str()), (4410, "stream deleted"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_channel_is_a_flat_line_its_samples_missing_and_counted() {
+    let server = TestServer::start().await;
+    let mut definition = vdp_definition("v");
+    definition["flat_line"] = json!(50);
+    server.create(definition).await;
+    // x1 sticks at one value from sample 100 on; x2 keeps moving.
+    let mut samples = van_der_pol(300, TS);
+    let stuck = samples[100][0];
+    samples[100..].iter_mut().for_each(|s| s[0] = stuck);
+    let ack = server.ingest("v", &batch(1, 0, &samples, TS)).await;
+    // The 50th identical value is sample 149: from there on the samples are flat.
+    assert_eq!((ack["accepted"].as_u64(), ack["flat_line"].as_u64()), (Some(149), Some(151)));
+    assert_eq!(ack["missing_value"], 0);
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(status["status"]["samples_rejected"]["flat_line"], 151);
+    assert_eq!(status["definition"]["flat_line"], 50);
+    // The first different value ends the run.
+    let moving = van_der_pol(310, TS)[300..].to_vec();
+    let ack = server.ingest("v", &batch(2, 300, &moving, TS)).await;
+    assert_eq!((ack["accepted"].as_u64(), ack["flat_line"].as_u64()), (Some(10), Some(0)));
+    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let flat: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("koopstream_samples_rejected_total") && l.contains("reason=\"flat_line\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(flat, 151.0);
+    // By default the run is 1000 samples; 0 turns detection off.
+    server.create(vdp_definition("w")).await;
+    let (_, status) = server.get_json("/v1/streams/w").await;
+    assert_eq!(status["definition"]["flat_line"], 1000);
+    server.stop().await;
+}

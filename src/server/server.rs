@@ -102,6 +102,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
     config.validate().map_err(|e| format!("its stored definition is refused by this version: {e}"))?;
     let reserved = state.registry.reserve_recovered(&definition)?;
     let ts = definition.ts;
+    let flat_line = definition.flat_line;
     let unsaved = !stream.log.is_empty();
     let built = tokio::task::spawn_blocking(move || -> Result<(Core, Option<meter::Meter>), String> {
         let (mut core, meter) = match stream.snapshot {
@@ -116,6 +117,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
                 None,
             ),
         };
+        core.flat_line.limit = flat_line;
         for (_, entry) in &stream.log {
             core.replay(entry, ts);
         }

@@ -52,6 +52,8 @@ pub struct IngestAck {
     pub out_of_order: usize,
     /// Samples with a missing value (each breaks the chain of pairs).
     pub missing_value: usize,
+    /// Samples on a flat line (a stuck state channel): treated as missing, counted apart.
+    pub flat_line: usize,
     /// Model version after the batch.
     pub version: u64,
 }

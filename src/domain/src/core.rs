@@ -8,6 +8,7 @@ use koopman::{Estimator, EstimatorConfig, StateError};
 use crate::batch::{SampleBatch, Timing};
 use crate::command::IngestAck;
 use crate::error::DomainError;
+use crate::flat_line::FlatLine;
 use crate::journal::{LogEntry, StreamState};
 use crate::snapshot::RejectCounts;
 use crate::watermark::{Admission, SeqWatermark, digest};
@@ -28,20 +29,30 @@ pub struct Core {
     pub batches: u64,
     /// Rejections counted here.
     pub rejects: RejectCounts,
+    /// Stuck-sensor runs per state channel.
+    pub flat_line: FlatLine,
 }
 
 impl Core {
     /// A fresh stream.
     pub fn new(estimator: Estimator) -> Self {
         Self {
-            estimator,
             version: 0,
             watermark: SeqWatermark::default(),
             last_t: None,
             samples: 0,
             batches: 0,
             rejects: RejectCounts::default(),
+            flat_line: FlatLine::new(estimator.config().n_states(), 0),
+            estimator,
         }
+    }
+
+    /// The same with flat-line detection at `limit` identical values (0: off); the runs
+    /// seen so far are kept.
+    pub fn with_flat_line(mut self, limit: u64) -> Self {
+        self.flat_line.limit = limit;
+        self
     }
 
     /// Highest applied seq of the current epoch.
@@ -56,6 +67,7 @@ impl Core {
         if watermarks {
             self.watermark.clear();
             self.last_t = None;
+            self.flat_line.clear();
         }
         self.version += 1;
     }
@@ -79,6 +91,8 @@ impl Core {
             last_seq: self.watermark.last_seq,
             epoch: self.watermark.epoch,
             recent: self.watermark.recent.iter().copied().collect(),
+            flat_last: self.flat_line.last.clone(),
+            flat_run: self.flat_line.run.clone(),
             last_t: self.last_t,
             samples: self.samples,
             batches: self.batches,
@@ -90,7 +104,14 @@ impl Core {
 
     /// The stream continued from a saved state.
     pub fn from_state(config: EstimatorConfig, state: StreamState) -> Result<Self, StateError> {
+        let n = config.n_states();
+        // Runs kept by a snapshot of another width (or none, before format 4) start afresh.
+        let mut flat_line = FlatLine::new(n, 0);
+        if state.flat_last.len() == n && state.flat_run.len() == n {
+            (flat_line.last, flat_line.run) = (state.flat_last, state.flat_run);
+        }
         Ok(Self {
+            flat_line,
             estimator: Estimator::restore(config, state.estimator)?,
             version: state.version,
             watermark: SeqWatermark {
@@ -115,6 +136,7 @@ impl Core {
             duplicate: false,
             out_of_order: 0,
             missing_value: 0,
+            flat_line: 0,
             version: self.version,
         };
         let digest = digest(batch);
@@ -152,6 +174,11 @@ impl Core {
                 }
             }
             self.last_t = Some(t);
+            if self.flat_line.observe(&batch.x[k * n..(k + 1) * n]) {
+                ack.flat_line += 1;
+                self.estimator.break_chain();
+                continue;
+            }
             if batch.has_dropout(k, n, m) {
                 ack.missing_value += 1;
                 self.estimator.break_chain();
@@ -173,6 +200,7 @@ impl Core {
         self.batches += 1;
         self.rejects.out_of_order += ack.out_of_order as u64;
         self.rejects.missing_value += ack.missing_value as u64;
+        self.rejects.flat_line += ack.flat_line as u64;
         ack.version = self.version;
         Ok(ack)
     }

@@ -64,7 +64,14 @@ pub struct NewStream {
     pub modes: Option<ModeMeterRequest>,
     /// Accept batches without time stamps (default false).
     pub implicit_timing: Option<bool>,
+    /// Identical values in a row that make a state channel a flat line (default
+    /// [`DEFAULT_FLAT_LINE`]; 0 turns detection off).
+    pub flat_line: Option<u64>,
 }
+
+/// Default run of identical values that marks a stuck sensor: a thousand samples (33 s at
+/// 30 frames/s). Noisy measurements essentially never repeat to the last bit that long.
+pub const DEFAULT_FLAT_LINE: u64 = 1000;
 
 /// The canonical definition of a stream, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +118,10 @@ pub struct StreamDefinition {
     /// the option existed keep accepting them.
     #[serde(default = "accepted_before_the_option")]
     pub implicit_timing: bool,
+    /// Identical values in a row that make a state channel a flat line (0: off, also for
+    /// definitions stored before the option existed).
+    #[serde(default)]
+    pub flat_line: u64,
 }
 
 fn accepted_before_the_option() -> bool {
@@ -261,6 +272,7 @@ impl StreamDefinition {
             modes: Some(modes),
             incarnation: 0,
             implicit_timing: request.implicit_timing.unwrap_or(false),
+            flat_line: request.flat_line.unwrap_or(DEFAULT_FLAT_LINE),
         };
         definition
             .estimator_config()

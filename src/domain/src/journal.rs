@@ -39,6 +39,11 @@ pub struct StreamState {
     /// (seq, digest) of the latest applied batches, oldest first (empty in snapshots
     /// written before digests were kept).
     pub recent: Vec<(u64, u64)>,
+    /// Flat-line detection: each state channel's last value and its run (empty before
+    /// format 4).
+    pub flat_last: Vec<f64>,
+    /// See `flat_last`.
+    pub flat_run: Vec<u64>,
     /// Last time stamp.
     pub last_t: Option<f64>,
     /// Samples applied.

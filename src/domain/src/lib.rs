@@ -9,6 +9,7 @@ pub mod command;
 pub mod core;
 pub mod definition;
 pub mod error;
+pub mod flat_line;
 pub mod journal;
 pub mod metrics;
 pub mod modes;

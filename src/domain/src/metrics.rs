@@ -43,6 +43,8 @@ pub enum Reason {
     OutOfOrder,
     /// A sample with a missing value (a gap).
     MissingValue,
+    /// A sample on a flat line (a stuck state channel; treated as missing).
+    FlatLine,
 }
 
 impl Transport {
@@ -66,6 +68,7 @@ impl Reason {
             Reason::SeqConflict => "seq_conflict",
             Reason::OutOfOrder => "out_of_order",
             Reason::MissingValue => "missing_value",
+            Reason::FlatLine => "flat_line",
         }
     }
 }

@@ -328,6 +328,7 @@ impl Owner {
         self.metrics.accepted(transport, ack.accepted as u64);
         self.metrics.rejected(transport, Reason::OutOfOrder, ack.out_of_order as u64);
         self.metrics.rejected(transport, Reason::MissingValue, ack.missing_value as u64);
+        self.metrics.rejected(transport, Reason::FlatLine, ack.flat_line as u64);
         self.metrics.batch_seconds.observe(took);
         if ack.accepted > 0 {
             self.metrics.update_seconds.observe(took / ack.accepted as f64);

@@ -29,6 +29,9 @@ pub struct RejectCounts {
     pub out_of_order: u64,
     /// With a missing value (each breaks the chain of pairs).
     pub missing_value: u64,
+    /// On a flat line: a state channel stuck at one value for the stream's `flat_line`
+    /// samples or more (treated as missing).
+    pub flat_line: u64,
 }
 
 /// Model state of a stream.

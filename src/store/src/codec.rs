@@ -13,7 +13,7 @@ use domain::snapshot::RejectCounts;
 mod meter;
 
 /// Version of the snapshot encoding; a newer one is refused. 3 adds the mode meter, 4 the
-/// producer epoch and the digests of the latest batches.
+/// producer epoch, the digests of the latest batches and the flat-line runs.
 pub const SNAPSHOT_VERSION: u32 = 4;
 /// At most this many (seq, digest) pairs are read back from a snapshot.
 const MAX_RECENT: usize = domain::watermark::RECENT_BATCHES;
@@ -336,6 +336,10 @@ pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
         w.u64(*seq);
         w.u64(*digest);
     }
+    w.u64(s.rejects.flat_line);
+    w.f64s(&s.flat_last);
+    w.u64(s.flat_run.len() as u64);
+    s.flat_run.iter().for_each(|r| w.u64(*r));
     w.0
 }
 
@@ -358,12 +362,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
     let stream_version = r.u64()?;
     let (last_seq, last_t) = (r.opt_u64()?, r.opt_f64()?);
     let (samples, batches) = (r.u64()?, r.u64()?);
-    let rejects = RejectCounts {
+    let mut rejects = RejectCounts {
         invalid: r.u64()?,
         queue_full: r.u64()?,
         duplicate: r.u64()?,
         out_of_order: r.u64()?,
         missing_value: r.u64()?,
+        flat_line: 0,
     };
     let counters = Counters {
         samples: r.u64()?,
@@ -402,16 +407,23 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
     let meter = if version >= 3 && r.bool()? { Some(meter::get_meter(&mut r)?) } else { None };
     // Before format 4 there are no digests: until new batches arrive, a reused seq is
     // refused as one that cannot be told from a retry.
-    let (epoch, recent) = if version >= 4 {
+    let (epoch, recent, flat_last, flat_run) = if version >= 4 {
         let epoch = r.u64()?;
         let count = r.usize()?;
         if count > MAX_RECENT {
             return Err(CodecError::Malformed("recent batches"));
         }
         let recent = (0..count).map(|_| Ok((r.u64()?, r.u64()?))).collect::<Result<Vec<_>, CodecError>>()?;
-        (epoch, recent)
+        rejects.flat_line = r.u64()?;
+        // Bounds-checked against the bytes left before anything is allocated.
+        let flat_last = r.f64s()?;
+        if r.usize()? != flat_last.len() {
+            return Err(CodecError::Malformed("flat-line runs"));
+        }
+        let flat_run = (0..flat_last.len()).map(|_| r.u64()).collect::<Result<Vec<_>, CodecError>>()?;
+        (epoch, recent, flat_last, flat_run)
     } else {
-        (0, Vec::new())
+        (0, Vec::new(), Vec::new(), Vec::new())
     };
     r.finish()?;
     Ok(StreamState {
@@ -419,6 +431,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
         last_seq,
         epoch,
         recent,
+        flat_last,
+        flat_run,
         last_t,
         samples,
         batches,
@@ -474,10 +488,12 @@ mod tests {
             last_seq: Some(9),
             epoch: 2,
             recent: vec![(8, 0x1111), (9, 0x2222)],
+            flat_last: vec![0.5, 2.0],
+            flat_run: vec![12, 1],
             last_t: Some(9.9),
             samples: 100,
             batches: 3,
-            rejects: RejectCounts { duplicate: 4, ..Default::default() },
+            rejects: RejectCounts { duplicate: 4, flat_line: 7, ..Default::default() },
             estimator: e.export_state(),
             meter: None,
         };
@@ -489,8 +505,15 @@ mod tests {
         assert_eq!(decode_snapshot(&newer).unwrap_err(), CodecError::NewerVersion(99));
         // A snapshot of format 3 (no epoch, no digests) reads back with epoch 0 and none
         // kept; one of format 2 (no meter section either) the same, without a meter.
-        let before_epochs = StreamState { epoch: 0, recent: Vec::new(), ..state.clone() };
-        let trailer = 8 + 8 + 2 * 16;
+        let before_epochs = StreamState {
+            epoch: 0,
+            recent: Vec::new(),
+            flat_last: Vec::new(),
+            flat_run: Vec::new(),
+            rejects: RejectCounts { flat_line: 0, ..state.rejects },
+            ..state.clone()
+        };
+        let trailer = 8 + 8 + 2 * 16 + 8 + (8 + 2 * 8) + (8 + 2 * 8);
         let mut old = bytes[..bytes.len() - trailer].to_vec();
         old[4] = 3;
         assert_eq!(decode_snapshot(&old).unwrap(), before_epochs);
@@ -499,7 +522,7 @@ mod tests {
         assert_eq!(decode_snapshot(&old).unwrap(), before_epochs);
         // A count of kept digests beyond the bound is damage, not an allocation.
         let mut huge = bytes.clone();
-        let count_at = bytes.len() - 2 * 16 - 8;
+        let count_at = bytes.len() - 2 * 16 - 8 - (8 + (8 + 2 * 8) + (8 + 2 * 8));
         huge[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode_snapshot(&huge).is_err());
     }
@@ -561,6 +584,8 @@ mod tests {
             last_seq: None,
             epoch: 0,
             recent: Vec::new(),
+            flat_last: Vec::new(),
+            flat_run: Vec::new(),
             last_t: None,
             samples: 0,
             batches: 0,

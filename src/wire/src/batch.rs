@@ -209,7 +209,10 @@ mod tests {
         // A column the stream does not know is refused by name, unless allowed.
         let body = b"t,a,b,u,temp,b2\n0,1,2,3,40,5\n";
         let e = crate::csv::parse_batch(body, 1, &definition(), 10).unwrap_err();
-        assert!(e.to_string().contains("no column `temp`, `b2`; remove it or send `allow_unknown_columns=true`"), "{e}");
+        assert!(
+            e.to_string().contains("no column `temp`, `b2`; remove it or send `allow_unknown_columns=true`"),
+            "{e}"
+        );
         let allowed = crate::csv::parse_batch_with(body, 1, &definition(), 10, true).unwrap();
         assert_eq!((allowed.x.clone(), allowed.u.clone()), (vec![1.0, 2.0], vec![3.0]));
         let e = parse_ndjson(b"{\"x\":[1,2],\"u\":[1]}\n{\"x\":[1],\"u\":[1]}\n", 1, shape).unwrap_err();

@@ -75,6 +75,9 @@ pub struct CreateStream {
     /// Accept batches with neither `t` nor `t0`, taken to follow the last sample at Ts
     /// (default false: such a batch is refused with 422, since it would hide a gap).
     pub implicit_timing: Option<bool>,
+    /// Identical values in a row that make a state channel a flat line, whose samples are
+    /// then treated as missing and counted (default 1000; 0 turns detection off).
+    pub flat_line: Option<u64>,
 }
 
 /// Damping alarm thresholds (fractions: 0.05 is 5 %).
@@ -193,6 +196,7 @@ impl From<CreateStream> for NewStream {
             refactor_every: request.refactor_every,
             modes: request.modes.map(ModeMeterRequest::from),
             implicit_timing: request.implicit_timing,
+            flat_line: request.flat_line,
         }
     }
 }
@@ -233,6 +237,8 @@ pub struct StreamDefinitionDoc {
     pub modes: ModeMeterDoc,
     /// Whether batches without time stamps are accepted.
     pub implicit_timing: bool,
+    /// Identical values in a row that make a flat line (0: off).
+    pub flat_line: u64,
 }
 
 fn channel_doc(c: &Channel) -> ChannelDoc {
@@ -258,6 +264,7 @@ impl From<&StreamDefinition> for StreamDefinitionDoc {
             refactor_every: d.refactor_every,
             modes: d.mode_meter().into(),
             implicit_timing: d.implicit_timing,
+            flat_line: d.flat_line,
         }
     }
 }
@@ -286,6 +293,8 @@ pub struct RejectCountsDoc {
     pub out_of_order: u64,
     /// With a missing value (each breaks the chain of pairs).
     pub missing_value: u64,
+    /// On a flat line (a stuck state channel; treated as missing).
+    pub flat_line: u64,
 }
 
 /// Model state of a stream.
@@ -374,6 +383,7 @@ fn reject_counts(r: &RejectCounts) -> RejectCountsDoc {
         duplicate: r.duplicate,
         out_of_order: r.out_of_order,
         missing_value: r.missing_value,
+        flat_line: r.flat_line,
     }
 }
 
@@ -391,6 +401,9 @@ pub struct IngestAckDoc {
     pub out_of_order: usize,
     /// Samples with a missing value (each breaks the chain of pairs).
     pub missing_value: usize,
+    /// Samples on a flat line: a state channel stuck at one value for the stream's
+    /// `flat_line` samples or more (treated as missing, counted apart).
+    pub flat_line: usize,
     /// Model version after the batch.
     pub version: u64,
 }
@@ -403,6 +416,7 @@ impl From<&IngestAck> for IngestAckDoc {
             duplicate: a.duplicate,
             out_of_order: a.out_of_order,
             missing_value: a.missing_value,
+            flat_line: a.flat_line,
             version: a.version,
         }
     }
