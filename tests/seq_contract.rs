@@ -76,14 +76,7 @@ async fn retries_are_told_from_reused_seqs_across_a_restart_and_epochs_restart_n
         .enumerate()
         .map(|(k, r)| format!("{{\"t\":{},\"x\":[{},{}]}}\n", (200 + k) as f64 * TS, r[0], r[1]))
         .collect();
-    let r = server
-        .http
-        .post(server.url("/v1/streams/v/samples?seq=1&epoch=2"))
-        .header("content-type", "application/x-ndjson")
-        .body(lines)
-        .send()
-        .await
-        .unwrap();
+    let r = server.post_body("/v1/streams/v/samples?seq=1&epoch=2", "application/x-ndjson", lines).await;
     assert_eq!(r.status().as_u16(), 200);
     let ack: Value = r.json().await.unwrap();
     assert_eq!(ack["accepted"], 10);
@@ -92,12 +85,7 @@ async fn retries_are_told_from_reused_seqs_across_a_restart_and_epochs_restart_n
     assert_eq!(s["samples_accepted"], 150 + 50 + 10);
 
     // The refusals are counted by reason.
-    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let conflicts: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("koopstream_samples_rejected_total") && l.contains("reason=\"seq_conflict\""))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum();
+    let conflicts = server.metric_sum("koopstream_samples_rejected_total", "reason=\"seq_conflict\"").await;
     assert_eq!(conflicts, 100.0, "two refused batches of 50 samples");
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data);

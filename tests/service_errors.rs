@@ -80,14 +80,7 @@ async fn every_error_is_a_problem_and_changes_no_model() {
     expect_problem(post(wrong, "application/json").await.unwrap(), 422, "row 0 has 3 values").await;
     let one_bad_row = json!({"seq": 5, "t0": 40.0, "x": [[1.0, 2.0], [1.0, 2.0], [1.0], [1.0, 2.0]]}).to_string();
     expect_problem(post(one_bad_row, "application/json").await.unwrap(), 422, "row 2").await;
-    let r = server
-        .http
-        .post(server.url("/v1/streams/v/samples?seq=6"))
-        .header("content-type", "text/csv")
-        .body("t,x1,x2\n40,1,inf\n")
-        .send()
-        .await
-        .unwrap();
+    let r = server.post_body("/v1/streams/v/samples?seq=6", "text/csv", "t,x1,x2\n40,1,inf\n").await;
     expect_problem(r, 422, "column `x2`").await;
     let mut bad = vdp_definition("w");
     bad["forgetting"] = json!(2.0);
@@ -324,14 +317,7 @@ async fn batches_without_time_stamps_are_refused_unless_the_stream_allows_them()
         (Some(false), Some(0))
     );
     // NDJSON without `t` on any line is untimed too.
-    let r = server
-        .http
-        .post(server.url("/v1/streams/v/samples?seq=1"))
-        .header("content-type", "application/x-ndjson")
-        .body("{\"x\":[1.0,0.5]}\n")
-        .send()
-        .await
-        .unwrap();
+    let r = server.post_body("/v1/streams/v/samples?seq=1", "application/x-ndjson", "{\"x\":[1.0,0.5]}\n").await;
     expect_problem(r, 422, "needs time stamps").await;
     // A stream that allows it takes the samples as following the last one.
     let mut definition = vdp_definition("w");
@@ -385,13 +371,7 @@ async fn a_stuck_channel_is_a_flat_line_its_samples_missing_and_counted() {
     let moving = van_der_pol(310, TS)[300..].to_vec();
     let ack = server.ingest("v", &batch(2, 300, &moving, TS)).await;
     assert_eq!((ack["accepted"].as_u64(), ack["flat_line"].as_u64()), (Some(10), Some(0)));
-    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let flat: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("koopstream_samples_rejected_total") && l.contains("reason=\"flat_line\""))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum();
-    assert_eq!(flat, 151.0);
+    assert_eq!(server.metric_sum("koopstream_samples_rejected_total", "reason=\"flat_line\"").await, 151.0);
     // By default the run is 1000 samples; 0 turns detection off.
     server.create(vdp_definition("w")).await;
     let (_, status) = server.get_json("/v1/streams/w").await;

@@ -78,6 +78,20 @@ impl TestServer {
         self.http.post(self.url(path)).json(body).send().await.unwrap()
     }
 
+    /// POSTs a body of the given media type (NDJSON, CSV, ...).
+    pub async fn post_body(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http.post(self.url(path)).header("content-type", content_type).body(body).send().await.unwrap()
+    }
+
+    /// The sum of a counter's samples whose labels include `label` (e.g. `reason="x"`).
+    pub async fn metric_sum(&self, name: &str, label: &str) -> f64 {
+        let text = self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(label))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         let status = r.status().as_u16();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestRng;
+use common::feed_ar2;
 use koopman::spectrum::{analyse, modes};
 use koopman::{Estimator, EstimatorConfig, Regularisation, c64};
 
@@ -29,17 +29,7 @@ fn damping_pair(samples: usize, rho: f64, seed: u64) -> (f64, Option<f64>) {
     config.warmup = 50;
     config.forgetting = rho;
     let mut e = Estimator::new(config).unwrap();
-    let mut rng = TestRng::new(seed);
-    let (mut x, mut x_prev) = (0.0, 0.0);
-    for _ in 0..2000 {
-        let next = a1 * x + a2 * x_prev + rng.normal();
-        (x_prev, x) = (x, next);
-    }
-    for _ in 0..samples {
-        e.push(&[x], &[]).unwrap();
-        let next = a1 * x + a2 * x_prev + rng.normal();
-        (x_prev, x) = (x, next);
-    }
+    feed_ar2(&mut e, [a1, a2], 2000, samples, seed);
     let model = e.linear_model().unwrap();
     let stats = e.mode_statistics().unwrap();
     let raw = modes(model.a.as_ref(), model.c.as_ref(), TS)

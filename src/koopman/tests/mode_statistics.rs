@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::TestRng;
+use common::{TestRng, feed_ar2};
 use koopman::spectrum::analyse;
 use koopman::uncertainty::{ModeStatistics, Z95};
 use koopman::{Estimator, EstimatorConfig, Mat, Regularisation};
@@ -19,18 +19,8 @@ fn scalar_config(spec: &str) -> EstimatorConfig {
 
 /// Runs x_{k+1} = a1 x_k + a2 x_{k-1} + e_k (unit noise) through an estimator.
 fn ar2(spec: &str, a1: f64, a2: f64, samples: usize, seed: u64) -> Estimator {
-    let mut rng = TestRng::new(seed);
     let mut e = Estimator::new(scalar_config(spec)).unwrap();
-    let (mut x, mut x_prev) = (0.0, 0.0);
-    for _ in 0..200 {
-        let next = a1 * x + a2 * x_prev + rng.normal();
-        (x_prev, x) = (x, next);
-    }
-    for _ in 0..samples {
-        e.push(&[x], &[]).unwrap();
-        let next = a1 * x + a2 * x_prev + rng.normal();
-        (x_prev, x) = (x, next);
-    }
+    feed_ar2(&mut e, [a1, a2], 200, samples, seed);
     e
 }
 

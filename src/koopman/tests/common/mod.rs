@@ -86,3 +86,17 @@ pub fn relative_error(a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>) -> f64
     }
     (diff / norm).sqrt()
 }
+
+/// Feeds `samples` samples of x_{k+1} = a1 x_k + a2 x_{k-1} + e_k (unit noise, seeded) to
+/// `estimator`, after `burn_in` steps that reach the steady state.
+pub fn feed_ar2(estimator: &mut koopman::Estimator, a: [f64; 2], burn_in: usize, samples: usize, seed: u64) {
+    let mut rng = TestRng::new(seed);
+    let (mut x, mut x_prev) = (0.0, 0.0);
+    for k in 0..burn_in + samples {
+        if k >= burn_in {
+            estimator.push(&[x], &[]).unwrap();
+        }
+        let next = a[0] * x + a[1] * x_prev + rng.normal();
+        (x_prev, x) = (x, next);
+    }
+}
