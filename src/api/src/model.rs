@@ -176,8 +176,7 @@ pub async fn modes(
         _ => "m".to_owned(),
     };
     let tag = etag(&handle, &state_tag);
-    if let Some(response) = not_modified(&headers, &tag) {
-        let mut response = response;
+    if let Some(mut response) = not_modified(&headers, &tag) {
         vary_accept(&mut response);
         return Ok(response);
     }

@@ -1,7 +1,7 @@
 //! The state of a stream that batches change, and the rules that apply a batch to it: seq
 //! idempotency and conflicts ([`crate::watermark`]), time stamps (out of order, gaps),
-//! missing values. The same code applies a
-//! live batch and replays a logged one, so recovery reproduces the state exactly.
+//! stuck sensors ([`crate::flat_line`]), missing values. The same code applies a live batch
+//! and replays a logged one, so recovery reproduces the state exactly.
 
 use koopman::{Estimator, EstimatorConfig, StateError};
 
