@@ -378,3 +378,16 @@ async fn a_stuck_channel_is_a_flat_line_its_samples_missing_and_counted() {
     assert_eq!(status["definition"]["flat_line"], 1000);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_string_that_does_not_fit_is_a_problem_naming_the_parameter() {
+    let server = TestServer::start().await;
+    server.create(vdp_definition("v")).await;
+    let r = server.post_body("/v1/streams/v/samples?seq=-1", "application/x-ndjson", "{\"t\":0,\"x\":[1,2]}\n").await;
+    expect_problem(r, 422, "seq").await;
+    let r = server.http.post(server.url("/v1/streams/v/reset?keep_watermarks=maybe")).send().await.unwrap();
+    expect_problem(r, 422, "keep_watermarks").await;
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(status["status"]["version"], 0, "nothing changed");
+    server.stop().await;
+}

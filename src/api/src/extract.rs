@@ -2,7 +2,8 @@
 //! into a problem document instead of the framework's plain-text answers.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
@@ -22,6 +23,22 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 ApiError::malformed(format!("the request body could not be read: {rejection}"))
             }
         })
+    }
+}
+
+/// A query string deserialised into `T`; a query that does not fit (`?seq=-1`, `?all=1`
+/// where a boolean is expected) is a 422 problem naming the parameter, not axum's plain-text
+/// 400.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryParams(value))
+            .map_err(|rejection| ApiError::invalid(format!("the query string: {}", rejection.body_text())))
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use koopman::PredictionMode;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::extract::{RawBody, json_body, media_type};
+use crate::extract::{QueryParams, RawBody, json_body, media_type};
 use crate::negotiate::{prefers_protobuf, protobuf_response, vary_accept};
 use crate::problem::{ApiError, Problem};
 use crate::streams::find;
@@ -89,7 +89,7 @@ fn with_etag(mut response: Response, tag: &str) -> Response {
 pub async fn model(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<ModelQuery>,
+    QueryParams(query): QueryParams<ModelQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
@@ -156,7 +156,7 @@ pub struct ModesQuery {
 pub async fn modes(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<ModesQuery>,
+    QueryParams(query): QueryParams<ModesQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let all = match query.all.as_deref() {

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::extract::{RawBody, media_type};
+use crate::extract::{QueryParams, RawBody, media_type};
 use crate::negotiate::{prefers_protobuf, protobuf_response};
 use crate::problem::{ApiError, Problem};
 use crate::streams::find;
@@ -125,7 +125,7 @@ pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transpo
 pub async fn ingest(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<IngestQuery>,
+    QueryParams(query): QueryParams<IngestQuery>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::extract::{RawBody, json_body};
+use crate::extract::{QueryParams, RawBody, json_body};
 use crate::problem::{ApiError, Problem};
 use domain::command::Command;
 use domain::definition::StreamDefinition;
@@ -167,7 +167,7 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
 pub async fn reset(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<ResetQuery>,
+    QueryParams(query): QueryParams<ResetQuery>,
 ) -> Result<Json<ResetResponse>, ApiError> {
     let handle = find(&state, &id)?;
     let watermarks = !query.keep_watermarks.unwrap_or(false);
