@@ -389,5 +389,8 @@ async fn a_query_string_that_does_not_fit_is_a_problem_naming_the_parameter() {
     expect_problem(r, 422, "keep_watermarks").await;
     let (_, status) = server.get_json("/v1/streams/v").await;
     assert_eq!(status["status"]["version"], 0, "nothing changed");
+    // The WebSocket route asked without an upgrade answers a documented problem too.
+    let r = server.http.get(server.url("/v1/streams/v/ws")).send().await.unwrap();
+    expect_problem(r, 400, "this route takes a WebSocket upgrade").await;
     server.stop().await;
 }

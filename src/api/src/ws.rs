@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -104,14 +105,19 @@ impl Encoding {
 #[utoipa::path(get, path = "/v1/streams/{id}/ws", tag = "samples", params(("id" = String, Path, description = "Stream id")),
     responses(
         (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, flat_line, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes} at each mode-meter refresh, {\"type\":\"alarm\", mode, from, to, t, reading} when a tracked mode's damping alarm changes, {\"type\":\"mode_changed\", mode, t, before, after} when its frequency or damping moves; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError, a ModelSummary, an AlarmChange or a ModeChanged. Close codes: 4410 (reason `stream deleted`) as soon as the stream is deleted, after the acknowledgements of what was applied; 1001 when the server shuts down."),
+        (status = 400, description = "Not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
+    // A plain GET (or a broken handshake) is answered as a problem, like every refusal.
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::malformed(format!("this route takes a WebSocket upgrade: {}", rejection.body_text()))
+    })?;
     // axum picks the first of these that the client offers; a client offering neither gets
     // no subprotocol and JSON, as before subprotocols existed.
     let upgrade = upgrade.protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO]);
