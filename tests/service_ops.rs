@@ -245,6 +245,11 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
         let name = reference.split('"').next().unwrap();
         assert!(schemas.contains_key(name), "schema {name} referenced but missing");
     }
+    // Where the server is stricter than a bare type, the description says so.
+    assert_eq!(schemas["CreateStream"]["properties"]["channels"]["minItems"], 1);
+    assert_eq!(schemas["SampleBatchBody"]["properties"]["x"]["minItems"], 1);
+    let ws = &paths["/v1/streams/{id}/ws"]["get"]["responses"];
+    assert!(ws["400"].is_object(), "the refusal of a plain GET is documented");
     let (status, _) = server.get_json("/readyz").await;
     assert_eq!(status, 200);
     socket.close(None).await.unwrap();

@@ -28,7 +28,8 @@ pub struct SampleBatchBody {
     pub t: Option<Vec<f64>>,
     /// Time of the first sample (the others follow at the stream's Ts).
     pub t0: Option<f64>,
-    /// States, one row per sample (null for a missing value).
+    /// States, one row per sample (null for a missing value); at least one sample.
+    #[schema(min_items = 1)]
     pub x: Vec<Vec<Option<f64>>>,
     /// Inputs, one row per sample (required when the stream has inputs).
     pub u: Option<Vec<Vec<Option<f64>>>>,

@@ -43,7 +43,8 @@ pub enum SigmaDoc {
 pub struct CreateStream {
     /// Stream id (`[A-Za-z0-9._-]`, at most 64 characters); generated if absent.
     pub id: Option<String>,
-    /// The measured state channels.
+    /// The measured state channels (at least one).
+    #[schema(min_items = 1)]
     pub channels: Vec<ChannelDoc>,
     /// Input channels (default none).
     #[serde(default)]
