@@ -125,12 +125,15 @@ async fn model_modes_predictions_and_etags() {
     let r = server.http.get(server.url("/v1/streams/v/model")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 304);
     // The modes and the alarms have validators too.
-    for path in ["/v1/streams/v/modes", "/v1/streams/v/modes?all=true", "/v1/streams/v/alarms"] {
+    let meter_paths = ["/v1/streams/v/modes", "/v1/streams/v/modes?all=true", "/v1/streams/v/alarms"];
+    let mut meter_tags = Vec::new();
+    for path in meter_paths {
         let r = server.http.get(server.url(path)).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "{path}");
         let tag = r.headers()["etag"].to_str().unwrap().to_owned();
         let r = server.http.get(server.url(path)).header("if-none-match", &tag).send().await.unwrap();
         assert_eq!((r.status().as_u16(), r.headers()["etag"].to_str().unwrap()), (304, tag.as_str()), "{path}");
+        meter_tags.push(tag);
     }
 
     // .npz: a ZIP archive of .npy arrays.
@@ -185,5 +188,9 @@ async fn model_modes_predictions_and_etags() {
     assert_eq!(r.status().as_u16(), 200, "a re-created stream's model is not the old one");
     let new_tag = r.headers()["etag"].to_str().unwrap().to_owned();
     assert!(new_tag != etag && new_tag.ends_with(&format!("-{version}\"")), "{new_tag} against {etag}");
+    for (path, old) in meter_paths.iter().zip(&meter_tags) {
+        let r = server.http.get(server.url(path)).header("if-none-match", old).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}: the old incarnation's tag {old} must not match");
+    }
     server.stop().await;
 }

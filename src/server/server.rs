@@ -105,7 +105,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
     let flat_line = definition.flat_line;
     let unsaved = !stream.log.is_empty();
     let built = tokio::task::spawn_blocking(move || -> Result<(Core, Option<meter::Meter>), String> {
-        let (mut core, meter) = match stream.snapshot {
+        let (core, meter) = match stream.snapshot {
             Some(mut snapshot) => {
                 let meter = snapshot.meter.take();
                 let core = Core::from_state(config, snapshot)
@@ -117,7 +117,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
                 None,
             ),
         };
-        core.flat_line.limit = flat_line;
+        let mut core = core.with_flat_line(flat_line);
         for (_, entry) in &stream.log {
             core.replay(entry, ts);
         }

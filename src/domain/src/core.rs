@@ -129,6 +129,12 @@ impl Core {
     /// Applies a validated batch by the stream's rules: a retry is acknowledged and not
     /// applied, a conflicting seq or epoch is refused and changes nothing.
     pub fn apply(&mut self, batch: &SampleBatch, ts: f64) -> Result<IngestAck, DomainError> {
+        self.apply_digested(batch, digest(batch), ts)
+    }
+
+    /// [`Core::apply`] with the batch's [`digest`] already computed (the owner computes it
+    /// once for the log and for this).
+    pub fn apply_digested(&mut self, batch: &SampleBatch, digest: u64, ts: f64) -> Result<IngestAck, DomainError> {
         let (n, m) = (self.estimator.config().n_states(), self.estimator.config().n_inputs());
         let mut ack = IngestAck {
             seq: batch.seq,
@@ -139,7 +145,6 @@ impl Core {
             flat_line: 0,
             version: self.version,
         };
-        let digest = digest(batch);
         match self.watermark.admit(batch, digest) {
             Admission::New => {}
             Admission::Retry => {

@@ -73,8 +73,16 @@ impl RateMeter {
 /// An ingest command taken from the queue.
 struct Queued {
     batch: SampleBatch,
+    /// The batch's digest, computed once for logging and applying alike.
+    digest: u64,
     transport: Transport,
     reply: oneshot::Sender<Result<IngestAck, DomainError>>,
+}
+
+impl Queued {
+    fn new(batch: SampleBatch, transport: Transport, reply: oneshot::Sender<Result<IngestAck, DomainError>>) -> Self {
+        Self { digest: digest(&batch), batch, transport, reply }
+    }
 }
 
 /// Milliseconds since the Unix epoch (for snapshot ages shown in metrics).
@@ -191,13 +199,13 @@ impl Owner {
                 }
                 Command::Ingest { batch, transport, reply } => {
                     let mut rows = batch.rows;
-                    let mut group = vec![Queued { batch, transport, reply }];
+                    let mut group = vec![Queued::new(batch, transport, reply)];
                     while group.len() < MAX_GROUP && rows < MAX_GROUP_ROWS {
                         match commands.try_recv() {
                             Ok(Command::Ingest { batch, transport, reply }) => {
                                 self.metrics.queue_depth.dec();
                                 rows += batch.rows;
-                                group.push(Queued { batch, transport, reply });
+                                group.push(Queued::new(batch, transport, reply));
                             }
                             Ok(other) => {
                                 self.metrics.queue_depth.dec();
@@ -258,11 +266,10 @@ impl Owner {
         let (mut watermark, mut index) = (self.core.watermark.clone(), self.core.version);
         let mut entries = Vec::with_capacity(group.len());
         for queued in group {
-            let digest = digest(&queued.batch);
-            if watermark.admit(&queued.batch, digest) != Admission::New {
+            if watermark.admit(&queued.batch, queued.digest) != Admission::New {
                 continue;
             }
-            watermark.record(&queued.batch, digest);
+            watermark.record(&queued.batch, queued.digest);
             index += 1;
             entries.push((index, journal.encode_batch(&queued.batch)));
         }
@@ -281,7 +288,7 @@ impl Owner {
             }
             for queued in group {
                 let logged = self.log(self.entries(std::slice::from_ref(&queued))).await;
-                let ack = logged.and_then(|()| self.apply(&queued.batch, queued.transport));
+                let ack = logged.and_then(|()| self.apply(&queued));
                 self.maybe_publish(commands.is_empty() && !deferred);
                 self.maybe_snapshot();
                 let _ = queued.reply.send(ack);
@@ -290,7 +297,7 @@ impl Owner {
         }
         let last = group.len() - 1;
         for (i, queued) in group.into_iter().enumerate() {
-            let ack = self.apply(&queued.batch, queued.transport);
+            let ack = self.apply(&queued);
             if i == last {
                 self.maybe_publish(commands.is_empty() && !deferred);
                 self.maybe_snapshot();
@@ -301,16 +308,17 @@ impl Owner {
     }
 
     /// Applies a logged batch (or acknowledges a retry, or refuses a conflict) and counts it.
-    fn apply(&mut self, batch: &SampleBatch, transport: Transport) -> Result<IngestAck, DomainError> {
+    fn apply(&mut self, queued: &Queued) -> Result<IngestAck, DomainError> {
+        let (batch, digest, transport) = (&queued.batch, queued.digest, queued.transport);
         let started = Instant::now();
         let n_regressor = self.config.n_regressor();
         let work = batch.rows.saturating_mul(n_regressor * n_regressor * 5);
         let ts = self.definition.ts;
         let core = &mut self.core;
         let ack = if work > BLOCKING_WORK && is_multi_thread() {
-            tokio::task::block_in_place(|| core.apply(batch, ts))
+            tokio::task::block_in_place(|| core.apply_digested(batch, digest, ts))
         } else {
-            core.apply(batch, ts)
+            core.apply_digested(batch, digest, ts)
         };
         let took = started.elapsed().as_secs_f64();
         let ack = match ack {
