@@ -479,6 +479,13 @@ fn compose_runs_koopstream_prometheus_grafana_and_the_ieee68_feeder() {
     assert_eq!(config.data_dir, Path::new(DATA_DIR));
     assert!(config.metrics.per_stream_labels > 0, "the demo needs per-stream series (mode panels, damping alert)");
     assert!(list(&koopstream["ports"], "ports").iter().any(|p| scalar(p).ends_with(":8080")), "port 8080 is published");
+    // Without tokens the server refuses 0.0.0.0 unless told; the demo then publishes the
+    // port on the host's loopback only.
+    if config.auth.tokens.is_empty() && config.auth.tokens_file.is_none() {
+        assert!(config.auth.insecure_no_auth, "no tokens on 0.0.0.0 needs KOOPSTREAM_AUTH__INSECURE_NO_AUTH");
+        let published = list(&koopstream["ports"], "ports").iter().map(scalar).collect::<Vec<_>>();
+        assert!(published.iter().all(|p| p.starts_with("127.0.0.1:")), "published beyond loopback: {published:?}");
+    }
     assert!(!koopstream["stop_grace_period"].is_badvalue(), "a stop grace period for the graceful shutdown");
     assert!(!koopstream["healthcheck"].is_badvalue(), "a health check (the feeder waits for it)");
 
@@ -843,7 +850,12 @@ fn kubernetes_statefulset_services_and_config_fit_together() {
             .map(|e| (text(&e["name"], "env.name").to_owned(), scalar(&e["value"])))
             .collect()
     };
-    config_from_env("deploy/k8s StatefulSet env", &env);
+    let config = config_from_env("deploy/k8s StatefulSet env", &env);
+    // Listening on every interface: bearer tokens from a mounted Secret.
+    let tokens = config.auth.tokens_file.expect("the StatefulSet configures a tokens file");
+    let tokens_volume = mount_of(tokens.parent().unwrap().to_str().unwrap()).expect("the tokens file is mounted");
+    let volume = list(&pod["volumes"], "volumes").iter().find(|v| v["name"].as_str() == Some(&tokens_volume)).unwrap();
+    assert!(!volume["secret"]["secretName"].is_badvalue(), "the tokens come from a Secret");
 }
 
 // ------------------------------------------------------------------------------ systemd
@@ -900,7 +912,11 @@ fn systemd_unit_is_hardened_and_runs_serve_with_the_state_directory() {
         .filter_map(|p| p.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    config_from_env("deploy/systemd Environment", &env);
+    let config = config_from_env("deploy/systemd Environment", &env);
+    // Listening on every interface: bearer tokens handed over as a credential.
+    let tokens = config.auth.tokens_file.expect("the unit configures a tokens file");
+    assert!(tokens.starts_with("%d/"), "the tokens file is a systemd credential: {}", tokens.display());
+    assert!(get("LoadCredential").iter().any(|c| c.starts_with("tokens.toml:")), "LoadCredential=tokens.toml:...");
     assert!(sections["Install"].iter().any(|(k, _)| k == "WantedBy"));
 }
 

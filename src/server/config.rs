@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use crate::access::AuthConfig;
 pub use crate::store::Durability;
 
 /// How log lines are written.
@@ -139,6 +140,8 @@ pub struct ServiceConfig {
     pub streams: StreamDefaults,
     /// Durable storage.
     pub storage: StorageConfig,
+    /// Bearer tokens and the no-auth override.
+    pub auth: AuthConfig,
 }
 
 impl Default for ServiceConfig {
@@ -152,6 +155,7 @@ impl Default for ServiceConfig {
             metrics: MetricsConfig::default(),
             streams: StreamDefaults::default(),
             storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -170,6 +174,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The `[auth]` section cannot be used.
+    #[error(transparent)]
+    Auth(#[from] crate::access::AuthError),
 }
 
 impl From<Box<figment::Error>> for ConfigError {
@@ -197,6 +204,16 @@ pub struct FlagOverrides {
     /// `--durability`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageFlags>,
+    /// `--insecure-no-auth`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthFlags>,
+}
+
+/// Authentication values given on the command line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuthFlags {
+    /// `--insecure-no-auth`.
+    pub insecure_no_auth: bool,
 }
 
 /// Storage values given on the command line.
@@ -255,6 +272,7 @@ impl ServiceConfig {
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(ConfigError::Invalid { key: "log_level", reason: "not a valid log filter" });
         }
+        self.auth.check_inline()?;
         Ok(())
     }
 }

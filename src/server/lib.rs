@@ -5,6 +5,7 @@
 
 /// The HTTP layer (crate `api`): routes, middleware, problem+json, the OpenAPI document.
 pub use api;
+pub mod access;
 pub mod bench_online;
 pub mod client;
 pub mod cmd;

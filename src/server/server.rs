@@ -41,6 +41,31 @@ pub enum ServeError {
     /// The store could not be opened or recovered.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The `[auth]` section cannot be used.
+    #[error(transparent)]
+    Auth(#[from] crate::access::AuthError),
+    /// No token is configured and the address is not loopback.
+    #[error(
+        "refusing to serve {address} without authentication: configure bearer tokens (auth.tokens or \
+         auth.tokens_file), listen on a loopback address, or pass --insecure-no-auth"
+    )]
+    Insecure {
+        /// The address.
+        address: std::net::SocketAddr,
+    },
+}
+
+/// The access policy, and the rule that keeps an unauthenticated server on loopback unless
+/// the operator says otherwise, loudly.
+fn access_policy(config: &ServiceConfig, address: std::net::SocketAddr) -> Result<api::auth::AccessPolicy, ServeError> {
+    let policy = config.auth.policy()?;
+    if !policy.enabled() && !address.ip().is_loopback() {
+        if !config.auth.insecure_no_auth {
+            return Err(ServeError::Insecure { address });
+        }
+        tracing::warn!(%address, "serving WITHOUT authentication (--insecure-no-auth): anyone who reaches this address can create, read, feed and delete every stream");
+    }
+    Ok(policy)
 }
 
 fn open_store(config: &ServiceConfig) -> Result<Option<Arc<Store>>, StoreError> {
@@ -156,6 +181,7 @@ pub async fn run(
     config: ServiceConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ShutdownReport, ServeError> {
+    let access = access_policy(&config, listener.local_addr()?)?;
     let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
     let store = {
         let config = config.clone();
@@ -191,6 +217,7 @@ pub async fn run(
         ready: AtomicBool::new(false),
         shutdown: stopping_rx,
         websockets: SessionTracker::default(),
+        access,
     });
     let app = api::router(state.clone());
     let address = listener.local_addr()?;
@@ -233,7 +260,9 @@ pub async fn run(
             tracing::warn!(error = %e, "cannot disable Nagle's algorithm");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(signal)
+        .await?;
     if tokio::time::timeout(SESSION_DRAIN, state.websockets.wait_idle()).await.is_err() {
         tracing::warn!("some WebSocket sessions did not close in time");
     }

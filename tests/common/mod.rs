@@ -93,9 +93,12 @@ impl TestServer {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        status_and_json(self.http.get(self.url(path))).await
+    }
+
+    /// GET with a bearer token; the status and the JSON body.
+    pub async fn get_json_with(&self, path: &str, token: &str) -> (u16, Value) {
+        status_and_json(self.http.get(self.url(path)).bearer_auth(token)).await
     }
 
     /// Creates a stream and asserts it was created.
@@ -113,6 +116,13 @@ impl TestServer {
         assert_eq!(status, 200, "ingest: {body}");
         body
     }
+}
+
+/// Sends a request; its status and JSON body (null when the body is not JSON).
+async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// A fresh directory under the system's temporary directory.

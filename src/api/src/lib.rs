@@ -4,6 +4,7 @@
 //! the wire formats, never on the store or the configuration loader: the binary hands it
 //! [`HttpSettings`] and a [`ScrapeHook`].
 
+pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod model;
@@ -103,6 +104,8 @@ pub struct AppInner {
     pub shutdown: watch::Receiver<bool>,
     /// Open WebSocket sessions.
     pub websockets: SessionTracker,
+    /// The tokens accepted and what each may do (open when none is configured).
+    pub access: auth::AccessPolicy,
 }
 
 /// Cheap to clone handle on the shared state.
@@ -122,9 +125,66 @@ pub type AppState = Arc<AppInner>;
         (name = "samples", description = "Ingest over HTTP (JSON, NDJSON, CSV, protobuf) and WebSocket (subprotocols koopstream.v1.json and koopstream.v1.proto)"),
         (name = "models", description = "Linear models, modes and predictions"),
         (name = "operations", description = "Health, readiness, metrics"),
-    )
+    ),
+    modifiers(&BearerTokens),
 )]
 pub struct ApiDoc;
+
+/// Adds the bearer-token scheme and, to every operation that needs a token, its scope and
+/// the 401, 403 and 429 answers (see `auth`). A server with no token configured allows
+/// every request; the document describes the server with tokens.
+struct BearerTokens;
+
+impl utoipa::Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "Tokens with scopes read, ingest, admin and metrics, from the server's configuration. \
+                 WebSocket clients that cannot set the header offer the subprotocol koopstream.bearer.<token> \
+                 beside koopstream.v1.json or koopstream.v1.proto.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    problem::PROBLEM_JSON,
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .build()
+        };
+        let policy = auth::AccessPolicy::open();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let route = path.as_str();
+            let operations = [
+                (axum::http::Method::GET, &mut item.get),
+                (axum::http::Method::POST, &mut item.post),
+                (axum::http::Method::DELETE, &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let auth::Requirement::Scope(scope, _) = policy.requirement(&method, Some(route), route) else {
+                    continue;
+                };
+                operation.security = Some(vec![SecurityRequirement::new("bearer", [scope.name()])]);
+                let responses = &mut operation.responses.responses;
+                responses.insert("401".into(), problem("No token, or one that is not known").into());
+                responses
+                    .insert("403".into(), problem("The token lacks the scope, or may not touch this stream").into());
+                responses.entry("429".into()).or_insert_with(|| {
+                    problem("The token's request budget is spent (Retry-After says when to retry)").into()
+                });
+            }
+        }
+    }
+}
 
 async fn track_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
@@ -183,6 +243,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), track_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

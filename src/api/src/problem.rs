@@ -15,16 +15,42 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     retry_after_s: Option<u64>,
+    www_authenticate: Option<&'static str>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, title, detail: detail.into(), retry_after_s: None }
+        Self { status, kind, title, detail: detail.into(), retry_after_s: None, www_authenticate: None }
     }
 
     /// 400: the request could not be parsed.
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed", "Malformed request", detail)
+    }
+
+    /// 401: no credential, or one that is not known; `challenge` is the `WWW-Authenticate`
+    /// header (RFC 6750).
+    pub fn unauthorized(detail: impl Into<String>, challenge: &'static str) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail);
+        e.www_authenticate = Some(challenge);
+        e
+    }
+
+    /// 403: the credential is known but does not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 429: the token's request budget is spent; retry after the given seconds.
+    pub fn rate_limited(retry_after_s: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Rate limit exceeded",
+            format!("the token's request budget is spent; retry after {retry_after_s} s"),
+        );
+        e.retry_after_s = Some(retry_after_s);
+        e
     }
 
     /// 404: no stream with that id.
@@ -171,6 +197,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after_s {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }

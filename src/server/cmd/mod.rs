@@ -9,6 +9,7 @@ pub mod fit;
 pub mod loadgen;
 pub mod serve;
 pub mod simulate;
+pub mod token;
 pub mod truth;
 
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub enum Command {
     Loadgen(LoadgenArgs),
     /// Time the estimator's per-sample update on a recorded file (used by bench/peers).
     BenchOnline(BenchOnlineArgs),
+    /// Make a bearer token and print its configuration entry (or hash one from stdin).
+    Token(token::TokenArgs),
 }
 
 /// Why a command failed.
@@ -105,6 +108,9 @@ pub enum CommandError {
     /// `experiment` failed.
     #[error(transparent)]
     Experiment(#[from] experiments::ExperimentError),
+    /// `token` failed.
+    #[error(transparent)]
+    Token(#[from] crate::access::AuthError),
 }
 
 /// Runs the command the line asks for (`serve` when it names none).
@@ -118,6 +124,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Loadgen(args) => loadgen::run(&args),
         Command::BenchOnline(args) => bench_online::run(&args),
         Command::Experiment(args) => experiment::run(&args),
+        Command::Token(args) => token::run(&args),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CommandError, runtime};
-use crate::config::{Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags};
+use crate::config::{AuthFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags};
 
 /// Options of `koopstream serve`.
 #[derive(Debug, Default, Args)]
@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// per-ack, periodic or memory (also KOOPSTREAM_STORAGE__DURABILITY).
     #[arg(long, value_parser = ["per-ack", "periodic", "memory"])]
     pub durability: Option<String>,
+    /// Serve without bearer tokens on a non-loopback address (refused otherwise; also
+    /// KOOPSTREAM_AUTH__INSECURE_NO_AUTH=true). Anyone who reaches the port can then delete
+    /// every stream.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 impl ServeArgs {
@@ -50,6 +55,7 @@ impl ServeArgs {
                     _ => Durability::PerAck,
                 },
             }),
+            auth: self.insecure_no_auth.then_some(AuthFlags { insecure_no_auth: true }),
         }
     }
 }
