@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::access::AuthConfig;
 pub use crate::store::Durability;
+pub use crate::tls::TlsConfig;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +143,8 @@ pub struct ServiceConfig {
     pub storage: StorageConfig,
     /// Bearer tokens and the no-auth override.
     pub auth: AuthConfig,
+    /// HTTPS: certificate, key, optional client CA.
+    pub tls: TlsConfig,
 }
 
 impl Default for ServiceConfig {
@@ -156,6 +159,7 @@ impl Default for ServiceConfig {
             streams: StreamDefaults::default(),
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -177,6 +181,9 @@ pub enum ConfigError {
     /// The `[auth]` section cannot be used.
     #[error(transparent)]
     Auth(#[from] crate::access::AuthError),
+    /// The `[tls]` section cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl From<Box<figment::Error>> for ConfigError {
@@ -207,6 +214,23 @@ pub struct FlagOverrides {
     /// `--insecure-no-auth`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthFlags>,
+    /// `--tls-cert`, `--tls-key`, `--tls-client-ca`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFlags>,
+}
+
+/// TLS files given on the command line (only those given override).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsFlags {
+    /// `--tls-cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// `--tls-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// `--tls-client-ca`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Authentication values given on the command line.
@@ -273,6 +297,7 @@ impl ServiceConfig {
             return Err(ConfigError::Invalid { key: "log_level", reason: "not a valid log filter" });
         }
         self.auth.check_inline()?;
+        self.tls.enabled()?;
         Ok(())
     }
 }
@@ -303,6 +328,20 @@ mod tests {
         let flags = FlagOverrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Default::default() };
         let c = ServiceConfig::load_from(Some(&file), &flags, env(&[])).unwrap();
         assert_eq!(c.listen.port(), 9100, "flags win over the file");
+    }
+
+    #[test]
+    fn tls_flags_merge_and_half_a_pair_is_refused() {
+        let flags = FlagOverrides {
+            tls: Some(TlsFlags { cert: Some("c.pem".into()), ..TlsFlags::default() }),
+            ..FlagOverrides::default()
+        };
+        let e = ServiceConfig::load_from(None, &flags, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("tls.key"), "{e}");
+        let file = scratch("tls.toml", "[tls]\nkey = \"k.pem\"\n");
+        let c = ServiceConfig::load_from(Some(&file), &flags, env(&[])).unwrap();
+        assert_eq!(c.tls.cert.as_deref(), Some(Path::new("c.pem")), "the flag adds the certificate to the file's key");
+        assert_eq!(c.tls.key.as_deref(), Some(Path::new("k.pem")));
     }
 
     #[test]

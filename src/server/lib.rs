@@ -21,5 +21,6 @@ pub mod simulate_cli;
 /// Durable storage (crate `store`): the redb file behind the domain's `Journal` port.
 pub use store;
 pub mod telemetry;
+pub mod tls;
 /// The wire formats (crate `wire`): bodies into domain batches, documents, protobuf.
 pub use wire;

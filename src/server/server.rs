@@ -21,6 +21,7 @@ use crate::service::registry::{Registry, RegistryLimits};
 use crate::service::snapshot::StreamStatus;
 use crate::store::recovery::StoredStream;
 use crate::store::{Store, StoreError, StoreOptions};
+use crate::tls::{ReloadableTls, TlsListener, reload_on_sighup};
 
 /// How long shutdown waits for WebSocket clients to take their close frames.
 const SESSION_DRAIN: Duration = Duration::from_secs(5);
@@ -44,6 +45,9 @@ pub enum ServeError {
     /// The `[auth]` section cannot be used.
     #[error(transparent)]
     Auth(#[from] crate::access::AuthError),
+    /// The `[tls]` section cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// No token is configured and the address is not loopback.
     #[error(
         "refusing to serve {address} without authentication: configure bearer tokens (auth.tokens or \
@@ -182,6 +186,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ShutdownReport, ServeError> {
     let access = access_policy(&config, listener.local_addr()?)?;
+    let tls = match config.tls.enabled()? {
+        true => {
+            let tls = ReloadableTls::new(config.tls.clone())?;
+            reload_on_sighup(tls.clone())?;
+            Some(tls)
+        }
+        false => None,
+    };
     let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
     let store = {
         let config = config.clone();
@@ -221,7 +233,7 @@ pub async fn run(
     });
     let app = api::router(state.clone());
     let address = listener.local_addr()?;
-    tracing::info!(%address, "koopstream listening");
+    tracing::info!(%address, tls = tls.is_some(), "koopstream listening");
     let (failed, mut failure) = watch::channel(None::<StoreError>);
     match store.clone() {
         Some(store) => {
@@ -254,15 +266,24 @@ pub async fn run(
         // Open WebSocket sessions see this and send their close frames.
         let _ = stopping.send(true);
     };
-    // Small acknowledgements must not wait for Nagle's algorithm.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot disable Nagle's algorithm");
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        Some(tls) => {
+            // Through `tap_io` (a no-op here: the handshake task already set TCP_NODELAY)
+            // because that is what gives axum the peer address of a custom listener.
+            let listener = axum::serve::ListenerExt::tap_io(TlsListener::new(listener, tls)?, |_| {});
+            axum::serve(listener, app).with_graceful_shutdown(signal).await?
         }
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(signal)
-        .await?;
+        None => {
+            // Small acknowledgements must not wait for Nagle's algorithm.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "cannot disable Nagle's algorithm");
+                }
+            });
+            axum::serve(listener, app).with_graceful_shutdown(signal).await?
+        }
+    }
     if tokio::time::timeout(SESSION_DRAIN, state.websockets.wait_idle()).await.is_err() {
         tracing::warn!("some WebSocket sessions did not close in time");
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CommandError, runtime};
-use crate::config::{AuthFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags};
+use crate::config::{AuthFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags, TlsFlags};
 
 /// Options of `koopstream serve`.
 #[derive(Debug, Default, Args)]
@@ -34,6 +34,16 @@ pub struct ServeArgs {
     /// every stream.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// PEM certificate chain: serve HTTPS and WSS only (also KOOPSTREAM_TLS__CERT). SIGHUP
+    /// reloads it, the key and the client CA without dropping connections.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (also KOOPSTREAM_TLS__KEY).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: require client certificates issued by it (also KOOPSTREAM_TLS__CLIENT_CA).
+    #[arg(long)]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -56,6 +66,13 @@ impl ServeArgs {
                 },
             }),
             auth: self.insecure_no_auth.then_some(AuthFlags { insecure_no_auth: true }),
+            tls: (self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_client_ca.is_some()).then(|| {
+                TlsFlags {
+                    cert: self.tls_cert.clone(),
+                    key: self.tls_key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }
+            }),
         }
     }
 }
