@@ -394,3 +394,42 @@ async fn a_query_string_that_does_not_fit_is_a_problem_naming_the_parameter() {
     expect_problem(r, 400, "this route takes a WebSocket upgrade").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integral_numbers_are_integers_and_sizes_the_schema_states_are_enforced() {
+    let server = TestServer::start().await;
+    // JSON has one number type: 406.0 is the integer 406 wherever an integer is expected.
+    let mut definition = vdp_definition("i");
+    definition["warmup"] = json!(40.0);
+    definition["eigen_every"] = json!(1e2);
+    let created = server.create(definition).await;
+    assert_eq!(created["definition"]["warmup"], 40);
+    assert_eq!(created["definition"]["eigen_every"], 100);
+    let rows = van_der_pol(60, TS);
+    let mut first = batch(0, 0, &rows, TS);
+    first["seq"] = json!(406.0);
+    let ack = server.ingest("i", &first).await;
+    assert_eq!(ack["accepted"], 60, "{ack}");
+    let (_, status) = server.get_json("/v1/streams/i").await;
+    assert_eq!(status["status"]["last_seq"], 406, "{status}");
+    let r = server.post_json("/v1/streams/i/predict", &json!({"horizon": 3.0})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    // A fraction is not an integer, and nothing changes.
+    let mut fractional = batch(407, 60, &rows[..2], TS);
+    fractional["seq"] = json!(407.5);
+    let r = server.post_json("/v1/streams/i/samples", &fractional).await;
+    let code = r.status().as_u16();
+    expect_problem(r, code, "407.5").await;
+    assert!(code == 400 || code == 422, "{code}");
+    expect_problem(server.post_json("/v1/streams/i/predict", &json!({"horizon": 2.5})).await, 422, "2.5").await;
+    let (_, after) = server.get_json("/v1/streams/i").await;
+    assert_eq!(after["status"]["version"], status["status"]["version"]);
+    // Sample periods whose Nyquist band overflows, and a band that is not a pair.
+    let mut tiny = vdp_definition("tiny");
+    tiny["ts"] = json!(5e-324);
+    expect_problem(server.post_json("/v1/streams", &tiny).await, 422, "`ts`").await;
+    let mut triple = vdp_definition("triple");
+    triple["modes"] = json!({"band_hz": [0.1, 0.2, 0.3]});
+    expect_problem(server.post_json("/v1/streams", &triple).await, 422, "modes.band_hz").await;
+    server.stop().await;
+}

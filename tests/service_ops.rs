@@ -250,6 +250,27 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
     assert_eq!(schemas["SampleBatchBody"]["properties"]["x"]["minItems"], 1);
     let ws = &paths["/v1/streams/{id}/ws"]["get"]["responses"];
     assert!(ws["400"].is_object(), "the refusal of a plain GET is documented");
+    let band = &schemas["ModeMeterRequest"]["properties"]["band_hz"];
+    assert_eq!((band["minItems"].as_u64(), band["maxItems"].as_u64()), (Some(2), Some(2)), "{band}");
+    // Query parameters are documented in the query, optional and never null (they were
+    // once listed as required path parameters).
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if name == "id" {
+                    assert_eq!(parameter["in"], "path", "{method} {path}");
+                    continue;
+                }
+                assert_eq!(parameter["in"], "query", "{method} {path} {name}");
+                assert_eq!(parameter["required"], false, "{method} {path} {name}");
+                assert!(!parameter["schema"]["type"].is_array(), "{method} {path} {name} is not nullable");
+            }
+            if item[method]["security"].is_array() {
+                assert!(operation["responses"]["401"].is_object(), "{method} {path} documents 401");
+            }
+        }
+    }
     let (status, _) = server.get_json("/readyz").await;
     assert_eq!(status, 200);
     socket.close(None).await.unwrap();

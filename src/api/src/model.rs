@@ -29,9 +29,11 @@ use wire::{ProtobufBody, is_protobuf, pb};
 
 /// Query of the model document.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ModelQuery {
     /// `json`, `protobuf` (koopstream.v1.ModelDoc) or `npz` (A, B, C, c_offset, Ts and the
     /// eigenvalues as NumPy arrays); when absent, `Accept` chooses JSON (default) or protobuf.
+    #[param(nullable = false, pattern = "^(json|protobuf|npz)$")]
     pub format: Option<String>,
 }
 
@@ -134,10 +136,12 @@ pub async fn model(
 
 /// Query of the modes.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ModesQuery {
     /// `true`: every eigenvalue of the latest refresh, each with its energy, intervals,
     /// track and the reason it is not physical; `false` (default): the tracked physical
     /// modes only.
+    #[param(value_type = Option<bool>, nullable = false)]
     pub all: Option<String>,
 }
 
@@ -229,7 +233,8 @@ pub async fn modes(
     params(("id" = String, Path, description = "Stream id")),
     responses((status = 200, description = "Active alarms and history (ETag: the stream's incarnation and the meter refresh)", body = AlarmsResponse),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json")))]
 pub async fn alarms(
     State(state): State<AppState>,
     Path(id): Path<String>,

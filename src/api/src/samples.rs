@@ -31,12 +31,16 @@ const RETRY_AFTER_S: u64 = 1;
 
 /// Query of NDJSON and CSV ingest (JSON and protobuf batches carry their seq in the body).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IngestQuery {
     /// Sequence number of the batch (required for NDJSON and CSV).
+    #[param(nullable = false, minimum = 0)]
     pub seq: Option<u64>,
     /// Producer epoch of an NDJSON or CSV batch (see the JSON body's `epoch`).
+    #[param(nullable = false, minimum = 0)]
     pub epoch: Option<u64>,
     /// CSV: ignore columns the stream does not know (default false: refused with 422).
+    #[param(nullable = false)]
     pub allow_unknown_columns: Option<bool>,
 }
 
@@ -117,6 +121,9 @@ pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transpo
         )),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A reused seq with other samples (the detail names the last applied seq), or a quarantined stream", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store cannot take the batch now; nothing was applied", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The disk is full; nothing was applied", body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

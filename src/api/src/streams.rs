@@ -65,8 +65,10 @@ pub struct ResetResponse {
 
 /// Query of a reset.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResetQuery {
     /// Keep the seq watermark and the last time stamp (default false: clear them).
+    #[param(nullable = false)]
     pub keep_watermarks: Option<bool>,
 }
 
@@ -163,6 +165,8 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
 /// Restart a stream's model (same definition; warm-up starts again).
 #[utoipa::path(post, path = "/v1/streams/{id}/reset", tag = "streams", params(("id" = String, Path, description = "Stream id"), ResetQuery),
     responses((status = 200, body = ResetResponse), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A query parameter that does not fit", body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn reset(
     State(state): State<AppState>,

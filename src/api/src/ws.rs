@@ -104,9 +104,10 @@ impl Encoding {
 /// Open the stream's WebSocket.
 #[utoipa::path(get, path = "/v1/streams/{id}/ws", tag = "samples", params(("id" = String, Path, description = "Stream id")),
     responses(
-        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, flat_line, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes} at each mode-meter refresh, {\"type\":\"alarm\", mode, from, to, t, reading} when a tracked mode's damping alarm changes, {\"type\":\"mode_changed\", mode, t, before, after} when its frequency or damping moves; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError, a ModelSummary, an AlarmChange or a ModeChanged. Close codes: 4410 (reason `stream deleted`) as soon as the stream is deleted, after the acknowledgements of what was applied; 1001 when the server shuts down."),
+        (status = 101, description = "Switching to WebSocket. Subprotocols (Sec-WebSocket-Protocol): koopstream.v1.json (the default) and koopstream.v1.proto. Client frames: text frames carry JSON sample batches (as POST .../samples JSON), binary frames protobuf koopstream.v1.SampleBatch messages, under either subprotocol. Under koopstream.v1.json (or none) the server sends text frames: {\"type\":\"ack\", seq, accepted, duplicate, out_of_order, missing_value, flat_line, version}, {\"type\":\"error\", seq, problem}, {\"type\":\"summary\", version, samples_accepted, residual_rms, modes} at each mode-meter refresh, {\"type\":\"alarm\", mode, from, to, t, reading} when a tracked mode's damping alarm changes, {\"type\":\"mode_changed\", mode, t, before, after} when its frequency or damping moves; under koopstream.v1.proto binary frames, each a protobuf koopstream.v1.ServerMessage holding an IngestAck, an IngestError, a ModelSummary, an AlarmChange or a ModeChanged. Close codes: 4410 (reason `stream deleted`) as soon as the stream is deleted, after the acknowledgements of what was applied; 1001 when the server shuts down; 1009 when a message is larger than limits.max_body_bytes."),
         (status = 400, description = "Not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -120,7 +121,12 @@ pub async fn upgrade(
     })?;
     // axum picks the first of these that the client offers; a client offering neither gets
     // no subprotocol and JSON, as before subprotocols existed.
-    let upgrade = upgrade.protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO]);
+    // A message is bounded like a request body (limits.max_body_bytes), not by the
+    // library's 64 MiB default: a larger one closes the socket with 1009.
+    let upgrade = upgrade
+        .protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO])
+        .max_message_size(state.settings.max_body_bytes)
+        .max_frame_size(state.settings.max_body_bytes);
     let encoding = match upgrade.selected_protocol() {
         Some(p) if p == SUBPROTOCOL_PROTO => Encoding::Protobuf,
         _ => Encoding::Json,

@@ -151,6 +151,11 @@ pub fn fresh_incarnation() -> u64 {
 
 /// Most channels and inputs of one stream, together.
 pub const MAX_CHANNELS: usize = 4096;
+/// Shortest sample period in seconds (1 GHz); anything shorter makes the Nyquist
+/// frequency and the default mode band overflow.
+pub const MIN_TS: f64 = 1e-9;
+/// Longest sample period in seconds (about 11.6 days).
+pub const MAX_TS: f64 = 1e6;
 /// Longest channel name, in bytes.
 pub const MAX_NAME_BYTES: usize = 128;
 /// Longest unit, in bytes.
@@ -229,9 +234,9 @@ impl StreamDefinition {
                 names.push(&c.name);
             }
         }
-        if !(request.ts.is_finite() && request.ts > 0.0) {
+        if !(MIN_TS..=MAX_TS).contains(&request.ts) {
             return Err(DomainError::invalid(format!(
-                "field `ts`: {} must be a positive number of seconds",
+                "field `ts`: {} s is outside [{MIN_TS}, {MAX_TS}] seconds",
                 request.ts
             )));
         }

@@ -32,7 +32,7 @@ pub struct AlarmRequest {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModeMeterRequest {
     /// Band of physical modes in Hz (default: above 0 and at most 0.4 of the sample rate).
-    pub band_hz: Option<[f64; 2]>,
+    pub band_hz: Option<Vec<f64>>,
     /// Most physical modes reported (default 8).
     pub max: Option<usize>,
     /// Least energy share of a mode (default 0.005).
@@ -94,7 +94,10 @@ impl ModeMeterConfig {
         let nyquist = 0.5 / ts;
         let band_hz = match request.band_hz {
             None => defaults.band_hz,
-            Some([low, high]) => {
+            Some(band) => {
+                let &[low, high] = band.as_slice() else {
+                    return Err(invalid("band_hz", format!("has {} values; it takes two, [low, high]", band.len())));
+                };
                 if !(low.is_finite() && high.is_finite() && low >= 0.0 && low < high && high <= nyquist) {
                     return Err(invalid(
                         "band_hz",
@@ -252,14 +255,18 @@ mod tests {
         assert!((c.band_hz[1] - 12.0).abs() < 1e-12);
         assert_eq!(c.alarm.warning, 0.05);
         let bad = |r: ModeMeterRequest| ModeMeterConfig::from_request(Some(r), 0.1).unwrap_err().detail().to_owned();
-        assert!(bad(ModeMeterRequest { band_hz: Some([0.5, 0.1]), ..Default::default() }).contains("modes.band_hz"));
-        assert!(bad(ModeMeterRequest { band_hz: Some([0.1, 6.0]), ..Default::default() }).contains("Nyquist"));
+        assert!(
+            bad(ModeMeterRequest { band_hz: Some(vec![0.5, 0.1]), ..Default::default() }).contains("modes.band_hz")
+        );
+        assert!(bad(ModeMeterRequest { band_hz: Some(vec![0.1, 6.0]), ..Default::default() }).contains("Nyquist"));
+        let three = bad(ModeMeterRequest { band_hz: Some(vec![0.1, 0.2, 0.3]), ..Default::default() });
+        assert!(three.contains("modes.band_hz") && three.contains("has 3 values"), "{three}");
         assert!(bad(ModeMeterRequest { max: Some(0), ..Default::default() }).contains("modes.max"));
         let alarm = AlarmRequest { warning: Some(0.02), critical: Some(0.03), ..Default::default() };
         assert!(bad(ModeMeterRequest { alarm: Some(alarm), ..Default::default() }).contains("modes.alarm.critical"));
         let alarm = AlarmRequest { hold_s: Some(-1.0), ..Default::default() };
         assert!(bad(ModeMeterRequest { alarm: Some(alarm), ..Default::default() }).contains("modes.alarm.hold_s"));
-        let ok = ModeMeterRequest { band_hz: Some([0.1, 0.9]), max: Some(4), ..Default::default() };
+        let ok = ModeMeterRequest { band_hz: Some(vec![0.1, 0.9]), max: Some(4), ..Default::default() };
         let c = ModeMeterConfig::from_request(Some(ok), 1.0 / 30.0).unwrap();
         assert_eq!((c.band_hz, c.max), ([0.1, 0.9], 4));
     }

@@ -19,10 +19,11 @@ pub use protobuf::{decode_protobuf, from_proto, parse_protobuf};
 pub struct SampleBatchBody {
     /// Sequence number, increasing; a batch whose seq is not above the last applied one is
     /// a retry when it carries the same samples, and refused (409) otherwise.
+    #[serde(deserialize_with = "crate::integral::required")]
     pub seq: u64,
     /// Producer epoch: a producer that restarts its seq numbering sends a higher one
     /// (absent: the stream's current epoch).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub epoch: Option<u64>,
     /// Time stamps, one per sample, strictly increasing.
     pub t: Option<Vec<f64>>,

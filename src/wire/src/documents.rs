@@ -211,6 +211,7 @@ pub struct PredictStart {
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// Steps ahead.
+    #[serde(deserialize_with = "crate::integral::required")]
     pub horizon: usize,
     /// Linear (default) or relift.
     #[serde(default)]

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod csv;
 pub mod documents;
 pub mod ingest;
+pub mod integral;
 pub mod model;
 pub mod model_doc;
 pub mod npz;

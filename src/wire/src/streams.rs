@@ -60,16 +60,21 @@ pub struct CreateStream {
     /// Forgetting factor in (0, 1] (default 1).
     pub forgetting: Option<f64>,
     /// Exact sliding window in pairs (default none).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub window: Option<usize>,
     /// Warm-up samples (default 200).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub warmup: Option<usize>,
     /// Standardise channels at the end of warm-up (default true).
     pub standardise: Option<bool>,
     /// Eigen-decomposition and summary cadence in samples (default from the configuration).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub eigen_every: Option<u64>,
     /// Seed of RBF centres and Fourier features (default 0).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub seed: Option<u64>,
     /// Exact refactorisation interval in pairs (default 2000).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub refactor_every: Option<usize>,
     /// The mode meter: which modes are reported as physical, and their damping alarms.
     pub modes: Option<ModeMeterRequestDoc>,
@@ -78,6 +83,7 @@ pub struct CreateStream {
     pub implicit_timing: Option<bool>,
     /// Identical values in a row that make a state channel a flat line, whose samples are
     /// then treated as missing and counted (default 1000; 0 turns detection off).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub flat_line: Option<u64>,
 }
 
@@ -102,8 +108,10 @@ pub struct AlarmRequestDoc {
 #[serde(deny_unknown_fields)]
 pub struct ModeMeterRequestDoc {
     /// Band of physical modes in Hz, [low, high] (default: above 0, at most 0.4 / ts).
-    pub band_hz: Option<[f64; 2]>,
+    #[schema(min_items = 2, max_items = 2)]
+    pub band_hz: Option<Vec<f64>>,
     /// Most physical modes reported (default 8, at most 64).
+    #[serde(default, deserialize_with = "crate::integral::optional")]
     pub max: Option<usize>,
     /// Least energy share of a mode's conjugate pair (default 0.005).
     pub min_energy: Option<f64>,
