@@ -2,6 +2,8 @@
 //! and deterministic test data.
 #![allow(dead_code)]
 
+pub mod child;
+
 use std::time::Duration;
 
 use koopstream::config::ServiceConfig;

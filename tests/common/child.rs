@@ -1,0 +1,63 @@
+//! The real binary as a child process on a loopback port, for tests that measure the
+//! server alone (its resident memory from /proc) or send it signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `koopstream serve` child; killed when dropped.
+pub struct ChildServer {
+    pub child: Child,
+    pub address: String,
+}
+
+impl ChildServer {
+    /// Starts `koopstream serve` in memory on 127.0.0.1:0 with these `KOOPSTREAM_*`
+    /// variables, and waits for its listening line.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_koopstream"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("KOOPSTREAM_") {
+                command.env_remove(key);
+            }
+        }
+        command.args(["serve", "--listen", "127.0.0.1:0", "--durability", "memory", "--log-format", "json"]);
+        command.envs(env.iter().copied()).stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            assert!(Instant::now() < deadline, "no listening line");
+            let line = lines.next().expect("the server logs").unwrap();
+            let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+            if entry["fields"]["message"] == "koopstream listening" {
+                break entry["fields"]["address"].as_str().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log, so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Self { child, address }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn ws_url(&self, stream: &str) -> String {
+        format!("ws://{}/v1/streams/{stream}/ws", self.address)
+    }
+
+    /// A line of /proc/<pid>/status in KiB: `VmRSS` (resident now) or `VmHWM` (peak).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
