@@ -65,15 +65,15 @@ pub enum ConfigError {
     #[error("a sliding window and a forgetting factor < 1 cannot be combined; choose one")]
     WindowWithForgetting,
     /// A window must hold at least one pair, and enough pairs to be solvable without a ridge.
-    #[error("window of {window} pairs is too small: {reason}")]
+    #[error("a window of {window} pairs cannot be used: {reason}")]
     Window {
         /// The requested window.
         window: usize,
-        /// Why it is too small.
+        /// Why it cannot be used.
         reason: String,
     },
     /// The warm-up window is too short for what the configuration asks of it.
-    #[error("warm-up of {given} samples is too short: {reason}")]
+    #[error("a warm-up of {given} samples cannot be used: {reason}")]
     Warmup {
         /// The requested warm-up length.
         given: usize,
