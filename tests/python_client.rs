@@ -136,3 +136,38 @@ async fn the_python_client_streams_a_csv_in_protobuf_and_builds_the_json_model()
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("422") && stderr.contains("the batch has 2 channels, the stream has 3"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Python venv: PYTHON_FOR_TESTS=$(bash deploy/examples/setup-venv.sh)"]
+async fn the_python_client_authenticates_with_a_bearer_token() {
+    use koopstream::access::TokenConfig;
+    use koopstream::api::auth::TokenDigest;
+    use koopstream::config::{AuthConfig, ServiceConfig};
+    let python = std::env::var("PYTHON_FOR_TESTS")
+        .expect("PYTHON_FOR_TESTS names the venv's interpreter (bash deploy/examples/setup-venv.sh prints it)");
+    let csv = scratch_dir("python-token").join("vdp.csv");
+    write_csv(&csv);
+    let token = TokenConfig {
+        name: "gateway".to_owned(),
+        sha256: TokenDigest::of("gateway-secret").to_hex(),
+        scopes: vec!["ingest".to_owned(), "admin".to_owned()],
+        ..TokenConfig::default()
+    };
+    let config =
+        ServiceConfig { auth: AuthConfig { tokens: vec![token], ..AuthConfig::default() }, ..Default::default() };
+    let server = TestServer::start_with(config).await;
+    let base = ["--server", &server.base, "--stream", "tok", "--csv", csv.to_str().unwrap(), "--ts", "0.1"];
+    // Without the token the create is refused, and the client says so.
+    let output = run_client(&python, args(&base)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    // With it (from the environment's default or the flag), everything is sent.
+    let mut with_token = args(&base);
+    with_token.extend(args(&["--token", "gateway-secret"]));
+    let output = run_client(&python, with_token).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(&format!("done: {SAMPLES} samples sent")), "{stdout}");
+    server.stop().await;
+}

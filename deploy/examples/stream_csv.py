@@ -96,10 +96,16 @@ def read_csv(path):
     return channels, (times if timed else None), rows
 
 
-def http_json(method, url, body=None):
+def auth_headers(token):
+    """The bearer token's header, when the server wants one."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def http_json(method, url, body=None, token=None):
     """Sends a JSON request; returns the decoded answer or raises ClientError with the problem."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **auth_headers(token)}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
@@ -109,9 +115,9 @@ def http_json(method, url, body=None):
         raise ClientError(f"{method} {url}: {e.reason}") from None
 
 
-def create_stream(server, stream, channels, ts, extra):
+def create_stream(server, stream, channels, ts, extra, token):
     definition = {"id": stream, "channels": [{"name": c} for c in channels], "ts": ts, **extra}
-    http_json("POST", f"{server}/v1/streams", definition)
+    http_json("POST", f"{server}/v1/streams", definition, token)
     print(f"created stream {stream} with channels {', '.join(channels)}", flush=True)
 
 
@@ -120,7 +126,8 @@ async def stream_batches(args, messages, channels, times, rows):
     SampleBatch, ServerMessage = messages["SampleBatch"], messages["ServerMessage"]
     url = args.server.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + f"/v1/streams/{args.stream}/ws"
     totals = {"accepted": 0, "missing_value": 0, "out_of_order": 0}
-    async with connect(url, subprotocols=[SUBPROTOCOL], max_size=None) as ws:
+    headers = auth_headers(args.token)
+    async with connect(url, subprotocols=[SUBPROTOCOL], max_size=None, additional_headers=headers) as ws:
         if ws.subprotocol != SUBPROTOCOL:
             raise ClientError(f"the server did not agree to the {SUBPROTOCOL} subprotocol (got {ws.subprotocol!r})")
         for index, start in enumerate(range(0, len(rows), args.batch)):
@@ -189,6 +196,11 @@ def main():
         "--epoch", type=int, help="producer epoch: raise it when restarting the numbering of a stream that has data"
     )
     parser.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR, help="the repository's proto/ directory")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("KOOPSTREAM_TOKEN"),
+        help="bearer token (default: $KOOPSTREAM_TOKEN); `ingest` scope, and `admin` to create the stream",
+    )
     args = parser.parse_args()
     args.server = args.server.rstrip("/")
     if args.batch < 1:
@@ -205,7 +217,7 @@ def main():
         messages = load_messages(args.proto_dir)
         channels, times, rows = read_csv(args.csv)
         if not args.no_create:
-            create_stream(args.server, args.stream, channels, args.ts, extra)
+            create_stream(args.server, args.stream, channels, args.ts, extra, args.token)
         totals = asyncio.run(stream_batches(args, messages, channels, times, rows))
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
