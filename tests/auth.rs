@@ -226,6 +226,9 @@ async fn a_spent_budget_answers_429_with_retry_after() {
     assert_eq!(statuses, [200, 200, 429]);
     // Other tokens keep their own budgets.
     assert_eq!(send(&server, "GET", "/v1/streams", None, Some(READ)).await.status().as_u16(), 200);
+    // Refusals are counted by reason.
+    let metrics = send(&server, "GET", "/metrics", None, Some(METRICS)).await.text().await.unwrap();
+    assert!(metrics.contains("koopstream_auth_refusals_total{reason=\"rate_limited\"} 1"), "{metrics}");
     server.stop().await;
 }
 

@@ -348,6 +348,19 @@ impl AccessPolicy {
     }
 }
 
+impl Denied {
+    /// The label of the refusal counter.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Denied::Missing => "missing",
+            Denied::UnknownToken => "unknown_token",
+            Denied::Scope(_) => "scope",
+            Denied::Stream(_) => "stream",
+            Denied::RateLimited(_) => "rate_limited",
+        }
+    }
+}
+
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
         match denied {
@@ -417,6 +430,7 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
                     name
                 }
                 Err(denied) => {
+                    state.metrics.auth_refused(denied.reason());
                     tracing::warn!(target: AUDIT_TARGET, who = "?", %method, %path, %peer, refused = ?denied, "request refused");
                     return ApiError::from(denied).into_response();
                 }

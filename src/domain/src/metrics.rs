@@ -103,6 +103,11 @@ struct HttpLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StreamLabels {
     stream: String,
 }
@@ -143,6 +148,7 @@ pub struct Metrics {
     /// Time of one eigen-decomposition.
     pub eigen_seconds: Histogram,
     http_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    auth_refusals: Family<RefusalLabels, Counter>,
     /// Open WebSocket connections.
     pub websocket_connections: Gauge,
     /// Streams that exist.
@@ -183,6 +189,7 @@ impl Metrics {
             batch_seconds: latency_histogram(),
             eigen_seconds: latency_histogram(),
             http_seconds: Family::new_with_constructor(latency_histogram),
+            auth_refusals: Family::default(),
             websocket_connections: Gauge::default(),
             streams: Gauge::default(),
             residual_rms: Histogram::new(exponential_buckets(1e-6, 10.0, 10)),
@@ -210,6 +217,11 @@ impl Metrics {
         registry.register("eigen_seconds", "Time of one eigen-decomposition", m.eigen_seconds.clone());
         registry.register("http_request_duration_seconds", "HTTP request duration", m.http_seconds.clone());
         registry.register("websocket_connections", "Open WebSocket connections", m.websocket_connections.clone());
+        registry.register(
+            "auth_refusals",
+            "Requests refused by authentication or authorisation, by reason (missing, unknown_token, scope, stream, rate_limited)",
+            m.auth_refusals.clone(),
+        );
         registry.register("streams", "Streams", m.streams.clone());
         registry.register("commit_seconds", "Group-commit latency of the store", m.commit_seconds.clone());
         registry.register("log_bytes", "Bytes held in the sample logs", m.log_bytes.clone());
@@ -255,6 +267,11 @@ impl Metrics {
     /// Counts samples not applied.
     pub fn rejected(&self, transport: Transport, reason: Reason, samples: u64) {
         self.samples_rejected.get_or_create(&RejectLabels { transport, reason }).inc_by(samples);
+    }
+
+    /// Counts a request refused by authentication or authorisation.
+    pub fn auth_refused(&self, reason: &'static str) {
+        self.auth_refusals.get_or_create(&RefusalLabels { reason }).inc();
     }
 
     /// Records one HTTP request.
