@@ -1,8 +1,8 @@
 //! The state of a stream that batches change, and the rules that apply a batch to it: seq
 //! idempotency and conflicts ([`crate::watermark`]), time stamps (out of order, gaps),
 //! stuck sensors ([`crate::flat_line`]), missing values, outliers ([`crate::outlier`]). The
-//! same code applies a live batch
-//! and replays a logged one, so recovery reproduces the state exactly.
+//! same code applies a live batch and replays a logged one, so recovery reproduces the state
+//! exactly.
 
 use koopman::{Estimator, EstimatorConfig, StateError};
 
@@ -429,8 +429,7 @@ mod tests {
         let first = run(&mut whole, &samples[..2500], 0);
         let state = whole.to_state();
         assert_eq!(state.outlier_gate, whole.outlier_gate.state);
-        let mut restored =
-            Core::from_state(whole.estimator.config().clone(), state).unwrap().with_outlier_gate(5.0);
+        let mut restored = Core::from_state(whole.estimator.config().clone(), state).unwrap().with_outlier_gate(5.0);
         assert_eq!(restored.outlier_gate, whole.outlier_gate);
         let rest = run(&mut whole, &samples[2500..], 2500);
         assert_eq!(run(&mut restored, &samples[2500..], 2500), rest);

@@ -45,7 +45,7 @@ pub struct StreamState {
     pub flat_last: Vec<f64>,
     /// See `flat_last`.
     pub flat_run: Vec<u64>,
-    /// The outlier gate's scale, run and counts (empty before format 5).
+    /// The outlier gate's scale, run and counts (empty in snapshots before format 5).
     pub outlier_gate: GateState,
     /// Last time stamp.
     pub last_t: Option<f64>,

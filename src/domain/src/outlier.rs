@@ -87,10 +87,7 @@ impl OutlierGate {
             return Verdict::Admit;
         }
         let k = self.k;
-        let beyond = residual
-            .iter()
-            .zip(&s.mean_square)
-            .any(|(e, ms)| e.abs() > k * ms.sqrt().max(SCALE_FLOOR));
+        let beyond = residual.iter().zip(&s.mean_square).any(|(e, ms)| e.abs() > k * ms.sqrt().max(SCALE_FLOOR));
         if !beyond {
             s.consecutive = 0;
             learn(s, residual);
