@@ -114,7 +114,7 @@ async fn the_python_client_streams_a_csv_in_protobuf_and_builds_the_json_model()
     assert_eq!(status["samples_accepted"], SAMPLES - missing, "{status}");
     assert_eq!(
         status["samples_rejected"],
-        json!({"invalid": 0, "queue_full": 0, "duplicate": 0, "out_of_order": 0, "missing_value": missing, "flat_line": 0})
+        json!({"invalid": 0, "queue_full": 0, "duplicate": 0, "out_of_order": 0, "missing_value": missing, "flat_line": 0, "outlier": 0})
     );
     assert_eq!(status["batches"], batches);
     let model = |stream: &'static str| {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, batch, model, van_der_pol, vdp_definition};
+use common::{TestServer, batch, model, scratch_dir, van_der_pol, vdp_definition};
 use futures_util::{SinkExt, StreamExt};
 use koopstream::config::ServiceConfig;
 use serde_json::{Value, json};
@@ -377,6 +377,55 @@ async fn a_stuck_channel_is_a_flat_line_its_samples_missing_and_counted() {
     let (_, status) = server.get_json("/v1/streams/w").await;
     assert_eq!(status["definition"]["flat_line"], 1000);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spikes_are_gated_as_outliers_counted_and_decided_alike_across_a_restart() {
+    let data = scratch_dir("outlier-gate");
+    let config = || ServiceConfig { data_dir: data.clone(), ..Default::default() };
+    let mut definition = vdp_definition("v");
+    definition["outlier_gate"] = json!(8.0);
+    // Spikes of 3 (the cycle's amplitude is 2) after warm-up (100) and seeding (50).
+    let mut samples = van_der_pol(600, TS);
+    for k in [200, 260, 330, 410, 520] {
+        samples[k][0] += 3.0;
+    }
+    let server = TestServer::start_with(config()).await;
+    server.create(definition.clone()).await;
+    let ack = server.ingest("v", &batch(1, 0, &samples[..300], TS)).await;
+    assert_eq!((ack["accepted"].as_u64(), ack["outlier"].as_u64()), (Some(298), Some(2)), "{ack}");
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(status["status"]["samples_rejected"]["outlier"], 2);
+    assert_eq!(status["status"]["outlier_gate_reopened"], 0);
+    assert_eq!(status["definition"]["outlier_gate"], 8.0);
+    assert_eq!(server.metric_sum("koopstream_samples_rejected_total", "reason=\"outlier\"").await, 2.0);
+    // The bounds are checked at the edge, naming the field; off by default.
+    for k in [1.0, -5.0, 101.0] {
+        let mut bad = vdp_definition("bad");
+        bad["outlier_gate"] = json!(k);
+        expect_problem(server.post_json("/v1/streams", &bad).await, 422, "field `outlier_gate`").await;
+    }
+    server.create(vdp_definition("w")).await;
+    assert_eq!(server.get_json("/v1/streams/w").await.1["definition"]["outlier_gate"], 0.0);
+    server.stop().await;
+
+    // After a restart the gate's scale and counts come back with the snapshot, and the
+    // stream decides as one that never stopped.
+    let server = TestServer::start_with(config()).await;
+    let ack = server.ingest("v", &batch(2, 300, &samples[300..], TS)).await;
+    assert_eq!((ack["accepted"].as_u64(), ack["outlier"].as_u64()), (Some(297), Some(3)), "{ack}");
+    let (_, status) = server.get_json("/v1/streams/v").await;
+    assert_eq!(status["status"]["samples_rejected"]["outlier"], 5);
+    let restarted = model(&server, "v").await;
+    server.stop().await;
+    let reference = TestServer::start().await;
+    reference.create(definition).await;
+    reference.ingest("v", &batch(1, 0, &samples[..300], TS)).await;
+    reference.ingest("v", &batch(2, 300, &samples[300..], TS)).await;
+    let uninterrupted = model(&reference, "v").await;
+    assert_eq!(restarted["a"], uninterrupted["a"]);
+    assert_eq!(restarted["residual_rms"], uninterrupted["residual_rms"]);
+    reference.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

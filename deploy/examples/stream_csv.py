@@ -125,7 +125,7 @@ async def stream_batches(args, messages, channels, times, rows):
     """Sends the rows in batches, one in flight, and prints each acknowledgement."""
     SampleBatch, ServerMessage = messages["SampleBatch"], messages["ServerMessage"]
     url = args.server.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + f"/v1/streams/{args.stream}/ws"
-    totals = {"accepted": 0, "missing_value": 0, "out_of_order": 0}
+    totals = {"accepted": 0, "missing_value": 0, "out_of_order": 0, "flat_line": 0, "outlier": 0}
     headers = auth_headers(args.token)
     async with connect(url, subprotocols=[SUBPROTOCOL], max_size=None, additional_headers=headers) as ws:
         if ws.subprotocol != SUBPROTOCOL:
@@ -173,7 +173,8 @@ async def stream_batches(args, messages, channels, times, rows):
                     raise ClientError(f"acknowledgement for seq={ack.seq}, expected {seq}")
                 print(
                     f"ack seq={ack.seq} accepted={ack.accepted} duplicate={str(ack.duplicate).lower()} "
-                    f"out_of_order={ack.out_of_order} missing_value={ack.missing_value} version={ack.version}",
+                    f"out_of_order={ack.out_of_order} missing_value={ack.missing_value} flat_line={ack.flat_line} "
+                    f"outlier={ack.outlier} version={ack.version}",
                     flush=True,
                 )
                 for key in totals:
@@ -227,7 +228,8 @@ def main():
         return 1
     print(
         f"done: {len(rows)} samples sent, {totals['accepted']} accepted, "
-        f"{totals['missing_value']} missing, {totals['out_of_order']} out of order",
+        f"{totals['missing_value']} missing, {totals['out_of_order']} out of order, "
+        f"{totals['flat_line']} on a flat line, {totals['outlier']} outliers",
         flush=True,
     )
     return 0

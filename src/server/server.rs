@@ -132,6 +132,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
     let reserved = state.registry.reserve_recovered(&definition)?;
     let ts = definition.ts;
     let flat_line = definition.flat_line;
+    let outlier_gate = definition.outlier_gate;
     let unsaved = !stream.log.is_empty();
     let built = tokio::task::spawn_blocking(move || -> Result<(Core, Option<meter::Meter>), String> {
         let (core, meter) = match stream.snapshot {
@@ -146,7 +147,7 @@ async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
                 None,
             ),
         };
-        let mut core = core.with_flat_line(flat_line);
+        let mut core = core.with_flat_line(flat_line).with_outlier_gate(outlier_gate);
         for (_, entry) in &stream.log {
             core.replay(entry, ts);
         }

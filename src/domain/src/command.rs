@@ -54,6 +54,9 @@ pub struct IngestAck {
     pub missing_value: usize,
     /// Samples on a flat line (a stuck state channel): treated as missing, counted apart.
     pub flat_line: usize,
+    /// Samples gated as outliers (one-step residual beyond the stream's `outlier_gate`
+    /// standard deviations): treated as missing, counted apart.
+    pub outlier: usize,
     /// Model version after the batch.
     pub version: u64,
 }

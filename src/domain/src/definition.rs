@@ -67,6 +67,9 @@ pub struct NewStream {
     /// Identical values in a row that make a state channel a flat line (default
     /// [`DEFAULT_FLAT_LINE`]; 0 turns detection off).
     pub flat_line: Option<u64>,
+    /// Standard deviations of the one-step residual beyond which a sample is gated as an
+    /// outlier (default 0: off; otherwise within [`crate::outlier::K_RANGE`]).
+    pub outlier_gate: Option<f64>,
 }
 
 /// Default run of identical values that marks a stuck sensor: a thousand samples (33 s at
@@ -122,6 +125,11 @@ pub struct StreamDefinition {
     /// definitions stored before the option existed).
     #[serde(default)]
     pub flat_line: u64,
+    /// Standard deviations of the one-step residual beyond which a sample is gated as an
+    /// outlier (0: off, the default, also for definitions stored before the option existed:
+    /// gating changes what a model learns, so it is asked for).
+    #[serde(default)]
+    pub outlier_gate: f64,
 }
 
 fn accepted_before_the_option() -> bool {
@@ -258,6 +266,14 @@ impl StreamDefinition {
             return Err(DomainError::invalid("field `eigen_every`: must be at least 1"));
         }
         let modes = ModeMeterConfig::from_request(request.modes, request.ts)?;
+        let outlier_gate = request.outlier_gate.unwrap_or(0.0);
+        let (low, high) = crate::outlier::K_RANGE;
+        if !(outlier_gate == 0.0 || (low..=high).contains(&outlier_gate)) {
+            return Err(DomainError::invalid(format!(
+                "field `outlier_gate`: {outlier_gate} must be 0 (off) or a number of standard deviations from {low} \
+                 to {high}"
+            )));
+        }
         let defaults = ModelOptions::default();
         let definition = Self {
             id,
@@ -278,6 +294,7 @@ impl StreamDefinition {
             incarnation: 0,
             implicit_timing: request.implicit_timing.unwrap_or(false),
             flat_line: request.flat_line.unwrap_or(DEFAULT_FLAT_LINE),
+            outlier_gate,
         };
         definition
             .estimator_config()

@@ -12,6 +12,7 @@ use koopman::EstimatorState;
 use crate::batch::SampleBatch;
 use crate::definition::StreamDefinition;
 use crate::error::DomainError;
+use crate::outlier::GateState;
 use crate::snapshot::RejectCounts;
 
 /// One record of a stream's log.
@@ -44,6 +45,8 @@ pub struct StreamState {
     pub flat_last: Vec<f64>,
     /// See `flat_last`.
     pub flat_run: Vec<u64>,
+    /// The outlier gate's scale, run and counts (empty in snapshots before format 5).
+    pub outlier_gate: GateState,
     /// Last time stamp.
     pub last_t: Option<f64>,
     /// Samples applied.

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod metrics;
 pub mod modes;
 pub mod options;
+pub mod outlier;
 pub mod owner;
 pub mod registry;
 pub mod snapshot;

@@ -45,6 +45,8 @@ pub enum Reason {
     MissingValue,
     /// A sample on a flat line (a stuck state channel; treated as missing).
     FlatLine,
+    /// A sample gated as an outlier (one-step residual beyond k sigma; treated as missing).
+    Outlier,
 }
 
 impl Transport {
@@ -69,6 +71,7 @@ impl Reason {
             Reason::OutOfOrder => "out_of_order",
             Reason::MissingValue => "missing_value",
             Reason::FlatLine => "flat_line",
+            Reason::Outlier => "outlier",
         }
     }
 }

@@ -337,6 +337,7 @@ impl Owner {
         self.metrics.rejected(transport, Reason::OutOfOrder, ack.out_of_order as u64);
         self.metrics.rejected(transport, Reason::MissingValue, ack.missing_value as u64);
         self.metrics.rejected(transport, Reason::FlatLine, ack.flat_line as u64);
+        self.metrics.rejected(transport, Reason::Outlier, ack.outlier as u64);
         self.metrics.batch_seconds.observe(took);
         if ack.accepted > 0 {
             self.metrics.update_seconds.observe(took / ack.accepted as f64);
@@ -506,6 +507,7 @@ impl Owner {
             update_rate_hz: self.rate.rate,
             refactorisations: counters.refactorisations,
             mu: core.estimator.mu(),
+            outlier_gate_reopened: core.outlier_gate.state.reopened,
         }
     }
 }
@@ -542,5 +544,6 @@ fn placeholder_status() -> StreamStatus {
         update_rate_hz: 0.0,
         refactorisations: 0,
         mu: None,
+        outlier_gate_reopened: 0,
     }
 }

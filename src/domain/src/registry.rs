@@ -380,7 +380,8 @@ impl Registry {
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| DomainError::invalid(e.to_string()))?;
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
-            let core = Core::new(estimator).with_flat_line(definition.flat_line);
+            let core =
+                Core::new(estimator).with_flat_line(definition.flat_line).with_outlier_gate(definition.outlier_gate);
             let handle = self.spawn(Arc::new(definition), core, None, false, bytes);
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);

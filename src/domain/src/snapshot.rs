@@ -32,6 +32,9 @@ pub struct RejectCounts {
     /// On a flat line: a state channel stuck at one value for the stream's `flat_line`
     /// samples or more (treated as missing).
     pub flat_line: u64,
+    /// Gated as outliers: the one-step residual beyond the stream's `outlier_gate`
+    /// standard deviations on some state channel (treated as missing).
+    pub outlier: u64,
 }
 
 /// Model state of a stream.
@@ -80,6 +83,8 @@ pub struct StreamStatus {
     pub refactorisations: u64,
     /// The ridge parameter in use (after warm-up).
     pub mu: Option<f64>,
+    /// Times the outlier gate reopened after gating samples in a row (the signal changed).
+    pub outlier_gate_reopened: u64,
 }
 
 /// A published model.

@@ -185,6 +185,17 @@ impl Pending {
         k
     }
 
+    /// out += the pending pairs' part of K^T p for the first out.len() targets:
+    /// sum_i gamma_i (h_i . p) e_i. With `out` holding K_base^T p, it is then the prediction
+    /// of the current K without a flush. O(c N'), no allocation.
+    pub(crate) fn correct_prediction(&self, p: &[f64], out: &mut [f64]) {
+        let t = &self.terms;
+        if t.count == 0 {
+            return;
+        }
+        Arch::new().dispatch(CorrectPrediction { terms: t, p, out });
+    }
+
     /// s (P_base - the pending terms) (for readers; allocates).
     pub(crate) fn inverse_now(&self, inverse: &Symmetric) -> Symmetric {
         let mut p = inverse.clone();
@@ -204,6 +215,28 @@ impl Pending {
                 .dispatch(Apply { sums: Some((rho, &mut gram, &mut cross)), ..Apply::none(&self.terms, weighted) });
         }
         (gram, cross)
+    }
+}
+
+/// [`Pending::correct_prediction`] at the best SIMD width.
+struct CorrectPrediction<'a> {
+    terms: &'a Terms,
+    p: &'a [f64],
+    out: &'a mut [f64],
+}
+
+impl WithSimd for CorrectPrediction<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self { terms: t, p, out } = self;
+        for i in 0..t.count {
+            let weight = t.gamma[i] * dot(simd, t.gains.col(i), p);
+            for (o, e) in out.iter_mut().zip(t.errors.col(i)) {
+                *o += weight * e;
+            }
+        }
     }
 }
 

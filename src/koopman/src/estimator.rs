@@ -104,6 +104,9 @@ struct Online {
     /// The latest a-priori residuals in lifted coordinates (the mode statistics' Sigma_e).
     /// Not exported: after a restore it refills within a few hundred pairs.
     residual_ring: ResidualRing,
+    /// Work space of [`Estimator::one_step_residual`] (n values): a sample's residual
+    /// before it is applied. Scratch only, never exported.
+    one_step: Vec<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +285,28 @@ impl Estimator {
         })
     }
 
+    /// The one-step residual the state `x` would have if it were pushed next, without
+    /// changing anything: per state channel, z(x) - (K^T p)_j, the standardised state
+    /// (x - mean) / scale (x itself when standardisation is off) minus the current model's
+    /// prediction from the previous sample's regressor p = [psi(x_prev); u_prev]. It is the
+    /// state block of the a-priori residual the pair would record (the state coordinates
+    /// come first in psi). None when there is nothing to predict from: warming up, the
+    /// model unsolved, or no previous sample in the chain (at its start, after a gap, while
+    /// delays refill); or when `x` is not n finite values. O(N' n); no allocation (the
+    /// result lives in a work vector of the estimator until the next call).
+    pub fn one_step_residual(&mut self, x: &[f64]) -> Option<&[f64]> {
+        let Phase::Online(o) = &mut self.phase else { return None };
+        if !(o.recursion.is_solved() && o.have_previous) || check_values(SampleField::State, x, o.z.len()).is_err() {
+            return None;
+        }
+        o.lifting.standardise_into(x, &mut o.z);
+        o.recursion.predict_into(&o.regressor, &mut o.one_step);
+        for (e, z) in o.one_step.iter_mut().zip(&o.z) {
+            *e = z - *e;
+        }
+        Some(&o.one_step)
+    }
+
     /// RMS of the a-priori one-step residual per state channel, in data units.
     pub fn residual_rms(&self) -> Option<Vec<f64>> {
         self.online()
@@ -404,6 +429,7 @@ impl Estimator {
                         mean_square: online.residual_mean_square,
                     },
                     residual_ring: ResidualRing::new(n_lifted),
+                    one_step: vec![0.0; n],
                 }))
             }
         };
@@ -456,6 +482,7 @@ impl Estimator {
                 mean_square: vec![0.0; c.n_states()],
             },
             residual_ring: ResidualRing::new(n_lifted),
+            one_step: vec![0.0; c.n_states()],
             lifting,
             mu,
         };

@@ -125,3 +125,82 @@ fn prediction_checks_its_request() {
     assert_eq!(model.predict(&recent, &[], 0, PredictionMode::Linear), Err(PredictError::Horizon(0)));
     assert!(model.predict(&[f64::NAN, 0.0, 0.0, 0.0], &[0.0], 1, PredictionMode::Linear).is_err());
 }
+
+/// A trajectory of two states and one input, `count` samples from sample `from` on.
+fn trajectory(from: usize, count: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut states, mut inputs) = (Vec::new(), Vec::new());
+    for k in from..from + count {
+        let t = k as f64 * 0.1;
+        states.extend_from_slice(&[t.sin() + 0.05 * (7.1 * t).cos(), (1.3 * t).cos()]);
+        inputs.push((0.7 * t).sin());
+    }
+    (states, inputs)
+}
+
+#[test]
+fn the_one_step_residual_is_the_batch_models_and_the_pairs_and_reading_it_changes_nothing() {
+    // Immediate (N' = 11), deferred (N' = 29 > 24: pairs pending at the time of asking) and
+    // windowed strategies.
+    for (spec, window) in [("state,const,poly:3", None), ("state,const,rbf:25", None), ("state,const,poly:2", Some(40))]
+    {
+        let mut c = config(spec, 0.1, 30);
+        c.window = window;
+        let mut e = Estimator::new(c).unwrap();
+        let (states, inputs) = trajectory(0, 150);
+        for (x, u) in states.chunks_exact(2).zip(&inputs) {
+            e.push(x, &[*u]).unwrap();
+        }
+        let (next, _) = trajectory(150, 1);
+        let before = e.export_state();
+        let online = e.one_step_residual(&next).unwrap().to_vec();
+        assert_eq!(e.export_state(), before, "reading the residual changes nothing ({spec})");
+        // Direct: the batch ridge solution over exactly the pairs used, and the prediction
+        // of the pair the next sample would form.
+        let lifting = e.lifting().unwrap().clone();
+        let mut all_states = states.clone();
+        all_states.extend_from_slice(&next);
+        let mut all_inputs = inputs.clone();
+        all_inputs.push(0.0);
+        let pairs = crate::batch::stack_pairs(&lifting, &all_states, &all_inputs, None);
+        let used = pairs.regressors.nrows() - 1;
+        let first = window.map_or(0, |w| used - w);
+        let k = crate::batch::solve(
+            pairs.regressors.as_ref().subrows(first, used - first),
+            pairs.targets.as_ref().subrows(first, used - first),
+            e.mu().unwrap(),
+            None,
+        )
+        .unwrap();
+        let p = pairs.regressors.row(used);
+        for j in 0..2 {
+            let predicted: f64 = (0..p.ncols()).map(|i| p[i] * k[(i, j)]).sum();
+            let direct = pairs.targets[(used, j)] - predicted;
+            assert!((online[j] - direct).abs() <= 1e-8, "{spec}: channel {j}: {} vs {direct}", online[j]);
+        }
+        // Pushing the sample records the same residual as the state block of its pair's.
+        e.push(&next, &[0.0]).unwrap();
+        let Phase::Online(o) = &e.phase else { unreachable!() };
+        let recorded = &o.recursion.last_residual()[..2];
+        for j in 0..2 {
+            assert!((online[j] - recorded[j]).abs() <= 1e-12, "{spec}: {online:?} vs {recorded:?}");
+        }
+    }
+}
+
+#[test]
+fn there_is_no_one_step_residual_without_a_model_or_a_previous_sample() {
+    let mut e = Estimator::new(config("state,const,delay:1", 0.1, 20)).unwrap();
+    feed(&mut e, 10);
+    assert!(e.one_step_residual(&[0.1, 0.2]).is_none(), "warming up");
+    feed(&mut e, 40);
+    assert!(e.one_step_residual(&[0.1, 0.2]).is_some());
+    assert!(e.one_step_residual(&[0.1]).is_none() && e.one_step_residual(&[0.1, f64::NAN]).is_none());
+    e.break_chain();
+    assert!(e.one_step_residual(&[0.1, 0.2]).is_none(), "after a gap");
+    // The delay must refill: the first sample after the gap forms no pair, nor the second's
+    // predecessor; then a prediction exists again.
+    e.push(&[0.1, 0.2], &[0.0]).unwrap();
+    assert!(e.one_step_residual(&[0.1, 0.2]).is_none());
+    e.push(&[0.1, 0.2], &[0.0]).unwrap();
+    assert!(e.one_step_residual(&[0.1, 0.2]).is_some());
+}

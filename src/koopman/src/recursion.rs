@@ -28,7 +28,7 @@ use crate::deferred::{DeferredPair, Pending, block_size};
 use crate::dense::Dense;
 use crate::error::{NumericalError, StateError};
 use crate::immediate::{EXACT_MAX, PairUpdate, RankOnePair};
-use crate::simd::scaled_axpy;
+use crate::simd::{scaled_axpy, transposed_matvec};
 use crate::state::{PendingState, RecursionState, WindowState};
 use crate::symmetric::{Storage, Symmetric};
 use crate::window::{RankTwoPair, Window};
@@ -115,6 +115,22 @@ impl WithSimd for AddToSums<'_> {
         for (j, &qj) in q.iter().enumerate() {
             scaled_axpy(simd, rho, qj, p, cross.col_mut(j));
         }
+    }
+}
+
+/// out = K_base^T p for the leading columns of K, at the best SIMD width.
+struct PredictBase<'a> {
+    columns: &'a [f64],
+    p: &'a [f64],
+    out: &'a mut [f64],
+}
+
+impl WithSimd for PredictBase<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        transposed_matvec(simd, self.columns, self.p, 1.0, 0.0, self.out);
     }
 }
 
@@ -335,6 +351,19 @@ impl Recursion {
                 (gram.to_full(), cross.as_faer().to_owned())
             }
             _ => (m.gram.to_full(), m.cross.as_faer().to_owned()),
+        }
+    }
+
+    /// The first out.len() entries of the current model's prediction K^T p of a pair's
+    /// target, with every pair applied (the deferred ones as corrections, without a flush),
+    /// so that reading it changes nothing. O(N' out.len()), no allocation.
+    pub(crate) fn predict_into(&self, p: &[f64], out: &mut [f64]) {
+        let rows = self.matrices.operator.rows();
+        debug_assert!(p.len() == rows && out.len() <= self.matrices.operator.cols());
+        let columns = &self.matrices.operator.entries()[..rows * out.len()];
+        Arch::new().dispatch(PredictBase { columns, p, out: &mut *out });
+        if let Strategy::Deferred(pending) = &self.strategy {
+            pending.correct_prediction(p, out);
         }
     }
 

@@ -85,6 +85,7 @@ impl From<&IngestAck> for pb::IngestAck {
             out_of_order: ack.out_of_order as u64,
             missing_value: ack.missing_value as u64,
             flat_line: ack.flat_line as u64,
+            outlier: ack.outlier as u64,
             version: ack.version,
         }
     }
@@ -101,6 +102,7 @@ impl TryFrom<&pb::IngestAck> for IngestAck {
             out_of_order: to_usize(ack.out_of_order, "out_of_order")?,
             missing_value: to_usize(ack.missing_value, "missing_value")?,
             flat_line: to_usize(ack.flat_line, "flat_line")?,
+            outlier: to_usize(ack.outlier, "outlier")?,
             version: ack.version,
         })
     }

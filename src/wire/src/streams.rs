@@ -85,6 +85,12 @@ pub struct CreateStream {
     /// then treated as missing and counted (default 1000; 0 turns detection off).
     #[serde(default, deserialize_with = "crate::integral::optional")]
     pub flat_line: Option<u64>,
+    /// Outlier gate: once the model is solved, a sample whose one-step residual exceeds this
+    /// many standard deviations of its channel's running residual scale on any state
+    /// channel is treated as missing and counted as `outlier`; after 10 gated samples in a
+    /// row the gate reopens and learns its scale again (a real change is not refused
+    /// forever). Default 0: off; otherwise from 2 to 100.
+    pub outlier_gate: Option<f64>,
 }
 
 /// Damping alarm thresholds (fractions: 0.05 is 5 %).
@@ -206,6 +212,7 @@ impl From<CreateStream> for NewStream {
             modes: request.modes.map(ModeMeterRequest::from),
             implicit_timing: request.implicit_timing,
             flat_line: request.flat_line,
+            outlier_gate: request.outlier_gate,
         }
     }
 }
@@ -248,6 +255,9 @@ pub struct StreamDefinitionDoc {
     pub implicit_timing: bool,
     /// Identical values in a row that make a flat line (0: off).
     pub flat_line: u64,
+    /// Standard deviations of the one-step residual beyond which a sample is gated as an
+    /// outlier (0: off).
+    pub outlier_gate: f64,
 }
 
 fn channel_doc(c: &Channel) -> ChannelDoc {
@@ -274,6 +284,7 @@ impl From<&StreamDefinition> for StreamDefinitionDoc {
             modes: d.mode_meter().into(),
             implicit_timing: d.implicit_timing,
             flat_line: d.flat_line,
+            outlier_gate: d.outlier_gate,
         }
     }
 }
@@ -304,6 +315,9 @@ pub struct RejectCountsDoc {
     pub missing_value: u64,
     /// On a flat line (a stuck state channel; treated as missing).
     pub flat_line: u64,
+    /// Gated as outliers (one-step residual beyond the stream's `outlier_gate` standard
+    /// deviations; treated as missing).
+    pub outlier: u64,
 }
 
 /// Model state of a stream.
@@ -355,6 +369,9 @@ pub struct StreamStatusDoc {
     pub refactorisations: u64,
     /// The ridge parameter in use (after warm-up).
     pub mu: Option<f64>,
+    /// Times the outlier gate reopened after 10 gated samples in a row (the signal changed,
+    /// and the gate learnt its scale again).
+    pub outlier_gate_reopened: u64,
 }
 
 impl From<&StreamStatus> for StreamStatusDoc {
@@ -381,6 +398,7 @@ impl From<&StreamStatus> for StreamStatusDoc {
             update_rate_hz: s.update_rate_hz,
             refactorisations: s.refactorisations,
             mu: s.mu,
+            outlier_gate_reopened: s.outlier_gate_reopened,
         }
     }
 }
@@ -393,6 +411,7 @@ fn reject_counts(r: &RejectCounts) -> RejectCountsDoc {
         out_of_order: r.out_of_order,
         missing_value: r.missing_value,
         flat_line: r.flat_line,
+        outlier: r.outlier,
     }
 }
 
@@ -413,6 +432,9 @@ pub struct IngestAckDoc {
     /// Samples on a flat line: a state channel stuck at one value for the stream's
     /// `flat_line` samples or more (treated as missing, counted apart).
     pub flat_line: usize,
+    /// Samples gated as outliers: the one-step residual beyond the stream's
+    /// `outlier_gate` standard deviations (treated as missing, counted apart).
+    pub outlier: usize,
     /// Model version after the batch.
     pub version: u64,
 }
@@ -426,6 +448,7 @@ impl From<&IngestAck> for IngestAckDoc {
             out_of_order: a.out_of_order,
             missing_value: a.missing_value,
             flat_line: a.flat_line,
+            outlier: a.outlier,
             version: a.version,
         }
     }

@@ -6,13 +6,15 @@ use koopman::{
     Counters, EstimatorState, LiftingState, OnlineState, PendingState, PhaseState, RecursionState, WindowState,
 };
 
+use domain::outlier::GateState;
 use domain::snapshot::RejectCounts;
 
 use super::{CodecError, Reader, StreamState, Writer, meter};
 
 /// Version of the snapshot encoding; a newer one is refused. 3 adds the mode meter, 4 the
-/// producer epoch, the digests of the latest batches and the flat-line runs.
-pub const SNAPSHOT_VERSION: u32 = 4;
+/// producer epoch, the digests of the latest batches and the flat-line runs, 5 the outlier
+/// gate (its count, scale, run and reopenings).
+pub const SNAPSHOT_VERSION: u32 = 5;
 /// At most this many (seq, digest) pairs are read back from a snapshot.
 const MAX_RECENT: usize = domain::watermark::RECENT_BATCHES;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"KSS\0";
@@ -144,6 +146,12 @@ pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
     w.f64s(&s.flat_last);
     w.u64(s.flat_run.len() as u64);
     s.flat_run.iter().for_each(|r| w.u64(*r));
+    w.u64(s.rejects.outlier);
+    let gate = &s.outlier_gate;
+    w.f64s(&gate.mean_square);
+    for v in [gate.learned, gate.consecutive, gate.reopened] {
+        w.u64(v);
+    }
     w.0
 }
 
@@ -173,6 +181,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
         out_of_order: r.u64()?,
         missing_value: r.u64()?,
         flat_line: 0,
+        outlier: 0,
     };
     let counters = Counters {
         samples: r.u64()?,
@@ -229,6 +238,13 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
     } else {
         (0, Vec::new(), Vec::new(), Vec::new())
     };
+    // Before format 5 there is no outlier gate: its scale seeds again.
+    let outlier_gate = if version >= 5 {
+        rejects.outlier = r.u64()?;
+        GateState { mean_square: r.f64s()?, learned: r.u64()?, consecutive: r.u64()?, reopened: r.u64()? }
+    } else {
+        GateState::default()
+    };
     r.finish()?;
     Ok(StreamState {
         version: stream_version,
@@ -237,6 +253,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
         recent,
         flat_last,
         flat_run,
+        outlier_gate,
         last_t,
         samples,
         batches,
@@ -268,10 +285,11 @@ mod tests {
             recent: vec![(8, 0x1111), (9, 0x2222)],
             flat_last: vec![0.5, 2.0],
             flat_run: vec![12, 1],
+            outlier_gate: GateState { mean_square: vec![0.25, 1e-3], learned: 420, consecutive: 3, reopened: 1 },
             last_t: Some(9.9),
             samples: 100,
             batches: 3,
-            rejects: RejectCounts { duplicate: 4, flat_line: 7, ..Default::default() },
+            rejects: RejectCounts { duplicate: 4, flat_line: 7, outlier: 5, ..Default::default() },
             estimator: e.export_state(),
             meter: None,
         };
@@ -281,6 +299,18 @@ mod tests {
         let mut newer = bytes.clone();
         newer[4] = 99;
         assert_eq!(decode_snapshot(&newer).unwrap_err(), CodecError::NewerVersion(99));
+        // A snapshot of format 4 (no outlier gate) reads back with none: its count 0, its
+        // scale empty (the stream seeds it again).
+        let gate_trailer = 8 + (8 + 2 * 8) + 3 * 8;
+        let before_gate = StreamState {
+            outlier_gate: GateState::default(),
+            rejects: RejectCounts { outlier: 0, ..state.rejects },
+            ..state.clone()
+        };
+        let mut format_4 = bytes[..bytes.len() - gate_trailer].to_vec();
+        format_4[4] = 4;
+        assert_eq!(decode_snapshot(&format_4).unwrap(), before_gate);
+        let bytes = &bytes[..bytes.len() - gate_trailer];
         // A snapshot of format 3 (no epoch, no digests) reads back with epoch 0 and none
         // kept; one of format 2 (no meter section either) the same, without a meter.
         let before_epochs = StreamState {
@@ -288,8 +318,8 @@ mod tests {
             recent: Vec::new(),
             flat_last: Vec::new(),
             flat_run: Vec::new(),
-            rejects: RejectCounts { flat_line: 0, ..state.rejects },
-            ..state.clone()
+            rejects: RejectCounts { flat_line: 0, ..before_gate.rejects },
+            ..before_gate.clone()
         };
         let trailer = 8 + 8 + 2 * 16 + 8 + (8 + 2 * 8) + (8 + 2 * 8);
         let mut old = bytes[..bytes.len() - trailer].to_vec();
@@ -299,7 +329,7 @@ mod tests {
         old[4] = 2;
         assert_eq!(decode_snapshot(&old).unwrap(), before_epochs);
         // A count of kept digests beyond the bound is damage, not an allocation.
-        let mut huge = bytes.clone();
+        let mut huge = format_4.clone();
         let count_at = bytes.len() - 2 * 16 - 8 - (8 + (8 + 2 * 8) + (8 + 2 * 8));
         huge[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode_snapshot(&huge).is_err());
@@ -364,6 +394,7 @@ mod tests {
             recent: Vec::new(),
             flat_last: Vec::new(),
             flat_run: Vec::new(),
+            outlier_gate: GateState::default(),
             last_t: None,
             samples: 0,
             batches: 0,
