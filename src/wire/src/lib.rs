@@ -7,6 +7,7 @@ pub mod batch;
 pub mod csv;
 pub mod documents;
 pub mod ingest;
+pub mod located;
 pub mod model;
 pub mod model_doc;
 pub mod npz;
@@ -90,6 +91,20 @@ pub enum WireError {
         /// The value.
         value: i32,
     },
+}
+
+impl WireError {
+    /// The JSON pointer of the field this error is about (`start.x` is `/start/x`).
+    pub fn pointer(&self) -> String {
+        let field = match self {
+            Self::Missing(field) => field,
+            Self::Shape { field, .. }
+            | Self::Ragged { field, .. }
+            | Self::OutOfRange { field, .. }
+            | Self::UnknownEnum { field, .. } => field,
+        };
+        domain::error::pointer(field.split('.'))
+    }
 }
 
 /// A u64 as usize, or the typed error naming the field.
