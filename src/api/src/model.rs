@@ -261,7 +261,10 @@ fn flatten(rows: &[Vec<f64>], width: usize, what: &str, at: &str) -> Result<Vec<
             ));
         }
         if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-            return Err(ApiError::invalid_at(format!("{what} row {k} value {j} is not finite"), format!("{at}/{k}/{j}")));
+            return Err(ApiError::invalid_at(
+                format!("{what} row {k} value {j} is not finite"),
+                format!("{at}/{k}/{j}"),
+            ));
         }
         out.extend_from_slice(row);
     }
@@ -309,7 +312,10 @@ pub async fn predict(
     let (n, m) = (handle.definition.n_states(), handle.definition.n_inputs());
     let max = state.settings.max_horizon;
     if request.horizon == 0 || request.horizon > max {
-        return Err(ApiError::invalid_at(format!("field `horizon`: {} must lie in 1..={max}", request.horizon), "/horizon"));
+        return Err(ApiError::invalid_at(
+            format!("field `horizon`: {} must lie in 1..={max}", request.horizon),
+            "/horizon",
+        ));
     }
     // The answer holds horizon x channels values: bounded too, whatever the channel count.
     if request.horizon.saturating_mul(n) > MAX_PREDICTION_VALUES {

@@ -79,9 +79,9 @@ fn parse(
     };
     let parsed = match format {
         Format::Json => batch::parse_json(body, shape),
-        Format::Ndjson => seq()
-            .and_then(|seq| batch::parse_ndjson(body, seq, shape))
-            .map(|b| SampleBatch { epoch: query.epoch, ..b }),
+        Format::Ndjson => {
+            seq().and_then(|seq| batch::parse_ndjson(body, seq, shape)).map(|b| SampleBatch { epoch: query.epoch, ..b })
+        }
         Format::Csv => {
             let allow_unknown = query.allow_unknown_columns.unwrap_or(false);
             seq()
@@ -90,9 +90,9 @@ fn parse(
         }
         Format::Protobuf => batch::parse_protobuf(body, &handle.definition.id, shape),
     };
-    parsed.and_then(|batch| domain::batch::check_timing(&batch, &handle.definition).map(|()| batch)).map_err(|e| {
-        Refusal { kind: e.kind(), samples: refused_samples(format, body, shape), error: e.into() }
-    })
+    parsed
+        .and_then(|batch| domain::batch::check_timing(&batch, &handle.definition).map(|()| batch))
+        .map_err(|e| Refusal { kind: e.kind(), samples: refused_samples(format, body, shape), error: e.into() })
 }
 
 /// The samples a refused body counts for in `samples_rejected`: its rows when they can be

@@ -106,8 +106,9 @@ pub fn push_row(
     for (j, v) in row.iter().enumerate() {
         match v {
             Some(v) if !v.is_finite() => {
-                return Err(DomainError::invalid(format!("{what} row {index} value {j} is not finite"))
-                    .at(format!("{at}/{j}")));
+                return Err(
+                    DomainError::invalid(format!("{what} row {index} value {j} is not finite")).at(format!("{at}/{j}"))
+                );
             }
             Some(v) => out.push(*v),
             None => out.push(f64::NAN),

@@ -229,9 +229,8 @@ impl StreamDefinition {
                     .at(at(if c.name.len() > MAX_NAME_BYTES { "name" } else { "unit" })));
                 }
                 if names.contains(&c.name.as_str()) {
-                    return Err(
-                        DomainError::invalid(format!("field `{field}`: name `{}` is used twice", c.name)).at(at("name"))
-                    );
+                    return Err(DomainError::invalid(format!("field `{field}`: name `{}` is used twice", c.name))
+                        .at(at("name")));
                 }
                 names.push(&c.name);
             }
@@ -282,10 +281,9 @@ impl StreamDefinition {
             implicit_timing: request.implicit_timing.unwrap_or(false),
             flat_line: request.flat_line.unwrap_or(DEFAULT_FLAT_LINE),
         };
-        definition
-            .estimator_config()
-            .validate()
-            .map_err(|e| DomainError::invalid(format!("field `{}`: {e}", field_of(&e))).at(format!("/{}", field_of(&e))))?;
+        definition.estimator_config().validate().map_err(|e| {
+            DomainError::invalid(format!("field `{}`: {e}", field_of(&e))).at(format!("/{}", field_of(&e)))
+        })?;
         Ok(definition)
     }
 

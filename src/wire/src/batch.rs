@@ -74,11 +74,9 @@ pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, Do
         }
         (Some(t), None) => {
             if t.len() != rows {
-                return Err(DomainError::invalid(format!(
-                    "field `t` has {} time stamps for {rows} samples",
-                    t.len()
-                ))
-                .at("/t"));
+                return Err(
+                    DomainError::invalid(format!("field `t` has {} time stamps for {rows} samples", t.len())).at("/t")
+                );
             }
             check_times(&t, |k| format!("/t/{k}"))?;
             Timing::Explicit(t)

@@ -304,7 +304,9 @@ pub fn parse_batch_with(
         if let Some(t) = row.t {
             if t.is_nan() {
                 let line = reader.line_number();
-                return Err(DomainError::invalid(format!("CSV line {line}: column `t` is empty")).at(format!("/{line}/t")));
+                return Err(
+                    DomainError::invalid(format!("CSV line {line}: column `t` is empty")).at(format!("/{line}/t"))
+                );
             }
             times.push(t);
             lines.push(reader.line_number());
