@@ -13,6 +13,8 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 const SAMPLES: &str = "/v1/streams/v/samples";
+/// NDJSON and CSV batches take their seq from the query.
+const SAMPLES_SEQ_1: &str = "/v1/streams/v/samples?seq=1";
 
 /// Asserts a problem with this status and pointer (`None`: no pointer member), the pointer
 /// also named in the detail.
@@ -38,8 +40,8 @@ async fn type_and_value_errors_name_their_field_in_every_format() {
     let server = TestServer::start().await;
     server.create(vdp_definition("v")).await;
     let json = |body: &'static str| server.post_body(SAMPLES, "application/json", body);
-    let ndjson = |body: &'static str| server.post_body(&format!("{SAMPLES}?seq=1"), "application/x-ndjson", body);
-    let csv = |body: &'static str| server.post_body(&format!("{SAMPLES}?seq=1"), "text/csv", body);
+    let ndjson = |body: &'static str| server.post_body(SAMPLES_SEQ_1, "application/x-ndjson", body);
+    let csv = |body: &'static str| server.post_body(SAMPLES_SEQ_1, "text/csv", body);
     let protobuf = |body: Vec<u8>| server.post_body(SAMPLES, PROTOBUF, body);
 
     // JSON: a NaN literal, a string number, a wrong row length; a body that is not JSON.

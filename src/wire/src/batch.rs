@@ -168,8 +168,8 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
 /// The samples a refused body holds, for the refusal counters; `None` when they cannot be
 /// counted at all. JSON: the elements of the top-level `x` array, found by a tolerant scan
 /// (the body may be broken anywhere, even inside `x`); NDJSON: the non-blank lines; CSV:
-/// the non-blank lines after the header; protobuf: the values of `x` over the stream's
-/// channels, when the message decodes.
+/// the non-blank lines after the header; protobuf: the values of `x` over the message's
+/// `channels` (the stream's when it names none), when the message decodes.
 pub fn count_samples(format: Format, body: &[u8], shape: Shape) -> Option<usize> {
     let lines = || body.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
     match format {
@@ -178,7 +178,8 @@ pub fn count_samples(format: Format, body: &[u8], shape: Shape) -> Option<usize>
         Format::Csv => Some(lines().saturating_sub(1)).filter(|n| *n > 0),
         Format::Protobuf => {
             let message = decode_protobuf(body).ok()?;
-            Some(message.x.len().div_ceil(shape.n.max(1))).filter(|n| *n > 0)
+            let width = if message.channels > 0 { message.channels as usize } else { shape.n };
+            Some(message.x.len().div_ceil(width.max(1))).filter(|n| *n > 0)
         }
     }
 }
