@@ -205,7 +205,7 @@ fn cases() -> u64 {
 }
 
 fn seed_of(name: &str) -> u64 {
-    let base = std::env::var("KOOPSTREAM_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(2026_12_04);
+    let base = std::env::var("KOOPSTREAM_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20_261_204);
     name.bytes().fold(base, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
