@@ -46,9 +46,16 @@ async fn every_error_is_a_problem_and_changes_no_model() {
         server.http.post(server.url(samples_url)).header("content-type", content_type).body(body).send()
     };
 
-    // 400: malformed JSON, and a batch without seq.
-    expect_problem(post("{\"seq\": 2, \"x\": [[1,".into(), "application/json").await.unwrap(), 400, "malformed").await;
-    expect_problem(post("{\"x\": [[1, 2]]}".into(), "application/json").await.unwrap(), 400, "seq").await;
+    // 400: a body that is not JSON at all, or whose error lies outside any field.
+    expect_problem(post("seq=2".into(), "application/json").await.unwrap(), 400, "malformed").await;
+    expect_problem(post("{\"seq\": 2, \"x\": [[1, 2]]}}".into(), "application/json").await.unwrap(), 400, "trailing")
+        .await;
+    // 422 with the field's pointer: a body cut off inside `x`, a batch without seq.
+    let cut =
+        expect_problem(post("{\"seq\": 2, \"x\": [[1,".into(), "application/json").await.unwrap(), 422, "EOF").await;
+    assert_eq!(cut["pointer"], "/x/0");
+    let no_seq = expect_problem(post("{\"x\": [[1, 2]]}".into(), "application/json").await.unwrap(), 422, "seq").await;
+    assert_eq!(no_seq["pointer"], "/seq");
     // 404: unknown stream and unknown route.
     expect_problem(server.post_json("/v1/streams/nope/samples", &batch(2, 400, &samples[..2], TS)).await, 404, "nope")
         .await;
@@ -252,7 +259,8 @@ async fn frames_sent_ahead_are_answered_once_each_in_order() {
     for frame in &plan {
         let text = match *frame {
             Frame::New(seq) | Frame::Retry(seq) => new_batch(seq).to_string(),
-            Frame::Malformed => r#"{"seq": 3, "x": [[1.0, 2.0]"#.to_owned(),
+            // Not one JSON document (a brace too many): 400, and no seq can be read.
+            Frame::Malformed => r#"{"seq": 3, "x": [[1.0, 2.0]]}}"#.to_owned(),
             Frame::WrongWidth => json!({"seq": 999, "x": [[1.0, 2.0, 3.0]]}).to_string(),
         };
         socket.send(Message::text(text)).await.unwrap();

@@ -258,7 +258,10 @@ async fn refused_protobuf_batches_have_the_json_statuses() {
         (reply["type"].as_str(), reply["seq"].as_u64(), reply["accepted"].as_u64()),
         (Some("ack"), Some(7), Some(3))
     );
-    assert_eq!(status(&server, "r").await["samples_rejected"]["invalid"], 8);
+    // Refusals count their samples: 3 + 3 + 3 + 100001 (the oversized batch) for the HTTP
+    // batches with rows, 1 each for the empty batch, the two undecodable bodies and the
+    // one-sample WebSocket batch.
+    assert_eq!(status(&server, "r").await["samples_rejected"]["invalid"], 100_014);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -313,13 +313,13 @@ proptest! {
     #[test]
     fn acknowledgements_problems_and_summaries_round_trip(
         ack in (any::<u64>(), any::<usize>(), any::<bool>(), any::<usize>(), any::<usize>(), any::<usize>(), any::<usize>(), any::<u64>()),
-        problem in (name(), name(), any::<u16>(), name()),
+        problem in (name(), name(), any::<u16>(), name(), option::of(name())),
         summary in (any::<u64>(), any::<u64>(), option::of(vec(number(), 0..3)), vec((any::<u64>(), scalar(), scalar()), 0..3)),
     ) {
         let (seq, accepted, duplicate, out_of_order, missing_value, flat_line, outlier, version) = ack;
         let ack = IngestAck { seq, accepted, duplicate, out_of_order, missing_value, flat_line, outlier, version };
         same(&IngestAck::try_from(&wire(&pb::IngestAck::from(&ack))).unwrap(), &ack)?;
-        let problem = Problem { kind: problem.0, title: problem.1, status: problem.2, detail: problem.3 };
+        let problem = Problem { kind: problem.0, title: problem.1, status: problem.2, detail: problem.3, pointer: problem.4 };
         same(&Problem::try_from(&wire(&pb::Problem::from(&problem))).unwrap(), &problem)?;
         let modes = summary.3.into_iter().map(|(id, frequency_hz, damping_ratio)| ModeBrief { id, frequency_hz, damping_ratio }).collect();
         let summary = ModelSummary { version: summary.0, samples_accepted: summary.1, residual_rms: summary.2, modes };

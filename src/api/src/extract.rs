@@ -61,11 +61,7 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resul
             return Err(ApiError::unsupported_media_type("the Content-Type header is missing; send application/json"));
         }
     }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::invalid(format!("the JSON body does not fit: {e}"))
-        } else {
-            ApiError::malformed(format!("the JSON body is malformed: {e}"))
-        }
-    })
+    // Located at the value being read: 422 with a pointer, 400 only when no field can be
+    // named (see `problem`).
+    Ok(wire::located::from_json(body, "the JSON body")?)
 }

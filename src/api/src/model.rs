@@ -255,14 +255,21 @@ pub async fn alarms(
     Ok(with_etag(Json(response).into_response(), &tag))
 }
 
-fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiError> {
-    let mut out = Vec::with_capacity(rows.len() * width);
+/// Rows of `width` values into one vector; a refusal is located under `at` (`/start/x`).
+fn flatten(rows: &[Vec<f64>], width: usize, what: &str, at: &str) -> Result<Vec<f64>, ApiError> {
+    let mut out = Vec::with_capacity(rows.len().saturating_mul(width));
     for (k, row) in rows.iter().enumerate() {
         if row.len() != width {
-            return Err(ApiError::invalid(format!("{what} row {k} has {} values, the stream has {width}", row.len())));
+            return Err(ApiError::invalid_at(
+                format!("{what} row {k} has {} values, the stream has {width}", row.len()),
+                format!("{at}/{k}"),
+            ));
         }
         if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-            return Err(ApiError::invalid(format!("{what} row {k} value {j} is not finite")));
+            return Err(ApiError::invalid_at(
+                format!("{what} row {k} value {j} is not finite"),
+                format!("{at}/{k}/{j}"),
+            ));
         }
         out.extend_from_slice(row);
     }
@@ -273,10 +280,9 @@ fn flatten(rows: &[Vec<f64>], width: usize, what: &str) -> Result<Vec<f64>, ApiE
 fn predict_request(headers: &HeaderMap, body: &[u8]) -> Result<PredictRequest, ApiError> {
     match media_type(headers).as_deref() {
         Some(t) if is_protobuf(t) => {
-            let message = <pb::PredictRequest as prost::Message>::decode(body)
-                .map_err(|e| ApiError::malformed(format!("the protobuf request is malformed: {e}")))?;
+            let message: pb::PredictRequest = wire::located::from_protobuf(body, "the protobuf request")?;
             PredictRequest::try_from(&message)
-                .map_err(|e| ApiError::invalid(format!("the protobuf request does not fit: {e}")))
+                .map_err(|e| ApiError::invalid_at(format!("the protobuf request does not fit: {e}"), e.pointer()))
         }
         _ => json_body(headers, body),
     }
@@ -311,24 +317,32 @@ pub async fn predict(
     let (n, m) = (handle.definition.n_states(), handle.definition.n_inputs());
     let max = state.settings.max_horizon;
     if request.horizon == 0 || request.horizon > max {
-        return Err(ApiError::invalid(format!("field `horizon`: {} must lie in 1..={max}", request.horizon)));
+        return Err(ApiError::invalid_at(
+            format!("field `horizon`: {} must lie in 1..={max}", request.horizon),
+            "/horizon",
+        ));
     }
     // The answer holds horizon x channels values: bounded too, whatever the channel count.
     if request.horizon.saturating_mul(n) > MAX_PREDICTION_VALUES {
-        return Err(ApiError::invalid(format!(
-            "field `horizon`: {} steps of {n} channels is more than {MAX_PREDICTION_VALUES} predicted values",
-            request.horizon
-        )));
+        return Err(ApiError::invalid_at(
+            format!(
+                "field `horizon`: {} steps of {n} channels is more than {MAX_PREDICTION_VALUES} predicted values",
+                request.horizon
+            ),
+            "/horizon",
+        ));
     }
     let snapshot = published_model(&handle)?;
     let (recent, t_last) = match &request.start {
-        Some(start) => (flatten(&start.x, n, "field `start.x`:")?, start.t.unwrap_or(0.0)),
+        Some(start) => (flatten(&start.x, n, "field `start.x`:", "/start/x")?, start.t.unwrap_or(0.0)),
         None => (snapshot.recent_states.clone(), snapshot.last_timestamp.unwrap_or(0.0)),
     };
     let inputs = match (&request.u, m) {
         (None, 0) => Vec::new(),
-        (None, _) => return Err(ApiError::invalid(format!("field `u` is missing: the stream has {m} inputs"))),
-        (Some(rows), _) => flatten(rows, m, "field `u`:")?,
+        (None, _) => {
+            return Err(ApiError::invalid_at(format!("field `u` is missing: the stream has {m} inputs"), "/u"));
+        }
+        (Some(rows), _) => flatten(rows, m, "field `u`:", "/u")?,
     };
     let mode = match request.mode {
         PredictMode::Linear => PredictionMode::Linear,

@@ -1,5 +1,18 @@
 //! The one API error type: every 4xx and 5xx leaves as RFC 9457 `application/problem+json`
-//! with a `type`, `title`, `status` and a `detail` naming what was wrong.
+//! with a `type`, `title`, `status` and a `detail` naming what was wrong, and, for an error
+//! in a request body, the extension member `pointer`: an RFC 6901 JSON pointer to the value
+//! (`/x/3/1`).
+//!
+//! One rule decides between 400 and 422 for every body format (JSON, NDJSON, CSV,
+//! protobuf, WebSocket frames): 400 `malformed` only when the body is not a document of its
+//! media type at all, so that no field can be named (not UTF-8, not JSON, a syntax error or
+//! trailing bytes outside any value, an empty CSV body, protobuf bytes that prost cannot
+//! attribute to a field, an NDJSON line that is not a JSON document, located at its line);
+//! 422 `invalid` for every error that can be located at a field or value: a wrong type (a
+//! string where a number belongs), a `NaN` or `Infinity` literal or any other broken value,
+//! a value cut off by the end of the body, a non-finite or out-of-range number, a wrong
+//! count (row length, time stamps, a missing or unknown member). 413 stays the answer for a
+//! batch over the size limits.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,13 +27,25 @@ pub struct ApiError {
     kind: &'static str,
     title: &'static str,
     detail: String,
+    pointer: Option<String>,
     retry_after_s: Option<u64>,
     www_authenticate: Option<&'static str>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, title, detail: detail.into(), retry_after_s: None, www_authenticate: None }
+        Self { status, kind, title, detail: detail.into(), pointer: None, retry_after_s: None, www_authenticate: None }
+    }
+
+    /// 422 for a value at `pointer` (an RFC 6901 JSON pointer into the body), named in the
+    /// detail too.
+    pub fn invalid_at(detail: impl Into<String>, pointer: impl Into<String>) -> Self {
+        DomainError::invalid(detail).at(pointer).into()
+    }
+
+    /// Where in the request body the error is, when known.
+    pub fn pointer(&self) -> Option<&str> {
+        self.pointer.as_deref()
     }
 
     /// 400: the request could not be parsed.
@@ -147,19 +172,21 @@ impl ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
+            pointer: self.pointer.clone(),
         }
     }
 }
 
 impl From<DomainError> for ApiError {
-    /// The one place where a domain error kind becomes an HTTP status: 400 for what cannot
-    /// be parsed, 422 for what parses but is not acceptable (including budgets), 413 for
+    /// The one place where a domain error kind becomes an HTTP status: 400 for a body that
+    /// is not a document of its media type, 422 for an error located at a field and for what
+    /// parses but is not acceptable (including budgets; see the module's rule), 413 for
     /// sizes beyond a limit, 409 for conflicts and quarantined streams, 404 for unknown
     /// streams, 429 for a full queue, 503 for limits and unavailability, 507 for a full
     /// disk.
     fn from(error: DomainError) -> Self {
         let detail = error.detail().to_owned();
-        match error.kind() {
+        let mut answer = match error.kind() {
             ErrorKind::Malformed => Self::malformed(detail),
             ErrorKind::InvalidField => Self::invalid(detail),
             ErrorKind::TooLarge => Self::too_large(detail),
@@ -179,7 +206,9 @@ impl From<DomainError> for ApiError {
                 Self::new(StatusCode::INSUFFICIENT_STORAGE, "storage-full", "Insufficient storage", detail)
             }
             ErrorKind::Storage => Self::unavailable(detail),
-        }
+        };
+        answer.pointer = error.pointer().map(str::to_owned);
+        answer
     }
 }
 

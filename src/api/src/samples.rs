@@ -22,7 +22,7 @@ use domain::command::Command;
 use domain::error::{DomainError, ErrorKind};
 use domain::metrics::{Reason, Transport};
 use domain::registry::{StreamHandle, SubmitError};
-use wire::batch::{self, SampleBatchBody};
+use wire::batch::{self, Format, SampleBatchBody};
 use wire::streams::IngestAckDoc;
 use wire::{ProtobufBody, is_protobuf, pb};
 
@@ -44,26 +44,15 @@ pub struct IngestQuery {
     pub allow_unknown_columns: Option<bool>,
 }
 
-/// A refused body: the kind that counts it and the answer.
+/// A refused body: the kind that counts it, the samples it held, and the answer.
 struct Refusal {
     kind: ErrorKind,
+    samples: u64,
     error: ApiError,
 }
 
-impl From<DomainError> for Refusal {
-    fn from(error: DomainError) -> Self {
-        Self { kind: error.kind(), error: error.into() }
-    }
-}
-
-impl From<ApiError> for Refusal {
-    /// Refusals of the HTTP layer itself (a media type) count as invalid.
-    fn from(error: ApiError) -> Self {
-        Self { kind: ErrorKind::InvalidField, error }
-    }
-}
-
-/// Parses a body by media type into a batch of the stream's shape.
+/// Parses a body by media type into a batch of the stream's shape; a refusal counts the
+/// samples of the body (see [`refused_samples`]).
 fn parse(
     handle: &StreamHandle,
     headers: &HeaderMap,
@@ -72,33 +61,53 @@ fn parse(
     max_samples: usize,
 ) -> Result<SampleBatch, Refusal> {
     let shape = Shape::of(&handle.definition, max_samples);
+    let format = match media_type(headers).as_deref() {
+        Some("application/json") => Format::Json,
+        Some("application/x-ndjson" | "application/ndjson") => Format::Ndjson,
+        Some("text/csv") => Format::Csv,
+        Some(protobuf) if is_protobuf(protobuf) => Format::Protobuf,
+        // Refusals of the HTTP layer itself (a media type) count as invalid, one sample.
+        Some(other) => {
+            let error = ApiError::unsupported_media_type(format!(
+                "`{other}` is not accepted; send application/json, application/x-ndjson, text/csv or application/x-protobuf"
+            ));
+            return Err(Refusal { kind: ErrorKind::InvalidField, samples: 1, error });
+        }
+        None => {
+            let error = ApiError::unsupported_media_type("the Content-Type header is missing");
+            return Err(Refusal { kind: ErrorKind::InvalidField, samples: 1, error });
+        }
+    };
     let seq = || {
         query.seq.ok_or_else(|| DomainError::invalid("query parameter `seq` is required for NDJSON and CSV batches"))
     };
-    let parsed = match media_type(headers).as_deref() {
-        Some("application/json") => batch::parse_json(body, shape),
-        Some("application/x-ndjson" | "application/ndjson") => {
-            batch::parse_ndjson(body, seq()?, shape).map(|b| SampleBatch { epoch: query.epoch, ..b })
+    let parsed = match format {
+        Format::Json => batch::parse_json(body, shape),
+        Format::Ndjson => {
+            seq().and_then(|seq| batch::parse_ndjson(body, seq, shape)).map(|b| SampleBatch { epoch: query.epoch, ..b })
         }
-        Some("text/csv") => {
+        Format::Csv => {
             let allow_unknown = query.allow_unknown_columns.unwrap_or(false);
-            wire::csv::parse_batch_with(body, seq()?, &handle.definition, max_samples, allow_unknown)
+            seq()
+                .and_then(|seq| wire::csv::parse_batch_with(body, seq, &handle.definition, max_samples, allow_unknown))
                 .map(|b| SampleBatch { epoch: query.epoch, ..b })
         }
-        Some(protobuf) if is_protobuf(protobuf) => batch::parse_protobuf(body, &handle.definition.id, shape),
-        Some(other) => {
-            return Err(Refusal::from(ApiError::unsupported_media_type(format!(
-                "`{other}` is not accepted; send application/json, application/x-ndjson, text/csv or application/x-protobuf"
-            ))));
-        }
-        None => return Err(ApiError::unsupported_media_type("the Content-Type header is missing").into()),
+        Format::Protobuf => batch::parse_protobuf(body, &handle.definition.id, shape),
     };
-    let batch = parsed?;
-    domain::batch::check_timing(&batch, &handle.definition)?;
-    Ok(batch)
+    parsed
+        .and_then(|batch| domain::batch::check_timing(&batch, &handle.definition).map(|()| batch))
+        .map_err(|e| Refusal { kind: e.kind(), samples: refused_samples(format, body, shape), error: e.into() })
 }
 
-/// Counts a refused batch at the edge, by the kind of its error.
+/// The samples a refused body counts for in `samples_rejected`: its rows when they can be
+/// counted (`wire::batch::count_samples`: even a batch broken in its third row counts all
+/// its rows), one when they cannot be counted at all (a body that is not a document of its
+/// media type, a protobuf that does not decode), so that no refusal goes uncounted.
+pub fn refused_samples(format: Format, body: &[u8], shape: Shape) -> u64 {
+    batch::count_samples(format, body, shape).map_or(1, |rows| rows as u64)
+}
+
+/// Counts the samples of a refused batch at the edge, by the kind of its error.
 pub fn count_refusal(state: &AppState, handle: &StreamHandle, transport: Transport, error: ErrorKind, samples: u64) {
     let reason = if error == ErrorKind::TooLarge { Reason::TooLarge } else { Reason::Invalid };
     handle.edge.invalid.fetch_add(samples.max(1), Ordering::Relaxed);
@@ -138,7 +147,7 @@ pub async fn ingest(
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
     let batch = parse(&handle, &headers, &query, &body, state.settings.max_batch_samples).map_err(|e| {
-        count_refusal(&state, &handle, Transport::Http, e.kind, 1);
+        count_refusal(&state, &handle, Transport::Http, e.kind, e.samples);
         e.error
     })?;
     let rows = batch.rows as u64;

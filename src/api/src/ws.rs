@@ -26,14 +26,14 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::AppState;
 use crate::problem::{ApiError, Problem};
-use crate::samples::count_refusal;
+use crate::samples::{count_refusal, refused_samples};
 use crate::streams::find;
 use domain::batch::Shape;
 use domain::command::{Command, IngestAck, Push};
 use domain::error::DomainError;
 use domain::metrics::Transport;
 use domain::registry::StreamHandle;
-use wire::batch;
+use wire::batch::{self, Format};
 use wire::streams::{AlarmMessageDoc, IngestAckDoc, ModeChangedDoc, ModelSummaryDoc};
 use wire::{SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO, ingest};
 
@@ -261,6 +261,7 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
 }
 
 /// A client frame's payload.
+#[derive(Clone, Copy)]
 enum Frame<'a> {
     /// A text frame: a JSON batch.
     Json(&'a [u8]),
@@ -277,6 +278,10 @@ async fn submit_batch(
     frame: Frame<'_>,
 ) -> Option<Pending> {
     // Decoding and validating are kept apart so that a refusal names the batch's seq.
+    let (format, bytes) = match frame {
+        Frame::Json(bytes) => (Format::Json, bytes),
+        Frame::Protobuf(bytes) => (Format::Protobuf, bytes),
+    };
     let parsed = match frame {
         Frame::Json(bytes) => batch::parse_json_frame(bytes, shape),
         Frame::Protobuf(bytes) => batch::decode_protobuf(bytes).map_err(|e| (None, e)).and_then(|message| {
@@ -291,7 +296,7 @@ async fn submit_batch(
     let batch = match checked {
         Ok(batch) => batch,
         Err((seq, error)) => {
-            count_refusal(state, handle, Transport::Ws, error.kind(), 1);
+            count_refusal(state, handle, Transport::Ws, error.kind(), refused_samples(format, bytes, shape));
             return Some(Pending::Ready(Some(encoding.error(seq, ApiError::from(error).problem()))));
         }
     };

@@ -71,6 +71,7 @@ pub fn check_timing(batch: &SampleBatch, definition: &StreamDefinition) -> Resul
     Ok(())
 }
 
+/// Refuses a batch without samples or with more than the largest batch.
 pub fn check_rows(rows: usize, shape: Shape) -> Result<(), DomainError> {
     if rows == 0 {
         return Err(DomainError::invalid("the batch has no samples"));
@@ -85,24 +86,29 @@ pub fn check_rows(rows: usize, shape: Shape) -> Result<(), DomainError> {
 }
 
 /// Appends one row of the stream's width (`None` is a missing value, NaN); refuses a
-/// row of another width or a non-finite value, naming the row and value.
+/// row of another width or a non-finite value, naming the row and value in the detail and
+/// locating them by `at`, the row's JSON pointer (its values are `at/j`).
 pub fn push_row(
     out: &mut Vec<f64>,
     row: &[Option<f64>],
     expected: usize,
     what: &str,
     index: usize,
+    at: &str,
 ) -> Result<(), DomainError> {
     if row.len() != expected {
         return Err(DomainError::invalid(format!(
             "{what} row {index} has {} values, the stream has {expected}",
             row.len()
-        )));
+        ))
+        .at(at));
     }
     for (j, v) in row.iter().enumerate() {
         match v {
             Some(v) if !v.is_finite() => {
-                return Err(DomainError::invalid(format!("{what} row {index} value {j} is not finite")));
+                return Err(
+                    DomainError::invalid(format!("{what} row {index} value {j} is not finite")).at(format!("{at}/{j}"))
+                );
             }
             Some(v) => out.push(*v),
             None => out.push(f64::NAN),
@@ -111,16 +117,19 @@ pub fn push_row(
     Ok(())
 }
 
-pub fn check_times(times: &[f64]) -> Result<(), DomainError> {
+/// Checks that time stamps are finite and strictly increasing; a refusal is located at
+/// `at(k)`, the JSON pointer of time stamp k in the body's own layout.
+pub fn check_times(times: &[f64], at: impl Fn(usize) -> String) -> Result<(), DomainError> {
     for (k, t) in times.iter().enumerate() {
         if !t.is_finite() {
-            return Err(DomainError::invalid(format!("time stamp {k} is not finite")));
+            return Err(DomainError::invalid(format!("time stamp {k} is not finite")).at(at(k)));
         }
         if k > 0 && *t <= times[k - 1] {
             return Err(DomainError::invalid(format!(
                 "time stamps must increase: t[{k}] = {t} follows {}",
                 times[k - 1]
-            )));
+            ))
+            .at(at(k)));
         }
     }
     Ok(())

@@ -182,7 +182,8 @@ pub fn check_id(id: &str) -> Result<(), DomainError> {
     if ok {
         Ok(())
     } else {
-        Err(DomainError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -")))
+        Err(DomainError::invalid(format!("field `id`: `{id}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -"))
+            .at("/id"))
     }
 }
 
@@ -214,19 +215,22 @@ impl StreamDefinition {
             None => generated_id(),
         };
         if request.channels.is_empty() {
-            return Err(DomainError::invalid("field `channels`: a stream needs at least one channel"));
+            return Err(DomainError::invalid("field `channels`: a stream needs at least one channel").at("/channels"));
         }
         if request.channels.len() + request.inputs.len() > MAX_CHANNELS {
-            return Err(DomainError::invalid(format!("fields `channels` and `inputs`: at most {MAX_CHANNELS} in all")));
+            return Err(DomainError::invalid(format!("fields `channels` and `inputs`: at most {MAX_CHANNELS} in all"))
+                .at("/inputs"));
         }
         let mut names: Vec<&str> = Vec::new();
         for (field, list) in [("channels", &request.channels), ("inputs", &request.inputs)] {
-            for c in list {
+            for (i, c) in list.iter().enumerate() {
+                let at = |member: &str| format!("/{field}/{i}/{member}");
                 if c.name.is_empty() || c.name.contains([',', '\n', '\r', '"']) {
                     return Err(DomainError::invalid(format!(
                         "field `{field}`: name `{}` must be non-empty without commas, quotes or line breaks",
                         c.name
-                    )));
+                    ))
+                    .at(at("name")));
                 }
                 if c.name.len() > MAX_NAME_BYTES || c.unit.len() > MAX_UNIT_BYTES {
                     return Err(DomainError::invalid(format!(
@@ -234,10 +238,12 @@ impl StreamDefinition {
                          {MAX_UNIT_BYTES} (name of {} bytes, unit of {})",
                         c.name.len(),
                         c.unit.len()
-                    )));
+                    ))
+                    .at(at(if c.name.len() > MAX_NAME_BYTES { "name" } else { "unit" })));
                 }
                 if names.contains(&c.name.as_str()) {
-                    return Err(DomainError::invalid(format!("field `{field}`: name `{}` is used twice", c.name)));
+                    return Err(DomainError::invalid(format!("field `{field}`: name `{}` is used twice", c.name))
+                        .at(at("name")));
                 }
                 names.push(&c.name);
             }
@@ -246,16 +252,17 @@ impl StreamDefinition {
             return Err(DomainError::invalid(format!(
                 "field `ts`: {} s is outside [{MIN_TS}, {MAX_TS}] seconds",
                 request.ts
-            )));
+            ))
+            .at("/ts"));
         }
         let dictionary: DictionarySpec = request
             .dictionary
             .as_deref()
             .unwrap_or(DEFAULT_DICTIONARY)
             .parse()
-            .map_err(|e| DomainError::invalid(format!("field `dictionary`: {e}")))?;
+            .map_err(|e| DomainError::invalid(format!("field `dictionary`: {e}")).at("/dictionary"))?;
         if request.mu.is_some() && request.sigma.is_some() {
-            return Err(DomainError::invalid("fields `mu` and `sigma`: give one or the other"));
+            return Err(DomainError::invalid("fields `mu` and `sigma`: give one or the other").at("/sigma"));
         }
         let sigma = request.sigma.map(|s| match s {
             Sigma::One(v) => vec![v],
@@ -263,7 +270,7 @@ impl StreamDefinition {
         });
         let eigen_every = request.eigen_every.unwrap_or(default_eigen_every);
         if eigen_every == 0 {
-            return Err(DomainError::invalid("field `eigen_every`: must be at least 1"));
+            return Err(DomainError::invalid("field `eigen_every`: must be at least 1").at("/eigen_every"));
         }
         let modes = ModeMeterConfig::from_request(request.modes, request.ts)?;
         let outlier_gate = request.outlier_gate.unwrap_or(0.0);
@@ -296,10 +303,9 @@ impl StreamDefinition {
             flat_line: request.flat_line.unwrap_or(DEFAULT_FLAT_LINE),
             outlier_gate,
         };
-        definition
-            .estimator_config()
-            .validate()
-            .map_err(|e| DomainError::invalid(format!("field `{}`: {e}", field_of(&e))))?;
+        definition.estimator_config().validate().map_err(|e| {
+            DomainError::invalid(format!("field `{}`: {e}", field_of(&e))).at(format!("/{}", field_of(&e)))
+        })?;
         Ok(definition)
     }
 

@@ -29,9 +29,11 @@ pub enum Transport {
 /// Why samples were not applied.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Reason {
-    /// The batch failed validation (shape, non-finite value, bad time stamps).
+    /// The batch failed validation (shape, non-finite value, bad time stamps). Like every
+    /// reason, counted in samples: the rows of the refused body, or one when its rows
+    /// cannot be counted at all (a body that is not a document of its media type).
     Invalid,
-    /// The batch was too large.
+    /// The batch was too large (its rows counted as for `Invalid`).
     TooLarge,
     /// The stream's queue was full.
     QueueFull,

@@ -90,7 +90,10 @@ impl ModeMeterConfig {
     pub fn from_request(request: Option<ModeMeterRequest>, ts: f64) -> Result<Self, DomainError> {
         let defaults = Self::defaults(ts);
         let Some(request) = request else { return Ok(defaults) };
-        let invalid = |field: &str, why: String| DomainError::invalid(format!("field `modes.{field}`: {why}"));
+        let invalid = |field: &str, why: String| {
+            DomainError::invalid(format!("field `modes.{field}`: {why}"))
+                .at(format!("/modes/{}", field.replace('.', "/")))
+        };
         let nyquist = 0.5 / ts;
         let band_hz = match request.band_hz {
             None => defaults.band_hz,

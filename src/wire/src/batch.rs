@@ -8,6 +8,8 @@ use utoipa::ToSchema;
 use domain::batch::{SampleBatch, Shape, Timing, check_rows, check_times, push_row};
 use domain::error::DomainError;
 
+use crate::located::{from_json, from_json_at};
+
 mod json;
 mod protobuf;
 pub use protobuf::{decode_protobuf, from_proto, parse_protobuf};
@@ -53,13 +55,12 @@ pub fn parse_json(body: &[u8], shape: Shape) -> Result<SampleBatch, DomainError>
 
 /// Parses a JSON batch; a refusal carries the batch's seq when it could be read (a
 /// WebSocket error message names it). A plain, valid batch takes the single-pass fast
-/// path; anything else goes through serde, which names what is wrong.
+/// path; anything else goes through serde, which names what is wrong and where.
 pub fn parse_json_frame(body: &[u8], shape: Shape) -> Result<SampleBatch, (Option<u64>, DomainError)> {
     if let Some(batch) = json::parse(body, shape) {
         return Ok(batch);
     }
-    let batch: SampleBatchBody = serde_json::from_slice(body)
-        .map_err(|e| (None, DomainError::malformed(format!("the JSON batch is malformed: {e}"))))?;
+    let batch: SampleBatchBody = from_json(body, "the JSON batch").map_err(|e| (None, e))?;
     let seq = batch.seq;
     from_body(batch, shape).map_err(|e| (Some(seq), e))
 }
@@ -67,41 +68,51 @@ pub fn parse_json_frame(body: &[u8], shape: Shape) -> Result<SampleBatch, (Optio
 /// Validates a decoded JSON batch (also used for WebSocket text frames).
 pub fn from_body(batch: SampleBatchBody, shape: Shape) -> Result<SampleBatch, DomainError> {
     let rows = batch.x.len();
-    check_rows(rows, shape)?;
+    check_rows(rows, shape).map_err(|e| e.at("/x"))?;
     let timing = match (batch.t, batch.t0) {
-        (Some(_), Some(_)) => return Err(DomainError::invalid("fields `t` and `t0`: give one or the other")),
+        (Some(_), Some(_)) => {
+            return Err(DomainError::invalid("fields `t` and `t0`: give one or the other").at("/t0"));
+        }
         (Some(t), None) => {
             if t.len() != rows {
-                return Err(DomainError::invalid(format!("field `t` has {} time stamps for {rows} samples", t.len())));
+                return Err(
+                    DomainError::invalid(format!("field `t` has {} time stamps for {rows} samples", t.len())).at("/t")
+                );
             }
-            check_times(&t)?;
+            check_times(&t, |k| format!("/t/{k}"))?;
             Timing::Explicit(t)
         }
         (None, Some(t0)) if t0.is_finite() => Timing::Start(t0),
-        (None, Some(_)) => return Err(DomainError::invalid("field `t0` is not finite")),
+        (None, Some(_)) => return Err(DomainError::invalid("field `t0` is not finite").at("/t0")),
         (None, None) => Timing::Continue,
     };
     let mut x = Vec::with_capacity(rows * shape.n);
     for (k, row) in batch.x.iter().enumerate() {
-        push_row(&mut x, row, shape.n, "field `x`:", k)?;
+        push_row(&mut x, row, shape.n, "field `x`:", k, &format!("/x/{k}"))?;
     }
     let mut u = Vec::with_capacity(rows * shape.m);
     match (batch.u, shape.m) {
         (None, 0) => {}
-        (None, m) => return Err(DomainError::invalid(format!("field `u` is missing; the stream has {m} inputs"))),
+        (None, m) => {
+            return Err(DomainError::invalid(format!("field `u` is missing; the stream has {m} inputs")).at("/u"));
+        }
         (Some(rows_u), _) => {
             if rows_u.len() != rows {
-                return Err(DomainError::invalid(format!("field `u` has {} rows for {rows} samples", rows_u.len())));
+                return Err(
+                    DomainError::invalid(format!("field `u` has {} rows for {rows} samples", rows_u.len())).at("/u")
+                );
             }
             for (k, row) in rows_u.iter().enumerate() {
-                push_row(&mut u, row, shape.m, "field `u`:", k)?;
+                push_row(&mut u, row, shape.m, "field `u`:", k, &format!("/u/{k}"))?;
             }
         }
     }
     Ok(SampleBatch { seq: batch.seq, epoch: batch.epoch, timing, rows, x, u })
 }
 
-/// Parses NDJSON: one `{"t", "x", "u"}` sample per line; `seq` comes from the query.
+/// Parses NDJSON: one `{"t", "x", "u"}` sample per line; `seq` comes from the query. The
+/// body is read as a list of lines: pointers start with the 1-based line number, the
+/// number the detail names (`/4/x/1` is value 1 of `x` on line 4), blank lines included.
 pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, DomainError> {
     let text = std::str::from_utf8(body).map_err(|_| DomainError::malformed("the NDJSON body is not UTF-8"))?;
     let mut times = Vec::new();
@@ -112,46 +123,134 @@ pub fn parse_ndjson(body: &[u8], seq: u64, shape: Shape) -> Result<SampleBatch, 
         if line.trim().is_empty() {
             continue;
         }
-        let sample: SampleLine = serde_json::from_str(line)
-            .map_err(|e| DomainError::malformed(format!("NDJSON line {}: {e}", index + 1)))?;
-        let what = format!("NDJSON line {}: field `x`:", index + 1);
-        push_row(&mut x, &sample.x, shape.n, &what, 0)?;
+        let number = index + 1;
+        let what = format!("NDJSON line {number}");
+        let sample: SampleLine = from_json_at(line.as_bytes(), &what, &format!("/{number}"))?;
+        push_row(&mut x, &sample.x, shape.n, &format!("{what}: field `x`:"), 0, &format!("/{number}/x"))?;
         match (sample.u, shape.m) {
             (None, 0) => {}
             (None, m) => {
-                return Err(DomainError::invalid(format!(
-                    "NDJSON line {}: field `u` is missing; the stream has {m} inputs",
-                    index + 1
-                )));
+                return Err(DomainError::invalid(format!("{what}: field `u` is missing; the stream has {m} inputs"))
+                    .at(format!("/{number}/u")));
             }
-            (Some(row), _) => push_row(&mut u, &row, shape.m, &format!("NDJSON line {}: field `u`:", index + 1), 0)?,
+            (Some(row), _) => {
+                push_row(&mut u, &row, shape.m, &format!("{what}: field `u`:"), 0, &format!("/{number}/u"))?;
+            }
         }
         match sample.t {
-            Some(t) => times.push(t),
+            Some(t) => times.push((t, number)),
             None if times.is_empty() => {}
             None => {
-                return Err(DomainError::invalid(format!(
-                    "NDJSON line {}: field `t` is missing (earlier lines have it)",
-                    index + 1
-                )));
+                return Err(DomainError::invalid(format!("{what}: field `t` is missing (earlier lines have it)"))
+                    .at(format!("/{number}/t")));
             }
         }
         if !times.is_empty() && times.len() != rows + 1 {
-            return Err(DomainError::invalid(format!(
-                "NDJSON line {}: field `t` must be on every line or on none",
-                index + 1
-            )));
+            return Err(DomainError::invalid(format!("{what}: field `t` must be on every line or on none"))
+                .at(format!("/{number}/t")));
         }
         rows += 1;
+        // Counting past the limit would only read further into a body that is refused.
+        if rows > shape.max_samples {
+            break;
+        }
     }
-    check_rows(rows, shape)?;
+    check_rows(rows, shape).map_err(|e| e.at(""))?;
     let timing = if times.is_empty() {
         Timing::Continue
     } else {
-        check_times(&times)?;
-        Timing::Explicit(times)
+        let (stamps, lines): (Vec<f64>, Vec<usize>) = times.into_iter().unzip();
+        check_times(&stamps, |k| format!("/{}/t", lines[k]))?;
+        Timing::Explicit(stamps)
     };
     Ok(SampleBatch { seq, epoch: None, timing, rows, x, u })
+}
+
+/// The samples a refused body holds, for the refusal counters; `None` when they cannot be
+/// counted at all. JSON: the elements of the top-level `x` array, found by a tolerant scan
+/// (the body may be broken anywhere, even inside `x`); NDJSON: the non-blank lines; CSV:
+/// the non-blank lines after the header; protobuf: the values of `x` over the message's
+/// `channels` (the stream's when it names none), when the message decodes.
+pub fn count_samples(format: Format, body: &[u8], shape: Shape) -> Option<usize> {
+    let lines = || body.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
+    match format {
+        Format::Json => count_json_rows(body),
+        Format::Ndjson => Some(lines()).filter(|n| *n > 0),
+        Format::Csv => Some(lines().saturating_sub(1)).filter(|n| *n > 0),
+        Format::Protobuf => {
+            let message = decode_protobuf(body).ok()?;
+            let width = if message.channels > 0 { message.channels as usize } else { shape.n };
+            Some(message.x.len().div_ceil(width.max(1))).filter(|n| *n > 0)
+        }
+    }
+}
+
+/// The body formats of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON batch.
+    Json,
+    /// One JSON sample per line.
+    Ndjson,
+    /// A header row and one sample per line.
+    Csv,
+    /// A protobuf `koopstream.v1.SampleBatch`.
+    Protobuf,
+}
+
+/// Counts the elements of the top-level object's `x` array without parsing the values: a
+/// scan of brackets and strings that tolerates anything else, so a batch refused for a
+/// `NaN` in row 3 still counts all its rows. Linear in the body, no allocation.
+fn count_json_rows(body: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    // The last key read at depth 1 was "x" (and nothing but its colon followed).
+    let mut after_key_x = false;
+    // Depth inside the `x` array, once it is open; its commas and whether it holds anything.
+    let mut rows_depth = None;
+    let (mut commas, mut any) = (0usize, false);
+    let mut at = 0;
+    while at < body.len() {
+        let b = body[at];
+        at += 1;
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        let in_rows = rows_depth == Some(depth);
+        match b {
+            b'"' => {
+                let start = at;
+                while at < body.len() && body[at] != b'"' {
+                    at += if body[at] == b'\\' { 2 } else { 1 };
+                }
+                let string = body.get(start..at).unwrap_or_default();
+                at += 1;
+                if depth == 1 && rows_depth.is_none() {
+                    after_key_x = string == b"x";
+                    continue;
+                }
+            }
+            b':' if depth == 1 => continue,
+            b'[' if depth == 1 && after_key_x && rows_depth.is_none() => {
+                depth += 1;
+                rows_depth = Some(depth);
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' if in_rows => return Some(commas + usize::from(any)),
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if in_rows => {
+                commas += 1;
+                continue;
+            }
+            _ => {}
+        }
+        after_key_x = false;
+        if in_rows {
+            any = true;
+        }
+    }
+    // Cut off inside `x`: count what was there.
+    rows_depth.map(|_| commas + usize::from(any))
 }
 
 #[cfg(test)]
@@ -194,8 +293,8 @@ mod tests {
             (br#"{"seq":1,"x":[[1,2],[1,2],[1,2]],"u":[[1],[1],[1]]}"#, "at most 2"),
             (br#"{"seq":1,"t":[1,1],"x":[[1,2],[1,2]],"u":[[1],[1]]}"#, "must increase"),
             (br#"{"seq":1,"t":[1],"t0":1,"x":[[1,2]],"u":[[1]]}"#, "`t` and `t0`"),
-            (br#"{"seq":1,"x":[[1,2]],"u":[[1]],"extra":1}"#, "malformed"),
-            (br#"{"x":[[1,2]],"u":[[1]]}"#, "malformed"),
+            (br#"{"seq":1,"x":[[1,2]],"u":[[1]],"extra":1}"#, "unknown field `extra`"),
+            (br#"{"x":[[1,2]],"u":[[1]]}"#, "missing field `seq`"),
         ];
         for (body, expected) in cases {
             let e = parse_json(body, shape).unwrap_err();
@@ -219,5 +318,67 @@ mod tests {
         assert_eq!((allowed.x.clone(), allowed.u.clone()), (vec![1.0, 2.0], vec![3.0]));
         let e = parse_ndjson(b"{\"x\":[1,2],\"u\":[1]}\n{\"x\":[1],\"u\":[1]}\n", 1, shape).unwrap_err();
         assert!(e.to_string().contains("NDJSON line 2"), "{e}");
+    }
+
+    #[test]
+    fn every_format_locates_its_errors_with_a_pointer() {
+        use domain::error::ErrorKind::{InvalidField, Malformed};
+        let definition = definition();
+        let shape = Shape::of(&definition, 10);
+        let at = |r: Result<SampleBatch, DomainError>| {
+            let e = r.unwrap_err();
+            (e.kind(), e.pointer().map(str::to_owned))
+        };
+        let invalid = |p: &str| (InvalidField, Some(p.to_owned()));
+        // JSON: validation after serde, and serde's own errors.
+        assert_eq!(at(parse_json(br#"{"seq":1,"x":[[1,2],[1]],"u":[[1],[1]]}"#, shape)), invalid("/x/1"));
+        assert_eq!(at(parse_json(br#"{"seq":1,"t":[0,0],"x":[[1,2],[1,2]],"u":[[1],[1]]}"#, shape)), invalid("/t/1"));
+        assert_eq!(at(parse_json(br#"{"seq":1,"t0":0,"x":[[1,2]],"u":[[1,NaN]]}"#, shape)), invalid("/u/0/1"));
+        assert_eq!(at(parse_json(br#"{"seq":1,"t0":0,"x":[[1,2]]}"#, shape)), invalid("/u"));
+        // NDJSON: the 1-based line, then the path in the line (blank lines count).
+        let ndjson = |body: &str| at(parse_ndjson(body.as_bytes(), 1, shape));
+        assert_eq!(ndjson("{\"x\":[1,2],\"u\":[1]}\n\n{\"x\":[1,NaN],\"u\":[1]}\n"), invalid("/3/x/1"));
+        assert_eq!(ndjson("{\"x\":[1,\"2.0\"],\"u\":[1]}\n"), invalid("/1/x/1"));
+        assert_eq!(ndjson("{\"x\":[1,2],\"u\":[1]}\n{\"x\":[1,2,3],\"u\":[1]}\n"), invalid("/2/x"));
+        assert_eq!(ndjson("{\"t\":1,\"x\":[1,2],\"u\":[1]}\n{\"t\":1,\"x\":[1,2],\"u\":[1]}\n"), invalid("/2/t"));
+        assert_eq!(ndjson("hello\n"), (Malformed, Some("/1".to_owned())));
+        // CSV: the 1-based line (the header is line 1), then the column.
+        let csv = |body: &str| at(crate::csv::parse_batch(body.as_bytes(), 1, &definition, 10));
+        assert_eq!(csv("t,a,b,u\n0,1,2,3\n1,1,abc,3\n"), invalid("/3/b"));
+        assert_eq!(csv("t,a,b,u\n0,1,2\n"), invalid("/2"));
+        assert_eq!(csv("t,a,b,u\n0,1,2,3\n0,1,2,3\n"), invalid("/3/t"));
+        assert_eq!(csv("t,a,b,u,c/d\n0,1,2,3,4\n"), invalid("/1/c~1d"));
+        assert_eq!(csv(""), (Malformed, None));
+        // Protobuf: the message's field names, packed values by index.
+        let proto = |m: crate::pb::SampleBatch| at(parse_protobuf(&prost::Message::encode_to_vec(&m), "s", shape));
+        let message = crate::pb::SampleBatch {
+            seq: 1,
+            t0: Some(0.0),
+            channels: 2,
+            x: vec![1.0, 2.0, 3.0, f64::INFINITY],
+            inputs: 1,
+            u: vec![1.0, 2.0],
+            ..Default::default()
+        };
+        assert_eq!(proto(message.clone()), invalid("/x/3"));
+        assert_eq!(proto(crate::pb::SampleBatch { x: vec![1.0; 3], ..message.clone() }), invalid("/x"));
+        assert_eq!(proto(crate::pb::SampleBatch { channels: 3, ..message }), invalid("/channels"));
+    }
+
+    #[test]
+    fn refused_bodies_count_their_samples() {
+        let shape = Shape { n: 2, m: 0, max_samples: 10 };
+        let json = |body: &str| count_samples(Format::Json, body.as_bytes(), shape);
+        assert_eq!(json(r#"{"seq":1,"x":[[1,2],[3,NaN],[5,"6"]]}"#), Some(3));
+        assert_eq!(json(r#"{"x" : [ [1,2] , {"a":"]"} ], "seq": "#), Some(2));
+        assert_eq!(json(r#"{"seq":1,"t":[1,2,3],"x":[]}"#), Some(0));
+        assert_eq!(json(r#"{"seq":1,"y":{"x":[[1],[2]]},"x":[[1,2],[3"#), Some(2));
+        assert_eq!(json(r#"{"seq":1,"x":"[[1],[2]]"}"#), None);
+        assert_eq!(json("garbage"), None);
+        assert_eq!(count_samples(Format::Ndjson, b"{}\n\n{}\n", shape), Some(2));
+        assert_eq!(count_samples(Format::Csv, b"a,b\n1,2\n3\n", shape), Some(2));
+        let message = crate::pb::SampleBatch { x: vec![1.0; 5], ..Default::default() };
+        assert_eq!(count_samples(Format::Protobuf, &prost::Message::encode_to_vec(&message), shape), Some(3));
+        assert_eq!(count_samples(Format::Protobuf, b"\xff\xff", shape), None);
     }
 }

@@ -57,6 +57,22 @@ pub enum CsvError {
     },
 }
 
+impl CsvError {
+    /// Where the error is, as a JSON pointer over the body read as lines of named cells:
+    /// `/<line>/<column>` with the 1-based line number the message names (the header is
+    /// line 1), `/<line>` for a whole row; `None` when the body is not CSV at all.
+    pub fn pointer(&self) -> Option<String> {
+        use domain::error::pointer;
+        match self {
+            Self::Io { .. } | Self::Empty => None,
+            Self::DuplicateColumn(column) => Some(pointer(["1", column])),
+            Self::MissingColumn { name, .. } => Some(pointer(["1", name])),
+            Self::CellCount { line, .. } => Some(pointer([line])),
+            Self::NotANumber { line, column, .. } => Some(pointer([line.to_string(), column.clone()])),
+        }
+    }
+}
+
 /// The header, and which columns hold time, states and inputs.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -257,9 +273,12 @@ pub fn parse_batch_with(
     allow_unknown_columns: bool,
 ) -> Result<SampleBatch, DomainError> {
     let shape = Shape::of(definition, max_samples);
-    let refused = |e: CsvError| match e {
-        CsvError::Io { .. } => DomainError::malformed(format!("the CSV body cannot be read: {e}")),
-        e => DomainError::invalid(format!("CSV {e}")),
+    // Located errors are the rows' and cells' (422); a body that is not CSV text with a
+    // header at all is malformed (400).
+    let refused = |e: CsvError| match (&e, e.pointer()) {
+        (CsvError::Empty, _) => DomainError::malformed(format!("the CSV body is not CSV: {e}")),
+        (_, Some(pointer)) => DomainError::invalid(format!("CSV {e}")).at(pointer),
+        (_, None) => DomainError::malformed(format!("the CSV body cannot be read: {e}")),
     };
     let states: Vec<String> = definition.channels.iter().map(|c| c.name.clone()).collect();
     let inputs: Vec<String> = definition.inputs.iter().map(|c| c.name.clone()).collect();
@@ -273,18 +292,24 @@ pub fn parse_batch_with(
         return Err(DomainError::invalid(format!(
             "CSV line 1: the stream has no column {}; remove it or send `allow_unknown_columns=true`",
             unknown.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-        )));
+        ))
+        .at(domain::error::pointer(["1", unknown[0]])));
     }
     let timed = reader.layout().time.is_some();
     let (mut times, mut x, mut u, mut rows) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    // The line of each time stamp, so a refused one is located where it is.
+    let mut lines = Vec::new();
     let mut row = Row::default();
     while reader.next_row(&mut row).map_err(refused)? {
         if let Some(t) = row.t {
             if t.is_nan() {
                 let line = reader.line_number();
-                return Err(DomainError::invalid(format!("CSV line {line}: column `t` is empty")));
+                return Err(
+                    DomainError::invalid(format!("CSV line {line}: column `t` is empty")).at(format!("/{line}/t"))
+                );
             }
             times.push(t);
+            lines.push(reader.line_number());
         }
         x.extend_from_slice(&row.x);
         u.extend_from_slice(&row.u);
@@ -293,9 +318,9 @@ pub fn parse_batch_with(
             break;
         }
     }
-    check_rows(rows, shape)?;
+    check_rows(rows, shape).map_err(|e| e.at(""))?;
     let timing = if timed {
-        check_times(&times)?;
+        check_times(&times, |k| format!("/{}/t", lines[k]))?;
         Timing::Explicit(times)
     } else {
         Timing::Continue

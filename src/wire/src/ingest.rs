@@ -115,6 +115,7 @@ impl From<&Problem> for pb::Problem {
             title: problem.title.clone(),
             status: u32::from(problem.status),
             detail: problem.detail.clone(),
+            pointer: problem.pointer.clone(),
         }
     }
 }
@@ -125,7 +126,13 @@ impl TryFrom<&pb::Problem> for Problem {
     fn try_from(problem: &pb::Problem) -> Result<Self, WireError> {
         let status = u16::try_from(problem.status)
             .map_err(|_| WireError::OutOfRange { field: "status", value: u64::from(problem.status) })?;
-        Ok(Self { kind: problem.r#type.clone(), title: problem.title.clone(), status, detail: problem.detail.clone() })
+        Ok(Self {
+            kind: problem.r#type.clone(),
+            title: problem.title.clone(),
+            status,
+            detail: problem.detail.clone(),
+            pointer: problem.pointer.clone(),
+        })
     }
 }
 

@@ -8,6 +8,7 @@ pub mod csv;
 pub mod documents;
 pub mod ingest;
 pub mod integral;
+pub mod located;
 pub mod model;
 pub mod model_doc;
 pub mod npz;
@@ -63,6 +64,15 @@ pub enum WireError {
         /// Values present.
         len: usize,
     },
+    /// A matrix of zero columns that claims more rows than [`MAX_EMPTY_ROWS`]: its rows
+    /// cost memory that no byte on the wire paid for.
+    #[error("field `{field}`: {rows} rows of no values; at most {MAX_EMPTY_ROWS}")]
+    EmptyRows {
+        /// The field.
+        field: &'static str,
+        /// Rows claimed.
+        rows: u64,
+    },
     /// Rows of different lengths, which a packed matrix cannot hold.
     #[error("field `{field}`: row {row} has {len} values, row 0 has {first}")]
     Ragged {
@@ -93,6 +103,21 @@ pub enum WireError {
     },
 }
 
+impl WireError {
+    /// The JSON pointer of the field this error is about (`start.x` is `/start/x`).
+    pub fn pointer(&self) -> String {
+        let field = match self {
+            Self::Missing(field) => field,
+            Self::Shape { field, .. }
+            | Self::EmptyRows { field, .. }
+            | Self::Ragged { field, .. }
+            | Self::OutOfRange { field, .. }
+            | Self::UnknownEnum { field, .. } => field,
+        };
+        domain::error::pointer(field.split('.'))
+    }
+}
+
 /// A u64 as usize, or the typed error naming the field.
 pub(crate) fn to_usize(value: u64, field: &'static str) -> Result<usize, WireError> {
     usize::try_from(value).map_err(|_| WireError::OutOfRange { field, value })
@@ -107,6 +132,11 @@ pub(crate) fn rows_to_matrix(rows: &[Vec<f64>], field: &'static str) -> Result<p
     Ok(pb::Matrix { rows: rows.len() as u64, cols: cols as u64, data: rows.concat() })
 }
 
+/// Most rows a matrix of zero columns may claim (a model's lifted dimension is bounded by
+/// the same number). Without a bound, a ten-byte message claiming 2^40 empty rows would
+/// make the decoder allocate 24 bytes per row (found by `tests/fuzz_parsers.rs`).
+pub const MAX_EMPTY_ROWS: usize = koopman::MAX_LIFTED;
+
 /// Unpacks a matrix into rows, checking that the data fills it exactly.
 pub(crate) fn matrix_to_rows(matrix: &pb::Matrix, field: &'static str) -> Result<Vec<Vec<f64>>, WireError> {
     let shape_error = || WireError::Shape { field, rows: matrix.rows, cols: matrix.cols, len: matrix.data.len() };
@@ -117,6 +147,9 @@ pub(crate) fn matrix_to_rows(matrix: &pb::Matrix, field: &'static str) -> Result
     }
     // Zero columns: `chunks_exact(0)` would panic, and there is nothing to split anyway.
     if cols == 0 {
+        if rows > MAX_EMPTY_ROWS {
+            return Err(WireError::EmptyRows { field, rows: matrix.rows });
+        }
         return Ok(vec![Vec::new(); rows]);
     }
     Ok(matrix.data.chunks_exact(cols).map(<[f64]>::to_vec).collect())

@@ -82,3 +82,25 @@ impl TryFrom<&pb::PredictResponse> for PredictResponse {
         Ok(Self { version: r.version, channels: r.channels.clone(), t: r.t.clone(), x: matrix_to_rows(x, "x")? })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MAX_EMPTY_ROWS, WireError};
+
+    /// Regression (found by the fuzz harness's allocation bound): a tiny message claiming a
+    /// huge matrix of zero columns was unpacked into that many empty rows.
+    #[test]
+    fn a_matrix_of_no_columns_cannot_claim_unbounded_rows() {
+        let claim = |rows: u64| pb::PredictRequest {
+            horizon: 1,
+            u: Some(pb::Matrix { rows, cols: 0, data: vec![] }),
+            ..Default::default()
+        };
+        let e = PredictRequest::try_from(&claim(1 << 40)).unwrap_err();
+        assert_eq!(e, WireError::EmptyRows { field: "u", rows: 1 << 40 });
+        assert_eq!(e.pointer(), "/u");
+        let ok = PredictRequest::try_from(&claim(MAX_EMPTY_ROWS as u64)).unwrap();
+        assert_eq!(ok.u.map(|u| u.len()), Some(MAX_EMPTY_ROWS));
+    }
+}

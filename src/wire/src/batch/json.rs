@@ -39,7 +39,7 @@ pub(super) fn parse(body: &[u8], shape: Shape) -> Option<SampleBatch> {
     check_rows(rows, shape).ok()?;
     let timing = match (t.flatten(), t0.flatten()) {
         (Some(_), Some(_)) => return None,
-        (Some(t), None) if t.len() == rows && check_times(&t).is_ok() => Timing::Explicit(t),
+        (Some(t), None) if t.len() == rows && check_times(&t, |_| String::new()).is_ok() => Timing::Explicit(t),
         (Some(_), None) => return None,
         (None, Some(t0)) => Timing::Start(t0),
         (None, None) => Timing::Continue,

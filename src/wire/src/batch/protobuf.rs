@@ -2,31 +2,36 @@
 //! same rules as JSON batches into the same [`SampleBatch`]. Packed values use NaN for a
 //! missing value; per-sample quality flags turn a bad sample into one with missing values.
 
-use prost::Message as _;
-
 use super::{SampleBatch, Shape, Timing, check_rows, check_times};
 use crate::pb;
 use domain::error::DomainError;
 
 /// Parses a protobuf `koopstream.v1.SampleBatch` sent to stream `stream`: bytes that do not
-/// decode are 400, a batch that does not fit the stream is refused as its JSON twin would be.
+/// decode are refused at the field prost names (or as malformed when it names none), a batch
+/// that does not fit the stream is refused as its JSON twin would be. Pointers use the
+/// message's field names (`/x/7` is value 7 of the packed `x`).
 pub fn parse_protobuf(body: &[u8], stream: &str, shape: Shape) -> Result<SampleBatch, DomainError> {
     from_proto(decode_protobuf(body)?, stream, shape)
 }
 
 /// Decodes a protobuf batch without validating it (so a refusal can still name its seq).
 pub fn decode_protobuf(body: &[u8]) -> Result<pb::SampleBatch, DomainError> {
-    pb::SampleBatch::decode(body).map_err(|e| DomainError::malformed(format!("the protobuf batch is malformed: {e}")))
+    crate::located::from_protobuf(body, "the protobuf batch")
 }
 
 /// Checks packed values: NaN (any payload) is a missing value, made the one canonical NaN so
 /// the log holds the same bytes as for a JSON null; an infinity refuses the batch.
-fn check_packed(values: &mut [f64], width: usize, what: &str) -> Result<(), DomainError> {
+fn check_packed(values: &mut [f64], width: usize, field: &str) -> Result<(), DomainError> {
     for (i, v) in values.iter_mut().enumerate() {
         if v.is_nan() {
             *v = f64::NAN;
         } else if !v.is_finite() {
-            return Err(DomainError::invalid(format!("{what} sample {} value {} is not finite", i / width, i % width)));
+            return Err(DomainError::invalid(format!(
+                "field `{field}`: sample {} value {} is not finite",
+                i / width,
+                i % width
+            ))
+            .at(format!("/{field}/{i}")));
         }
     }
     Ok(())
@@ -41,61 +46,68 @@ pub fn from_proto(batch: pb::SampleBatch, stream: &str, shape: Shape) -> Result<
         return Err(DomainError::invalid(format!(
             "field `stream_id`: the batch is for stream `{}`, not `{stream}`",
             batch.stream_id
-        )));
+        ))
+        .at("/stream_id"));
     }
     if batch.channels as usize != n {
         return Err(DomainError::invalid(format!(
             "field `channels`: the batch has {} channels, the stream has {n}",
             batch.channels
-        )));
+        ))
+        .at("/channels"));
     }
     if batch.x.len().checked_rem(n) != Some(0) {
         return Err(DomainError::invalid(format!(
             "field `x`: {} values are not whole samples of {n} channels",
             batch.x.len()
-        )));
+        ))
+        .at("/x"));
     }
     let rows = batch.x.len() / n;
-    check_rows(rows, shape)?;
+    check_rows(rows, shape).map_err(|e| e.at("/x"))?;
     if batch.inputs as usize != m {
-        return Err(DomainError::invalid(if batch.inputs == 0 && batch.u.is_empty() {
-            format!("field `u` is missing; the stream has {m} inputs")
+        return Err(if batch.inputs == 0 && batch.u.is_empty() {
+            DomainError::invalid(format!("field `u` is missing; the stream has {m} inputs")).at("/u")
         } else {
-            format!("field `inputs`: the batch has {} inputs, the stream has {m}", batch.inputs)
-        }));
+            DomainError::invalid(format!("field `inputs`: the batch has {} inputs, the stream has {m}", batch.inputs))
+                .at("/inputs")
+        });
     }
     if batch.u.len() != rows * m {
         return Err(DomainError::invalid(format!(
             "field `u` has {} values for {rows} samples of {m} inputs",
             batch.u.len()
-        )));
+        ))
+        .at("/u"));
     }
     if !batch.quality.is_empty() && batch.quality.len() != rows {
         return Err(DomainError::invalid(format!(
             "field `quality` has {} flags for {rows} samples",
             batch.quality.len()
-        )));
+        ))
+        .at("/quality"));
     }
     // proto3 cannot tell an empty `t` from an absent one; empty means absent.
     let timing = match (batch.t.is_empty(), batch.t0) {
-        (false, Some(_)) => return Err(DomainError::invalid("fields `t` and `t0`: give one or the other")),
+        (false, Some(_)) => return Err(DomainError::invalid("fields `t` and `t0`: give one or the other").at("/t0")),
         (false, None) if batch.t.len() != rows => {
             return Err(DomainError::invalid(format!(
                 "field `t` has {} time stamps for {rows} samples",
                 batch.t.len()
-            )));
+            ))
+            .at("/t"));
         }
         (false, None) => {
-            check_times(&batch.t)?;
+            check_times(&batch.t, |k| format!("/t/{k}"))?;
             Timing::Explicit(batch.t)
         }
         (true, Some(t0)) if t0.is_finite() => Timing::Start(t0),
-        (true, Some(_)) => return Err(DomainError::invalid("field `t0` is not finite")),
+        (true, Some(_)) => return Err(DomainError::invalid("field `t0` is not finite").at("/t0")),
         (true, None) => Timing::Continue,
     };
     let (mut x, mut u) = (batch.x, batch.u);
-    check_packed(&mut x, n, "field `x`:")?;
-    check_packed(&mut u, m.max(1), "field `u`:")?;
+    check_packed(&mut x, n, "x")?;
+    check_packed(&mut u, m.max(1), "u")?;
     for (k, _) in batch.quality.iter().enumerate().filter(|(_, q)| **q != 0) {
         x[k * n..(k + 1) * n].fill(f64::NAN);
         u[k * m..(k + 1) * m].fill(f64::NAN);
