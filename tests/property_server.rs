@@ -80,6 +80,7 @@ fn definition() -> impl Strategy<Value = Value> {
         field(vec![json!(1), json!(50)], vec![json!(0), json!(1_000_000_000_000u64)]),
         field(vec![json!(0), json!(3)], vec![json!(1_000_000_000_000_000u64), json!(-1)]),
         field(vec![json!(5), json!(500)], vec![json!(0), json!(1_000_000_000_000u64)]),
+        field(vec![json!(0), json!(4.5)], vec![json!(1), json!(1000), json!(-1)]),
     );
     let model = (
         field(
@@ -110,7 +111,7 @@ fn definition() -> impl Strategy<Value = Value> {
         proptest::bool::weighted(0.05),
     );
     (sizes, model, identity).prop_map(|(sizes, model, identity)| {
-        let (warmup, window, eigen_every, flat_line, refactor_every) = sizes;
+        let (warmup, window, eigen_every, flat_line, refactor_every, outlier_gate) = sizes;
         let (dictionary, mu, forgetting, modes, ts) = model;
         let (id, channels, inputs, unknown) = identity;
         let mut d = json!({"channels": channels, "inputs": inputs, "ts": ts, "implicit_timing": true});
@@ -121,6 +122,7 @@ fn definition() -> impl Strategy<Value = Value> {
             ("eigen_every", eigen_every),
             ("flat_line", flat_line),
             ("refactor_every", refactor_every),
+            ("outlier_gate", outlier_gate),
             ("dictionary", dictionary),
             ("mu", mu),
             ("forgetting", forgetting),
