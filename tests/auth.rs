@@ -20,27 +20,18 @@ const ADMIN: &str = "admin-secret";
 const METRICS: &str = "metrics-secret";
 const GATEWAY: &str = "gateway-secret";
 
-fn token(name: &str, secret: &str, scopes: &[&str]) -> TokenConfig {
-    TokenConfig {
-        name: name.to_owned(),
-        sha256: TokenDigest::of(secret).to_hex(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        ..TokenConfig::default()
-    }
-}
-
 fn secured() -> ServiceConfig {
-    let mut gateway = token("gateway", GATEWAY, &["ingest"]);
+    let mut gateway = TokenConfig::for_secret("gateway", GATEWAY, &["ingest"]);
     gateway.streams = vec!["pmu-*".to_owned()];
-    let mut limited = token("limited", "limited-secret", &["read"]);
+    let mut limited = TokenConfig::for_secret("limited", "limited-secret", &["read"]);
     limited.rate_per_s = Some(0.5);
     limited.burst = Some(2.0);
     let auth = AuthConfig {
         tokens: vec![
-            token("reader", READ, &["read"]),
-            token("feeder", INGEST, &["ingest"]),
-            token("operator", ADMIN, &["admin"]),
-            token("prometheus", METRICS, &["metrics"]),
+            TokenConfig::for_secret("reader", READ, &["read"]),
+            TokenConfig::for_secret("feeder", INGEST, &["ingest"]),
+            TokenConfig::for_secret("operator", ADMIN, &["admin"]),
+            TokenConfig::for_secret("prometheus", METRICS, &["metrics"]),
             gateway,
             limited,
         ],

@@ -141,18 +141,12 @@ async fn the_python_client_streams_a_csv_in_protobuf_and_builds_the_json_model()
 #[ignore = "needs a Python venv: PYTHON_FOR_TESTS=$(bash deploy/examples/setup-venv.sh)"]
 async fn the_python_client_authenticates_with_a_bearer_token() {
     use koopstream::access::TokenConfig;
-    use koopstream::api::auth::TokenDigest;
     use koopstream::config::{AuthConfig, ServiceConfig};
     let python = std::env::var("PYTHON_FOR_TESTS")
         .expect("PYTHON_FOR_TESTS names the venv's interpreter (bash deploy/examples/setup-venv.sh prints it)");
     let csv = scratch_dir("python-token").join("vdp.csv");
     write_csv(&csv);
-    let token = TokenConfig {
-        name: "gateway".to_owned(),
-        sha256: TokenDigest::of("gateway-secret").to_hex(),
-        scopes: vec!["ingest".to_owned(), "admin".to_owned()],
-        ..TokenConfig::default()
-    };
+    let token = TokenConfig::for_secret("gateway", "gateway-secret", &["ingest", "admin"]);
     let config =
         ServiceConfig { auth: AuthConfig { tokens: vec![token], ..AuthConfig::default() }, ..Default::default() };
     let server = TestServer::start_with(config).await;

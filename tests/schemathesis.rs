@@ -15,7 +15,6 @@ use std::process::Command;
 
 use common::TestServer;
 use koopstream::access::TokenConfig;
-use koopstream::api::auth::TokenDigest;
 use koopstream::config::{AuthConfig, ServiceConfig};
 
 const TOKEN: &str = "schemathesis-secret";
@@ -25,12 +24,7 @@ const TOKEN: &str = "schemathesis-secret";
 async fn schemathesis_finds_no_failure() {
     let st = std::env::var("SCHEMATHESIS").expect("SCHEMATHESIS names schemathesis's `st` command");
     let budget = std::env::var("SCHEMATHESIS_SECONDS").unwrap_or_else(|_| "90".to_owned());
-    let token = TokenConfig {
-        name: "schemathesis".to_owned(),
-        sha256: TokenDigest::of(TOKEN).to_hex(),
-        scopes: ["read", "ingest", "admin", "metrics"].map(str::to_owned).to_vec(),
-        ..TokenConfig::default()
-    };
+    let token = TokenConfig::for_secret("schemathesis", TOKEN, &["read", "ingest", "admin", "metrics"]);
     let config =
         ServiceConfig { auth: AuthConfig { tokens: vec![token], ..AuthConfig::default() }, ..Default::default() };
     let server = TestServer::start_with(config).await;

@@ -1,6 +1,8 @@
 //! The binary as an operator runs it: configuration layers and errors that name the key,
 //! a clean exit on SIGTERM, and the demo against an in-process server.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,15 +65,7 @@ fn serve_listens_where_configured_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let address = loop {
-        assert!(Instant::now() < deadline, "no listening line");
-        let line = lines.next().expect("the server logs").unwrap();
-        let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
-        if entry["fields"]["message"] == "koopstream listening" {
-            break entry["fields"]["address"].as_str().unwrap().to_owned();
-        }
-    };
+    let address = common::child::listening_address(&mut lines);
     assert!(address.starts_with("127.0.0.1:") && !address.ends_with(":1") && !address.ends_with(":2"), "{address}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let health =

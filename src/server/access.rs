@@ -48,6 +48,19 @@ pub struct TokenConfig {
     pub burst: Option<f64>,
 }
 
+impl TokenConfig {
+    /// An entry for a known secret (tests and programs that build their configuration);
+    /// only the digest is kept.
+    pub fn for_secret(name: &str, secret: &str, scopes: &[&str]) -> Self {
+        TokenConfig {
+            name: name.to_owned(),
+            sha256: TokenDigest::of(secret).to_hex(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            ..TokenConfig::default()
+        }
+    }
+}
+
 /// The file named by `auth.tokens_file`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,12 +176,7 @@ mod tests {
     use super::*;
 
     fn token(name: &str, secret: &str, scopes: &[&str]) -> TokenConfig {
-        TokenConfig {
-            name: name.to_owned(),
-            sha256: TokenDigest::of(secret).to_hex(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            ..TokenConfig::default()
-        }
+        TokenConfig::for_secret(name, secret, scopes)
     }
 
     #[test]

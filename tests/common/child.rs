@@ -25,15 +25,7 @@ impl ChildServer {
         command.envs(env.iter().copied()).stderr(Stdio::piped()).stdout(Stdio::null());
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let address = loop {
-            assert!(Instant::now() < deadline, "no listening line");
-            let line = lines.next().expect("the server logs").unwrap();
-            let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
-            if entry["fields"]["message"] == "koopstream listening" {
-                break entry["fields"]["address"].as_str().unwrap().to_owned();
-            }
-        };
+        let address = listening_address(&mut lines);
         // Keep draining the log, so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
         Self { child, address }
@@ -52,6 +44,19 @@ impl ChildServer {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+/// Reads JSON log lines until the server says where it listens.
+pub fn listening_address(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "no listening line");
+        let line = lines.next().expect("the server logs").unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+        if entry["fields"]["message"] == "koopstream listening" {
+            return entry["fields"]["address"].as_str().unwrap().to_owned();
+        }
     }
 }
 

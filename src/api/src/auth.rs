@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Challenge};
 
 /// The prefix of the WebSocket subprotocol that carries a token for clients that cannot set
 /// an `Authorization` header (browsers): `Sec-WebSocket-Protocol: koopstream.v1.json,
@@ -366,12 +366,9 @@ impl From<Denied> for ApiError {
         match denied {
             Denied::Missing => ApiError::unauthorized(
                 "this route needs a bearer token (Authorization: Bearer <token>)",
-                "Bearer realm=\"koopstream\"",
+                Challenge::Missing,
             ),
-            Denied::UnknownToken => ApiError::unauthorized(
-                "the bearer token is not known",
-                "Bearer realm=\"koopstream\", error=\"invalid_token\"",
-            ),
+            Denied::UnknownToken => ApiError::unauthorized("the bearer token is not known", Challenge::InvalidToken),
             Denied::Scope(scope) => {
                 ApiError::forbidden(format!("the token lacks the `{}` scope this route needs", scope.name()))
             }

@@ -20,6 +20,24 @@ use axum::response::{IntoResponse, Response};
 use domain::error::{DomainError, ErrorKind};
 pub use wire::problem::{PROBLEM_JSON, Problem};
 
+/// The `WWW-Authenticate` challenge of a 401 (RFC 6750).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// No credential was presented.
+    Missing,
+    /// The credential is not a known token.
+    InvalidToken,
+}
+
+impl Challenge {
+    fn header(self) -> &'static str {
+        match self {
+            Challenge::Missing => "Bearer realm=\"koopstream\"",
+            Challenge::InvalidToken => "Bearer realm=\"koopstream\", error=\"invalid_token\"",
+        }
+    }
+}
+
 /// An error answered to a client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -28,13 +46,13 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     pointer: Option<String>,
-    retry_after_s: Option<u64>,
-    www_authenticate: Option<&'static str>,
+    retry_after_s: Option<u32>,
+    challenge: Option<Challenge>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, title, detail: detail.into(), pointer: None, retry_after_s: None, www_authenticate: None }
+        Self { status, kind, title, detail: detail.into(), pointer: None, retry_after_s: None, challenge: None }
     }
 
     /// 422 for a value at `pointer` (an RFC 6901 JSON pointer into the body), named in the
@@ -55,9 +73,9 @@ impl ApiError {
 
     /// 401: no credential, or one that is not known; `challenge` is the `WWW-Authenticate`
     /// header (RFC 6750).
-    pub fn unauthorized(detail: impl Into<String>, challenge: &'static str) -> Self {
+    pub fn unauthorized(detail: impl Into<String>, challenge: Challenge) -> Self {
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail);
-        e.www_authenticate = Some(challenge);
+        e.challenge = Some(challenge);
         e
     }
 
@@ -68,14 +86,15 @@ impl ApiError {
 
     /// 429: the token's request budget is spent; retry after the given seconds.
     pub fn rate_limited(retry_after_s: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Rate limit exceeded",
-            format!("the token's request budget is spent; retry after {retry_after_s} s"),
-        );
-        e.retry_after_s = Some(retry_after_s);
-        e
+        let detail = format!("the token's request budget is spent; retry after {retry_after_s} s");
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Rate limit exceeded", detail)
+            .retry_after(retry_after_s)
+    }
+
+    /// Adds `Retry-After`.
+    fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
+        self
     }
 
     /// 404: no stream with that id.
@@ -125,14 +144,8 @@ impl ApiError {
 
     /// 429: the stream's queue is full; retry after the given seconds.
     pub fn queue_full(stream: &str, retry_after_s: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "queue-full",
-            "Ingest queue full",
-            format!("the ingest queue of stream `{stream}` is full; retry later"),
-        );
-        e.retry_after_s = Some(retry_after_s);
-        e
+        let detail = format!("the ingest queue of stream `{stream}` is full; retry later");
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "queue-full", "Ingest queue full", detail).retry_after(retry_after_s)
     }
 
     /// 503: the service cannot take this now (limit reached, shutting down).
@@ -227,8 +240,8 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = self.retry_after_s {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if let Some(challenge) = self.www_authenticate {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        if let Some(challenge) = self.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge.header()));
         }
         response
     }
