@@ -75,7 +75,7 @@ async fn type_and_value_errors_name_their_field_in_every_format() {
     assert_eq!(invalid_samples(&server).await - before, 3.0);
     expect(csv("t,x1,x2\n0,1,inf\n").await, 422, Some("/2/x2"), "CSV infinity").await;
     expect(csv("t,x1,x2\n0,1,2\n1,3\n").await, 422, Some("/3"), "CSV row").await;
-    expect(csv("").await, 400, None, "CSV empty").await;
+    expect(csv("").await, 422, Some("/1"), "CSV empty").await;
 
     // Protobuf: the message's field names; packed values by index.
     let good =

@@ -6,7 +6,7 @@
 //! One rule decides between 400 and 422 for every body format (JSON, NDJSON, CSV,
 //! protobuf, WebSocket frames): 400 `malformed` only when the body is not a document of its
 //! media type at all, so that no field can be named (not UTF-8, not JSON, a syntax error or
-//! trailing bytes outside any value, an empty CSV body, protobuf bytes that prost cannot
+//! trailing bytes outside any value, protobuf bytes that prost cannot
 //! attribute to a field, an NDJSON line that is not a JSON document, located at its line);
 //! 422 `invalid` for every error that can be located at a field or value: a wrong type (a
 //! string where a number belongs), a `NaN` or `Infinity` literal or any other broken value,

@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(csv("t,a,b,u\n0,1,2\n"), invalid("/2"));
         assert_eq!(csv("t,a,b,u\n0,1,2,3\n0,1,2,3\n"), invalid("/3/t"));
         assert_eq!(csv("t,a,b,u,c/d\n0,1,2,3,4\n"), invalid("/1/c~1d"));
-        assert_eq!(csv(""), (Malformed, None));
+        assert_eq!(csv(""), invalid("/1"), "an empty body lacks its header, line 1");
         // Protobuf: the message's field names, packed values by index.
         let proto = |m: crate::pb::SampleBatch| at(parse_protobuf(&prost::Message::encode_to_vec(&m), "s", shape));
         let message = crate::pb::SampleBatch {

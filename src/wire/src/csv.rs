@@ -60,11 +60,13 @@ pub enum CsvError {
 impl CsvError {
     /// Where the error is, as a JSON pointer over the body read as lines of named cells:
     /// `/<line>/<column>` with the 1-based line number the message names (the header is
-    /// line 1), `/<line>` for a whole row; `None` when the body is not CSV at all.
+    /// line 1), `/<line>` for a whole row (`/1` for the header an empty body lacks); `None`
+    /// when the body cannot be read as text.
     pub fn pointer(&self) -> Option<String> {
         use domain::error::pointer;
         match self {
-            Self::Io { .. } | Self::Empty => None,
+            Self::Io { .. } => None,
+            Self::Empty => Some(pointer(["1"])),
             Self::DuplicateColumn(column) => Some(pointer(["1", column])),
             Self::MissingColumn { name, .. } => Some(pointer(["1", name])),
             Self::CellCount { line, .. } => Some(pointer([line])),
@@ -273,12 +275,11 @@ pub fn parse_batch_with(
     allow_unknown_columns: bool,
 ) -> Result<SampleBatch, DomainError> {
     let shape = Shape::of(definition, max_samples);
-    // Located errors are the rows' and cells' (422); a body that is not CSV text with a
-    // header at all is malformed (400).
-    let refused = |e: CsvError| match (&e, e.pointer()) {
-        (CsvError::Empty, _) => DomainError::malformed(format!("the CSV body is not CSV: {e}")),
-        (_, Some(pointer)) => DomainError::invalid(format!("CSV {e}")).at(pointer),
-        (_, None) => DomainError::malformed(format!("the CSV body cannot be read: {e}")),
+    // Located errors are the header's, rows' and cells' (422; an empty body lacks its
+    // header, line 1); a body that cannot be read as text is malformed (400).
+    let refused = |e: CsvError| match e.pointer() {
+        Some(pointer) => DomainError::invalid(format!("CSV {e}")).at(pointer),
+        None => DomainError::malformed(format!("the CSV body cannot be read: {e}")),
     };
     let states: Vec<String> = definition.channels.iter().map(|c| c.name.clone()).collect();
     let inputs: Vec<String> = definition.inputs.iter().map(|c| c.name.clone()).collect();
