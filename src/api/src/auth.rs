@@ -328,6 +328,11 @@ impl AccessPolicy {
         Requirement::Scope(scope, stream())
     }
 
+    /// The name of a presented token, if it is known (for audit lines of refusals).
+    pub fn name_of(&self, token: &str) -> Option<&str> {
+        self.principals.get(&TokenDigest::of(token)).map(|p| p.name.as_str())
+    }
+
     /// Checks a presented token against a requirement.
     pub fn check(&self, token: Option<&str>, need: &Requirement, now: Instant) -> Result<Arc<Principal>, Denied> {
         let token = token.ok_or(Denied::Missing)?;
@@ -428,7 +433,8 @@ pub async fn authorize(State(state): State<AppState>, mut request: Request, next
                 }
                 Err(denied) => {
                     state.metrics.auth_refused(denied.reason());
-                    tracing::warn!(target: AUDIT_TARGET, who = "?", %method, %path, %peer, refused = ?denied, "request refused");
+                    let who = token.and_then(|t| state.access.name_of(t)).unwrap_or("?");
+                    tracing::warn!(target: AUDIT_TARGET, %who, %method, %path, %peer, refused = ?denied, "request refused");
                     return ApiError::from(denied).into_response();
                 }
             }
