@@ -196,6 +196,7 @@ fn field_of(error: &ConfigError) -> &'static str {
         ConfigError::WindowWithForgetting | ConfigError::Window { .. } => "window",
         ConfigError::Warmup { .. } => "warmup",
         ConfigError::RefactorEvery => "refactor_every",
+        ConfigError::Method(_) => "estimator",
         ConfigError::CentresShape { .. } | ConfigError::TooManyObservables(_) | ConfigError::Spec(_) => "dictionary",
     }
 }

@@ -13,6 +13,50 @@ pub const MAX_WARMUP: usize = 1_000_000;
 /// Longest exact sliding window in pairs (the window holds every pair it spans).
 pub const MAX_WINDOW: usize = 10_000_000;
 
+/// Most correlation lags a correlation estimator keeps (it holds lags x N^2 sums).
+pub const MAX_LAGS: usize = 2000;
+
+/// Longest instrument delay of the instrumental-variable estimator, in pairs.
+pub const MAX_INSTRUMENT_DELAY: usize = 1000;
+
+/// Which estimate of K the estimator serves. The ridge recursion runs in every case (it
+/// initialises the model, tracks residuals and gives the data's Gram matrix); the other
+/// methods keep their own statistics beside it and serve their own K, which noise in the
+/// regressors does not bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Ridge-regularised EDMD, one rank-one update per pair (the default).
+    Ridge,
+    /// DMD on the correlation sequence of the observables: the sums
+    /// C_l = sum psi_{k+l} psi_k^T at `lags` consecutive lags, starting just past the
+    /// dictionary's delay span (so no lag pairs a sample's noise with itself), and at each
+    /// solve K^T = [C_{l+1}] [C_l]^+ through an SVD truncated to `rank` (all of N when
+    /// `None`). For ambient (noise-driven) data without inputs.
+    Correlation {
+        /// Consecutive lags kept (at least 2).
+        lags: usize,
+        /// Rank of the truncated SVD; `None` keeps every non-negligible direction.
+        rank: Option<usize>,
+    },
+    /// Instrumental variables: K = (sum z p^T)^-1 sum z q^T with the regressor `delay`
+    /// pairs earlier as the instrument z, updated recursively (a non-symmetric rank one).
+    InstrumentalVariable {
+        /// Pairs between a regressor and its instrument (at least 1).
+        delay: usize,
+    },
+}
+
+impl Method {
+    /// The name used on the wire and on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Ridge => "ridge",
+            Method::Correlation { .. } => "correlation",
+            Method::InstrumentalVariable { .. } => "iv",
+        }
+    }
+}
+
 /// How the ridge parameter mu is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Regularisation {
@@ -52,6 +96,11 @@ pub struct EstimatorConfig {
     pub seed: u64,
     /// Pairs over which the one-step residual RMS is averaged (exponential window).
     pub residual_horizon: usize,
+    /// Which estimate of K is served.
+    pub method: Method,
+    /// Pairs between two solves of a method whose K is not kept current per pair (the
+    /// correlation estimator solves an SVD; ridge and IV ignore it).
+    pub solve_every: usize,
 }
 
 impl EstimatorConfig {
@@ -61,6 +110,9 @@ impl EstimatorConfig {
     pub const DEFAULT_WARMUP: usize = 200;
     /// Default refactorisation interval in pairs.
     pub const DEFAULT_REFACTOR_EVERY: usize = 2000;
+
+    /// Default pairs between solves of the correlation estimator.
+    pub const DEFAULT_SOLVE_EVERY: usize = 300;
 
     /// A configuration with the defaults for the given state channels and dictionary.
     pub fn new(state_names: Vec<String>, dictionary: DictionarySpec) -> Self {
@@ -77,6 +129,8 @@ impl EstimatorConfig {
             refactor_every: Self::DEFAULT_REFACTOR_EVERY,
             seed: 0,
             residual_horizon: 1000,
+            method: Method::Ridge,
+            solve_every: Self::DEFAULT_SOLVE_EVERY,
         }
     }
 
@@ -144,7 +198,28 @@ impl EstimatorConfig {
         let lifting = rbf.saturating_add(fourier).saturating_add(history).saturating_mul(n.saturating_add(1));
         // The ring of recent lifted residuals behind the modes' confidence intervals.
         let ring = (crate::uncertainty::residual_ring_rows(self.n_lifted()) as u64).saturating_mul(lifted);
+        // The method's own statistics beside the ridge recursion.
+        let method = match self.method {
+            Method::Ridge => 0,
+            // The lag sums (lags N^2) and their lead and lag sums, the ring of recent lifted
+            // vectors (lags, plus the window), and at a solve the two stacked lag matrices
+            // (2 lags N^2) with the SVD's work (N^2 and N lags).
+            Method::Correlation { lags, .. } => {
+                let lags = lags as u64;
+                let kept = lags.saturating_mul(square).saturating_add(lags.saturating_mul(regressor).saturating_mul(2));
+                let ring = lags.saturating_add(self.window.unwrap_or(0) as u64).saturating_mul(regressor);
+                let solve = lags.saturating_mul(square).saturating_mul(3).saturating_add(square.saturating_mul(4));
+                kept.saturating_add(ring).saturating_add(solve)
+            }
+            // sum z p^T, its inverse and sum z z^T (square), sum z q^T and K (rectangular),
+            // and the ring of the last `delay` regressors (plus the window's instruments).
+            Method::InstrumentalVariable { delay } => {
+                let ring = (delay as u64).saturating_add(self.window.unwrap_or(0) as u64).saturating_mul(regressor);
+                square.saturating_mul(3).saturating_add(rect.saturating_mul(2)).saturating_add(ring)
+            }
+        };
         let online = matrices
+            .saturating_add(method)
             .saturating_add(ring)
             .saturating_add(deferred)
             .saturating_add(window)
@@ -246,7 +321,42 @@ impl EstimatorConfig {
         if self.residual_horizon == 0 {
             return Err(ConfigError::Warmup { given: 0, reason: "the residual horizon must be at least 1".into() });
         }
-        Ok(())
+        self.validate_method()
+    }
+
+    fn validate_method(&self) -> Result<(), ConfigError> {
+        if self.solve_every == 0 {
+            return Err(ConfigError::Method("solve_every must be at least 1".into()));
+        }
+        match self.method {
+            Method::Ridge => Ok(()),
+            Method::Correlation { lags, rank } => {
+                if !(2..=MAX_LAGS).contains(&lags) {
+                    return Err(ConfigError::Method(format!(
+                        "lags = {lags}: the correlation estimator keeps 2..={MAX_LAGS} lags"
+                    )));
+                }
+                if self.n_inputs() > 0 {
+                    return Err(ConfigError::Method(
+                        "the correlation estimator takes no inputs (it is for ambient data)".into(),
+                    ));
+                }
+                if let Some(r) = rank
+                    && !(1..=self.n_lifted()).contains(&r)
+                {
+                    return Err(ConfigError::Method(format!("rank = {r}: must lie in 1..={} (N)", self.n_lifted())));
+                }
+                Ok(())
+            }
+            Method::InstrumentalVariable { delay } => {
+                if !(1..=MAX_INSTRUMENT_DELAY).contains(&delay) {
+                    return Err(ConfigError::Method(format!(
+                        "delay = {delay}: the instrument delay must lie in 1..={MAX_INSTRUMENT_DELAY} pairs"
+                    )));
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -80,6 +80,9 @@ pub enum ConfigError {
         /// What needs more samples.
         reason: String,
     },
+    /// The estimation method's own settings cannot be used.
+    #[error("estimator method: {0}")]
+    Method(String),
     /// Refactorisation interval must be at least 1.
     #[error("refactorisation interval must be at least 1 sample")]
     RefactorEvery,

@@ -61,7 +61,7 @@ mod symmetric;
 pub mod uncertainty;
 mod window;
 
-pub use config::{EstimatorConfig, MAX_LIFTED, Regularisation};
+pub use config::{EstimatorConfig, MAX_INSTRUMENT_DELAY, MAX_LAGS, MAX_LIFTED, Method, Regularisation};
 pub use error::{ConfigError, NumericalError, PredictError, SampleError, SampleField, SpecError, StateError};
 pub use estimator::{Counters, Estimator, Progress, SampleOutcome};
 pub use lifting::{Lifting, Standardisation, StateHistory};
