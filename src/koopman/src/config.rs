@@ -41,7 +41,8 @@ pub enum Method {
     /// Instrumental variables: K = (sum z p^T)^-1 sum z q^T with the regressor `delay`
     /// pairs earlier as the instrument z, updated recursively (a non-symmetric rank one).
     InstrumentalVariable {
-        /// Pairs between a regressor and its instrument (at least 1).
+        /// Pairs between a regressor and its instrument (at least
+        /// [`EstimatorConfig::first_free_lag`]).
         delay: usize,
     },
 }
@@ -230,6 +231,13 @@ impl EstimatorConfig {
         warmup.saturating_add(online)
     }
 
+    /// The smallest lag at which two lifted vectors share no sample: one more than the
+    /// dictionary's delay span. Correlation lags start here, and an instrument must lie
+    /// at least this many pairs before its regressor.
+    pub fn first_free_lag(&self) -> usize {
+        self.dictionary.delay.unwrap_or(0) + 1
+    }
+
     /// Checks that the configuration can work; every estimator is built from a valid one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let n = self.n_states();
@@ -349,9 +357,13 @@ impl EstimatorConfig {
                 Ok(())
             }
             Method::InstrumentalVariable { delay } => {
-                if !(1..=MAX_INSTRUMENT_DELAY).contains(&delay) {
+                // The instrument must share no sample with the pair it instruments: the
+                // regressor spans the dictionary's delays, so it must lie past them.
+                let first = self.first_free_lag();
+                if !(first..=MAX_INSTRUMENT_DELAY).contains(&delay) {
                     return Err(ConfigError::Method(format!(
-                        "delay = {delay}: the instrument delay must lie in 1..={MAX_INSTRUMENT_DELAY} pairs"
+                        "instrument_delay = {delay}: must lie in {first}..={MAX_INSTRUMENT_DELAY} pairs \
+                         (past the dictionary's delay span)"
                     )));
                 }
                 Ok(())
