@@ -8,6 +8,8 @@ use faer::{Mat, MatRef};
 use crate::error::NumericalError;
 use crate::lifting::Lifting;
 
+pub mod debiased;
+
 /// Stacked pairs: regressors [psi(x_k); u_k] as rows (M x (N + m)) and targets psi(x_{k+1})
 /// as rows (M x N).
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ pub struct PairData {
     pub regressors: Mat<f64>,
     /// Target rows.
     pub targets: Mat<f64>,
+    /// The chain (0, 1, ...: a new one after every gap) each pair belongs to.
+    pub chains: Vec<usize>,
 }
 
 /// Lifts a trajectory (raw states, row-major, n columns; inputs, row-major, m columns) into
@@ -31,10 +35,13 @@ pub fn stack_pairs(lifting: &Lifting, states: &[f64], inputs: &[f64], chain_star
     let mut previous: Option<Vec<f64>> = None;
     let mut regressor_rows = Vec::new();
     let mut target_rows = Vec::new();
+    let mut chains = Vec::new();
+    let mut chain = 0;
     for k in 0..rows {
         if chain_starts.is_some_and(|c| c[k]) {
             history.clear();
             previous = None;
+            chain += usize::from(k > 0);
         }
         lifting.standardise_into(&states[k * n..(k + 1) * n], &mut z);
         history.push(&z);
@@ -46,6 +53,7 @@ pub fn stack_pairs(lifting: &Lifting, states: &[f64], inputs: &[f64], chain_star
         if let Some(prev) = previous.take() {
             regressor_rows.push(prev);
             target_rows.push(psi.clone());
+            chains.push(chain);
         }
         psi.extend_from_slice(&inputs[k * m..(k + 1) * m]);
         previous = Some(psi);
@@ -53,6 +61,7 @@ pub fn stack_pairs(lifting: &Lifting, states: &[f64], inputs: &[f64], chain_star
     PairData {
         regressors: Mat::from_fn(regressor_rows.len(), n_lifted + m, |i, j| regressor_rows[i][j]),
         targets: Mat::from_fn(target_rows.len(), n_lifted, |i, j| target_rows[i][j]),
+        chains,
     }
 }
 

@@ -166,6 +166,7 @@ mod tests {
             residuals,
             gram_state: gram,
             bias: Some(BiasContext { constant: with_mean.then_some(1), weight_sum: t, effective_pairs: t }),
+            intervals_unavailable: None,
         }
     }
 

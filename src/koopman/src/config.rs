@@ -336,6 +336,12 @@ impl EstimatorConfig {
         if self.solve_every == 0 {
             return Err(ConfigError::Method("solve_every must be at least 1".into()));
         }
+        if self.method != Method::Ridge && self.window.is_some() {
+            return Err(ConfigError::Method(format!(
+                "the {} estimator forgets with `forgetting`, not with a sliding window",
+                self.method.name()
+            )));
+        }
         match self.method {
             Method::Ridge => Ok(()),
             Method::Correlation { lags, rank } => {

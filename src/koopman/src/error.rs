@@ -161,6 +161,14 @@ pub enum NumericalError {
     /// The model is not available yet.
     #[error("no model yet: {0}")]
     NotReady(&'static str),
+    /// A non-finite number reached a solve.
+    #[error("a sum holds a non-finite number")]
+    NotFinite,
+    /// The instrumental-variable moment matrix sum z p^T is singular.
+    #[error(
+        "the instrument moment matrix is singular (too few informative pairs, or instruments that do not correlate with the regressors)"
+    )]
+    Singular,
 }
 
 /// A prediction request that cannot be served.

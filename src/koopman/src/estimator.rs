@@ -5,6 +5,7 @@ use faer::Mat;
 
 use crate::bias::BiasContext;
 use crate::config::{EstimatorConfig, Regularisation};
+use crate::debias::Debiased;
 use crate::error::{ConfigError, NumericalError, SampleError, SampleField, StateError};
 use crate::lifting::{Lifting, StateHistory};
 use crate::model::LinearModel;
@@ -107,6 +108,11 @@ struct Online {
     /// Work space of [`Estimator::one_step_residual`] (n values): a sample's residual
     /// before it is applied. Scratch only, never exported.
     one_step: Vec<f64>,
+    /// The statistics and operator of a method other than ridge, which then serves K.
+    debiased: Option<Debiased>,
+    /// Work space: the served model's a-priori residual (N values) and prediction.
+    served_residual: Vec<f64>,
+    served_prediction: Vec<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +199,9 @@ impl Estimator {
         if let Phase::Online(online) = &mut self.phase {
             online.history.clear();
             online.have_previous = false;
+            if let Some(d) = &mut online.debiased {
+                d.break_chain();
+            }
         }
     }
 
@@ -200,7 +209,7 @@ impl Estimator {
     pub fn progress(&self) -> Progress {
         match &self.phase {
             Phase::WarmingUp(b) => Progress::WarmingUp { have: b.chain_starts.len(), need: self.config.warmup },
-            Phase::Online(o) if o.recursion.is_solved() => Progress::Ready,
+            Phase::Online(_) if self.ready().is_some() => Progress::Ready,
             Phase::Online(_) => Progress::AwaitingRank,
         }
     }
@@ -232,7 +241,26 @@ impl Estimator {
 
     /// K ((N + m) x N, a copy), when a model is available: psi(x_{k+1})^T ~ [psi(x_k); u_k]^T K.
     pub fn k(&self) -> Option<Mat<f64>> {
-        self.ready().map(|o| o.recursion.operator())
+        self.ready().map(|o| o.served_operator())
+    }
+
+    /// K of the ridge recursion, whatever the method serves (the two differ only for the
+    /// correlation and instrumental-variable methods).
+    pub fn ridge_k(&self) -> Option<Mat<f64>> {
+        self.online().filter(|o| o.recursion.is_solved()).map(|o| o.recursion.operator())
+    }
+
+    /// Solves the method's K now from its statistics (the correlation estimator otherwise
+    /// solves every `solve_every` pairs; ridge and instrumental variables are always
+    /// current, and this refactorises them exactly). An offline fit calls it at the end.
+    pub fn solve_now(&mut self) -> Result<(), NumericalError> {
+        match &mut self.phase {
+            Phase::Online(o) => match &mut o.debiased {
+                Some(d) => d.solve(),
+                None => o.recursion.refactorise(),
+            },
+            Phase::WarmingUp(_) => Err(NumericalError::NotReady("still warming up")),
+        }
     }
 
     /// P = G^-1, the inverse of the regularised Gram matrix (full symmetric copy).
@@ -272,16 +300,30 @@ impl Estimator {
             let m = o.recursion.pairs_in_model() as f64;
             (m, m)
         };
-        let bias = (o.lifting.is_linear() && self.config.n_inputs() == 0).then(|| BiasContext {
-            constant: o.lifting.constant_index(),
-            weight_sum,
-            effective_pairs,
-        });
+        // The small-sample correction is that of least squares: ridge only.
+        let bias = (o.lifting.is_linear() && self.config.n_inputs() == 0 && o.debiased.is_none())
+            .then(|| BiasContext { constant: o.lifting.constant_index(), weight_sum, effective_pairs });
+        // K's row covariance factor: ridge's P (sandwiched), the instrumental-variable
+        // M^-1 (sum z z^T) M^-T, or none for the correlation estimator, whose error is
+        // not that of a regression on independent residuals.
+        let (p_state, intervals_unavailable) = match &o.debiased {
+            None => (Mat::from_fn(n, n, |i, j| sandwich * p[(i, j)]), None),
+            Some(d) => match d.row_covariance() {
+                Some(cov) => (Mat::from_fn(n, n, |i, j| sandwich * cov[(i, j)]), None),
+                None => (
+                    Mat::zeros(n, n),
+                    Some(
+                        "the correlation estimator gives no first-order intervals; compare successive refreshes, or use ridge or iv for intervals",
+                    ),
+                ),
+            },
+        };
         Some(ModeStatistics {
-            p_state: Mat::from_fn(n, n, |i, j| sandwich * p[(i, j)]),
+            p_state,
             residuals: o.residual_ring.rows(),
             gram_state: Mat::from_fn(n, n, |i, j| gram[(i, j)] - if i == j { ridge } else { 0.0 }),
             bias,
+            intervals_unavailable,
         })
     }
 
@@ -300,7 +342,16 @@ impl Estimator {
             return None;
         }
         o.lifting.standardise_into(x, &mut o.z);
-        o.recursion.predict_into(&o.regressor, &mut o.one_step);
+        match &o.debiased {
+            Some(d) => {
+                if !d.predict_into(&o.regressor, &mut o.served_prediction) {
+                    return None;
+                }
+                let n = o.one_step.len();
+                o.one_step.copy_from_slice(&o.served_prediction[..n]);
+            }
+            None => o.recursion.predict_into(&o.regressor, &mut o.one_step),
+        }
         for (e, z) in o.one_step.iter_mut().zip(&o.z) {
             *e = z - *e;
         }
@@ -335,7 +386,7 @@ impl Estimator {
 
     /// The linear state-space model (A, B, C, offset) of the current K.
     pub fn linear_model(&self) -> Option<LinearModel> {
-        self.ready().map(|o| LinearModel::from_k(o.recursion.operator().as_ref(), &o.lifting, self.config.n_inputs()))
+        self.ready().map(|o| LinearModel::from_k(o.served_operator().as_ref(), &o.lifting, self.config.n_inputs()))
     }
 
     /// Exact refactorisation from the running sums now.
@@ -369,6 +420,7 @@ impl Estimator {
                     have_previous: o.have_previous,
                     residual_count: o.residuals.count,
                     residual_mean_square: o.residuals.mean_square.clone(),
+                    debiased: o.debiased.as_ref().map(Debiased::export),
                 }))
             }
         };
@@ -406,6 +458,12 @@ impl Estimator {
                 if !(online.mu.is_finite() && online.mu >= 0.0) {
                     return Err(StateError::Invalid("mu"));
                 }
+                let debiased =
+                    match (Debiased::new(&config, n_lifted, lifting.constant_index(), online.mu), online.debiased) {
+                        (None, None) => None,
+                        (Some(empty), Some(state)) => Some(empty.restore(state)?),
+                        _ => return Err(StateError::Invalid("the exported state is of another estimation method")),
+                    };
                 let recursion = Recursion::restore(
                     online.recursion,
                     n_lifted,
@@ -430,6 +488,9 @@ impl Estimator {
                     },
                     residual_ring: ResidualRing::new(n_lifted),
                     one_step: vec![0.0; n],
+                    debiased,
+                    served_residual: vec![0.0; n_lifted],
+                    served_prediction: vec![0.0; n_lifted],
                 }))
             }
         };
@@ -444,7 +505,7 @@ impl Estimator {
     }
 
     fn ready(&self) -> Option<&Online> {
-        self.online().filter(|o| o.recursion.is_solved())
+        self.online().filter(|o| o.recursion.is_solved() && o.debiased.as_ref().is_none_or(|d| d.operator().is_some()))
     }
 
     /// Fixes the lifting, resolves mu, and initialises the model from the warm-up pairs.
@@ -483,6 +544,9 @@ impl Estimator {
             },
             residual_ring: ResidualRing::new(n_lifted),
             one_step: vec![0.0; c.n_states()],
+            debiased: Debiased::new(c, n_lifted, lifting.constant_index(), mu),
+            served_residual: vec![0.0; n_lifted],
+            served_prediction: vec![0.0; n_lifted],
             lifting,
             mu,
         };
@@ -492,6 +556,9 @@ impl Estimator {
             if chain_start {
                 online.history.clear();
                 online.have_previous = false;
+                if let Some(d) = &mut online.debiased {
+                    d.break_chain();
+                }
             }
             let (x, u) = (&buffer.states[k * n..(k + 1) * n], &buffer.inputs[k * m..(k + 1) * m]);
             let outcome = online.ingest(x, u, Mode::SumsOnly);
@@ -502,6 +569,9 @@ impl Estimator {
         // The batch solve of the warm-up pairs (a singular Gram matrix waits for more data).
         if warm_pairs > 0 || !online.recursion.is_solved() {
             let _ = online.recursion.refactorise();
+        }
+        if let Some(d) = &mut online.debiased {
+            let _ = d.solve();
         }
         self.counters.pairs += warm_pairs;
         self.phase = Phase::Online(Box::new(online));
@@ -519,6 +589,17 @@ impl WarmupBuffer {
 }
 
 impl Online {
+    /// The K this estimator serves: the method's own when it has one, else the ridge K.
+    fn served_operator(&self) -> Mat<f64> {
+        match self.debiased.as_ref().and_then(Debiased::operator) {
+            Some(k) => {
+                let rows = self.regressor.len();
+                Mat::from_fn(rows, self.target.len(), |r, c| k[c * rows + r])
+            }
+            None => self.recursion.operator(),
+        }
+    }
+
     /// Lifts the sample and, if it completes a pair, adds the pair (recursively or to the
     /// sums only, as `mode` says). Never allocates.
     fn ingest(&mut self, x: &[f64], u: &[f64], mode: Mode) -> SampleOutcome {
@@ -528,14 +609,29 @@ impl Online {
             return SampleOutcome::ChainStart;
         }
         self.lifting.lift_into(&self.history, &mut self.target);
+        if let Some(d) = &mut self.debiased {
+            d.observe(&self.target);
+        }
         let outcome = if self.have_previous {
-            match self.recursion.update(&self.regressor, &self.target, mode) {
-                PairEffect::Updated => {
-                    let scale = self.lifting.standardisation().map(|s| s.scale.as_slice());
+            let effect = self.recursion.update(&self.regressor, &self.target, mode);
+            let scale = self.lifting.standardisation().map(|s| s.scale.as_slice());
+            match &mut self.debiased {
+                // Another method serves K: its residuals are the model's residuals.
+                Some(d) => {
+                    let recursive = matches!(mode, Mode::Recursive);
+                    if d.pair(&self.regressor, &self.target, recursive, &mut self.served_residual) {
+                        self.residuals.record(&self.served_residual, scale);
+                        self.residual_ring.record(&self.served_residual);
+                    }
+                }
+                None if effect == PairEffect::Updated => {
                     self.residuals.record(self.recursion.last_residual(), scale);
                     self.residual_ring.record(self.recursion.last_residual());
-                    SampleOutcome::Updated
                 }
+                None => {}
+            }
+            match effect {
+                PairEffect::Updated => SampleOutcome::Updated,
                 PairEffect::SumsOnly => SampleOutcome::SumsOnly,
             }
         } else {

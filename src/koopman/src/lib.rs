@@ -40,6 +40,7 @@ pub mod batch;
 pub mod bias;
 mod centres;
 mod config;
+mod debias;
 mod deferred;
 mod dense;
 mod error;
@@ -68,7 +69,10 @@ pub use lifting::{Lifting, Standardisation, StateHistory};
 pub use model::{LinearModel, MAX_HORIZON, PredictionMode};
 pub use noise::mu_from_sigma;
 pub use spec::{DictionarySpec, FourierSpec, RbfSpec};
-pub use state::{EstimatorState, LiftingState, OnlineState, PendingState, PhaseState, RecursionState, WindowState};
+pub use state::{
+    CorrelationState, DebiasedState, EstimatorState, InstrumentalState, LiftingState, OnlineState, PendingState,
+    PhaseState, RecursionState, WindowState,
+};
 
 /// Re-exported so that callers name the same matrix and complex types.
 pub use faer::{Mat, MatRef, c64};

@@ -231,24 +231,25 @@ pub fn analyse(
         let modal: f64 = (0..n_lifted).map(|r| (d.left[(i, r)] * g_w[(r, i)]).re).sum();
         raw_energy.push(output_norm * modal.max(0.0));
         let mode = mode_of(&d, c, ts, i);
-        let (eigenvalue_cov, frequency_ci95, damping_ci95) = match &sigma_w {
-            Some(sigma_w) => {
-                let w: Vec<c64> = (0..n_lifted).map(|r| d.left[(i, r)]).collect();
-                let s_w: Vec<c64> = (0..n_lifted).map(|r| sigma_w[(r, i)]).collect();
-                let v: Vec<c64> = (0..n_lifted).map(|r| d.right[(r, i)]).collect();
-                let cov = uncertainty::eigenvalue_covariance(&w, &s_w, &v, &stats.p_state);
-                let intervals = mode.continuous.zip(uncertainty::frequency_damping_sd(mode.eigenvalue, ts, &cov));
-                let (f, z) = match intervals {
-                    Some((cont, (sd_f, sd_z))) => (
-                        Some(((cont.frequency_hz - Z95 * sd_f).max(0.0), cont.frequency_hz + Z95 * sd_f)),
-                        Some((cont.damping_ratio - Z95 * sd_z, cont.damping_ratio + Z95 * sd_z)),
-                    ),
-                    None => (None, None),
-                };
-                (Some(cov), f, z)
-            }
-            None => (None, None, None),
-        };
+        let (eigenvalue_cov, frequency_ci95, damping_ci95) =
+            match sigma_w.as_ref().filter(|_| stats.intervals_unavailable.is_none()) {
+                Some(sigma_w) => {
+                    let w: Vec<c64> = (0..n_lifted).map(|r| d.left[(i, r)]).collect();
+                    let s_w: Vec<c64> = (0..n_lifted).map(|r| sigma_w[(r, i)]).collect();
+                    let v: Vec<c64> = (0..n_lifted).map(|r| d.right[(r, i)]).collect();
+                    let cov = uncertainty::eigenvalue_covariance(&w, &s_w, &v, &stats.p_state);
+                    let intervals = mode.continuous.zip(uncertainty::frequency_damping_sd(mode.eigenvalue, ts, &cov));
+                    let (f, z) = match intervals {
+                        Some((cont, (sd_f, sd_z))) => (
+                            Some(((cont.frequency_hz - Z95 * sd_f).max(0.0), cont.frequency_hz + Z95 * sd_f)),
+                            Some((cont.damping_ratio - Z95 * sd_z, cont.damping_ratio + Z95 * sd_z)),
+                        ),
+                        None => (None, None),
+                    };
+                    (Some(cov), f, z)
+                }
+                None => (None, None, None),
+            };
         estimates.push(ModeEstimate {
             mode,
             energy: 0.0,

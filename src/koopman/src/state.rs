@@ -99,6 +99,60 @@ pub struct OnlineState {
     pub residual_count: u64,
     /// Residual mean squares per channel.
     pub residual_mean_square: Vec<f64>,
+    /// The statistics of a method other than ridge (`None` for ridge).
+    pub debiased: Option<DebiasedState>,
+}
+
+/// The statistics of the correlation or instrumental-variable estimator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DebiasedState {
+    /// The correlation estimator.
+    Correlation {
+        /// Its lag sums.
+        sums: CorrelationState,
+        /// Pairs since its last solve.
+        since_solve: usize,
+    },
+    /// Instrumental variables.
+    Instrumental(InstrumentalState),
+}
+
+/// The correlation estimator's lag sums (L lags, N observables).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelationState {
+    /// Sums of w psi_t psi_{t-l}^T, L blocks of N x N column-major.
+    pub sums: Vec<f64>,
+    /// Sums of w psi_t per lag (L x N).
+    pub lead: Vec<f64>,
+    /// Sums of w psi_{t-l} per lag (L x N).
+    pub lag: Vec<f64>,
+    /// Sums of the weights per lag (L).
+    pub weight: Vec<f64>,
+    /// The chain's latest lifted vectors, oldest first (row-major, N each).
+    pub ring: Vec<f64>,
+    /// K of the last solve (N x N column-major), if any.
+    pub operator: Option<Vec<f64>>,
+}
+
+/// The instrumental-variable sums, inverse and operator (N' regressors, N targets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstrumentalState {
+    /// M = sum w z p^T + mu I, N' x N' column-major.
+    pub moment: Vec<f64>,
+    /// S = sum w z q^T, N' x N.
+    pub cross: Vec<f64>,
+    /// sum w z z^T, N' x N'.
+    pub instruments: Vec<f64>,
+    /// M^-1, N' x N'.
+    pub inverse: Vec<f64>,
+    /// K, N' x N.
+    pub operator: Vec<f64>,
+    /// Whether the inverse and K hold a solution.
+    pub solved: bool,
+    /// The chain's latest regressors (the instruments to come), oldest first.
+    pub ring: Vec<f64>,
+    /// Pairs since the last exact solve.
+    pub since_refactor: usize,
 }
 
 /// Where the estimator is.

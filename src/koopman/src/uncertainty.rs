@@ -80,6 +80,9 @@ pub struct ModeStatistics {
     /// What the small-sample bias correction needs ([`crate::bias`]); `None` when the
     /// lifting is not linear in the state or the stream has inputs.
     pub bias: Option<BiasContext>,
+    /// Why the modes get no confidence intervals, when the estimator's statistics give
+    /// none (the correlation estimator); `None` when they do.
+    pub intervals_unavailable: Option<&'static str>,
 }
 
 impl ModeStatistics {
@@ -220,6 +223,7 @@ mod tests {
             residuals: ring.rows(),
             gram_state: Mat::identity(2, 2),
             bias: None,
+            intervals_unavailable: None,
         };
         let cov = stats.residual_cov().unwrap();
         let kept: Vec<f64> = (10..rows + 10).map(|i| i as f64).collect();

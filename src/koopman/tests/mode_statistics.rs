@@ -51,6 +51,7 @@ fn energy_shares_of_a_diagonal_system_are_its_signal_shares() {
             }
         }),
         bias: None,
+        intervals_unavailable: None,
     };
     let modes = analyse(a.as_ref(), c.as_ref(), 0.1, &stats).unwrap();
     for m in &modes {

@@ -5,6 +5,7 @@
 use domain::batch::{SampleBatch, Timing};
 pub use domain::journal::{LogEntry, StreamState};
 
+mod debiased;
 mod meter;
 mod snapshot;
 pub use snapshot::{SNAPSHOT_VERSION, decode_snapshot, encode_snapshot, snapshot_version};

@@ -9,12 +9,14 @@ use koopman::{
 use domain::outlier::GateState;
 use domain::snapshot::RejectCounts;
 
+use super::debiased::{get_debiased, put_debiased};
 use super::{CodecError, Reader, StreamState, Writer, meter};
 
 /// Version of the snapshot encoding; a newer one is refused. 3 adds the mode meter, 4 the
 /// producer epoch, the digests of the latest batches and the flat-line runs, 5 the outlier
-/// gate (its count, scale, run and reopenings).
-pub const SNAPSHOT_VERSION: u32 = 5;
+/// gate (its count, scale, run and reopenings), 6 the statistics of the correlation and
+/// instrumental-variable estimators.
+pub const SNAPSHOT_VERSION: u32 = 6;
 /// At most this many (seq, digest) pairs are read back from a snapshot.
 const MAX_RECENT: usize = domain::watermark::RECENT_BATCHES;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"KSS\0";
@@ -152,6 +154,11 @@ pub fn encode_snapshot(s: &StreamState) -> Vec<u8> {
     for v in [gate.learned, gate.consecutive, gate.reopened] {
         w.u64(v);
     }
+    let debiased = match &s.estimator.phase {
+        PhaseState::Online(online) => online.debiased.as_ref(),
+        PhaseState::WarmingUp { .. } => None,
+    };
+    put_debiased(&mut w, debiased);
     w.0
 }
 
@@ -212,6 +219,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
                 have_previous: r.bool()?,
                 residual_count: r.u64()?,
                 residual_mean_square: r.f64s()?,
+                debiased: None,
             }))
         }
         _ => return Err(CodecError::Malformed("phase")),
@@ -245,6 +253,16 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<StreamState, CodecError> {
     } else {
         GateState::default()
     };
+    // Before format 6 every stream is ridge.
+    let mut phase = phase;
+    if version >= 6
+        && let Some(state) = get_debiased(&mut r)?
+    {
+        match &mut phase {
+            PhaseState::Online(online) => online.debiased = Some(state),
+            PhaseState::WarmingUp { .. } => return Err(CodecError::Malformed("method statistics while warming up")),
+        }
+    }
     r.finish()?;
     Ok(StreamState {
         version: stream_version,
@@ -299,6 +317,10 @@ mod tests {
         let mut newer = bytes.clone();
         newer[4] = 99;
         assert_eq!(decode_snapshot(&newer).unwrap_err(), CodecError::NewerVersion(99));
+        // A snapshot of format 5 (no method section: a ridge stream) reads back the same.
+        let mut bytes = bytes[..bytes.len() - 1].to_vec();
+        bytes[4] = 5;
+        assert_eq!(decode_snapshot(&bytes).unwrap(), state);
         // A snapshot of format 4 (no outlier gate) reads back with none: its count 0, its
         // scale empty (the stream seeds it again).
         let gate_trailer = 8 + (8 + 2 * 8) + 3 * 8;
@@ -333,6 +355,48 @@ mod tests {
         let count_at = bytes.len() - 2 * 16 - 8 - (8 + (8 + 2 * 8) + (8 + 2 * 8));
         huge[count_at..count_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode_snapshot(&huge).is_err());
+    }
+
+    #[test]
+    fn the_statistics_of_every_method_round_trip() {
+        use koopman::Method;
+        for method in [Method::Correlation { lags: 12, rank: Some(3) }, Method::InstrumentalVariable { delay: 2 }] {
+            let mut config = EstimatorConfig::new(vec!["a".into(), "b".into()], "state,const,delay:1".parse().unwrap());
+            config.warmup = 10;
+            config.method = method;
+            let mut e = Estimator::new(config).unwrap();
+            for k in 0..200 {
+                e.push(&[(k as f64 * 0.1).sin(), (k as f64 * 0.13).cos() + (k as f64 * 0.7).sin()], &[]).unwrap();
+            }
+            let state = StreamState {
+                version: 1,
+                last_seq: None,
+                epoch: 0,
+                recent: Vec::new(),
+                flat_last: Vec::new(),
+                flat_run: Vec::new(),
+                outlier_gate: GateState::default(),
+                last_t: None,
+                samples: 200,
+                batches: 1,
+                rejects: RejectCounts::default(),
+                estimator: e.export_state(),
+                meter: None,
+            };
+            let PhaseState::Online(online) = &state.estimator.phase else { panic!("online") };
+            assert!(online.debiased.is_some());
+            let bytes = encode_snapshot(&state);
+            assert_eq!(decode_snapshot(&bytes).unwrap(), state, "{method:?}");
+            assert!(decode_snapshot(&bytes[..bytes.len() - 1]).is_err());
+            let mut unknown = bytes.clone();
+            // The method section is the snapshot's tail; its first byte is the tag.
+            let mut section = Writer::default();
+            put_debiased(&mut section, online.debiased.as_ref());
+            let tag_at = bytes.len() - section.0.len();
+            assert_eq!(bytes[tag_at], if matches!(method, Method::Correlation { .. }) { 1 } else { 2 });
+            unknown[tag_at] = 7;
+            assert!(decode_snapshot(&unknown).is_err());
+        }
     }
 
     #[test]
