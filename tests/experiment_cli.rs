@@ -82,6 +82,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
         "## IEEE 68-bus: fault ring-down",
         "## IEEE 68-bus: ambient operation",
         "## IEEE 68-bus: the mode meter",
+        "## IEEE 68-bus ambient: estimators that noise does not bias",
         "## Cost: online update against batch refit",
         "## Online equals batch",
     ] {
@@ -123,6 +124,18 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     table(&dir, "ieee68_ambient_prediction.csv");
     let (_, rows) = table(&dir, "ieee68_ringdown_excitation.csv");
     assert_eq!(rows.len(), 4);
+
+    // De-biased estimators: two channel sets x four SNRs x four methods x four modes; the
+    // correlation estimator finds modes on the speeds alone.
+    let (header, rows) = table(&dir, "ieee68_debiased_ambient.csv");
+    assert_eq!(rows.len(), 2 * 4 * 4 * 4);
+    let found: Vec<&str> = column(&header, &rows, "found");
+    let methods: Vec<&str> = column(&header, &rows, "method");
+    let channels: Vec<&str> = column(&header, &rows, "channels");
+    let correlation_on_speeds = (0..rows.len())
+        .filter(|&i| methods[i] == "correlation (online)" && channels[i] == "speeds" && found[i] == "1/1")
+        .count();
+    assert!(correlation_on_speeds >= 8, "found {correlation_on_speeds} of 16");
 
     // The mode meter: two record lengths without forgetting and the end with two
     // forgetting factors, four modes each; an hour's ids; six detection recipes; two

@@ -8,6 +8,7 @@
 //! [`identify`] matches identified modes to the true ones.
 
 pub mod cost;
+pub mod debiased;
 pub mod fitting;
 pub mod henon;
 pub mod identify;
@@ -46,6 +47,9 @@ pub enum ExperimentSystem {
     /// The mode meter on the IEEE 68-bus system (interval coverage, id stability, alarm
     /// delays, ring-down intervals).
     Meter,
+    /// The de-biased estimators (correlation) against ridge, EDMD and online DMD on the
+    /// IEEE 68-bus system in ambient operation.
+    Debiased,
 }
 
 impl ExperimentSystem {
@@ -154,6 +158,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, ExperimentError> {
         sections.push(ieee68_report::ringdown_experiment(scale)?);
         progress("ieee 68-bus ambient");
         sections.push(ieee68_report::ambient_experiment(scale)?);
+    }
+    if args.system.includes(ExperimentSystem::Debiased) {
+        progress("ieee 68-bus ambient, de-biased estimators");
+        sections.push(debiased::experiment(scale)?);
     }
     if args.system.includes(ExperimentSystem::Meter) {
         progress("ieee 68-bus mode meter");
