@@ -107,7 +107,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     let (_, rows) = table(&dir, "ring_prediction.csv");
     assert_eq!(rows.len(), 3);
     let (header, rows) = table(&dir, "henon.csv");
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4, "ridge, EDMD, online DMD, instrumental variables");
     let a: Vec<f64> = column(&header, &rows, "a (1.4)").into_iter().map(number).collect();
     assert!((a[1] - 1.4).abs() < 0.05, "EDMD recovers a at sigma = 0.01: {a:?}");
 
