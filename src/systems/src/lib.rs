@@ -68,6 +68,7 @@ pub mod henon;
 pub mod ieee68;
 pub mod integrate;
 pub mod measurement;
+pub mod pmu_error;
 pub mod request;
 pub mod ring;
 pub mod rng;
@@ -77,8 +78,12 @@ pub mod truth;
 pub mod vdp;
 
 pub use error::SystemsError;
-pub use ieee68::{AmbientParams, AngleReference, FaultParams, Ieee68Scenario, Network};
+pub use ieee68::{
+    AmbientParams, AngleReference, FaultParams, Ieee68Scenario, Network, PmuChannel, PmuLayout, PmuOutputMap,
+    PmuQuantity,
+};
 pub use measurement::{MeasurementModel, NoiseLevel, Outliers, SpikeSize};
+pub use pmu_error::{PmuErrors, PmuMeasurement};
 pub use request::{
     DampingChange, HenonParams, Ieee68Params, SimulationRequest, SystemSpec, VanDerPolParams, VdpRingParams,
 };
