@@ -4,6 +4,7 @@
 pub use crate::henon::HenonAttractor;
 pub use crate::ieee68::{Linearisation, Mode, Network, PmuLayout, PmuOutputMap};
 pub use crate::vdp::LimitCycle;
+pub use nalgebra::Complex;
 
 use crate::error::SystemsError;
 use crate::henon::Henon;
@@ -35,7 +36,7 @@ pub struct PmuModeShape {
     pub mode: Mode,
     /// (column name, complex entry of C v) for every column of the layout, in column
     /// order; v is the state eigenvector with its largest speed entry 1.
-    pub shape: Vec<(String, nalgebra::Complex<f64>)>,
+    pub shape: Vec<(String, Complex<f64>)>,
 }
 
 /// The oscillatory modes of `network` (damping scaled by `scale`) with their shapes in
