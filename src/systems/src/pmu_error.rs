@@ -120,6 +120,10 @@ impl PmuErrors {
         layout.validate()?;
         let channels = layout.channels();
         require(clean.n_columns() == channels.len(), "pmu", "record does not have the layout's columns")?;
+        // The position of each column's bus in the layout (always found: the columns come
+        // from the layout).
+        let bus_of: Vec<usize> =
+            channels.iter().map(|c| layout.buses.iter().position(|&b| b == c.bus).unwrap_or(0)).collect();
         let mut phasor_rng = Rng::stream(seed, PHASOR_STREAM);
         let mut frequency_rng = Rng::stream(seed, FREQUENCY_STREAM);
         let mut rocof_rng = Rng::stream(seed, ROCOF_STREAM);
@@ -140,8 +144,7 @@ impl PmuErrors {
                 Some(i) => factors[i],
                 None => self.phasor_factor(&mut phasor_rng),
             };
-            for (value, channel) in row.iter_mut().zip(&channels) {
-                let i = layout.buses.iter().position(|&b| b == channel.bus).unwrap_or(0);
+            for ((value, channel), &i) in row.iter_mut().zip(&channels).zip(&bus_of) {
                 match channel.quantity {
                     PmuQuantity::Vm => *value *= factors[i].norm(),
                     PmuQuantity::Va => *value += (factors[i].arg() - reference.arg()).to_degrees(),
