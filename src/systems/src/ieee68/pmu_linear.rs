@@ -162,4 +162,53 @@ mod tests {
         assert_eq!(shape.len(), map.names.len());
         assert!(shape.iter().any(|c| c.norm() > 0.0));
     }
+
+    #[test]
+    fn a_small_ring_down_of_one_mode_follows_its_pmu_shape() {
+        // Start at x0 + ε Re(v) for the slowest inter-area mode: to first order the record
+        // is y0 + ε Re(C v e^{λt}), and the PMU's backward-difference frequency is the
+        // interval average ε Re(C_f v (e^{λ t_k} − e^{λ t_{k−1}}) / (λ T)).
+        use crate::ieee68::{AmbientParams, Ieee68Scenario};
+        use crate::integrate::{Rk4, SampleGrid};
+        use crate::rng::Rng;
+        let model = Ieee68Model::new().unwrap();
+        let lin = model.linearise(Network::Pre).unwrap();
+        let layout = PmuLayout { buses: vec![2, 41, 52], ..PmuLayout::default() };
+        let map = model.pmu_output_map(Network::Pre, &lin, &layout).unwrap();
+        let mode = lin.modes[0];
+        let v = lin.mode_shape(&mode).unwrap();
+        let epsilon = 1e-3 / v[..N_MACHINES].iter().map(|c| c.norm()).fold(0.0, f64::max);
+        let x0: Vec<f64> = lin.operating_point.iter().zip(&v).map(|(x, c)| x + epsilon * c.re).collect();
+        let quiet = Ieee68Scenario::Ambient(AmbientParams { load_noise_intensity: 0.0 });
+        let grid = SampleGrid::from_rate(3.0, 60.0).unwrap();
+        let states =
+            model.simulate_states(&quiet, &x0, &grid, &mut Rk4::new(1.0 / 240.0).unwrap(), Rng::new(0)).unwrap();
+        let times = grid.times();
+        let record = model.pmu_outputs(&quiet, &times, &states, &layout).unwrap();
+        let at_rest = {
+            let rest: Vec<f64> = lin.operating_point.iter().cycle().take(2 * 2 * N_MACHINES).copied().collect();
+            model.pmu_outputs(&quiet, &times[..2], &rest, &layout).unwrap()
+        };
+        let shape = map.mode_shape(&lin, &mode).unwrap();
+        let lambda = C64::new(mode.re, mode.im);
+        let width = layout.channels().len();
+        for (j, channel) in layout.channels().iter().enumerate() {
+            let predicted = |k: usize| -> f64 {
+                let grow = |t: f64| (lambda * t).exp();
+                let factor = match channel.quantity {
+                    PmuQuantity::F => {
+                        let k = k.max(1);
+                        (grow(times[k]) - grow(times[k - 1])) / (lambda * (times[k] - times[k - 1]))
+                    }
+                    _ => grow(times[k]),
+                };
+                epsilon * (shape[j] * factor).re
+            };
+            let scale = (0..times.len()).map(|k| predicted(k).abs()).fold(0.0, f64::max);
+            let worst =
+                (0..times.len()).map(|k| (record[k * width + j] - at_rest[j] - predicted(k)).abs()).fold(0.0, f64::max);
+            println!("{}: largest deviation {scale:.3e}, worst linear misfit {worst:.3e}", channel.name());
+            assert!(scale > 0.0 && worst < 0.02 * scale, "{}", channel.name());
+        }
+    }
 }
