@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod fit;
 pub mod loadgen;
+pub mod pmu_cli;
 pub mod progress;
 pub mod server;
 /// The service domain (crate `domain`), under the name the rest of the package uses.

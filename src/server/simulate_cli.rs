@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::pmu_cli::{PmuArgs, PmuErrorArgs, ShapeEntry, measurement, shape_entries};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use systems::{
@@ -25,7 +26,8 @@ pub enum SystemName {
 }
 
 impl SystemName {
-    fn as_str(self) -> &'static str {
+    /// The system's command-line name.
+    pub fn as_str(self) -> &'static str {
         match self {
             SystemName::Vdp => "vdp",
             SystemName::VdpRing => "vdp-ring",
@@ -83,6 +85,12 @@ pub struct SimulateArgs {
     /// Seed of the initial state, process noise and measurement noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// PMU placement and quantities (`--measure pmu`).
+    #[command(flatten)]
+    pub pmu: PmuArgs,
+    /// PMU error budget.
+    #[command(flatten)]
+    pub pmu_errors: PmuErrorArgs,
     /// Write the CSV here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -103,6 +111,10 @@ pub struct TruthArgs {
     /// IEEE 68-bus: the modes with every machine's damping coefficient multiplied by this.
     #[arg(long, default_value_t = 1.0)]
     pub damping_scale: f64,
+    /// IEEE 68-bus: with `--measure pmu`, each mode also gets its shape in the PMU
+    /// quantities (`pmu_shape`).
+    #[command(flatten)]
+    pub pmu: PmuArgs,
 }
 
 /// Why a simulation or truth request failed.
@@ -117,6 +129,14 @@ pub enum SimulateError {
     /// Serialising the truth failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A command-line option that does not fit the others.
+    #[error("{option} {reason}")]
+    Option {
+        /// The option, as typed.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The system has no ground truth of that kind.
     #[error("no ground truth for `{0}` (use vdp, henon or ieee68)")]
     NoTruth(&'static str),
@@ -138,7 +158,11 @@ pub fn run_simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<(), Simu
         };
         params.damping = DampingChange { scale, at: args.damping_change_at };
     }
+    let pmu = measurement(args.system, &args.pmu, &args.pmu_errors)?;
     let mut request = SimulationRequest::new(spec).with_seed(args.seed);
+    if let Some(pmu) = pmu {
+        request = request.with_pmu(pmu);
+    }
     if let Some(d) = args.duration {
         request = request.with_duration(d);
     }
@@ -169,6 +193,15 @@ struct ModeTruth {
     damping_ratio: f64,
     re: f64,
     im: f64,
+    /// Only with `--measure pmu`, so the document is unchanged without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pmu_shape: Option<Vec<ShapeEntry>>,
+}
+
+impl ModeTruth {
+    fn new(m: systems::truth::Mode, pmu_shape: Option<Vec<ShapeEntry>>) -> Self {
+        Self { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio, re: m.re, im: m.im, pmu_shape }
+    }
 }
 
 #[derive(Serialize)]
@@ -192,14 +225,24 @@ struct HenonTruth {
 
 /// The ground truth of a system as JSON.
 pub fn run_truth(args: &TruthArgs) -> Result<String, SimulateError> {
+    if args.system != SystemName::Ieee68 {
+        // Refuses PMU options on the other systems, whose truth has no buses.
+        args.pmu.layout(args.system)?;
+    }
     let json = match args.system {
         SystemName::Ieee68 => {
             let network = Network::from_name(&args.network)?;
-            let modes: Vec<ModeTruth> = systems::truth::ieee68_linearisation_scaled(network, args.damping_scale)?
-                .modes
-                .into_iter()
-                .map(|m| ModeTruth { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio, re: m.re, im: m.im })
-                .collect();
+            let modes: Vec<ModeTruth> = match args.pmu.layout(args.system)? {
+                None => systems::truth::ieee68_linearisation_scaled(network, args.damping_scale)?
+                    .modes
+                    .into_iter()
+                    .map(|m| ModeTruth::new(m, None))
+                    .collect(),
+                Some(layout) => systems::truth::ieee68_pmu_mode_shapes(network, args.damping_scale, &layout)?
+                    .into_iter()
+                    .map(|s| ModeTruth::new(s.mode, Some(shape_entries(&s.shape))))
+                    .collect(),
+            };
             serde_json::to_string_pretty(&modes)?
         }
         SystemName::Vdp => {

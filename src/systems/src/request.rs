@@ -4,6 +4,7 @@
 use crate::error::SystemsError;
 use crate::ieee68::{AngleReference, Ieee68Scenario};
 use crate::measurement::MeasurementModel;
+use crate::pmu_error::PmuMeasurement;
 
 /// Parameters of the single Van der Pol oscillator.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,8 +179,12 @@ pub struct SimulationRequest {
     /// Initial state in the system's state order; default: seeded random state
     /// (oscillators, Hénon) or the pre-fault operating point (ieee68).
     pub initial_state: Option<Vec<f64>>,
-    /// Measurement model applied to the clean record (default: clean).
+    /// Measurement model applied to the clean record (default: clean); with PMU
+    /// measurements it acts on the PMU columns, after the PMU errors.
     pub measurement: MeasurementModel,
+    /// ieee68 only: record PMU quantities at buses instead of the machine states
+    /// (default: `None`, the states).
+    pub pmu: Option<PmuMeasurement>,
 }
 
 impl SimulationRequest {
@@ -193,6 +198,7 @@ impl SimulationRequest {
             seed: 0,
             initial_state: None,
             measurement: MeasurementModel::clean(),
+            pmu: None,
         }
     }
 
@@ -217,6 +223,12 @@ impl SimulationRequest {
     /// Sets the measurement model.
     pub fn with_measurement(mut self, measurement: MeasurementModel) -> Self {
         self.measurement = measurement;
+        self
+    }
+
+    /// Records PMU quantities (ieee68 only) instead of the machine states.
+    pub fn with_pmu(mut self, pmu: PmuMeasurement) -> Self {
+        self.pmu = Some(pmu);
         self
     }
 

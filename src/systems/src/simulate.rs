@@ -6,6 +6,7 @@ use crate::henon::Henon;
 use crate::ieee68::Ieee68Model;
 use crate::integrate::{OdeSystem, Rk4, SampleGrid, sample_trajectory};
 use crate::measurement::MeasurementModel;
+use crate::pmu_error::PmuMeasurement;
 use crate::request::{DampingChange, Ieee68Params, SimulationRequest, SystemSpec};
 use crate::ring::VdpRing;
 use crate::rng::Rng;
@@ -16,19 +17,28 @@ use crate::vdp::VanDerPol;
 const INITIAL_STREAM: u64 = 1;
 const PROCESS_STREAM: u64 = 2;
 const MEASUREMENT_STREAM: u64 = 3;
+const PMU_ERROR_STREAM: u64 = 4;
 
 /// Simulates `request` and returns the measured trajectory (clean if the measurement
-/// model is clean). Equal requests give bit-identical results.
+/// model is clean). PMU records get their C37.118.1 errors first, then the measurement
+/// model. Equal requests give bit-identical results.
 pub fn simulate(request: &SimulationRequest) -> Result<Trajectory, SystemsError> {
-    let clean = simulate_clean(request)?;
+    let mut record = simulate_clean(request)?;
+    if let Some(pmu) = &request.pmu
+        && !pmu.errors.is_none()
+    {
+        let seed = Rng::stream(request.seed, PMU_ERROR_STREAM).next_u64();
+        record = pmu.errors.apply(&record, &pmu.layout, seed)?;
+    }
     if request.measurement == MeasurementModel::clean() {
-        return Ok(clean);
+        return Ok(record);
     }
     let measurement_seed = Rng::stream(request.seed, MEASUREMENT_STREAM).next_u64();
-    request.measurement.apply(&clean, measurement_seed)
+    request.measurement.apply(&record, measurement_seed)
 }
 
-/// Simulates `request` without the measurement model (the true signal).
+/// Simulates `request` without any measurement error (the true signal; for PMU
+/// measurements the error-free PMU quantities).
 pub fn simulate_clean(request: &SimulationRequest) -> Result<Trajectory, SystemsError> {
     let system = &request.system;
     let duration = request.duration.unwrap_or_else(|| system.default_duration());
@@ -36,6 +46,12 @@ pub fn simulate_clean(request: &SimulationRequest) -> Result<Trajectory, Systems
     let step = request.integration_step.unwrap_or_else(|| system.default_integration_step());
     let mut initial_rng = Rng::stream(request.seed, INITIAL_STREAM);
     let given = request.initial_state.as_deref();
+    if request.pmu.is_some() && !matches!(system, SystemSpec::Ieee68(_)) {
+        return Err(SystemsError::InvalidParameter {
+            name: "measure",
+            reason: format!("only the ieee68 system has PMU measurements, not `{}`", system.name()),
+        });
+    }
     match *system {
         SystemSpec::VanDerPol(params) => {
             require(params.mu.is_finite(), "mu", "must be finite")?;
@@ -67,7 +83,9 @@ pub fn simulate_clean(request: &SimulationRequest) -> Result<Trajectory, Systems
             let times = (0..points.len()).map(|k| k as f64).collect();
             Trajectory::new(numbered_names(2), times, points.concat())
         }
-        SystemSpec::Ieee68(params) => simulate_ieee68(&params, given, duration, rate, step, request.seed),
+        SystemSpec::Ieee68(params) => {
+            simulate_ieee68(&params, given, duration, rate, step, request.seed, request.pmu.as_ref())
+        }
     }
 }
 
@@ -78,7 +96,13 @@ fn simulate_ieee68(
     rate: f64,
     step: f64,
     seed: u64,
+    pmu: Option<&PmuMeasurement>,
 ) -> Result<Trajectory, SystemsError> {
+    if let Some(pmu) = pmu {
+        // Checked before the integration, which may take a while.
+        pmu.layout.validate()?;
+        pmu.errors.validate()?;
+    }
     let mut model = Ieee68Model::new()?;
     if params.damping != DampingChange::default() {
         model = model.with_damping_scale(params.damping.scale, params.damping.at)?;
@@ -91,6 +115,11 @@ fn simulate_ieee68(
     let mut integrator = Rk4::new(step)?;
     let process_rng = Rng::stream(seed, PROCESS_STREAM);
     let states = model.simulate_states(&params.scenario, &x0, &grid, &mut integrator, process_rng)?;
+    if let Some(pmu) = pmu {
+        let times = grid.times();
+        let values = model.pmu_outputs(&params.scenario, &times, &states, &pmu.layout)?;
+        return Trajectory::new(pmu.layout.channel_names(), times, values);
+    }
     let values = model.outputs(&states, params.angle_reference)?;
     Trajectory::new(Ieee68Model::channel_names(), grid.times(), values)
 }
@@ -235,6 +264,46 @@ mod tests {
             .with_initial_state(vec![2.0, 0.0]);
         assert_eq!(simulate(&request).unwrap().row(0), &[2.0, 0.0]);
         assert!(simulate(&request.with_initial_state(vec![1.0])).is_err());
+    }
+
+    #[test]
+    fn pmu_records_of_both_scenarios_with_errors_and_noise_on_top() {
+        let pmu = PmuMeasurement::default();
+        for scenario in ["ambient", "fault"] {
+            let request = SimulationRequest::new(SystemSpec::from_name("ieee68", Some(scenario)).unwrap())
+                .with_duration(2.0)
+                .with_seed(5)
+                .with_pmu(pmu.clone());
+            let clean = simulate_clean(&request).unwrap();
+            assert_eq!(clean.names(), pmu.layout.channel_names());
+            assert_eq!(clean.n_rows(), 121);
+            let with_errors = simulate(&request).unwrap();
+            assert_ne!(bits(&clean), bits(&with_errors));
+            let noisy = request.clone().with_measurement(noisy());
+            assert_eq!(bits(&simulate(&noisy).unwrap()), bits(&simulate(&noisy).unwrap()), "{scenario}");
+            // Frequencies stay near 60 Hz; ambient angles stay near the power flow's.
+            let f = clean.column(clean.column_index("b2_f").unwrap());
+            assert!(f.iter().all(|f| (f - 60.0).abs() < 0.5), "{scenario}");
+        }
+        let ambient = SimulationRequest::new(SystemSpec::from_name("ieee68", Some("ambient")).unwrap())
+            .with_duration(10.0)
+            .with_pmu(PmuMeasurement { errors: crate::PmuErrors::none(), ..pmu.clone() });
+        let record = simulate(&ambient).unwrap();
+        let va = record.column(record.column_index("b41_va").unwrap());
+        let swing = va.iter().map(|a| (a - va[0]).abs()).fold(0.0, f64::max);
+        assert!(swing > 1e-4 && swing < 5.0, "ambient angle of bus 41 moves by {swing} deg");
+    }
+
+    #[test]
+    fn pmu_requests_are_checked() {
+        let vdp = SimulationRequest::new(SystemSpec::from_name("vdp", None).unwrap()).with_pmu(Default::default());
+        assert!(simulate(&vdp).unwrap_err().to_string().contains("only the ieee68 system"));
+        let ieee68 = SimulationRequest::new(SystemSpec::from_name("ieee68", None).unwrap());
+        let one_sample = ieee68.clone().with_duration(0.0).with_pmu(Default::default());
+        assert!(simulate(&one_sample).unwrap_err().to_string().contains("at least two samples"));
+        let mut bad = PmuMeasurement::default();
+        bad.layout.buses = vec![70];
+        assert!(simulate(&ieee68.with_pmu(bad)).is_err());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! system, the Van der Pol limit cycle, and the Hénon map's Jacobian and attractor.
 
 pub use crate::henon::HenonAttractor;
-pub use crate::ieee68::{Linearisation, Mode, Network};
+pub use crate::ieee68::{Linearisation, Mode, Network, PmuLayout, PmuOutputMap};
 pub use crate::vdp::LimitCycle;
+pub use nalgebra::Complex;
 
 use crate::error::SystemsError;
 use crate::henon::Henon;
@@ -26,6 +27,37 @@ pub fn ieee68_linearisation(network: Network) -> Result<Linearisation, SystemsEr
 /// `scale` (1: the published data).
 pub fn ieee68_linearisation_scaled(network: Network, scale: f64) -> Result<Linearisation, SystemsError> {
     Ieee68Model::new()?.with_damping_scale(scale, None)?.linearise(network)
+}
+
+/// One mode of the 68-bus system with its shape in PMU quantities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PmuModeShape {
+    /// The mode.
+    pub mode: Mode,
+    /// (column name, complex entry of C v) for every column of the layout, in column
+    /// order; v is the state eigenvector with its largest speed entry 1.
+    pub shape: Vec<(String, Complex<f64>)>,
+}
+
+/// The oscillatory modes of `network` (damping scaled by `scale`) with their shapes in
+/// the PMU quantities of `layout`, from the linearised output map C = ∂y/∂x.
+pub fn ieee68_pmu_mode_shapes(
+    network: Network,
+    scale: f64,
+    layout: &PmuLayout,
+) -> Result<Vec<PmuModeShape>, SystemsError> {
+    layout.validate()?;
+    let model = Ieee68Model::new()?.with_damping_scale(scale, None)?;
+    let linearisation = model.linearise(network)?;
+    let map = model.pmu_output_map(network, &linearisation, layout)?;
+    linearisation
+        .modes
+        .iter()
+        .map(|mode| {
+            let entries = map.mode_shape(&linearisation, mode)?;
+            Ok(PmuModeShape { mode: *mode, shape: map.names.iter().cloned().zip(entries).collect() })
+        })
+        .collect()
 }
 
 /// Limit cycle of the Van der Pol oscillator with parameter `mu` in (0, 20]: period,
@@ -58,6 +90,19 @@ mod tests {
         assert_eq!(jacobian, [[-1.4, 1.0], [0.3, 0.0]]);
         let attractor = henon_attractor(&HenonParams::default()).unwrap();
         assert_eq!(attractor.jacobian_determinant, -0.3);
+    }
+
+    #[test]
+    fn pmu_shapes_come_with_every_mode() {
+        let layout = PmuLayout { buses: vec![2, 41], ..PmuLayout::default() };
+        let shapes = ieee68_pmu_mode_shapes(Network::Pre, 1.0, &layout).unwrap();
+        assert_eq!(shapes.len(), 15);
+        assert_eq!(shapes[0].mode, ieee68_modes(Network::Pre).unwrap()[0]);
+        let names: Vec<&str> = shapes[0].shape.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b2_vm", "b2_va", "b2_f", "b41_vm", "b41_va", "b41_f"]);
+        // The slowest inter-area mode swings area 3 (bus 41) against New England (bus 2).
+        let (f2, f41) = (shapes[0].shape[2].1, shapes[0].shape[5].1);
+        assert!((f2 / f41).re < 0.0, "{f2} vs {f41}");
     }
 
     #[test]

@@ -24,13 +24,21 @@ mod data;
 mod linear;
 mod modes;
 mod network;
+mod pmu;
+mod pmu_layout;
+mod pmu_linear;
 mod scenario;
 mod swing;
 
-use nalgebra::DMatrix;
+use nalgebra::{Complex, DMatrix};
 
 pub use data::N_MACHINES;
 pub use linear::{Linearisation, Mode, oscillatory_modes};
+pub use pmu_layout::{
+    DEFAULT_PMU_BUSES, DEFAULT_REFERENCE_BUS, MAX_PMU_BUSES, NOMINAL_FREQUENCY_HZ, PmuChannel, PmuLayout, PmuQuantity,
+    parse_bus_list,
+};
+pub use pmu_linear::PmuOutputMap;
 pub use scenario::{AmbientParams, AngleReference, FaultParams, Ieee68Scenario};
 pub use swing::OMEGA_BASE;
 
@@ -77,6 +85,9 @@ pub struct Ieee68Model {
     fault_on: PowerCoefficients,
     post: PowerCoefficients,
     load_coupling: LoadCoupling,
+    /// Bus voltages per unit internal EMF, V = −W E (68 × 16), of the networks in force
+    /// before, during and after the fault: the PMU records solve the full network with them.
+    voltage_maps: [DMatrix<Complex<f64>>; 3],
     /// From this time on (s), the swing equations with scaled damping (see
     /// [`Ieee68Model::with_damping_scale`]).
     damping_change: Option<(f64, SwingEquations)>,
@@ -130,6 +141,7 @@ impl Ieee68Model {
             fault_on: PowerCoefficients::new(&faulted.y_reduced, &emf),
             post: PowerCoefficients::new(&tripped.y_reduced, &emf),
             load_coupling: LoadCoupling::new(&data, &intact, emf.clone()),
+            voltage_maps: [intact.voltage_map.clone(), faulted.voltage_map, tripped.voltage_map],
             damping_change: None,
             pre,
             emf,
