@@ -19,14 +19,14 @@ const CORRELATION_DELAYS: usize = 2;
 
 /// One method's errors on one true mode over realisations.
 #[derive(Debug, Clone, Default)]
-struct Errors {
+pub(crate) struct Errors {
     runs: usize,
     frequency: Vec<f64>,
     damping: Vec<f64>,
 }
 
 impl Errors {
-    fn add(&mut self, matched: Option<(f64, f64)>) {
+    pub(crate) fn add(&mut self, matched: Option<(f64, f64)>) {
         self.runs += 1;
         if let Some((f, z)) = matched {
             self.frequency.push(f);
@@ -48,7 +48,7 @@ impl Errors {
 }
 
 /// The methods compared.
-const METHODS: [&str; 4] = ["ridge (online)", "correlation (online)", "batch EDMD (mu = 0)", "online DMD (raw)"];
+pub(crate) const METHODS: [&str; 4] = ["ridge (online)", "correlation (online)", "batch EDMD (mu = 0)", "online DMD (raw)"];
 
 struct Cases {
     channels: Channels,
@@ -169,48 +169,16 @@ fn section(
     duration: f64,
     online_batch: Vec<OnlineBatch>,
 ) -> Section {
-    let mut table = Table::new(
+    let labels: Vec<&str> = cases.iter().map(|c| c.label).collect();
+    let levels: Vec<String> = snrs.iter().map(|s| format!("{s:.0}")).collect();
+    let (table, findings) = error_table(
         "ieee68_debiased_ambient",
         "Ambient 68-bus: inter-area mode errors over realisations, by channels, SNR and method",
-        &[
-            "channels",
-            "SNR (dB)",
-            "method",
-            "true f (Hz)",
-            "true zeta (%)",
-            "found",
-            "mean f err (%)",
-            "mean |f err| (%)",
-            "worst |f err| (%)",
-            "mean zeta err (pt)",
-            "mean |zeta err| (pt)",
-            "worst |zeta err| (pt)",
-        ],
+        truth,
+        &labels,
+        &levels,
+        errors,
     );
-    let mut findings = Vec::new();
-    for (c, case) in cases.iter().enumerate() {
-        for (s, &snr) in snrs.iter().enumerate() {
-            for (m, method) in METHODS.iter().enumerate() {
-                for (t, e) in truth.iter().zip(&errors[c][s][m]) {
-                    table.push(vec![
-                        Cell::text(case.label),
-                        Cell::fixed(snr, 0),
-                        Cell::text(*method),
-                        Cell::fixed(t.frequency_hz, 4),
-                        Cell::fixed(100.0 * t.damping_ratio, 2),
-                        Cell::text(format!("{}/{}", e.frequency.len(), e.runs)),
-                        Cell::fixed(Errors::mean(&e.frequency), 2),
-                        Cell::fixed(Errors::mean_abs(&e.frequency), 2),
-                        Cell::fixed(Errors::worst_abs(&e.frequency), 2),
-                        Cell::fixed(Errors::mean(&e.damping), 2),
-                        Cell::fixed(Errors::mean_abs(&e.damping), 2),
-                        Cell::fixed(Errors::worst_abs(&e.damping), 2),
-                    ]);
-                }
-            }
-            findings.push(compare(case.label, snr, &errors[c][s]));
-        }
-    }
     let intro = vec![format!(
         "Pre-fault network under white-noise load fluctuations; {realisations} realisations of {duration:.0} s at \
          30 frames/s, each its own load and measurement noise (the clean record of a realisation is shared by the \
@@ -231,9 +199,64 @@ fn section(
     }
 }
 
+/// The error table (channels x noise level x method x mode) and one finding per
+/// (channels, level): correlation against ridge.
+pub(crate) fn error_table(
+    file: &str,
+    title: &str,
+    truth: &[TrueMode],
+    labels: &[&str],
+    levels: &[String],
+    errors: &[Vec<Vec<Vec<Errors>>>],
+) -> (Table, Vec<String>) {
+    let mut table = Table::new(
+        file,
+        title,
+        &[
+            "channels",
+            "noise",
+            "method",
+            "true f (Hz)",
+            "true zeta (%)",
+            "found",
+            "mean f err (%)",
+            "mean |f err| (%)",
+            "worst |f err| (%)",
+            "mean zeta err (pt)",
+            "mean |zeta err| (pt)",
+            "worst |zeta err| (pt)",
+        ],
+    );
+    let mut findings = Vec::new();
+    for (c, label) in labels.iter().enumerate() {
+        for (s, level) in levels.iter().enumerate() {
+            for (m, method) in METHODS.iter().enumerate() {
+                for (t, e) in truth.iter().zip(&errors[c][s][m]) {
+                    table.push(vec![
+                        Cell::text(*label),
+                        Cell::text(level.as_str()),
+                        Cell::text(*method),
+                        Cell::fixed(t.frequency_hz, 4),
+                        Cell::fixed(100.0 * t.damping_ratio, 2),
+                        Cell::text(format!("{}/{}", e.frequency.len(), e.runs)),
+                        Cell::fixed(Errors::mean(&e.frequency), 2),
+                        Cell::fixed(Errors::mean_abs(&e.frequency), 2),
+                        Cell::fixed(Errors::worst_abs(&e.frequency), 2),
+                        Cell::fixed(Errors::mean(&e.damping), 2),
+                        Cell::fixed(Errors::mean_abs(&e.damping), 2),
+                        Cell::fixed(Errors::worst_abs(&e.damping), 2),
+                    ]);
+                }
+            }
+            findings.push(compare(label, level, &errors[c][s]));
+        }
+    }
+    (table, findings)
+}
+
 /// One finding per (channels, SNR): the correlation estimator's mean and worst errors
 /// against ridge's, stated as they are.
-fn compare(label: &str, snr: f64, by_method: &[Vec<Errors>]) -> String {
+fn compare(label: &str, level: &str, by_method: &[Vec<Errors>]) -> String {
     let summary = |errors: &[Errors]| {
         let found: usize = errors.iter().map(|e| e.frequency.len()).sum();
         let runs: usize = errors.iter().map(|e| e.runs).sum();
@@ -244,7 +267,7 @@ fn compare(label: &str, snr: f64, by_method: &[Vec<Errors>]) -> String {
     let (rf, runs, rfe, rze, rzw) = summary(&by_method[0]);
     let (cf, _, cfe, cze, czw) = summary(&by_method[1]);
     format!(
-        "{label}, {snr:.0} dB: correlation found {cf}/{runs} mode identifications, mean |f err| {cfe:.2} %, mean \
+        "{label}, {level}: correlation found {cf}/{runs} mode identifications, mean |f err| {cfe:.2} %, mean \
          |zeta err| {cze:.2} pt (worst {czw:.2}); ridge found {rf}/{runs}, {rfe:.2} %, {rze:.2} pt (worst {rzw:.2})."
     )
 }

@@ -18,6 +18,7 @@ mod ieee68_stats;
 mod meter_report;
 pub mod meter_study;
 pub mod plots;
+pub mod pmu_ambient;
 pub mod records;
 pub mod report;
 pub mod ring;
@@ -50,6 +51,8 @@ pub enum ExperimentSystem {
     /// The de-biased estimators (correlation) against ridge, EDMD and online DMD on the
     /// IEEE 68-bus system in ambient operation.
     Debiased,
+    /// The same comparison on what PMUs measure (bus angles and frequencies).
+    Pmu,
 }
 
 impl ExperimentSystem {
@@ -162,6 +165,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, ExperimentError> {
     if args.system.includes(ExperimentSystem::Debiased) {
         progress("ieee 68-bus ambient, de-biased estimators");
         sections.push(debiased::experiment(scale)?);
+    }
+    if args.system.includes(ExperimentSystem::Pmu) {
+        progress("ieee 68-bus ambient from PMUs");
+        sections.push(pmu_ambient::experiment(scale)?);
     }
     if args.system.includes(ExperimentSystem::Meter) {
         progress("ieee 68-bus mode meter");
