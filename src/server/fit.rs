@@ -156,6 +156,11 @@ pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Resu
         progress.update(samples.bytes_read(), report.rows);
     }
     progress.finish(report.rows);
+    // A method solved every so often (the correlation estimator) solves once more, so the
+    // model covers every row; ridge and instrumental variables are current already.
+    if matches!(estimator.config().method, koopman::Method::Correlation { .. }) {
+        let _ = estimator.solve_now();
+    }
     report.pairs = estimator.counters().pairs;
     if estimator.progress() != Progress::Ready {
         return Err(FitError::TooFewRows {
