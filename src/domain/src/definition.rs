@@ -5,8 +5,8 @@ use koopman::{ConfigError, EstimatorConfig, Method, Regularisation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
-use crate::modes::{ModeMeterConfig, ModeMeterRequest};
 use crate::method::StoredMethod;
+use crate::modes::{ModeMeterConfig, ModeMeterRequest};
 use crate::options::{ModelOptions, ModelRequest};
 
 /// A measured channel or an input.

@@ -111,9 +111,8 @@ mod tests {
         for kind in ESTIMATORS {
             assert_eq!(kind.name().parse::<EstimatorKind>(), Ok(kind));
         }
-        let methods = [Method::Ridge, Method::Correlation { lags: 2, rank: None }, Method::InstrumentalVariable {
-            delay: 1,
-        }];
+        let methods =
+            [Method::Ridge, Method::Correlation { lags: 2, rank: None }, Method::InstrumentalVariable { delay: 1 }];
         for method in methods {
             let stored = StoredMethod::from(method);
             assert_eq!((stored.kind().name(), Method::from(stored)), (method.name(), method));

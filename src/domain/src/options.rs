@@ -261,7 +261,10 @@ mod tests {
             (ModelRequest { instrument_delay: Some(0), ..iv() }, "/instrument_delay"),
             (ModelRequest { instrument_delay: Some(MAX_INSTRUMENT_DELAY + 1), ..iv() }, "/instrument_delay"),
             // The instrument must lie past the dictionary's two delays.
-            (ModelRequest { instrument_delay: Some(2), dictionary: Some("state,delay:2".into()), ..iv() }, "/instrument_delay"),
+            (
+                ModelRequest { instrument_delay: Some(2), dictionary: Some("state,delay:2".into()), ..iv() },
+                "/instrument_delay",
+            ),
             (ModelRequest { preset: Some("nope".into()), ..Default::default() }, "/preset"),
             // The preset chooses correlation, which takes no instrument.
             (
@@ -274,8 +277,13 @@ mod tests {
         for (request, pointer) in cases {
             assert_eq!(pointer_of(request.clone()), pointer, "{request:?}");
         }
-        let e = resolve(ModelRequest { preset: Some("pmu-ambient".into()), rank: None, instrument_delay: Some(5), ..Default::default() })
-            .unwrap_err();
+        let e = resolve(ModelRequest {
+            preset: Some("pmu-ambient".into()),
+            rank: None,
+            instrument_delay: Some(5),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("chosen by preset `pmu-ambient`"), "{e}");
     }
 

@@ -143,8 +143,11 @@ pub fn names() -> Vec<&'static str> {
 /// The preset of this name, or a 422 at `/preset` listing the known ones.
 pub fn find(name: &str) -> Result<&'static Preset, DomainError> {
     PRESETS.iter().find(|p| p.name == name).ok_or_else(|| {
-        DomainError::invalid(format!("field `preset`: `{name}` is not a preset; the presets are {}", names().join(", ")))
-            .at("/preset")
+        DomainError::invalid(format!(
+            "field `preset`: `{name}` is not a preset; the presets are {}",
+            names().join(", ")
+        ))
+        .at("/preset")
     })
 }
 

@@ -121,7 +121,9 @@ fn estimator_of(name: &str) -> Result<EstimatorDoc, WireError> {
     if name.is_empty() {
         return Ok(EstimatorDoc::Ridge);
     }
-    name.parse::<EstimatorKind>().map(Into::into).map_err(|_| WireError::UnknownName { field: "estimator", value: name.to_owned() })
+    name.parse::<EstimatorKind>()
+        .map(Into::into)
+        .map_err(|_| WireError::UnknownName { field: "estimator", value: name.to_owned() })
 }
 
 fn complex(c: &ComplexValue) -> pb::Complex {

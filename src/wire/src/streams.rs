@@ -11,8 +11,8 @@ mod presets;
 
 use domain::definition::{Channel, NewStream, StreamDefinition};
 use domain::method::{EstimatorKind, StoredMethod};
-use domain::options::ModelRequest;
 use domain::modes::{AlarmRequest, ModeMeterConfig, ModeMeterRequest};
+use domain::options::ModelRequest;
 use domain::snapshot::{ModelState, RejectCounts, StreamStatus};
 pub use messages::{AlarmMessageDoc, IngestAckDoc, ModeBriefDoc, ModeChangedDoc, ModelSummaryDoc};
 pub use presets::{PresetDoc, PresetModesDoc, PresetSettingsDoc};
@@ -558,8 +558,10 @@ mod tests {
         assert_eq!((d.estimator, d.preset.as_deref()), (StoredMethod::Ridge, None));
         let doc = serde_json::to_value(StreamDefinitionDoc::from(&d)).unwrap();
         assert_eq!((&doc["estimator"], &doc["lags"], &doc["preset"]), (&"ridge".into(), &().into(), &().into()));
-        let d = define(r#"{"channels":[{"name":"a"}],"ts":1,"estimator":"correlation","lags":40,"rank":2,"eigen_every":50}"#)
-            .unwrap();
+        let d = define(
+            r#"{"channels":[{"name":"a"}],"ts":1,"estimator":"correlation","lags":40,"rank":2,"eigen_every":50}"#,
+        )
+        .unwrap();
         assert_eq!(d.estimator, StoredMethod::Correlation { lags: 40, rank: Some(2) });
         // A correlation estimator solves at the eigen cadence.
         assert_eq!(d.estimator_config().solve_every, 50);
