@@ -100,6 +100,7 @@ async fn presets_and_estimators_are_defined_served_and_kept() {
         (json!({"estimator": "iv", "dictionary": "state,delay:5", "instrument_delay": 5}), "/instrument_delay"),
         (json!({"preset": "pmu-ambient", "instrument_delay": 4}), "/instrument_delay"),
         (json!({"preset": "pmu"}), "/preset"),
+        (json!({"preset": "pmu-ambient", "window": 18000}), "/window"),
         (json!({"preset": "pmu-ambient", "ts": 10.0}), "/preset"),
         (json!({"lags": -1}), "/lags"),
     ];

@@ -137,6 +137,13 @@ impl ModelRequest {
         }
         let first_free_lag = dictionary.delay.unwrap_or(0) + 1;
         let method = self.method(first_free_lag, by_preset)?;
+        if method != Method::Ridge && self.window.is_some() {
+            // The configuration refuses it too, at `estimator`; the window is what to drop.
+            return Err(invalid(
+                "window",
+                format!("the `{}` estimator forgets with `forgetting`, not with a sliding window", method.name()),
+            ));
+        }
         let defaults = ModelOptions::default();
         Ok(ModelOptions {
             dictionary,
@@ -266,6 +273,8 @@ mod tests {
                 "/instrument_delay",
             ),
             (ModelRequest { preset: Some("nope".into()), ..Default::default() }, "/preset"),
+            (ModelRequest { window: Some(100), ..correlation() }, "/window"),
+            (ModelRequest { window: Some(100), ..iv() }, "/window"),
             // The preset chooses correlation, which takes no instrument.
             (
                 ModelRequest { preset: Some("pmu-ambient".into()), instrument_delay: Some(5), ..Default::default() },
@@ -299,12 +308,12 @@ mod tests {
             preset: Some("pmu-ambient".into()),
             lags: Some(60),
             warmup: Some(1000),
-            window: Some(18_000),
+            forgetting: Some(0.999),
             ..Default::default()
         })
         .unwrap();
         assert_eq!(tuned.method, Method::Correlation { lags: 60, rank: None });
-        assert_eq!((tuned.forgetting, tuned.window, tuned.warmup), (1.0, Some(18_000), 1000));
+        assert_eq!((tuned.forgetting, tuned.window, tuned.warmup), (0.999, None, 1000));
         // The ring-down preset's instrument follows the dictionary, the preset's or the request's.
         let ringdown = resolve(ModelRequest { preset: Some("pmu-ringdown".into()), ..Default::default() }).unwrap();
         assert_eq!(ringdown.method, Method::InstrumentalVariable { delay: 11 });

@@ -22,7 +22,7 @@ pub struct Setting<T> {
 pub enum Memory {
     /// Exponential forgetting factor rho in (0, 1].
     Forgetting(f64),
-    /// Exact sliding window in pairs.
+    /// Exact sliding window in pairs (ridge only: the other estimators forget with a factor).
     Window(usize),
 }
 
