@@ -103,6 +103,7 @@ async fn every_route_checks_its_scope() {
         ("GET", "/openapi.json", None, ""),
         ("GET", "/metrics", None, "metrics"),
         ("GET", "/v1/streams", None, "read"),
+        ("GET", "/v1/presets", None, "read"),
         ("GET", "/v1/streams/a", None, "read"),
         ("GET", "/v1/streams/a/model", None, "read"),
         ("GET", "/v1/streams/a/modes", None, "read"),

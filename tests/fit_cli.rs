@@ -138,3 +138,31 @@ fn bad_files_stop_with_the_line_and_column() {
         fit(&["--input", example().to_str().unwrap(), "--dt", "1", "--forgetting", "0.9", "--window", "10"]);
     assert!(!ok && stderr.contains("cannot be combined"), "{stderr}");
 }
+
+#[test]
+fn fit_takes_presets_and_estimators_under_the_stream_rules() {
+    let input = example();
+    let input = input.to_str().unwrap();
+    let (ok, stdout, stderr) = fit(&["--input", input, "--dt", "0.1", "--preset", "pmu-ringdown", "--warmup", "100"]);
+    assert!(ok, "{stderr}");
+    let doc: ModelDoc = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((doc.dictionary.spec.as_str(), doc.mu, doc.forgetting), ("state,delay:10", 0.0, 1.0));
+    assert_eq!(serde_json::to_value(doc.estimator).unwrap(), "iv");
+    let (ok, stdout, stderr) =
+        fit(&["--input", input, "--dt", "0.1", "--estimator", "correlation", "--lags", "30", "--dictionary", "state"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(r#""estimator": "correlation""#), "{stdout}");
+    let refused: [(&[&str], &str); 4] = [
+        (&["--lags", "30"], "--lags: only the `correlation` estimator takes it"),
+        (&["--preset", "pmu-ambient", "--instrument-delay", "4"], "chosen by preset `pmu-ambient`"),
+        (&["--preset", "nope"], "--preset: `nope` is not a preset"),
+        (&["--estimator", "ols"], "the estimators are ridge, correlation, iv"),
+    ];
+    for (extra, expected) in refused {
+        let mut args = vec!["--input", input, "--dt", "0.1"];
+        args.extend_from_slice(extra);
+        let (ok, stdout, stderr) = fit(&args);
+        assert!(!ok && stdout.is_empty(), "{extra:?} should fail");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+}

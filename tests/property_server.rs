@@ -101,6 +101,33 @@ fn definition() -> impl Strategy<Value = Value> {
         ),
         prop_oneof![24 => Just(json!(0.02)), 1 => Just(json!(0.0)), 1 => Just(json!(-1.0)), 1 => Just(json!(5e-324)), 1 => Just(json!(1e7))],
     );
+    // Estimators with their parameters and presets, mostly as combinations that fit (the
+    // rank is within N of every dictionary above with one channel, the delay past `delay:3`),
+    // less often ones that do not: a parameter for another estimator, values out of range,
+    // unknown names, a band above 0.4 / ts. The estimators other than ridge take no window,
+    // so their combinations drop a generated one (null is absent).
+    let method = prop_oneof![
+        12 => Just(json!({})),
+        2 => Just(json!({"estimator": "ridge"})),
+        2 => Just(json!({"estimator": "correlation", "window": null})),
+        2 => Just(json!({"estimator": "correlation", "lags": 30, "rank": 1, "window": null})),
+        2 => Just(json!({"estimator": "iv", "window": null})),
+        2 => Just(json!({"estimator": "iv", "instrument_delay": 12, "window": null})),
+        2 => Just(json!({"preset": "pmu-ambient", "window": null})),
+        2 => Just(json!({"preset": "pmu-ringdown", "warmup": 50, "window": null})),
+        2 => Just(json!({"preset": "lab-nonlinear", "estimator": "correlation", "lags": 2, "window": null})),
+        1 => proptest::sample::select(vec![
+            json!({"lags": 10}),
+            json!({"estimator": "iv", "rank": 1}),
+            json!({"estimator": "correlation", "lags": 2001}),
+            json!({"estimator": "correlation", "lags": -1}),
+            json!({"estimator": "correlation", "rank": 5000}),
+            json!({"estimator": "iv", "instrument_delay": 1_000_000_000_000u64}),
+            json!({"estimator": "ols"}),
+            json!({"preset": "pmu"}),
+            json!({"preset": "pmu-ambient", "ts": 100.0}),
+        ]),
+    ];
     let identity = (
         field(
             vec![json!("p"), json!("pmu.1-a")],
@@ -110,7 +137,7 @@ fn definition() -> impl Strategy<Value = Value> {
         prop_oneof![6 => Just(vec![]), 1 => Just(vec![json!({"name": "u0"})])],
         proptest::bool::weighted(0.05),
     );
-    (sizes, model, identity).prop_map(|(sizes, model, identity)| {
+    (sizes, model, method, identity).prop_map(|(sizes, model, method, identity)| {
         let (warmup, window, eigen_every, flat_line, refactor_every, outlier_gate) = sizes;
         let (dictionary, mu, forgetting, modes, ts) = model;
         let (id, channels, inputs, unknown) = identity;
@@ -132,6 +159,9 @@ fn definition() -> impl Strategy<Value = Value> {
             if let Some(value) = value {
                 d[key] = value;
             }
+        }
+        for (key, value) in method.as_object().unwrap() {
+            d[key] = value.clone();
         }
         if unknown {
             d["surprise"] = json!(1);

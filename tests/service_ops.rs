@@ -227,6 +227,7 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
         ("/v1/streams/{id}/modes", vec!["get"]),
         ("/v1/streams/{id}/alarms", vec!["get"]),
         ("/v1/streams/{id}/predict", vec!["post"]),
+        ("/v1/presets", vec!["get"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
         ("/metrics", vec!["get"]),
@@ -252,6 +253,10 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
     assert!(ws["400"].is_object(), "the refusal of a plain GET is documented");
     let band = &schemas["ModeMeterRequest"]["properties"]["band_hz"];
     assert_eq!((band["minItems"].as_u64(), band["maxItems"].as_u64()), (Some(2), Some(2)), "{band}");
+    let create = &schemas["CreateStream"]["properties"];
+    assert_eq!((create["lags"]["minimum"].as_u64(), create["lags"]["maximum"].as_u64()), (Some(2), Some(2000)));
+    let estimators = schemas["Estimator"]["enum"].as_array().unwrap();
+    assert_eq!(estimators, &["ridge", "correlation", "iv"]);
     // Query parameters are documented in the query, optional and never null (they were
     // once listed as required path parameters).
     for (path, item) in paths {

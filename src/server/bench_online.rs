@@ -271,6 +271,7 @@ mod tests {
                 standardise: true,
                 seed: 0,
                 refactor_every: 2000,
+                ..ModelOptions::default()
             },
         }
     }

@@ -14,7 +14,6 @@ use tokio::sync::watch;
 use crate::api::{self, AppInner, AppState, HttpSettings, ScrapeHook, SessionTracker};
 use crate::config::{Durability, ServiceConfig};
 use crate::service::core::Core;
-use crate::service::definition::StreamDefinition;
 use crate::service::metrics::Metrics;
 use crate::service::owner::OwnerContext;
 use crate::service::registry::{Registry, RegistryLimits};
@@ -125,8 +124,8 @@ async fn recover(state: AppState, store: Arc<Store>) -> Result<(), StoreError> {
 /// Rebuilds one stored stream and registers it, or says why it cannot be. Everything that
 /// sizes memory is validated and budgeted before the estimator is built.
 async fn rebuild(state: &AppState, stream: StoredStream) -> Result<(), String> {
-    let definition: StreamDefinition =
-        serde_json::from_slice(&stream.definition).map_err(|e| format!("its stored definition cannot be read: {e}"))?;
+    let definition = crate::store::definition::decode_definition(&stream.definition)
+        .map_err(|e| format!("its stored definition cannot be read: {e}"))?;
     let config = definition.estimator_config();
     config.validate().map_err(|e| format!("its stored definition is refused by this version: {e}"))?;
     let reserved = state.registry.reserve_recovered(&definition)?;

@@ -17,6 +17,7 @@ use koopstream::wire::documents::{
     TrackedModeView, TrackedModesResponse,
 };
 use koopstream::wire::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
+use koopstream::wire::streams::EstimatorDoc;
 use koopstream::wire::{ingest, pb};
 use proptest::collection::vec;
 use proptest::option;
@@ -113,11 +114,12 @@ fn model_doc() -> impl Strategy<Value = ModelDoc> {
         vec(number(), 0..3),
         vec(eigenvalue, 0..4),
         option::of(vec(number(), 0..3)),
+        prop_oneof![Just(EstimatorDoc::Ridge), Just(EstimatorDoc::Correlation), Just(EstimatorDoc::Iv)],
     );
     (head, tail).prop_map(
         |(
             (format, ts, state_channels, input_channels, dictionary, mu, forgetting),
-            (window, pairs, (a, b, c), c_offset, eigenvalues, residual_rms),
+            (window, pairs, (a, b, c), c_offset, eigenvalues, residual_rms, estimator),
         )| {
             ModelDoc {
                 format,
@@ -125,6 +127,7 @@ fn model_doc() -> impl Strategy<Value = ModelDoc> {
                 state_channels,
                 input_channels,
                 dictionary,
+                estimator,
                 mu,
                 forgetting,
                 window,

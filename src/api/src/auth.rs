@@ -320,6 +320,7 @@ impl AccessPolicy {
             (Some("/metrics"), _) => return Requirement::Scope(Scope::Metrics, None),
             (Some("/v1/streams"), &Method::POST) => return Requirement::Scope(Scope::Admin, None),
             (Some("/v1/streams"), _) => return Requirement::Scope(Scope::Read, None),
+            (Some("/v1/presets"), _) => return Requirement::Scope(Scope::Read, None),
             (Some("/v1/streams/{id}"), &Method::DELETE) | (Some("/v1/streams/{id}/reset"), _) => Scope::Admin,
             (Some("/v1/streams/{id}/samples" | "/v1/streams/{id}/ws"), _) => Scope::Ingest,
             _ => Scope::Read,

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod model;
 pub mod negotiate;
+pub mod presets;
 pub mod problem;
 pub mod samples;
 pub mod streams;
@@ -116,7 +117,7 @@ pub type AppState = Arc<AppInner>;
 #[openapi(
     info(title = "koopstream", description = "Streaming online system identification with robust Koopman operators. Bodies are JSON; batches, models, modes and predictions also have protobuf forms (application/x-protobuf; schemas in proto/koopstream/v1/, package koopstream.v1), chosen by Content-Type and Accept."),
     paths(
-        streams::create, streams::list, streams::get, streams::delete, streams::reset,
+        streams::create, streams::list, streams::get, streams::delete, streams::reset, presets::list,
         samples::ingest, ws::upgrade, model::model, model::modes, model::alarms, model::predict,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
@@ -234,6 +235,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
+        // Static data: served before recovery finishes too.
+        .route("/v1/presets", get(presets::list))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit));
     // WebSockets live as long as the client wants: no request timeout.
     let sessions = Router::new()

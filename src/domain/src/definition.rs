@@ -1,12 +1,13 @@
 //! Stream definitions: the create request as sent, and the canonical definition it is
 //! parsed into once (every default filled in, every option validated).
 
-use koopman::{ConfigError, DictionarySpec, EstimatorConfig, Regularisation};
+use koopman::{ConfigError, EstimatorConfig, Method, Regularisation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
+use crate::method::StoredMethod;
 use crate::modes::{ModeMeterConfig, ModeMeterRequest};
-use crate::options::{DEFAULT_DICTIONARY, ModelOptions};
+use crate::options::{ModelOptions, ModelRequest};
 
 /// A measured channel or an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,15 +18,6 @@ pub struct Channel {
     /// Unit, for display (e.g. `pu`, `rad`).
     #[serde(default)]
     pub unit: String,
-}
-
-/// A noise level: one standard deviation for every channel, or one per channel.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Sigma {
-    /// The same for every state channel.
-    One(f64),
-    /// One per state channel.
-    PerChannel(Vec<f64>),
 }
 
 /// A request for a new stream, as a transport received it: everything but `channels` and
@@ -40,26 +32,11 @@ pub struct NewStream {
     pub inputs: Vec<Channel>,
     /// Sample period in seconds.
     pub ts: f64,
-    /// Dictionary spec, as for `koopstream fit` (default `state,const,poly:2`).
-    pub dictionary: Option<String>,
-    /// Ridge parameter (default 1e-6); exclusive with `sigma`.
-    pub mu: Option<f64>,
-    /// Measurement-noise standard deviation(s) to derive mu from at the end of warm-up.
-    pub sigma: Option<Sigma>,
-    /// Forgetting factor in (0, 1] (default 1).
-    pub forgetting: Option<f64>,
-    /// Exact sliding window in pairs (default none).
-    pub window: Option<usize>,
-    /// Warm-up samples (default 200).
-    pub warmup: Option<usize>,
-    /// Standardise channels at the end of warm-up (default true).
-    pub standardise: Option<bool>,
+    /// The model: preset, estimator, dictionary, regularisation, memory, warm-up and the
+    /// rest, as for `koopstream fit`.
+    pub model: ModelRequest,
     /// Eigen-decomposition and summary cadence in samples (default from the configuration).
     pub eigen_every: Option<u64>,
-    /// Seed of RBF centres and Fourier features (default 0).
-    pub seed: Option<u64>,
-    /// Exact refactorisation interval in pairs (default 2000).
-    pub refactor_every: Option<usize>,
     /// The mode meter (default: see [`ModeMeterConfig::defaults`]).
     pub modes: Option<ModeMeterRequest>,
     /// Accept batches without time stamps (default false).
@@ -130,6 +107,15 @@ pub struct StreamDefinition {
     /// gating changes what a model learns, so it is asked for).
     #[serde(default)]
     pub outlier_gate: f64,
+    /// The estimation method with its parameters (ridge in definitions stored before
+    /// methods existed, which is what they were served with).
+    #[serde(default)]
+    pub estimator: StoredMethod,
+    /// The preset the definition was made from, if any: a record of the request, not a
+    /// setting (every value it gave is in the fields above, so retuning a preset later
+    /// changes no existing stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 fn accepted_before_the_option() -> bool {
@@ -256,55 +242,68 @@ impl StreamDefinition {
             ))
             .at("/ts"));
         }
-        let dictionary: DictionarySpec = request
-            .dictionary
-            .as_deref()
-            .unwrap_or(DEFAULT_DICTIONARY)
-            .parse()
-            .map_err(|e| DomainError::invalid(format!("field `dictionary`: {e}")).at("/dictionary"))?;
-        if request.mu.is_some() && request.sigma.is_some() {
-            return Err(DomainError::invalid("fields `mu` and `sigma`: give one or the other").at("/sigma"));
-        }
-        let sigma = request.sigma.map(|s| match s {
-            Sigma::One(v) => vec![v],
-            Sigma::PerChannel(v) => v,
-        });
+        let preset = request.model.preset.as_deref().map(crate::presets::find).transpose()?;
+        let options = request.model.resolve()?;
         let eigen_every = request.eigen_every.unwrap_or(default_eigen_every);
         if eigen_every == 0 {
             return Err(DomainError::invalid("field `eigen_every`: must be at least 1").at("/eigen_every"));
         }
-        let modes = ModeMeterConfig::from_request(request.modes, request.ts)?;
+        let mut modes = request.modes;
+        if let Some(band) = preset.map(|p| p.band_for(request.ts)).transpose()?.flatten() {
+            // The preset's band fills in like any other value: only when the request has none.
+            let modes = modes.get_or_insert_with(Default::default);
+            modes.band_hz = modes.band_hz.take().or_else(|| Some(band.to_vec()));
+        }
+        let modes = ModeMeterConfig::from_request(modes, request.ts)?;
         let outlier_gate = request.outlier_gate.unwrap_or(0.0);
         let (low, high) = crate::outlier::K_RANGE;
         if !(outlier_gate == 0.0 || (low..=high).contains(&outlier_gate)) {
             return Err(DomainError::invalid(format!(
                 "field `outlier_gate`: {outlier_gate} must be 0 (off) or a number of standard deviations from {low} \
                  to {high}"
-            )));
+            ))
+            .at("/outlier_gate"));
         }
-        let defaults = ModelOptions::default();
+        let (mu, sigma) = match options.regularisation {
+            Regularisation::Mu(mu) => (Some(mu), None),
+            Regularisation::NoiseSigma(sigma) => (None, Some(sigma)),
+        };
         let definition = Self {
             id,
             channels: request.channels,
             inputs: request.inputs,
             ts: request.ts,
-            dictionary: dictionary.to_string(),
-            mu: if sigma.is_none() { Some(request.mu.unwrap_or(EstimatorConfig::DEFAULT_MU)) } else { None },
+            dictionary: options.dictionary.to_string(),
+            mu,
             sigma,
-            forgetting: request.forgetting.unwrap_or(defaults.forgetting),
-            window: request.window,
-            warmup: request.warmup.unwrap_or(defaults.warmup),
-            standardise: request.standardise.unwrap_or(defaults.standardise),
+            forgetting: options.forgetting,
+            window: options.window,
+            warmup: options.warmup,
+            standardise: options.standardise,
             eigen_every,
-            seed: request.seed.unwrap_or(defaults.seed),
-            refactor_every: request.refactor_every.unwrap_or(defaults.refactor_every),
+            seed: options.seed,
+            refactor_every: options.refactor_every,
             modes: Some(modes),
             incarnation: 0,
             implicit_timing: request.implicit_timing.unwrap_or(false),
             flat_line: request.flat_line.unwrap_or(DEFAULT_FLAT_LINE),
             outlier_gate,
+            estimator: options.method.into(),
+            preset: preset.map(|p| p.name.to_owned()),
         };
-        definition.estimator_config().validate().map_err(|e| {
+        let config = definition.estimator_config();
+        if let Method::Correlation { rank: Some(rank), .. } = config.method
+            && rank > config.n_lifted()
+        {
+            // The configuration says so too, but at `estimator`; the rank is the value to fix.
+            return Err(DomainError::invalid(format!(
+                "field `rank`: {rank} exceeds the {} observables of dictionary `{}`",
+                config.n_lifted(),
+                definition.dictionary
+            ))
+            .at("/rank"));
+        }
+        config.validate().map_err(|e| {
             DomainError::invalid(format!("field `{}`: {e}", field_of(&e))).at(format!("/{}", field_of(&e)))
         })?;
         Ok(definition)
@@ -324,6 +323,9 @@ impl StreamDefinition {
             standardise: self.standardise,
             seed: self.seed,
             refactor_every: self.refactor_every,
+            method: self.estimator.into(),
+            // A correlation estimator solves when the modes are next refreshed.
+            solve_every: usize::try_from(self.eigen_every).unwrap_or(usize::MAX),
         }
     }
 

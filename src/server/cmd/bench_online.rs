@@ -30,7 +30,7 @@ pub struct BenchOnlineArgs {
 /// Times the updates and prints the timing as JSON.
 pub fn run(args: &BenchOnlineArgs) -> Result<(), CommandError> {
     let timing = crate::bench_online::bench_online(
-        &args.source.options(),
+        &args.source.options()?,
         args.max_updates,
         args.npz.as_ref(),
         args.distribution,

@@ -6,11 +6,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use koopman::{DictionarySpec, EstimatorConfig, Regularisation};
 
 use super::CommandError;
 use crate::fit::{FitOptions, fit_file};
-use crate::service::options::{DEFAULT_DICTIONARY, ModelOptions};
+use crate::service::method::EstimatorKind;
+use crate::service::options::ModelRequest;
 
 fn positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -52,9 +52,27 @@ pub struct SourceArgs {
     /// Columns that are the state (default: every column but `t` and the inputs).
     #[arg(long, value_delimiter = ',')]
     pub channels: Option<Vec<String>>,
-    /// Dictionary: state[,const][,poly:D][,rbf:N[:W]][,fourier:N[:S]][,delay:D].
-    #[arg(long, default_value = DEFAULT_DICTIONARY)]
-    pub dictionary: DictionarySpec,
+    /// A preset (pmu-ambient, pmu-ringdown, lab-nonlinear; see `GET /v1/presets` or the
+    /// README): estimator, dictionary, mu, memory and warm-up for one kind of data. Every
+    /// option given here overrides the preset's.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Estimation method: ridge (default), correlation (ambient data, no inputs) or iv.
+    #[arg(long)]
+    pub estimator: Option<EstimatorKind>,
+    /// Correlation lags of the correlation estimator (default 120).
+    #[arg(long)]
+    pub lags: Option<usize>,
+    /// Rank of the correlation estimator's SVD (default: every direction).
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// Instrument delay of the iv estimator, in pairs (default: the dictionary's delay span + 1).
+    #[arg(long)]
+    pub instrument_delay: Option<usize>,
+    /// Dictionary: state[,const][,poly:D][,rbf:N[:W]][,fourier:N[:S]][,delay:D] (default
+    /// state,const,poly:2).
+    #[arg(long)]
+    pub dictionary: Option<String>,
     /// Ridge parameter mu (default 1e-6).
     #[arg(long, value_parser = non_negative, conflicts_with = "sigma")]
     pub mu: Option<f64>,
@@ -62,56 +80,66 @@ pub struct SourceArgs {
     /// then derived from it at the end of warm-up.
     #[arg(long, value_delimiter = ',', value_parser = non_negative)]
     pub sigma: Option<Vec<f64>>,
-    /// Exponential forgetting factor in (0, 1].
-    #[arg(long, default_value_t = 1.0)]
-    pub forgetting: f64,
+    /// Exponential forgetting factor in (0, 1] (default 1).
+    #[arg(long)]
+    pub forgetting: Option<f64>,
     /// Exact sliding window of this many pairs.
     #[arg(long)]
     pub window: Option<usize>,
-    /// Warm-up samples before the lifting is fixed.
-    #[arg(long, default_value_t = EstimatorConfig::DEFAULT_WARMUP)]
-    pub warmup: usize,
-    /// Standardise channels with the warm-up mean and standard deviation.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub standardise: bool,
-    /// Seed for RBF centres and Fourier features.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Exact refactorisation every this many pairs.
-    #[arg(long, default_value_t = EstimatorConfig::DEFAULT_REFACTOR_EVERY)]
-    pub refactor_every: usize,
+    /// Warm-up samples before the lifting is fixed (default 200).
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Standardise channels with the warm-up mean and standard deviation (default true).
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub standardise: Option<bool>,
+    /// Seed for RBF centres and Fourier features (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Exact refactorisation every this many pairs (default 2000).
+    #[arg(long)]
+    pub refactor_every: Option<usize>,
 }
 
 impl SourceArgs {
-    /// The validated fit options.
-    pub fn options(&self) -> FitOptions {
-        let regularisation = match (&self.mu, &self.sigma) {
-            (_, Some(sigma)) => Regularisation::NoiseSigma(sigma.clone()),
-            (Some(mu), None) => Regularisation::Mu(*mu),
-            (None, None) => Regularisation::Mu(EstimatorConfig::DEFAULT_MU),
+    /// The fit options, resolved as a stream's are (the preset, then the defaults, under
+    /// the same rules), or the option that does not fit.
+    pub fn options(&self) -> Result<FitOptions, CommandError> {
+        let request = ModelRequest {
+            preset: self.preset.clone(),
+            estimator: self.estimator,
+            lags: self.lags,
+            rank: self.rank,
+            instrument_delay: self.instrument_delay,
+            dictionary: self.dictionary.clone(),
+            mu: self.mu,
+            sigma: self.sigma.clone(),
+            forgetting: self.forgetting,
+            window: self.window,
+            warmup: self.warmup,
+            standardise: self.standardise,
+            seed: self.seed,
+            refactor_every: self.refactor_every,
         };
-        FitOptions {
+        let model = request.resolve().map_err(|e| {
+            // The domain names the request's field; here it is an option.
+            let option = e.pointer().unwrap_or("/").trim_start_matches('/').replace('_', "-");
+            let detail = e.detail();
+            let why = detail.split_once("`: ").map_or(detail, |(_, why)| why);
+            CommandError::Options(format!("--{option}: {why}"))
+        })?;
+        Ok(FitOptions {
             input: self.input.clone(),
             dt: self.dt,
             inputs: self.inputs.clone(),
             channels: self.channels.clone(),
-            model: ModelOptions {
-                dictionary: self.dictionary.clone(),
-                regularisation,
-                forgetting: self.forgetting,
-                window: self.window,
-                warmup: self.warmup,
-                standardise: self.standardise,
-                seed: self.seed,
-                refactor_every: self.refactor_every,
-            },
-        }
+            model,
+        })
     }
 }
 
 /// Fits the file and writes the model.
 pub fn run(args: &FitArgs) -> Result<(), CommandError> {
-    let (model, report) = fit_file(&args.source.options())?;
+    let (model, report) = fit_file(&args.source.options()?)?;
     eprintln!("fit: {report}; {} observables, mu = {:e}", model.dictionary.observables.len(), model.mu);
     let json = serde_json::to_string_pretty(&model)?;
     match &args.output {

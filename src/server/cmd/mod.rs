@@ -90,6 +90,9 @@ pub enum CommandError {
     /// A result could not be written as JSON.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// The model options of `fit` or `bench-online` do not fit together.
+    #[error("invalid model options: {0}")]
+    Options(String),
     /// `fit` failed.
     #[error(transparent)]
     Fit(#[from] FitError),

@@ -5,6 +5,7 @@
 
 pub mod codec;
 mod committer;
+pub mod definition;
 pub mod recovery;
 
 use std::path::{Path, PathBuf};
@@ -273,8 +274,7 @@ impl Journal for Store {
     }
 
     fn encode_definition(&self, definition: &StreamDefinition) -> Vec<u8> {
-        // JSON, so an operator can read a stored definition with any redb tool.
-        serde_json::to_vec(definition).expect("a definition always serialises")
+        definition::encode_definition(definition)
     }
 
     fn commit(&self, writes: Vec<Write>) -> Commit<'_> {

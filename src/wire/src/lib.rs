@@ -101,6 +101,14 @@ pub enum WireError {
         /// The value.
         value: i32,
     },
+    /// A name this version does not know.
+    #[error("field `{field}`: unknown value `{value}`")]
+    UnknownName {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
 }
 
 impl WireError {
@@ -112,7 +120,8 @@ impl WireError {
             | Self::EmptyRows { field, .. }
             | Self::Ragged { field, .. }
             | Self::OutOfRange { field, .. }
-            | Self::UnknownEnum { field, .. } => field,
+            | Self::UnknownEnum { field, .. }
+            | Self::UnknownName { field, .. } => field,
         };
         domain::error::pointer(field.split('.'))
     }

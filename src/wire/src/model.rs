@@ -5,6 +5,8 @@
 use super::{WireError, pb, to_usize};
 use crate::documents::{ComplexValue, ModeFlagsView, ModeView, ModesResponse, TrackedModeView, TrackedModesResponse};
 use crate::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
+use crate::streams::EstimatorDoc;
+use domain::method::EstimatorKind;
 
 impl From<&MatrixDoc> for pb::Matrix {
     fn from(m: &MatrixDoc) -> Self {
@@ -61,6 +63,7 @@ impl From<&ModelDoc> for pb::ModelDoc {
                     .as_ref()
                     .map(|s| pb::Standardisation { mean: s.mean.clone(), scale: s.scale.clone() }),
             }),
+            estimator: estimator_name(doc.estimator).to_owned(),
             mu: doc.mu,
             forgetting: doc.forgetting,
             window: doc.window.map(|w| w as u64),
@@ -93,6 +96,7 @@ impl TryFrom<&pb::ModelDoc> for ModelDoc {
                     .as_ref()
                     .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
             },
+            estimator: estimator_of(&doc.estimator)?,
             mu: doc.mu,
             forgetting: doc.forgetting,
             window: doc.window.map(|w| to_usize(w, "window")).transpose()?,
@@ -105,6 +109,21 @@ impl TryFrom<&pb::ModelDoc> for ModelDoc {
             residual_rms: doc.residual_rms.as_ref().map(|list| list.values.clone()),
         })
     }
+}
+
+fn estimator_name(estimator: EstimatorDoc) -> &'static str {
+    EstimatorKind::from(estimator).name()
+}
+
+/// The estimator of a protobuf model document: empty in documents written before methods
+/// existed, which were all ridge.
+fn estimator_of(name: &str) -> Result<EstimatorDoc, WireError> {
+    if name.is_empty() {
+        return Ok(EstimatorDoc::Ridge);
+    }
+    name.parse::<EstimatorKind>()
+        .map(Into::into)
+        .map_err(|_| WireError::UnknownName { field: "estimator", value: name.to_owned() })
 }
 
 fn complex(c: &ComplexValue) -> pb::Complex {

@@ -6,7 +6,10 @@ use koopman::{Estimator, LinearModel, MatRef, c64};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use domain::method::StoredMethod;
 use domain::snapshot::ModelSnapshot;
+
+use crate::streams::EstimatorDoc;
 
 /// The format tag every model document carries.
 pub const MODEL_FORMAT: &str = "koopstream.model.v1";
@@ -100,6 +103,10 @@ pub struct ModelDoc {
     pub input_channels: Vec<String>,
     /// The lifting.
     pub dictionary: DictionaryDoc,
+    /// The estimation method configured (documents written before methods existed were
+    /// all ridge).
+    #[serde(default)]
+    pub estimator: EstimatorDoc,
     /// The ridge parameter in use.
     pub mu: f64,
     /// Forgetting factor.
@@ -164,6 +171,7 @@ impl ModelDoc {
                     .standardisation()
                     .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
             },
+            estimator: StoredMethod::from(context.config.method).kind().into(),
             mu: context.mu,
             forgetting: context.config.forgetting,
             window: context.config.window,

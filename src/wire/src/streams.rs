@@ -7,11 +7,51 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 mod messages;
+mod presets;
 
-use domain::definition::{Channel, NewStream, Sigma, StreamDefinition};
+use domain::definition::{Channel, NewStream, StreamDefinition};
+use domain::method::{EstimatorKind, StoredMethod};
 use domain::modes::{AlarmRequest, ModeMeterConfig, ModeMeterRequest};
+use domain::options::ModelRequest;
 use domain::snapshot::{ModelState, RejectCounts, StreamStatus};
 pub use messages::{AlarmMessageDoc, IngestAckDoc, ModeBriefDoc, ModeChangedDoc, ModelSummaryDoc};
+pub use presets::{PresetDoc, PresetModesDoc, PresetSettingsDoc};
+
+/// The estimation method of a stream's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = Estimator)]
+#[serde(rename_all = "lowercase")]
+pub enum EstimatorDoc {
+    /// Ridge-regularised EDMD, updated per pair (the default).
+    #[default]
+    Ridge,
+    /// DMD on the correlation sequence of the observables, for ambient data without
+    /// inputs; noise in the measurements does not bias it (parameters `lags`, `rank`).
+    Correlation,
+    /// Instrumental variables: the regressor `instrument_delay` pairs earlier instruments
+    /// each pair, which removes the noise bias of least squares.
+    Iv,
+}
+
+impl From<EstimatorKind> for EstimatorDoc {
+    fn from(kind: EstimatorKind) -> Self {
+        match kind {
+            EstimatorKind::Ridge => EstimatorDoc::Ridge,
+            EstimatorKind::Correlation => EstimatorDoc::Correlation,
+            EstimatorKind::Iv => EstimatorDoc::Iv,
+        }
+    }
+}
+
+impl From<EstimatorDoc> for EstimatorKind {
+    fn from(doc: EstimatorDoc) -> Self {
+        match doc {
+            EstimatorDoc::Ridge => EstimatorKind::Ridge,
+            EstimatorDoc::Correlation => EstimatorKind::Correlation,
+            EstimatorDoc::Iv => EstimatorKind::Iv,
+        }
+    }
+}
 
 /// A measured channel or an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -50,6 +90,27 @@ pub struct CreateStream {
     pub inputs: Vec<ChannelDoc>,
     /// Sample period in seconds.
     pub ts: f64,
+    /// A preset (see `GET /v1/presets`): the estimator, dictionary, mu, memory, warm-up and
+    /// mode band that suit one kind of data. Every field given here overrides the preset's.
+    #[schema(example = "pmu-ambient")]
+    pub preset: Option<String>,
+    /// The estimation method (default `ridge`, or the preset's).
+    pub estimator: Option<EstimatorDoc>,
+    /// Correlation lags kept by the `correlation` estimator (default 120); refused with
+    /// any other estimator.
+    #[serde(default, deserialize_with = "crate::integral::optional")]
+    #[schema(minimum = 2, maximum = 2000)]
+    pub lags: Option<usize>,
+    /// Rank of the `correlation` estimator's truncated SVD, at most the number of
+    /// observables (default: every direction); refused with any other estimator.
+    #[serde(default, deserialize_with = "crate::integral::optional")]
+    #[schema(minimum = 1, maximum = 4096)]
+    pub rank: Option<usize>,
+    /// Pairs between a regressor and its instrument for the `iv` estimator, past the
+    /// dictionary's delay span (default: that span + 1); refused with any other estimator.
+    #[serde(default, deserialize_with = "crate::integral::optional")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub instrument_delay: Option<usize>,
     /// Dictionary spec, as for `koopstream fit` (default `state,const,poly:2`).
     pub dictionary: Option<String>,
     /// Ridge parameter (default 1e-6); exclusive with `sigma`.
@@ -195,19 +256,26 @@ impl From<CreateStream> for NewStream {
             channels: request.channels.into_iter().map(channel).collect(),
             inputs: request.inputs.into_iter().map(channel).collect(),
             ts: request.ts,
-            dictionary: request.dictionary,
-            mu: request.mu,
-            sigma: request.sigma.map(|s| match s {
-                SigmaDoc::One(v) => Sigma::One(v),
-                SigmaDoc::PerChannel(v) => Sigma::PerChannel(v),
-            }),
-            forgetting: request.forgetting,
-            window: request.window,
-            warmup: request.warmup,
-            standardise: request.standardise,
+            model: ModelRequest {
+                preset: request.preset,
+                estimator: request.estimator.map(Into::into),
+                lags: request.lags,
+                rank: request.rank,
+                instrument_delay: request.instrument_delay,
+                dictionary: request.dictionary,
+                mu: request.mu,
+                sigma: request.sigma.map(|s| match s {
+                    SigmaDoc::One(v) => vec![v],
+                    SigmaDoc::PerChannel(v) => v,
+                }),
+                forgetting: request.forgetting,
+                window: request.window,
+                warmup: request.warmup,
+                standardise: request.standardise,
+                seed: request.seed,
+                refactor_every: request.refactor_every,
+            },
             eigen_every: request.eigen_every,
-            seed: request.seed,
-            refactor_every: request.refactor_every,
             modes: request.modes.map(ModeMeterRequest::from),
             implicit_timing: request.implicit_timing,
             flat_line: request.flat_line,
@@ -228,6 +296,16 @@ pub struct StreamDefinitionDoc {
     pub inputs: Vec<ChannelDoc>,
     /// Sample period in seconds.
     pub ts: f64,
+    /// The preset the stream was created from (its values are in the fields here).
+    pub preset: Option<String>,
+    /// The estimation method.
+    pub estimator: EstimatorDoc,
+    /// Correlation lags (`correlation` only, else null).
+    pub lags: Option<usize>,
+    /// Rank of the correlation estimator's SVD (null: every direction, or not `correlation`).
+    pub rank: Option<usize>,
+    /// Instrument delay in pairs (`iv` only, else null).
+    pub instrument_delay: Option<usize>,
     /// Canonical dictionary spec.
     pub dictionary: String,
     /// Ridge parameter, when given directly.
@@ -270,6 +348,20 @@ impl From<&StreamDefinition> for StreamDefinitionDoc {
             channels: d.channels.iter().map(channel_doc).collect(),
             inputs: d.inputs.iter().map(channel_doc).collect(),
             ts: d.ts,
+            preset: d.preset.clone(),
+            estimator: d.estimator.kind().into(),
+            lags: match d.estimator {
+                StoredMethod::Correlation { lags, .. } => Some(lags),
+                _ => None,
+            },
+            rank: match d.estimator {
+                StoredMethod::Correlation { rank, .. } => rank,
+                _ => None,
+            },
+            instrument_delay: match d.estimator {
+                StoredMethod::Iv { instrument_delay } => Some(instrument_delay),
+                _ => None,
+            },
             dictionary: d.dictionary.clone(),
             mu: d.mu,
             sigma: d.sigma.clone(),
@@ -454,6 +546,84 @@ mod tests {
         let json = format!(r#"{{"channels":[{{"name":"{long}"}}],"ts":1}}"#);
         let e = StreamDefinition::from_request(request(&json), 300, || "g".into()).unwrap_err();
         assert!(e.to_string().contains("at most 128 bytes"), "{e}");
+    }
+
+    fn define(json: &str) -> Result<StreamDefinition, domain::error::DomainError> {
+        StreamDefinition::from_request(request(json), 300, || "g".into())
+    }
+
+    #[test]
+    fn the_estimator_and_its_parameters_reach_the_definition_and_its_document() {
+        let d = define(r#"{"channels":[{"name":"a"}],"ts":1}"#).unwrap();
+        assert_eq!((d.estimator, d.preset.as_deref()), (StoredMethod::Ridge, None));
+        let doc = serde_json::to_value(StreamDefinitionDoc::from(&d)).unwrap();
+        assert_eq!((&doc["estimator"], &doc["lags"], &doc["preset"]), (&"ridge".into(), &().into(), &().into()));
+        let d = define(
+            r#"{"channels":[{"name":"a"}],"ts":1,"estimator":"correlation","lags":40,"rank":2,"eigen_every":50}"#,
+        )
+        .unwrap();
+        assert_eq!(d.estimator, StoredMethod::Correlation { lags: 40, rank: Some(2) });
+        // A correlation estimator solves at the eigen cadence.
+        assert_eq!(d.estimator_config().solve_every, 50);
+        let doc = serde_json::to_value(StreamDefinitionDoc::from(&d)).unwrap();
+        assert_eq!((&doc["estimator"], &doc["lags"], &doc["rank"]), (&"correlation".into(), &40.into(), &2.into()));
+        let d = define(r#"{"channels":[{"name":"a"}],"ts":1,"estimator":"iv","dictionary":"state,delay:3"}"#).unwrap();
+        assert_eq!(d.estimator, StoredMethod::Iv { instrument_delay: 4 });
+        assert_eq!(serde_json::to_value(StreamDefinitionDoc::from(&d)).unwrap()["instrument_delay"], 4);
+    }
+
+    #[test]
+    fn presets_fill_what_the_request_leaves_open_and_refuse_what_does_not_fit() {
+        let d = define(r#"{"channels":[{"name":"a"}],"ts":0.0333,"preset":"pmu-ambient"}"#).unwrap();
+        assert_eq!(d.estimator, StoredMethod::Correlation { lags: 120, rank: None });
+        assert_eq!((d.dictionary.as_str(), d.forgetting, d.warmup, d.mu), ("state,delay:2", 0.9999, 300, Some(1e-6)));
+        assert_eq!((d.mode_meter().band_hz, d.preset.as_deref()), ([0.1, 2.0], Some("pmu-ambient")));
+        // The request's own values win, the band and the estimator included.
+        let d = define(
+            r#"{"channels":[{"name":"a"}],"ts":0.0333,"preset":"pmu-ambient","estimator":"ridge","warmup":500,
+                "modes":{"band_hz":[0.2,1.0]}}"#,
+        )
+        .unwrap();
+        assert_eq!((d.estimator, d.warmup, d.mode_meter().band_hz), (StoredMethod::Ridge, 500, [0.2, 1.0]));
+        // Sampled at 1 frame/s, the band's top comes down to 0.4 Hz.
+        let d = define(r#"{"channels":[{"name":"a"}],"ts":1,"preset":"pmu-ringdown"}"#).unwrap();
+        assert_eq!((d.mode_meter().band_hz, d.estimator), ([0.1, 0.4], StoredMethod::Iv { instrument_delay: 11 }));
+        let cases = [
+            (r#""preset":"pmu""#, "/preset"),
+            (r#""preset":"pmu-ambient","ts":10"#, "/preset"),
+            (r#""lags":10"#, "/lags"),
+            (r#""estimator":"iv","rank":3"#, "/rank"),
+            (r#""estimator":"correlation","instrument_delay":3"#, "/instrument_delay"),
+            (r#""estimator":"correlation","lags":1"#, "/lags"),
+            (r#""estimator":"correlation","lags":2001"#, "/lags"),
+            (r#""estimator":"correlation","rank":0"#, "/rank"),
+            // `state` on one channel has one observable.
+            (r#""estimator":"correlation","dictionary":"state","rank":2"#, "/rank"),
+            (r#""estimator":"correlation","inputs":[{"name":"u"}]"#, "/estimator"),
+            (r#""estimator":"iv","dictionary":"state,delay:4","instrument_delay":4"#, "/instrument_delay"),
+            (r#""estimator":"iv","instrument_delay":1001"#, "/instrument_delay"),
+            (r#""preset":"pmu-ringdown","lags":5"#, "/lags"),
+            (r#""outlier_gate":1"#, "/outlier_gate"),
+        ];
+        for (fields, pointer) in cases {
+            let ts = if fields.contains(r#""ts""#) { "" } else { r#""ts":1,"# };
+            let json = format!(r#"{{"channels":[{{"name":"a"}}],{ts}{fields}}}"#);
+            let e = StreamDefinition::from_request(request(&json), 300, || "g".into()).unwrap_err();
+            assert_eq!(e.pointer(), Some(pointer), "{json}: {e}");
+            assert_eq!(e.kind(), domain::error::ErrorKind::InvalidField, "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_memory_estimate_grows_with_the_lags() {
+        let at = |lags: usize| {
+            let json = format!(
+                r#"{{"channels":[{{"name":"a"}},{{"name":"b"}}],"ts":1,"estimator":"correlation","lags":{lags}}}"#
+            );
+            define(&json).unwrap().memory_bytes()
+        };
+        let ridge = define(r#"{"channels":[{"name":"a"}],"ts":1}"#).unwrap().memory_bytes();
+        assert!(ridge < at(2) && at(2) < at(120) && at(120) < at(2000), "{ridge} {} {}", at(2), at(2000));
     }
 
     #[test]
