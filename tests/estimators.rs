@@ -88,6 +88,24 @@ async fn presets_and_estimators_are_defined_served_and_kept() {
     server.ingest("iv", &batch(1, 0, &rows, 0.1)).await;
     let (status, doc) = server.get_json("/v1/streams/iv/model").await;
     assert_eq!((status, &doc["estimator"]), (200, &json!("iv")), "{doc}");
+    // A correlation stream serves modes and says why they carry no intervals; iv's do not
+    // say so (their intervals come with the first refresh).
+    let corr = with(
+        two_channels("corr", 0.1),
+        json!({"estimator": "correlation", "lags": 20, "dictionary": "state", "warmup": 50}),
+    );
+    server.create(corr).await;
+    server.ingest("corr", &batch(1, 0, &rows, 0.1)).await;
+    let (status, modes) = server.get_json("/v1/streams/corr/modes?all=true").await;
+    assert_eq!(status, 200, "{modes}");
+    assert!(modes["intervals_unavailable"].as_str().unwrap().contains("correlation"), "{modes}");
+    assert!(!modes["modes"].as_array().unwrap().is_empty(), "{modes}");
+    assert!(modes["modes"].as_array().unwrap().iter().all(|m| m["frequency_ci95"].is_null()), "{modes}");
+    let (status, tracked) = server.get_json("/v1/streams/corr/modes").await;
+    assert_eq!(status, 200, "{tracked}");
+    assert!(tracked["intervals_unavailable"].is_string(), "{tracked}");
+    let (_, iv_modes) = server.get_json("/v1/streams/iv/modes?all=true").await;
+    assert!(iv_modes["intervals_unavailable"].is_null(), "{iv_modes}");
 
     // Bad combinations: 422 problem+json at the field, and no stream.
     let cases = [

@@ -205,8 +205,15 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
                 }
             },
         );
-    (any::<u64>(), scalar(), vec(name(), 0..3), vec(mode, 0..4))
-        .prop_map(|(version, ts, channels, modes)| ModesResponse { version, ts, channels, modes })
+    (any::<u64>(), scalar(), vec(name(), 0..3), vec(mode, 0..4)).prop_map(|(version, ts, channels, modes)| {
+        ModesResponse {
+            intervals_unavailable: (version % 2 == 0).then(|| "no intervals".to_owned()),
+            version,
+            ts,
+            channels,
+            modes,
+        }
+    })
 }
 
 /// An interval: a message of two singular doubles, so -0.0 is +0.0 in each.
@@ -255,8 +262,16 @@ fn tracked_modes() -> impl Strategy<Value = TrackedModesResponse> {
                 }
             },
         );
-    (option::of(any::<u64>()), option::of(number()), scalar(), vec(name(), 0..3), vec(mode, 0..4))
-        .prop_map(|(version, t, ts, channels, modes)| TrackedModesResponse { version, t, ts, channels, modes })
+    (option::of(any::<u64>()), option::of(number()), scalar(), vec(name(), 0..3), vec(mode, 0..4)).prop_map(
+        |(version, t, ts, channels, modes)| TrackedModesResponse {
+            intervals_unavailable: version.map(|v| format!("reason {v}")),
+            version,
+            t,
+            ts,
+            channels,
+            modes,
+        },
+    )
 }
 
 fn predict_request() -> impl Strategy<Value = PredictRequest> {

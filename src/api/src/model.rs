@@ -184,6 +184,8 @@ pub async fn modes(
         vary_accept(&mut response);
         return Ok(response);
     }
+    let intervals_unavailable = matches!(snapshot.config.method, koopman::Method::Correlation { .. })
+        .then(|| koopman::uncertainty::CORRELATION_NO_INTERVALS.to_owned());
     let mut response = if all {
         let modes = match view {
             // A meter restored from a snapshot has tracks but no analysed model yet.
@@ -197,12 +199,19 @@ pub async fn modes(
                     .enumerate()
                     .map(|(k, e)| estimate_view(e, view.verdicts.get(k).and_then(|v| v.1), view.reason(k)))
                     .collect(),
+                intervals_unavailable,
             },
             _ => {
                 // Before the first refresh: the current model's modes, not yet classified.
                 let (version, ts) = (snapshot.version, snapshot.ts);
                 let modes = blocking(move || snapshot.modes()).await?.map_err(|e| ApiError::internal(e.to_string()))?;
-                ModesResponse { version, ts, channels, modes: modes.iter().map(mode_view).collect() }
+                ModesResponse {
+                    version,
+                    ts,
+                    channels,
+                    modes: modes.iter().map(mode_view).collect(),
+                    intervals_unavailable,
+                }
             }
         };
         if prefers_protobuf(&headers) {
@@ -217,6 +226,7 @@ pub async fn modes(
             ts: snapshot.ts,
             channels,
             modes: view.map(|v| v.physical.iter().map(tracked_view).collect()).unwrap_or_default(),
+            intervals_unavailable,
         };
         if prefers_protobuf(&headers) {
             protobuf_response(&pb::TrackedModesResponse::from(&modes))

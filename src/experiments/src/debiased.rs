@@ -48,7 +48,8 @@ impl Errors {
 }
 
 /// The methods compared.
-pub(crate) const METHODS: [&str; 4] = ["ridge (online)", "correlation (online)", "batch EDMD (mu = 0)", "online DMD (raw)"];
+pub(crate) const METHODS: [&str; 4] =
+    ["ridge (online)", "correlation (online)", "batch EDMD (mu = 0)", "online DMD (raw)"];
 
 struct Cases {
     channels: Channels,

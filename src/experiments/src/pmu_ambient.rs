@@ -4,7 +4,7 @@
 //! batch EDMD and online DMD on the same records, scored against the pre-fault modes with
 //! their shapes in the measured quantities.
 
-use koopman::{c64, DictionarySpec, EstimatorConfig, LinearModel, Method, Regularisation, spectrum};
+use koopman::{DictionarySpec, EstimatorConfig, LinearModel, Method, Regularisation, c64, spectrum};
 use systems::ieee68::{PmuLayout, PmuQuantity};
 use systems::{
     AmbientParams, AngleReference, Ieee68Params, Ieee68Scenario, MeasurementModel, Network, NoiseLevel, PmuErrors,
@@ -57,7 +57,9 @@ fn pmu_truth() -> Result<Vec<TrueMode>, ExperimentError> {
             let closest = shapes
                 .iter()
                 .min_by(|a, b| {
-                    (a.mode.frequency_hz - t.frequency_hz).abs().total_cmp(&(b.mode.frequency_hz - t.frequency_hz).abs())
+                    (a.mode.frequency_hz - t.frequency_hz)
+                        .abs()
+                        .total_cmp(&(b.mode.frequency_hz - t.frequency_hz).abs())
                 })
                 .expect("the network has modes");
             TrueMode {
@@ -85,8 +87,9 @@ fn simulate(duration: f64, seed: u64) -> Result<Trajectory, ExperimentError> {
 fn corrupt(clean: &Trajectory, noise: Noise, seed: u64) -> Result<Trajectory, ExperimentError> {
     Ok(match noise {
         Noise::C37 => PmuErrors::default().apply(clean, &layout(), seed)?,
-        Noise::Snr(db) => MeasurementModel { noise: Some(NoiseLevel::SnrDb(db)), ..MeasurementModel::clean() }
-            .apply(clean, seed)?,
+        Noise::Snr(db) => {
+            MeasurementModel { noise: Some(NoiseLevel::SnrDb(db)), ..MeasurementModel::clean() }.apply(clean, seed)?
+        }
     })
 }
 
@@ -172,8 +175,11 @@ fn fit(names: Vec<String>, chains: &Chains) -> Result<(Vec<Option<LinearModel>>,
     let lifting = fitting::lifting_of(&ridge, "pmu ridge")?;
     let pairs = fitting::stack(&lifting, chains);
     let edmd = fitting::batch_model(&lifting, &pairs, 0.0).ok();
-    let corr_config =
-        EstimatorConfig { method: Method::Correlation { lags: LAGS, rank: Some(RANK) }, solve_every: usize::MAX, ..config };
+    let corr_config = EstimatorConfig {
+        method: Method::Correlation { lags: LAGS, rank: Some(RANK) },
+        solve_every: usize::MAX,
+        ..config
+    };
     let mut corr = fitting::train_online(corr_config.clone(), chains)?;
     corr.solve_now()?;
     let difference = koopman::batch::debiased::correlation(

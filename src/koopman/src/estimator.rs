@@ -310,12 +310,7 @@ impl Estimator {
             None => (Mat::from_fn(n, n, |i, j| sandwich * p[(i, j)]), None),
             Some(d) => match d.row_covariance() {
                 Some(cov) => (Mat::from_fn(n, n, |i, j| sandwich * cov[(i, j)]), None),
-                None => (
-                    Mat::zeros(n, n),
-                    Some(
-                        "the correlation estimator gives no first-order intervals; compare successive refreshes, or use ridge or iv for intervals",
-                    ),
-                ),
+                None => (Mat::zeros(n, n), Some(crate::uncertainty::CORRELATION_NO_INTERVALS)),
             },
         };
         Some(ModeStatistics {

@@ -24,6 +24,10 @@ use faer::{Mat, c64};
 
 use crate::bias::BiasContext;
 
+/// Why the correlation estimator's modes carry no confidence intervals.
+pub const CORRELATION_NO_INTERVALS: &str = "the correlation estimator gives no first-order confidence intervals: \
+     compare successive refreshes, or use the ridge or iv estimator for intervals";
+
 /// The two-sided 95 % point of the standard normal distribution.
 pub const Z95: f64 = 1.959_963_984_540_054;
 

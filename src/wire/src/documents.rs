@@ -105,6 +105,10 @@ pub struct TrackedModesResponse {
     pub channels: Vec<String>,
     /// Tracked physical modes, least damped first.
     pub modes: Vec<TrackedModeView>,
+    /// Why the modes carry no confidence intervals (the correlation estimator); null when
+    /// they do.
+    #[serde(default)]
+    pub intervals_unavailable: Option<String>,
 }
 
 /// `GET /v1/streams/{id}/modes?all=true`: every eigenvalue.
@@ -118,6 +122,10 @@ pub struct ModesResponse {
     pub channels: Vec<String>,
     /// Modes, least damped first.
     pub modes: Vec<ModeView>,
+    /// Why the modes carry no confidence intervals (the correlation estimator); null when
+    /// they do.
+    #[serde(default)]
+    pub intervals_unavailable: Option<String>,
 }
 
 /// A damping reading at an alarm's onset or clearing.

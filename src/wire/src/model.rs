@@ -240,6 +240,7 @@ impl From<&TrackedModesResponse> for pb::TrackedModesResponse {
             ts: r.ts,
             channels: r.channels.clone(),
             modes: r.modes.iter().map(Into::into).collect(),
+            intervals_unavailable: r.intervals_unavailable.clone(),
         }
     }
 }
@@ -252,6 +253,7 @@ impl From<&pb::TrackedModesResponse> for TrackedModesResponse {
             ts: r.ts,
             channels: r.channels.clone(),
             modes: r.modes.iter().map(Into::into).collect(),
+            intervals_unavailable: r.intervals_unavailable.clone(),
         }
     }
 }
@@ -263,6 +265,7 @@ impl From<&ModesResponse> for pb::ModesResponse {
             ts: r.ts,
             channels: r.channels.clone(),
             modes: r.modes.iter().map(Into::into).collect(),
+            intervals_unavailable: r.intervals_unavailable.clone(),
         }
     }
 }
@@ -276,6 +279,7 @@ impl TryFrom<&pb::ModesResponse> for ModesResponse {
             ts: r.ts,
             channels: r.channels.clone(),
             modes: r.modes.iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+            intervals_unavailable: r.intervals_unavailable.clone(),
         })
     }
 }
