@@ -135,7 +135,7 @@ async fn presets_and_estimators_are_defined_served_and_kept() {
         }
     }
     let before = definitions(&server).await;
-    assert_eq!(before.len(), 4, "no refused request created a stream");
+    assert_eq!(before.len(), 5, "no refused request created a stream");
 
     // A restart keeps every definition as it was.
     server.stop().await;
