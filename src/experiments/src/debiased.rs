@@ -193,10 +193,9 @@ fn section(
         title: "IEEE 68-bus ambient: estimators that noise does not bias".into(),
         intro,
         tables: vec![table],
-        plots: Vec::new(),
         findings,
-        summary: Vec::new(),
         online_batch,
+        ..Section::default()
     }
 }
 

@@ -157,10 +157,9 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
         title: "IEEE 68-bus ambient from PMU measurements".into(),
         intro,
         tables: vec![table],
-        plots: Vec::new(),
         findings,
-        summary: Vec::new(),
         online_batch,
+        ..Section::default()
     })
 }
 

@@ -64,8 +64,7 @@ impl Debiased {
     pub(crate) fn pair(&mut self, p: &[f64], q: &[f64], recursive: bool, residual: &mut [f64]) -> bool {
         match self {
             Self::Correlation { sums, solve_every, since_solve } => {
-                let predicted = sums.predict_into(p, residual);
-                // (the same product as Self::predict_into, on the correlation's own K)
+                let predicted = sums.operator().is_some_and(|k| predict(k, p, residual));
                 if predicted {
                     for (e, t) in residual.iter_mut().zip(q) {
                         *e = t - *e;
@@ -103,12 +102,7 @@ impl Debiased {
 
     /// The served model's prediction K^T p into `out` (N values); false without a model.
     pub(crate) fn predict_into(&self, p: &[f64], out: &mut [f64]) -> bool {
-        let Some(k) = self.operator() else { return false };
-        let width = p.len();
-        for (c, o) in out.iter_mut().enumerate() {
-            *o = k[c * width..(c + 1) * width].iter().zip(p).map(|(a, b)| a * b).sum();
-        }
-        true
+        self.operator().is_some_and(|k| predict(k, p, out))
     }
 
     /// K (N' x N column-major) when the method has one.
@@ -148,4 +142,13 @@ impl Debiased {
             _ => Err(StateError::Invalid("the exported state is of another estimation method")),
         }
     }
+}
+
+/// out = K^T p for K column-major with p.len() rows (one column per entry of `out`).
+fn predict(k: &[f64], p: &[f64], out: &mut [f64]) -> bool {
+    let width = p.len();
+    for (c, o) in out.iter_mut().enumerate() {
+        *o = k[c * width..(c + 1) * width].iter().zip(p).map(|(a, b)| a * b).sum();
+    }
+    true
 }

@@ -150,15 +150,6 @@ impl Correlation {
         self.operator.as_deref()
     }
 
-    /// The prediction K^T p of the last solve into `out` (N values).
-    pub(crate) fn predict_into(&self, p: &[f64], out: &mut [f64]) -> bool {
-        let Some(k) = &self.operator else { return false };
-        for (c, o) in out.iter_mut().enumerate() {
-            *o = k[c * self.n..(c + 1) * self.n].iter().zip(p).map(|(a, b)| a * b).sum();
-        }
-        true
-    }
-
     pub(crate) fn export(&self) -> CorrelationState {
         let mut ring = Vec::with_capacity(self.ring_len * self.n);
         for back in (1..=self.ring_len).rev() {
