@@ -67,8 +67,12 @@ async fn presets_and_estimators_are_defined_served_and_kept() {
         ))
         .await;
     let d = &created["definition"];
-    assert_eq!((&d["estimator"], &d["instrument_delay"], &d["lags"]), (&json!("iv"), &json!(5), &Value::Null));
-    assert_eq!((&d["mu"], &d["warmup"]), (&json!(0.0), &json!(100)));
+    assert_eq!(
+        (&d["estimator"], &d["lags"], &d["instrument_delay"]),
+        (&json!("correlation"), &json!(60), &Value::Null)
+    );
+    // Two channels with four delays have 10 observables: the preset's rank 32 is a ceiling.
+    assert_eq!((&d["rank"], &d["mu"], &d["warmup"]), (&Value::Null, &json!(1e-6), &json!(100)));
     // At 1 frame/s the band's top comes down to 0.4 / ts.
     assert_eq!(d["modes"]["band_hz"], json!([0.1, 0.4]));
 

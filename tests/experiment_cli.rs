@@ -83,6 +83,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
         "## IEEE 68-bus: ambient operation",
         "## IEEE 68-bus: the mode meter",
         "## IEEE 68-bus ambient: estimators that noise does not bias",
+        "## IEEE 68-bus ring-down from PMU measurements",
         "## Cost: online update against batch refit",
         "## Online equals batch",
     ] {
@@ -137,6 +138,17 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
         .count();
     assert!(correlation_on_speeds >= 8, "found {correlation_on_speeds} of 16");
 
+    // The PMU ring-down: five noise levels, nine recipes, four modes; the energy shares
+    // name at least one mode the fits must find.
+    let (header, rows) = table(&dir, "ieee68_pmu_ringdown.csv");
+    assert_eq!(rows.len(), 5 * 9 * 4);
+    assert!(column(&header, &rows, "found").contains(&"1/1"));
+    let (header, rows) = table(&dir, "ieee68_pmu_ringdown_energy.csv");
+    assert_eq!(rows.len(), 4);
+    let shares: Vec<f64> = column(&header, &rows, "share of energy (%)").into_iter().map(number).collect();
+    assert!(shares.iter().all(|s| (0.0..=100.0).contains(s)), "{shares:?}");
+    assert!(column(&header, &rows, "must be found (share >= 1 %)").contains(&"yes"));
+
     // The mode meter: two record lengths without forgetting and the end with two
     // forgetting factors, four modes each; an hour's ids; six detection recipes; two
     // ring-down recipes.
@@ -161,8 +173,14 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     // Online equals batch for every online fit.
     let (header, rows) = table(&dir, "online_vs_batch.csv");
     assert!(rows.len() >= 6);
-    for (setting, d) in column(&header, &rows, "setting").iter().zip(column(&header, &rows, "rel. difference")) {
-        assert!(number(d) < 1e-8, "{setting}: {d}");
+    let systems = column(&header, &rows, "system");
+    for ((system, setting), d) in
+        systems.iter().zip(column(&header, &rows, "setting")).zip(column(&header, &rows, "rel. difference"))
+    {
+        // IV on a ring-down with mu = 0 solves a nearly singular moment matrix (EXPERIMENTS.md
+        // says why); its online and batch solves then agree only to the conditioning.
+        let tolerance = if system.contains("ring-down, PMU") && setting.starts_with("IV") { 1e-5 } else { 1e-8 };
+        assert!(number(d) < tolerance, "{system}, {setting}: {d}");
     }
 
     for svg in [

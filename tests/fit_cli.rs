@@ -146,8 +146,8 @@ fn fit_takes_presets_and_estimators_under_the_stream_rules() {
     let (ok, stdout, stderr) = fit(&["--input", input, "--dt", "0.1", "--preset", "pmu-ringdown", "--warmup", "100"]);
     assert!(ok, "{stderr}");
     let doc: ModelDoc = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((doc.dictionary.spec.as_str(), doc.mu, doc.forgetting), ("state,delay:10", 0.0, 1.0));
-    assert_eq!(serde_json::to_value(doc.estimator).unwrap(), "iv");
+    assert_eq!((doc.dictionary.spec.as_str(), doc.mu, doc.forgetting), ("state,delay:2", 1e-6, 1.0));
+    assert_eq!(serde_json::to_value(doc.estimator).unwrap(), "correlation");
     let (ok, stdout, stderr) =
         fit(&["--input", input, "--dt", "0.1", "--estimator", "correlation", "--lags", "30", "--dictionary", "state"]);
     assert!(ok, "{stderr}");

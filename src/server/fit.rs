@@ -123,7 +123,10 @@ pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Resu
     let csv = |source| FitError::Csv { path: path.clone(), source };
     let mut samples = SampleReader::new(reader, options.channels.as_deref(), &options.inputs).map_err(csv)?;
     let layout = samples.layout().clone();
-    let mut estimator = Estimator::new(options.model.estimator_config(layout.state_names(), layout.input_names()))?;
+    let config = options.model.estimator_config(layout.state_names(), layout.input_names());
+    // A preset's rank is a ceiling: fitted to the file's observables before the estimator starts.
+    let model = options.model.clone().fit_rank(config.n_lifted());
+    let mut estimator = Estimator::new(model.estimator_config(layout.state_names(), layout.input_names()))?;
     let mut report = FitReport::default();
     let mut progress = ProgressBar::new(size, "rows");
     let mut row = Row::default();

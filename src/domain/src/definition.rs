@@ -243,7 +243,10 @@ impl StreamDefinition {
             .at("/ts"));
         }
         let preset = request.model.preset.as_deref().map(crate::presets::find).transpose()?;
+        let names = |channels: &[Channel]| channels.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
         let options = request.model.resolve()?;
+        let n_lifted = options.estimator_config(names(&request.channels), names(&request.inputs)).n_lifted();
+        let options = options.fit_rank(n_lifted);
         let eigen_every = request.eigen_every.unwrap_or(default_eigen_every);
         if eigen_every == 0 {
             return Err(DomainError::invalid("field `eigen_every`: must be at least 1").at("/eigen_every"));
@@ -326,6 +329,8 @@ impl StreamDefinition {
             method: self.estimator.into(),
             // A correlation estimator solves when the modes are next refreshed.
             solve_every: usize::try_from(self.eigen_every).unwrap_or(usize::MAX),
+            // Stored ranks were fitted to the observables when the stream was made.
+            rank_ceiling: false,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct ModelOptions {
     /// Pairs between solves of the correlation estimator (a stream sets its eigen cadence,
     /// so a solve is ready when the modes are refreshed).
     pub solve_every: usize,
+    /// The correlation rank came from a preset, so it is a ceiling: a model with fewer
+    /// observables keeps them all (see [`ModelOptions::fit_rank`]). A rank the request gave
+    /// itself is taken as given, and refused if it exceeds the observables.
+    pub rank_ceiling: bool,
 }
 
 impl Default for ModelOptions {
@@ -53,11 +57,25 @@ impl Default for ModelOptions {
             refactor_every: EstimatorConfig::DEFAULT_REFACTOR_EVERY,
             method: Method::Ridge,
             solve_every: EstimatorConfig::DEFAULT_SOLVE_EVERY,
+            rank_ceiling: false,
         }
     }
 }
 
 impl ModelOptions {
+    /// These options for a model of `n_lifted` observables: a preset's rank above that
+    /// becomes "every direction", which is what a ceiling means there.
+    pub fn fit_rank(mut self, n_lifted: usize) -> Self {
+        if let Method::Correlation { lags, rank: Some(rank) } = self.method
+            && self.rank_ceiling
+            && rank > n_lifted
+        {
+            self.method = Method::Correlation { lags, rank: None };
+        }
+        self.rank_ceiling = false;
+        self
+    }
+
     /// The estimator configuration for the given channel names.
     pub fn estimator_config(&self, state_names: Vec<String>, input_names: Vec<String>) -> EstimatorConfig {
         EstimatorConfig {
@@ -123,6 +141,7 @@ impl ModelRequest {
     pub fn resolve(mut self) -> Result<ModelOptions, DomainError> {
         // Remembered for messages: a parameter refused by the preset's estimator says so.
         let by_preset = self.estimator.is_none() && self.preset.is_some();
+        let rank_given = self.rank.is_some();
         if let Some(name) = &self.preset {
             crate::presets::find(name)?.fill(&mut self);
         }
@@ -159,6 +178,7 @@ impl ModelRequest {
             refactor_every: self.refactor_every.unwrap_or(defaults.refactor_every),
             method,
             solve_every: defaults.solve_every,
+            rank_ceiling: !rank_given && self.rank.is_some(),
         })
     }
 
@@ -299,7 +319,16 @@ mod tests {
     #[test]
     fn a_preset_fills_what_the_request_leaves_open() {
         let ambient = resolve(ModelRequest { preset: Some("pmu-ambient".into()), ..Default::default() }).unwrap();
-        assert_eq!(ambient.method, Method::Correlation { lags: 120, rank: None });
+        assert_eq!(ambient.method, Method::Correlation { lags: 120, rank: Some(32) });
+        assert!(ambient.rank_ceiling, "a preset's rank is a ceiling");
+        // Fitted to fewer observables it keeps them all; to more, it stays.
+        assert_eq!(ambient.clone().fit_rank(12).method, Method::Correlation { lags: 120, rank: None });
+        assert_eq!(ambient.clone().fit_rank(72).method, Method::Correlation { lags: 120, rank: Some(32) });
+        // A rank the request gives is no ceiling: too large, it is refused later, at `/rank`.
+        let given = ModelRequest { preset: Some("pmu-ambient".into()), rank: Some(40), ..Default::default() };
+        let given = resolve(given).unwrap();
+        assert!(!given.rank_ceiling);
+        assert_eq!(given.fit_rank(12).method, Method::Correlation { lags: 120, rank: Some(40) });
         assert_eq!(ambient.dictionary.to_string(), "state,delay:2");
         assert_eq!((ambient.forgetting, ambient.window, ambient.warmup), (0.9999, None, 300));
         assert_eq!(ambient.regularisation, Regularisation::Mu(1e-6));
@@ -312,18 +341,18 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(tuned.method, Method::Correlation { lags: 60, rank: None });
+        assert_eq!(tuned.method, Method::Correlation { lags: 60, rank: Some(32) });
         assert_eq!((tuned.forgetting, tuned.window, tuned.warmup), (0.999, None, 1000));
-        // The ring-down preset's instrument follows the dictionary, the preset's or the request's.
         let ringdown = resolve(ModelRequest { preset: Some("pmu-ringdown".into()), ..Default::default() }).unwrap();
-        assert_eq!(ringdown.method, Method::InstrumentalVariable { delay: 11 });
-        assert_eq!(ringdown.regularisation, Regularisation::Mu(0.0));
-        let shorter = ModelRequest {
-            preset: Some("pmu-ringdown".into()),
+        assert_eq!(ringdown.method, Method::Correlation { lags: 60, rank: Some(32) });
+        assert_eq!((ringdown.forgetting, ringdown.regularisation), (1.0, Regularisation::Mu(1e-6)));
+        // The instrument of iv follows the dictionary, by default one pair past its span.
+        let iv = ModelRequest {
+            estimator: Some(EstimatorKind::Iv),
             dictionary: Some("state,delay:3".into()),
             ..Default::default()
         };
-        assert_eq!(resolve(shorter).unwrap().method, Method::InstrumentalVariable { delay: 4 });
+        assert_eq!(resolve(iv).unwrap().method, Method::InstrumentalVariable { delay: 4 });
         // Another estimator drops the preset's estimator parameters with it.
         let ridge = ModelRequest {
             preset: Some("pmu-ambient".into()),

@@ -34,6 +34,26 @@ impl Errors {
         }
     }
 
+    /// Realisations in which the mode was found.
+    pub(crate) fn found(&self) -> usize {
+        self.frequency.len()
+    }
+
+    /// Realisations fitted.
+    pub(crate) fn runs(&self) -> usize {
+        self.runs
+    }
+
+    /// Worst |frequency error| (%) over the realisations that found the mode.
+    pub(crate) fn worst_frequency(&self) -> f64 {
+        Self::worst_abs(&self.frequency)
+    }
+
+    /// Worst |damping error| (points) over the realisations that found the mode.
+    pub(crate) fn worst_damping(&self) -> f64 {
+        Self::worst_abs(&self.damping)
+    }
+
     fn mean_abs(v: &[f64]) -> f64 {
         if v.is_empty() { f64::NAN } else { v.iter().map(|x| x.abs()).sum::<f64>() / v.len() as f64 }
     }
@@ -178,6 +198,7 @@ fn section(
         truth,
         &labels,
         &levels,
+        &METHODS,
         errors,
     );
     let intro = vec![format!(
@@ -199,14 +220,16 @@ fn section(
     }
 }
 
-/// The error table (channels x noise level x method x mode) and one finding per
-/// (channels, level): correlation against ridge.
+/// The error table (channels x noise level x method x mode, `methods` naming the method
+/// axis) and one finding per (channels, level): the method at index 1 (the de-biased one)
+/// against the one at index 0 (ridge).
 pub(crate) fn error_table(
     file: &str,
     title: &str,
     truth: &[TrueMode],
     labels: &[&str],
     levels: &[String],
+    methods: &[&str],
     errors: &[Vec<Vec<Vec<Errors>>>],
 ) -> (Table, Vec<String>) {
     let mut table = Table::new(
@@ -230,7 +253,7 @@ pub(crate) fn error_table(
     let mut findings = Vec::new();
     for (c, label) in labels.iter().enumerate() {
         for (s, level) in levels.iter().enumerate() {
-            for (m, method) in METHODS.iter().enumerate() {
+            for (m, method) in methods.iter().enumerate() {
                 for (t, e) in truth.iter().zip(&errors[c][s][m]) {
                     table.push(vec![
                         Cell::text(*label),
@@ -248,15 +271,15 @@ pub(crate) fn error_table(
                     ]);
                 }
             }
-            findings.push(compare(label, level, &errors[c][s]));
+            findings.push(compare(label, level, methods, &errors[c][s]));
         }
     }
     (table, findings)
 }
 
-/// One finding per (channels, SNR): the correlation estimator's mean and worst errors
-/// against ridge's, stated as they are.
-fn compare(label: &str, level: &str, by_method: &[Vec<Errors>]) -> String {
+/// One finding per (channels, SNR): the de-biased estimator's (index 1) mean and worst
+/// errors against ridge's (index 0), stated as they are.
+fn compare(label: &str, level: &str, methods: &[&str], by_method: &[Vec<Errors>]) -> String {
     let summary = |errors: &[Errors]| {
         let found: usize = errors.iter().map(|e| e.frequency.len()).sum();
         let runs: usize = errors.iter().map(|e| e.runs).sum();
@@ -266,8 +289,14 @@ fn compare(label: &str, level: &str, by_method: &[Vec<Errors>]) -> String {
     };
     let (rf, runs, rfe, rze, rzw) = summary(&by_method[0]);
     let (cf, _, cfe, cze, czw) = summary(&by_method[1]);
+    let (ridge, debiased) = (short(methods[0]), short(methods[1]));
     format!(
-        "{label}, {level}: correlation found {cf}/{runs} mode identifications, mean |f err| {cfe:.2} %, mean \
-         |zeta err| {cze:.2} pt (worst {czw:.2}); ridge found {rf}/{runs}, {rfe:.2} %, {rze:.2} pt (worst {rzw:.2})."
+        "{label}, {level}: {debiased} found {cf}/{runs} mode identifications, mean |f err| {cfe:.2} %, mean \
+         |zeta err| {cze:.2} pt (worst {czw:.2}); {ridge} found {rf}/{runs}, {rfe:.2} %, {rze:.2} pt (worst {rzw:.2})."
     )
+}
+
+/// A method's name without its parenthesised detail ("ridge (online)" reads "ridge").
+pub(crate) fn short(method: &str) -> &str {
+    method.split(" (").next().unwrap_or(method)
 }

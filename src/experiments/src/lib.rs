@@ -19,6 +19,7 @@ mod meter_report;
 pub mod meter_study;
 pub mod plots;
 pub mod pmu_ambient;
+pub mod pmu_ringdown;
 pub mod records;
 pub mod report;
 pub mod ring;
@@ -53,6 +54,9 @@ pub enum ExperimentSystem {
     Debiased,
     /// The same comparison on what PMUs measure (bus angles and frequencies).
     Pmu,
+    /// The fault ring-down seen by PMUs: ridge, instrumental variables, correlation, EDMD
+    /// and online DMD, and each inter-area mode's share of the record's energy.
+    PmuRingdown,
 }
 
 impl ExperimentSystem {
@@ -169,6 +173,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, ExperimentError> {
     if args.system.includes(ExperimentSystem::Pmu) {
         progress("ieee 68-bus ambient from PMUs");
         sections.push(pmu_ambient::experiment(scale)?);
+    }
+    if args.system.includes(ExperimentSystem::PmuRingdown) {
+        progress("ieee 68-bus ring-down from PMUs");
+        sections.push(pmu_ringdown::experiment(scale)?);
     }
     if args.system.includes(ExperimentSystem::Meter) {
         progress("ieee 68-bus mode meter");

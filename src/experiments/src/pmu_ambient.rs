@@ -26,7 +26,7 @@ const RATE: f64 = 30.0;
 
 /// How the PMU records are corrupted.
 #[derive(Debug, Clone, Copy)]
-enum Noise {
+pub(crate) enum Noise {
     /// The C37.118.1 steady-state limits (1 % TVE, 0.005 Hz FE).
     C37,
     /// White noise at this SNR on every column (clean PMUs otherwise).
@@ -34,7 +34,7 @@ enum Noise {
 }
 
 impl Noise {
-    fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Self::C37 => "C37.118.1 limits".into(),
             Self::Snr(db) => format!("{db:.0} dB"),
@@ -42,15 +42,16 @@ impl Noise {
     }
 }
 
-fn layout() -> PmuLayout {
+/// Angles and frequencies at the default buses.
+pub fn layout() -> PmuLayout {
     PmuLayout { quantities: vec![PmuQuantity::Va, PmuQuantity::F], ..PmuLayout::default() }
 }
 
-/// The four inter-area modes of the pre-fault network with their shapes in the PMU
-/// columns (the same four, in the same order, as the machine-state truth).
-fn pmu_truth() -> Result<Vec<TrueMode>, ExperimentError> {
-    let reference = identify::ieee68_inter_area_modes(Network::Pre, identify::Ieee68Channels::Speeds)?;
-    let shapes = systems::truth::ieee68_pmu_mode_shapes(Network::Pre, 1.0, &layout())?;
+/// The four inter-area modes of `network` with their shapes in the PMU columns (the same
+/// four, in the same order, as the machine-state truth).
+pub fn pmu_truth(network: Network) -> Result<Vec<TrueMode>, ExperimentError> {
+    let reference = identify::ieee68_inter_area_modes(network, identify::Ieee68Channels::Speeds)?;
+    let shapes = systems::truth::ieee68_pmu_mode_shapes(network, 1.0, &layout())?;
     Ok(reference
         .iter()
         .map(|t| {
@@ -84,7 +85,8 @@ fn simulate(duration: f64, seed: u64) -> Result<Trajectory, ExperimentError> {
     Ok(systems::simulate_clean(&request)?)
 }
 
-fn corrupt(clean: &Trajectory, noise: Noise, seed: u64) -> Result<Trajectory, ExperimentError> {
+/// `clean` with the errors of `noise`, drawn from `seed`.
+pub(crate) fn corrupt(clean: &Trajectory, noise: Noise, seed: u64) -> Result<Trajectory, ExperimentError> {
     Ok(match noise {
         Noise::C37 => PmuErrors::default().apply(clean, &layout(), seed)?,
         Noise::Snr(db) => {
@@ -98,7 +100,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
     let realisations: u64 = scale.pick(20, 1);
     let duration = scale.pick(600.0, 90.0);
     let levels = [Noise::C37, Noise::Snr(60.0), Noise::Snr(40.0), Noise::Snr(30.0), Noise::Snr(20.0)];
-    let truth = pmu_truth()?;
+    let truth = pmu_truth(Network::Pre)?;
     let mut errors = vec![vec![vec![vec![Errors::default(); truth.len()]; METHODS.len()]; levels.len()]];
     let mut online_batch = Vec::new();
     for seed in 0..realisations {
@@ -141,6 +143,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
         &truth,
         &["PMU angle + frequency"],
         &labels,
+        &METHODS,
         &errors,
     );
     let intro = vec![format!(

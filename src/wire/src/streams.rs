@@ -586,8 +586,13 @@ mod tests {
         .unwrap();
         assert_eq!((d.estimator, d.warmup, d.mode_meter().band_hz), (StoredMethod::Ridge, 500, [0.2, 1.0]));
         // Sampled at 1 frame/s, the band's top comes down to 0.4 Hz.
+        // One channel with `state,delay:2` has 3 observables: the preset's rank 32 is a
+        // ceiling, so the stream keeps all three.
         let d = define(r#"{"channels":[{"name":"a"}],"ts":1,"preset":"pmu-ringdown"}"#).unwrap();
-        assert_eq!((d.mode_meter().band_hz, d.estimator), ([0.1, 0.4], StoredMethod::Iv { instrument_delay: 11 }));
+        assert_eq!(
+            (d.mode_meter().band_hz, d.estimator),
+            ([0.1, 0.4], StoredMethod::Correlation { lags: 60, rank: None })
+        );
         let cases = [
             (r#""preset":"pmu""#, "/preset"),
             (r#""preset":"pmu-ambient","ts":10"#, "/preset"),
@@ -602,7 +607,8 @@ mod tests {
             (r#""estimator":"correlation","inputs":[{"name":"u"}]"#, "/estimator"),
             (r#""estimator":"iv","dictionary":"state,delay:4","instrument_delay":4"#, "/instrument_delay"),
             (r#""estimator":"iv","instrument_delay":1001"#, "/instrument_delay"),
-            (r#""preset":"pmu-ringdown","lags":5"#, "/lags"),
+            (r#""preset":"pmu-ringdown","instrument_delay":5"#, "/instrument_delay"),
+            (r#""preset":"pmu-ringdown","rank":4"#, "/rank"),
             (r#""outlier_gate":1"#, "/outlier_gate"),
         ];
         for (fields, pointer) in cases {

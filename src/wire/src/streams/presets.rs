@@ -130,13 +130,15 @@ mod tests {
                 let key = if field == "modes" { "modes.band_hz".to_owned() } else { field };
                 assert!(doc.why.contains_key(&key), "{}: no reason for {key}", preset.name);
             }
-            // The settings as a request: the same definition as the preset itself.
+            // The settings as a request: the same definition as the preset itself, on enough
+            // channels that a preset's rank (a ceiling) is not above the observables.
+            let channels: Vec<_> = (0..12).map(|i| serde_json::json!({"name": format!("c{i}")})).collect();
             let object = sets.as_object_mut().unwrap();
-            object.insert("channels".into(), serde_json::json!([{"name": "a"}]));
+            object.insert("channels".into(), serde_json::json!(channels));
             object.insert("ts".into(), serde_json::json!(1.0 / 30.0));
             let explicit: CreateStream = serde_json::from_value(sets).unwrap();
             let named: CreateStream = serde_json::from_value(serde_json::json!({
-                "channels": [{"name": "a"}], "ts": 1.0 / 30.0, "preset": preset.name,
+                "channels": channels, "ts": 1.0 / 30.0, "preset": preset.name,
             }))
             .unwrap();
             let define = |r: CreateStream| StreamDefinition::from_request(r.into(), 300, || "s".into()).unwrap();
