@@ -92,17 +92,31 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
 
     // Van der Pol: every noise level of the quick set, every method, numeric errors.
     let (header, rows) = table(&dir, "vdp_prediction.csv");
-    assert_eq!(rows.len(), 2 * 5, "two noise levels x five methods (one fixed mu in the quick set)");
-    assert!(column(&header, &rows, "method").contains(&"batch EDMD (mu = 0)"));
-    assert!(column(&header, &rows, "method").iter().any(|m| m.starts_with("ridge, fixed mu")), "quoted commas");
+    assert_eq!(rows.len(), 2 * 7, "two noise levels x seven methods (one fixed mu in the quick set)");
+    let methods = column(&header, &rows, "method");
+    for method in ["batch EDMD (mu = 0)", "instrumental variables (online, delay 1)", "correlation (online, 2 lags)"] {
+        assert!(methods.contains(&method), "{method} in {methods:?}");
+    }
+    assert!(methods.iter().any(|m| m.starts_with("ridge, fixed mu")), "quoted commas");
     for v in column(&header, &rows, "H=20 relift") {
         assert!(number(v) >= 0.0);
     }
+    assert!(column(&header, &rows, "models").iter().all(|m| *m == "1/1"), "every quick fit gives a model");
     let (header, rows) = table(&dir, "vdp_robust_vs_edmd.csv");
     assert_eq!(rows.len(), 4);
     assert!(column(&header, &rows, "verdict").iter().all(|v| !v.is_empty()));
+    // Each de-biased estimator against EDMD and against robust, at both noise levels and
+    // both horizons, with a verdict naming the estimator (or a tie).
+    let (header, rows) = table(&dir, "vdp_debiased_comparison.csv");
+    assert_eq!(rows.len(), 2 * 2 * 2 * 2);
+    for (estimator, v) in column(&header, &rows, "estimator").into_iter().zip(column(&header, &rows, "verdict")) {
+        assert!(v.starts_with(estimator) || v.starts_with("tie") || v == "mixed", "{estimator}: {v}");
+    }
+    let (_, rows) = table(&dir, "vdp_correlation_lags.csv");
+    assert_eq!(rows.len(), 2 * 2, "two noise levels x two lag counts");
     table(&dir, "vdp_data_size.csv");
-    table(&dir, "vdp_spectrum.csv");
+    let (_, rows) = table(&dir, "vdp_spectrum.csv");
+    assert_eq!(rows.len(), 2 * 4, "robust, EDMD, IV and correlation at both noise levels");
 
     // Ring and Hénon.
     let (_, rows) = table(&dir, "ring_prediction.csv");

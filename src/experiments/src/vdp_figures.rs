@@ -10,26 +10,48 @@ use super::plots::{Axes, Marker, Plot, Series, unit_circle};
 use super::report::Cell;
 use super::vdp::{self, TS};
 
-pub(super) fn spectrum_row(sigma: f64, name: &str, model: &LinearModel) -> Result<Vec<Cell>, ExperimentError> {
-    let cycle = systems::truth::vdp_limit_cycle(1.0)?;
-    let f0 = 1.0 / cycle.period;
-    let continuous: Vec<Continuous> =
-        koopman::spectrum::eigenvalues(model.a.as_ref())?.into_iter().filter_map(|l| Continuous::of(l, TS)).collect();
-    let fundamental = continuous
+/// The identified limit-cycle frequency (Hz): among the eigenvalues within 50 % of the true
+/// f0, the one nearest the unit circle; NaN when there is none.
+pub(super) fn limit_cycle_frequency(model: &LinearModel) -> Result<f64, ExperimentError> {
+    let f0 = 1.0 / systems::truth::vdp_limit_cycle(1.0)?.period;
+    Ok(continuous_eigenvalues(model)?
         .iter()
         .filter(|c| c.frequency_hz > 0.5 * f0 && c.frequency_hz < 1.5 * f0)
-        .min_by(|a, b| a.s.re.abs().total_cmp(&b.s.re.abs()));
-    let floquet = continuous
-        .iter()
+        .min_by(|a, b| a.s.re.abs().total_cmp(&b.s.re.abs()))
+        .map_or(f64::NAN, |c| c.frequency_hz))
+}
+
+/// The real identified decay rate (1/s) nearest the limit cycle's Floquet exponent; NaN
+/// when the model has no real eigenvalue.
+pub(super) fn floquet_decay(model: &LinearModel) -> Result<f64, ExperimentError> {
+    let exponent = systems::truth::vdp_limit_cycle(1.0)?.floquet_exponent;
+    Ok(continuous_eigenvalues(model)?
+        .into_iter()
         .filter(|c| c.s.im.abs() < 1e-9)
-        .min_by(|a, b| (a.s.re - cycle.floquet_exponent).abs().total_cmp(&(b.s.re - cycle.floquet_exponent).abs()));
-    let f = fundamental.map_or(f64::NAN, |c| c.frequency_hz);
+        .map(|c| c.s.re)
+        .min_by(|a, b| (a - exponent).abs().total_cmp(&(b - exponent).abs()))
+        .unwrap_or(f64::NAN))
+}
+
+fn continuous_eigenvalues(model: &LinearModel) -> Result<Vec<Continuous>, ExperimentError> {
+    Ok(koopman::spectrum::eigenvalues(model.a.as_ref())?.into_iter().filter_map(|l| Continuous::of(l, TS)).collect())
+}
+
+/// One row of the spectrum table; a method without a model gets empty numbers (the
+/// findings say why).
+pub(super) fn spectrum_row(sigma: f64, name: &str, model: Option<&LinearModel>) -> Result<Vec<Cell>, ExperimentError> {
+    let cycle = systems::truth::vdp_limit_cycle(1.0)?;
+    let f0 = 1.0 / cycle.period;
+    let (f, decay) = match model {
+        Some(model) => (limit_cycle_frequency(model)?, floquet_decay(model)?),
+        None => (f64::NAN, f64::NAN),
+    };
     Ok(vec![
         Cell::fixed(sigma, 2),
         Cell::text(name),
         Cell::fixed(f, 5),
         Cell::fixed(100.0 * (f / f0 - 1.0), 2),
-        Cell::fixed(floquet.map_or(f64::NAN, |c| c.s.re), 3),
+        Cell::fixed(decay, 3),
         Cell::fixed(cycle.floquet_exponent, 3),
     ])
 }
