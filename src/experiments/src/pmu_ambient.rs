@@ -22,7 +22,8 @@ const LAGS: usize = 120;
 const RANK: usize = 32;
 /// Delays of every method's dictionary here (the same lifting for all four).
 const DELAYS: usize = 2;
-const RATE: f64 = 30.0;
+/// Frames per second of every PMU record here.
+pub(crate) const RATE: f64 = 30.0;
 
 /// How the PMU records are corrupted.
 #[derive(Debug, Clone, Copy)]
@@ -123,16 +124,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
                 });
             }
             for (m, model) in models.into_iter().enumerate() {
-                let matched = match model {
-                    Some(model) => {
-                        let modes = spectrum::modes(model.a.as_ref(), model.c.as_ref(), 1.0 / RATE)?;
-                        identify::match_modes(&modes, &truth, super::ieee68::match_rule())
-                    }
-                    None => vec![None; truth.len()],
-                };
-                for ((e, found), t) in errors[0][l][m].iter_mut().zip(&matched).zip(&truth) {
-                    e.add(found.as_ref().map(|f| (100.0 * f.frequency_error(t), f.damping_error_points(t))));
-                }
+                score(model, &truth, &mut errors[0][l][m])?;
             }
         }
     }
@@ -164,6 +156,26 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
         online_batch,
         ..Section::default()
     })
+}
+
+/// Adds one fit's errors on each true mode (a model of a record at [`RATE`]; None: no
+/// model, so nothing found) to `errors`, one entry per mode of `truth`.
+pub(crate) fn score(
+    model: Option<LinearModel>,
+    truth: &[TrueMode],
+    errors: &mut [Errors],
+) -> Result<(), ExperimentError> {
+    let matched = match model {
+        Some(model) => {
+            let modes = spectrum::modes(model.a.as_ref(), model.c.as_ref(), 1.0 / RATE)?;
+            identify::match_modes(&modes, truth, super::ieee68::match_rule())
+        }
+        None => vec![None; truth.len()],
+    };
+    for ((e, found), t) in errors.iter_mut().zip(&matched).zip(truth) {
+        e.add(found.as_ref().map(|f| (100.0 * f.frequency_error(t), f.damping_error_points(t))));
+    }
+    Ok(())
 }
 
 /// Ridge, correlation, batch EDMD and online DMD (None: no model), and the correlation

@@ -4,7 +4,7 @@
 //! on the same records, scored against the post-fault modes, and each inter-area mode's
 //! share of the record's energy, which says which modes a fit can be asked to find.
 
-use koopman::{DictionarySpec, EstimatorConfig, LinearModel, Method, Regularisation, spectrum};
+use koopman::{DictionarySpec, EstimatorConfig, LinearModel, Method, Regularisation};
 use systems::{
     AngleReference, Ieee68Params, Ieee68Scenario, Network, PmuErrors, PmuMeasurement, SimulationRequest, SystemSpec,
     Trajectory,
@@ -12,12 +12,11 @@ use systems::{
 
 use super::debiased::{Errors, error_table};
 use super::fitting::{self, Chains};
-use super::pmu_ambient::{Noise, corrupt, layout, pmu_truth};
+use super::pmu_ambient::{Noise, RATE, corrupt, layout, pmu_truth, score};
 use super::report::{Cell, OnlineBatch, Section, Table};
 use super::{ExperimentError, Scale};
-use crate::identify::{self, TrueMode};
+use crate::identify::TrueMode;
 
-const RATE: f64 = 30.0;
 /// Record length (s): the speed ring-down's 30 s.
 const DURATION: f64 = 30.0;
 /// Rows dropped at the start: the pre-fault steady state, the fault and 0.5 s after its
@@ -206,16 +205,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
                         difference,
                     });
                 }
-                let matched = match model {
-                    Some(model) => {
-                        let modes = spectrum::modes(model.a.as_ref(), model.c.as_ref(), 1.0 / RATE)?;
-                        identify::match_modes(&modes, &truth, super::ieee68::match_rule())
-                    }
-                    None => vec![None; truth.len()],
-                };
-                for ((e, found), t) in errors[0][l][r].iter_mut().zip(&matched).zip(&truth) {
-                    e.add(found.as_ref().map(|f| (100.0 * f.frequency_error(t), f.damping_error_points(t))));
-                }
+                score(model, &truth, &mut errors[0][l][r])?;
             }
         }
     }
