@@ -73,6 +73,10 @@ async fn websocket_and_http_streams_equal_fit_and_batch() {
                     break;
                 }
                 Some("summary") => assert!(reply["modes"].is_array()),
+                // The limit cycle is undamped, so the meter may raise its critical alarm
+                // (and notice mode changes) before the last ack: how many refreshes ran by
+                // then depends on the machine's load. Notices are not this test's subject.
+                Some("alarm" | "mode_changed") => assert!(reply["mode"].is_number(), "{reply}"),
                 other => panic!("unexpected message {other:?}: {reply}"),
             }
         }
