@@ -84,6 +84,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
         "## IEEE 68-bus: the mode meter",
         "## IEEE 68-bus ambient: estimators that noise does not bias",
         "## IEEE 68-bus ring-down from PMU measurements",
+        "## IEEE 68-bus ambient from PMUs: how much the recipe matters",
         "## Cost: online update against batch refit",
         "## Online equals batch",
     ] {
@@ -162,6 +163,12 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     let shares: Vec<f64> = column(&header, &rows, "share of energy (%)").into_iter().map(number).collect();
     assert!(shares.iter().all(|s| (0.0..=100.0).contains(s)), "{shares:?}");
     assert!(column(&header, &rows, "must be found (share >= 1 %)").contains(&"yes"));
+
+    // The recipe sensitivity: two noise levels, the two first recipes of the quick set, four
+    // modes.
+    let (header, rows) = table(&dir, "ieee68_pmu_sensitivity.csv");
+    assert_eq!(rows.len(), 2 * 2 * 4);
+    assert!(column(&header, &rows, "method").iter().all(|m| m.starts_with("delay:")));
 
     // The mode meter: two record lengths without forgetting and the end with two
     // forgetting factors, four modes each; an hour's ids; six detection recipes; two

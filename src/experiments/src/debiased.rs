@@ -54,6 +54,21 @@ impl Errors {
         Self::worst_abs(&self.damping)
     }
 
+    /// Mean signed frequency error (%) and its standard deviation over the realisations
+    /// that found the mode: how much of the error is bias and how much scatter.
+    pub(crate) fn frequency_bias_and_scatter(&self) -> (f64, f64) {
+        let mean = Self::mean(&self.frequency);
+        let n = self.frequency.len();
+        let variance =
+            self.frequency.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / n.saturating_sub(1).max(1) as f64;
+        (mean, variance.sqrt())
+    }
+
+    /// Mean |frequency error| (%) and mean |damping error| (points).
+    pub(crate) fn mean_abs_errors(&self) -> (f64, f64) {
+        (Self::mean_abs(&self.frequency), Self::mean_abs(&self.damping))
+    }
+
     fn mean_abs(v: &[f64]) -> f64 {
         if v.is_empty() { f64::NAN } else { v.iter().map(|x| x.abs()).sum::<f64>() / v.len() as f64 }
     }

@@ -20,6 +20,7 @@ pub mod meter_study;
 pub mod plots;
 pub mod pmu_ambient;
 pub mod pmu_ringdown;
+pub mod pmu_sensitivity;
 pub mod records;
 pub mod report;
 pub mod ring;
@@ -54,6 +55,9 @@ pub enum ExperimentSystem {
     Debiased,
     /// The same comparison on what PMUs measure (bus angles and frequencies).
     Pmu,
+    /// The correlation recipe varied on the ambient PMU records (delays, lags, rank,
+    /// forgetting), with the bias and the scatter of its errors.
+    PmuSensitivity,
     /// The fault ring-down seen by PMUs: ridge, instrumental variables, correlation, EDMD
     /// and online DMD, and each inter-area mode's share of the record's energy.
     PmuRingdown,
@@ -173,6 +177,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, ExperimentError> {
     if args.system.includes(ExperimentSystem::Pmu) {
         progress("ieee 68-bus ambient from PMUs");
         sections.push(pmu_ambient::experiment(scale)?);
+    }
+    if args.system.includes(ExperimentSystem::PmuSensitivity) {
+        progress("ieee 68-bus ambient from PMUs, recipe sensitivity");
+        sections.push(pmu_sensitivity::experiment(scale)?);
     }
     if args.system.includes(ExperimentSystem::PmuRingdown) {
         progress("ieee 68-bus ring-down from PMUs");

@@ -73,7 +73,8 @@ pub fn pmu_truth(network: Network) -> Result<Vec<TrueMode>, ExperimentError> {
         .collect())
 }
 
-fn simulate(duration: f64, seed: u64) -> Result<Trajectory, ExperimentError> {
+/// The clean ambient record at the PMUs of [`layout`]; `seed` drives the load noise.
+pub(crate) fn simulate_pmu(duration: f64, seed: u64) -> Result<Trajectory, ExperimentError> {
     let request = SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
         scenario: Ieee68Scenario::Ambient(AmbientParams::default()),
         angle_reference: AngleReference::default(),
@@ -105,7 +106,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
     let mut errors = vec![vec![vec![vec![Errors::default(); truth.len()]; METHODS.len()]; levels.len()]];
     let mut online_batch = Vec::new();
     for seed in 0..realisations {
-        let clean = simulate(duration, 11_000 + seed)?;
+        let clean = simulate_pmu(duration, 11_000 + seed)?;
         for (l, &noise) in levels.iter().enumerate() {
             let record = corrupt(&clean, noise, 13_000 + 31 * seed + l as u64)?;
             let mut chains = Chains::new(record.names().len());
