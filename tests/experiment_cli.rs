@@ -85,6 +85,7 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
         "## IEEE 68-bus ambient: estimators that noise does not bias",
         "## IEEE 68-bus ring-down from PMU measurements",
         "## IEEE 68-bus ambient from PMUs: how much the recipe matters",
+        "## IEEE 68-bus ambient: the information floor of a record",
         "## Cost: online update against batch refit",
         "## Online equals batch",
     ] {
@@ -169,6 +170,11 @@ fn quick_experiment_writes_the_report_tables_and_plots() {
     let (header, rows) = table(&dir, "ieee68_pmu_sensitivity.csv");
     assert_eq!(rows.len(), 2 * 2 * 4);
     assert!(column(&header, &rows, "method").iter().all(|m| m.starts_with("delay:")));
+
+    // The information floor: one row per inter-area mode, every fit oscillating.
+    let (header, rows) = table(&dir, "ieee68_mode_floor.csv");
+    assert_eq!(rows.len(), 4);
+    assert!(column(&header, &rows, "fits").iter().all(|f| *f == "20/20"), "quick: 20 fits per mode");
 
     // The mode meter: two record lengths without forgetting and the end with two
     // forgetting factors, four modes each; an hour's ids; six detection recipes; two

@@ -17,6 +17,7 @@ mod ieee68_report;
 mod ieee68_stats;
 mod meter_report;
 pub mod meter_study;
+pub mod mode_floor;
 pub mod plots;
 pub mod pmu_ambient;
 pub mod pmu_ringdown;
@@ -58,6 +59,9 @@ pub enum ExperimentSystem {
     /// The correlation recipe varied on the ambient PMU records (delays, lags, rank,
     /// forgetting), with the bias and the scatter of its errors.
     PmuSensitivity,
+    /// The scatter an ideal fit of one inter-area mode cannot avoid on a record of the
+    /// same length: which accuracy goals ten minutes of ambient data can support.
+    ModeFloor,
     /// The fault ring-down seen by PMUs: ridge, instrumental variables, correlation, EDMD
     /// and online DMD, and each inter-area mode's share of the record's energy.
     PmuRingdown,
@@ -181,6 +185,10 @@ pub fn run(args: &ExperimentArgs) -> Result<String, ExperimentError> {
     if args.system.includes(ExperimentSystem::PmuSensitivity) {
         progress("ieee 68-bus ambient from PMUs, recipe sensitivity");
         sections.push(pmu_sensitivity::experiment(scale)?);
+    }
+    if args.system.includes(ExperimentSystem::ModeFloor) {
+        progress("ieee 68-bus ambient, information floor");
+        sections.push(mode_floor::experiment(scale)?);
     }
     if args.system.includes(ExperimentSystem::PmuRingdown) {
         progress("ieee 68-bus ring-down from PMUs");
