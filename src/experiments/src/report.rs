@@ -243,7 +243,7 @@ pub fn render(context: &RunContext, sections: &[Section]) -> String {
     let mut out = String::from("# koopstream experiments\n\n");
     let _ = writeln!(
         out,
-        "Regenerate with `{REGENERATE}` (add `--system vdp|vdp-ring|henon|ieee68` for one system). It writes \
+        "Regenerate with `{REGENERATE}` (add `--system vdp|vdp-ring|henon|ieee68|meter|debiased|pmu|pmu-sensitivity|mode-floor|pmu-ringdown` for one system). It writes \
          `report.md` (this text), one CSV file per table and the SVG plots into the output directory; \
          EXPERIMENTS.md in the repository is a copy of `report.md`, the CSV and SVG files are not committed.\n"
     );
