@@ -75,8 +75,17 @@ pub fn pmu_truth(network: Network) -> Result<Vec<TrueMode>, ExperimentError> {
 
 /// The clean ambient record at the PMUs of [`layout`]; `seed` drives the load noise.
 pub(crate) fn simulate_pmu(duration: f64, seed: u64) -> Result<Trajectory, ExperimentError> {
+    simulate_scenario(Ieee68Scenario::Ambient(AmbientParams::default()), duration, seed)
+}
+
+/// The clean record of `scenario` at the PMUs of [`layout`].
+pub(crate) fn simulate_scenario(
+    scenario: Ieee68Scenario,
+    duration: f64,
+    seed: u64,
+) -> Result<Trajectory, ExperimentError> {
     let request = SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
-        scenario: Ieee68Scenario::Ambient(AmbientParams::default()),
+        scenario,
         angle_reference: AngleReference::default(),
         damping: Default::default(),
     }))

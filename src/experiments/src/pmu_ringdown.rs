@@ -5,14 +5,11 @@
 //! share of the record's energy, which says which modes a fit can be asked to find.
 
 use koopman::{DictionarySpec, EstimatorConfig, LinearModel, Method, Regularisation};
-use systems::{
-    AngleReference, Ieee68Params, Ieee68Scenario, Network, PmuErrors, PmuMeasurement, SimulationRequest, SystemSpec,
-    Trajectory,
-};
+use systems::{Ieee68Scenario, Network, Trajectory};
 
 use super::debiased::{Errors, error_table};
 use super::fitting::{self, Chains};
-use super::pmu_ambient::{Noise, RATE, corrupt, layout, pmu_truth, score};
+use super::pmu_ambient::{Noise, RATE, corrupt, layout, pmu_truth, score, simulate_scenario};
 use super::report::{Cell, OnlineBatch, Section, Table};
 use super::{ExperimentError, Scale};
 use crate::identify::TrueMode;
@@ -88,15 +85,7 @@ const RECIPES: [Recipe; 9] = [
 /// The clean PMU record from 0.5 s after clearing on (the fault is deterministic: one
 /// simulation serves every realisation).
 fn clean_record() -> Result<Trajectory, ExperimentError> {
-    let request = SimulationRequest::new(SystemSpec::Ieee68(Ieee68Params {
-        scenario: Ieee68Scenario::Fault(Default::default()),
-        angle_reference: AngleReference::default(),
-        damping: Default::default(),
-    }))
-    .with_duration(DURATION)
-    .with_rate(RATE)
-    .with_pmu(PmuMeasurement { layout: layout(), errors: PmuErrors::none() });
-    let full = systems::simulate_clean(&request)?;
+    let full = simulate_scenario(Ieee68Scenario::Fault(Default::default()), DURATION, 0)?;
     let n = full.n_columns();
     Ok(Trajectory::new(full.names().to_vec(), full.times()[SKIP..].to_vec(), full.values()[SKIP * n..].to_vec())?)
 }
