@@ -17,7 +17,7 @@ use domain::command::Command;
 use domain::definition::StreamDefinition;
 use domain::error::DomainError;
 use domain::registry::StreamHandle;
-use wire::streams::{CreateStream, StreamDefinitionDoc, StreamStatusDoc};
+use wire::streams::{CreateStream, SourceStatusDoc, StreamDefinitionDoc, StreamStatusDoc};
 
 /// A stream: its definition and its status.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -26,6 +26,9 @@ pub struct StreamView {
     pub definition: StreamDefinitionDoc,
     /// The current status.
     pub status: StreamStatusDoc,
+    /// The status of the stream's external source (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceStatusDoc>,
 }
 
 /// A stored stream whose state could not be rebuilt at start-up: its records are kept
@@ -73,7 +76,11 @@ pub struct ResetQuery {
 }
 
 fn view(handle: &StreamHandle) -> StreamView {
-    StreamView { definition: StreamDefinitionDoc::from(&*handle.definition), status: (&handle.status()).into() }
+    StreamView {
+        definition: StreamDefinitionDoc::from(&*handle.definition),
+        status: (&handle.status()).into(),
+        source: handle.source.as_ref().map(|s| (&s.status()).into()),
+    }
 }
 
 /// Looks a stream up, or answers 409 for a quarantined one and 404 for none.

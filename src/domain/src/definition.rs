@@ -8,6 +8,7 @@ use crate::error::DomainError;
 use crate::method::StoredMethod;
 use crate::modes::{ModeMeterConfig, ModeMeterRequest};
 use crate::options::{ModelOptions, ModelRequest};
+use crate::source::{SourceRequest, SourceSpec};
 
 /// A measured channel or an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,8 @@ pub struct NewStream {
     /// Standard deviations of the one-step residual beyond which a sample is gated as an
     /// outlier (default 0: off; otherwise within [`crate::outlier::K_RANGE`]).
     pub outlier_gate: Option<f64>,
+    /// An external source that feeds the stream (default none: HTTP and WebSocket only).
+    pub source: Option<SourceRequest>,
 }
 
 /// Default run of identical values that marks a stuck sensor: a thousand samples (33 s at
@@ -116,6 +119,10 @@ pub struct StreamDefinition {
     /// changes no existing stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
+    /// The external source feeding the stream, if any (absent in definitions stored before
+    /// sources existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSpec>,
 }
 
 fn accepted_before_the_option() -> bool {
@@ -267,6 +274,7 @@ impl StreamDefinition {
             ))
             .at("/outlier_gate"));
         }
+        let source = request.source.map(|s| s.validate(&request.channels, &request.inputs)).transpose()?;
         let (mu, sigma) = match options.regularisation {
             Regularisation::Mu(mu) => (Some(mu), None),
             Regularisation::NoiseSigma(sigma) => (None, Some(sigma)),
@@ -293,6 +301,7 @@ impl StreamDefinition {
             outlier_gate,
             estimator: options.method.into(),
             preset: preset.map(|p| p.name.to_owned()),
+            source,
         };
         let config = definition.estimator_config();
         if let Method::Correlation { rank: Some(rank), .. } = config.method

@@ -20,5 +20,6 @@ pub mod owner;
 pub mod presets;
 pub mod registry;
 pub mod snapshot;
+pub mod source;
 pub mod spectra;
 pub mod watermark;

@@ -24,6 +24,8 @@ pub enum Transport {
     Http,
     /// WebSocket frames.
     Ws,
+    /// Data frames of a C37.118.2 source.
+    C37118,
 }
 
 /// Why samples were not applied.
@@ -57,6 +59,7 @@ impl Transport {
         match self {
             Transport::Http => "http",
             Transport::Ws => "ws",
+            Transport::C37118 => "c37118",
         }
     }
 }
@@ -118,6 +121,12 @@ struct StreamLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceMissingLabels {
+    stream: String,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     stream: String,
     /// The tracked mode's id, stable across refreshes and never reused within a stream.
@@ -175,6 +184,9 @@ pub struct Metrics {
     stream_mode_damping: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     stream_mode_frequency: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     alarms_active: Family<AlarmLabels, Gauge>,
+    source_frames: Family<StreamLabels, Counter>,
+    source_missing: Family<SourceMissingLabels, Counter>,
+    source_connected: Family<StreamLabels, Gauge>,
     labelled_streams: Mutex<Vec<String>>,
     /// The mode ids each labelled stream has gauges for.
     gauged_modes: Mutex<HashMap<String, Vec<u64>>>,
@@ -208,6 +220,9 @@ impl Metrics {
             stream_mode_damping: Family::default(),
             stream_mode_frequency: Family::default(),
             alarms_active: Family::default(),
+            source_frames: Family::default(),
+            source_missing: Family::default(),
+            source_connected: Family::default(),
             labelled_streams: Mutex::new(Vec::new()),
             gauged_modes: Mutex::new(HashMap::new()),
             per_stream_cap,
@@ -258,6 +273,21 @@ impl Metrics {
             "stream_residual_rms",
             "Mean one-step residual RMS, per stream (capped)",
             m.stream_residual.clone(),
+        );
+        registry.register(
+            "source_frames_received",
+            "Data frames received from a stream's C37.118.2 source, per stream (capped)",
+            m.source_frames.clone(),
+        );
+        registry.register(
+            "source_samples_missing",
+            "Samples a C37.118.2 source delivered as missing, per stream (capped) and reason (data_error, sync_lost, unlocked, missing_value)",
+            m.source_missing.clone(),
+        );
+        registry.register(
+            "source_connected",
+            "Whether a stream's C37.118.2 source is connected and streaming (1) or not (0), per stream (capped)",
+            m.source_connected.clone(),
         );
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
         Self { registry, ..m }
@@ -353,6 +383,25 @@ impl Metrics {
         }
     }
 
+    /// A source's data frames, and the samples among them delivered as missing by reason.
+    pub fn source_frames(&self, stream: &str, frames: u64, missing: &[(&'static str, u64)]) {
+        if !self.labelled(stream) {
+            return;
+        }
+        self.source_frames.get_or_create(&StreamLabels { stream: stream.to_owned() }).inc_by(frames);
+        for (reason, count) in missing.iter().filter(|(_, c)| *c > 0) {
+            let labels = SourceMissingLabels { stream: stream.to_owned(), reason };
+            self.source_missing.get_or_create(&labels).inc_by(*count);
+        }
+    }
+
+    /// Whether a stream's source is connected and streaming.
+    pub fn source_connected(&self, stream: &str, connected: bool) {
+        if self.labelled(stream) {
+            self.source_connected.get_or_create(&StreamLabels { stream: stream.to_owned() }).set(i64::from(connected));
+        }
+    }
+
     /// Forgets a deleted stream's series and frees its place under the cap.
     pub fn stream_removed(&self, stream: &str) {
         let mut labelled = self.labelled_streams.lock().unwrap_or_else(|e| e.into_inner());
@@ -360,6 +409,11 @@ impl Metrics {
         let labels = StreamLabels { stream: stream.to_owned() };
         self.stream_samples.remove(&labels);
         self.stream_residual.remove(&labels);
+        self.source_frames.remove(&labels);
+        self.source_connected.remove(&labels);
+        for reason in ["data_error", "sync_lost", "unlocked", "missing_value"] {
+            self.source_missing.remove(&SourceMissingLabels { stream: stream.to_owned(), reason });
+        }
         let gauged = self.gauged_modes.lock().unwrap_or_else(|e| e.into_inner()).remove(stream).unwrap_or_default();
         for id in gauged {
             let labels = ModeLabels { stream: stream.to_owned(), mode: id.to_string() };

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::modes::MeterCell;
 use crate::owner::{Owner, OwnerContext, unix_millis};
 use crate::snapshot::{StreamSnapshot, StreamStatus};
+use crate::source::{SourceLauncher, SourceMonitor};
 use crate::spectra::Spectra;
 use meter::Meter;
 
@@ -65,6 +66,9 @@ pub struct StreamHandle {
     /// Set once the stream is deleted and its owner has finished, so that connections to
     /// it (WebSockets) close at once instead of at their next frame.
     deleted: watch::Sender<bool>,
+    /// The external source feeding the stream, with its status (none: HTTP and WebSocket
+    /// only).
+    pub source: Option<Arc<SourceMonitor>>,
 }
 
 impl StreamHandle {
@@ -119,6 +123,10 @@ impl StreamHandle {
     }
 
     async fn stop(&self, delete: bool) {
+        // The source's client stops first, so nothing new is queued behind the stop.
+        if let Some(source) = &self.source {
+            source.stop();
+        }
         // Stop is queued behind everything already accepted, so it all gets applied.
         let _ = self.submit(Command::Stop { delete }).await;
         let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -169,6 +177,7 @@ pub struct Registry {
     limits: RegistryLimits,
     context: OwnerContext,
     spectra: Arc<Spectra>,
+    launcher: RwLock<Option<Arc<dyn SourceLauncher>>>,
 }
 
 impl Registry {
@@ -183,6 +192,26 @@ impl Registry {
             limits,
             context,
             spectra,
+            launcher: RwLock::new(None),
+        }
+    }
+
+    /// Sets the client that runs streams' external sources (C37.118.2); streams created or
+    /// recovered from then on with a source get theirs started.
+    pub fn set_source_launcher(&self, launcher: Arc<dyn SourceLauncher>) {
+        *self.launcher.write().unwrap_or_else(|e| e.into_inner()) = Some(launcher);
+    }
+
+    fn launch_source(&self, handle: &Arc<StreamHandle>) {
+        if handle.source.is_none() {
+            return;
+        }
+        let launcher = self.launcher.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match launcher {
+            Some(launcher) => launcher.launch(handle.clone()),
+            None => {
+                tracing::warn!(stream = %handle.definition.id, "the stream has a source, but this process runs no source clients")
+            }
         }
     }
 
@@ -273,6 +302,7 @@ impl Registry {
             meter.clone(),
         );
         let task = tokio::spawn(owner.run(receiver));
+        let definition_source = definition.source.clone().map(|spec| Arc::new(SourceMonitor::new(spec)));
         Arc::new(StreamHandle {
             definition,
             edge: EdgeCounters::default(),
@@ -285,6 +315,7 @@ impl Registry {
             unsaved_since,
             memory_bytes,
             deleted: watch::channel(false).0,
+            source: definition_source,
         })
     }
 
@@ -319,9 +350,12 @@ impl Registry {
             definition.incarnation = fresh_incarnation();
         }
         let handle = self.spawn(Arc::new(definition), core, meter, unsaved, memory_bytes);
-        let mut streams = self.write();
-        streams.insert(handle.definition.id.clone(), handle);
-        self.metrics.streams.set(streams.len() as i64);
+        {
+            let mut streams = self.write();
+            streams.insert(handle.definition.id.clone(), handle.clone());
+            self.metrics.streams.set(streams.len() as i64);
+        }
+        self.launch_source(&handle);
     }
 
     /// Sum of the memory estimates of the streams held, in bytes.
@@ -406,6 +440,7 @@ impl Registry {
             handle.stop(false).await;
             return Err(e);
         }
+        self.launch_source(&handle);
         Ok((handle, true))
     }
 
@@ -445,6 +480,10 @@ impl Registry {
     /// Stops every owner after its queue is drained; returns the final statuses.
     pub async fn shutdown(&self) -> Vec<StreamStatus> {
         let handles: Vec<_> = self.write().drain().map(|(_, h)| h).collect();
+        // Every source stops before any owner does, so none feeds a stream that is stopping.
+        for source in handles.iter().filter_map(|h| h.source.as_ref()) {
+            source.stop();
+        }
         let mut statuses = Vec::with_capacity(handles.len());
         for handle in handles {
             handle.stop(false).await;

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 mod messages;
 mod presets;
+mod source;
 
 use domain::definition::{Channel, NewStream, StreamDefinition};
 use domain::method::{EstimatorKind, StoredMethod};
@@ -16,6 +17,10 @@ use domain::options::ModelRequest;
 use domain::snapshot::{ModelState, RejectCounts, StreamStatus};
 pub use messages::{AlarmMessageDoc, IngestAckDoc, ModeBriefDoc, ModeChangedDoc, ModelSummaryDoc};
 pub use presets::{PresetDoc, PresetModesDoc, PresetSettingsDoc};
+pub use source::{
+    C37118SourceDoc, PmuRefDoc, SourceChannelDoc, SourceConfigurationDoc, SourceDoc, SourceErrorDoc, SourceMissingDoc,
+    SourceStatusDoc, SourceTransportDoc,
+};
 
 /// The estimation method of a stream's model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -151,6 +156,9 @@ pub struct CreateStream {
     /// row the gate reopens and learns its scale again (a real change is not refused
     /// forever). Default 0: off; otherwise from 2 to 100.
     pub outlier_gate: Option<f64>,
+    /// An external source that feeds the stream (default none: HTTP and WebSocket only).
+    /// Every channel and input is mapped to one quantity of one PMU.
+    pub source: Option<SourceDoc>,
 }
 
 /// Damping alarm thresholds (fractions: 0.05 is 5 %).
@@ -280,6 +288,7 @@ impl From<CreateStream> for NewStream {
             implicit_timing: request.implicit_timing,
             flat_line: request.flat_line,
             outlier_gate: request.outlier_gate,
+            source: request.source.map(Into::into),
         }
     }
 }
@@ -335,6 +344,8 @@ pub struct StreamDefinitionDoc {
     /// Standard deviations of the one-step residual beyond which a sample is gated as an
     /// outlier (0: off).
     pub outlier_gate: f64,
+    /// The external source feeding the stream (null: HTTP and WebSocket only).
+    pub source: Option<SourceDoc>,
 }
 
 fn channel_doc(c: &Channel) -> ChannelDoc {
@@ -376,6 +387,7 @@ impl From<&StreamDefinition> for StreamDefinitionDoc {
             implicit_timing: d.implicit_timing,
             flat_line: d.flat_line,
             outlier_gate: d.outlier_gate,
+            source: d.source.as_ref().map(Into::into),
         }
     }
 }
