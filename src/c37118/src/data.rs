@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn stat_bits() {
-        let s = Stat(0b10_1_0_1_0_1_101_10_0110);
+        let s = Stat(0b1010_1011_0110_0110);
         assert_eq!(s.data_error(), DataError::TestMode);
         assert!(s.pmu_sync_lost() && !s.sorted_by_arrival() && s.trigger() && !s.config_changed());
         assert!(s.data_modified());

@@ -89,7 +89,7 @@ fn arb_phasor(format: Format, scale: u32) -> BoxedStrategy<Phasor> {
             (-1e6f32..1e6, -1e6f32..1e6).prop_map(|(a, b)| Phasor { re: f64::from(a), im: f64::from(b) }).boxed()
         }
         (true, true) => {
-            (0f32..1e6, -3.14f32..3.14).prop_map(|(m, a)| Phasor::from_polar(f64::from(m), f64::from(a))).boxed()
+            (0f32..1e6, -3.0f32..3.0).prop_map(|(m, a)| Phasor::from_polar(f64::from(m), f64::from(a))).boxed()
         }
     }
 }
