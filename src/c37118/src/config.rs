@@ -1,0 +1,460 @@
+//! Configuration frames CFG-1 and CFG-2 (one layout: CFG-1 says what a PMU can send, CFG-2
+//! what it sends), with any number of PMUs per frame (a PDC's stream).
+//!
+//! CFG-3 (variable-length names, CONT_IDX, G_PMU_ID, PHSCALE, ...) is not decoded: parsing
+//! one is `ParseError::Unsupported`, encoding a `Config` of kind `Cfg3` is
+//! `EncodeError::Unsupported`.
+//!
+//! Every count read from a frame is checked against the bytes left before anything is
+//! allocated for it, so a frame can never make the parser reserve more than its own size.
+
+use crate::bytes::{Reader, begin, finish, get_name, put_name};
+use crate::error::{EncodeError, ParseError};
+use crate::prefix::{FrameKind, HEADER_LEN, MIN_FRAME, parse_prefix};
+use crate::time::Time;
+
+/// FORMAT bits 3-0: how a PMU's data frame values are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Format {
+    /// Bit 3: FREQ/DFREQ as 32-bit floats (else 16-bit integers).
+    pub freq_float: bool,
+    /// Bit 2: analogs as 32-bit floats (else 16-bit integers).
+    pub analog_float: bool,
+    /// Bit 1: phasors as 32-bit floats (else 16-bit integers).
+    pub phasor_float: bool,
+    /// Bit 0: phasors in polar form (else rectangular).
+    pub phasor_polar: bool,
+}
+
+impl Format {
+    /// Reads the FORMAT word; the reserved bits 15-4 are ignored.
+    pub fn from_word(w: u16) -> Self {
+        Format { freq_float: w & 8 != 0, analog_float: w & 4 != 0, phasor_float: w & 2 != 0, phasor_polar: w & 1 != 0 }
+    }
+
+    pub fn to_word(self) -> u16 {
+        (u16::from(self.freq_float) << 3)
+            | (u16::from(self.analog_float) << 2)
+            | (u16::from(self.phasor_float) << 1)
+            | u16::from(self.phasor_polar)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhasorKind {
+    Voltage,
+    Current,
+}
+
+/// A phasor channel: its name and PHUNIT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhasorChannel {
+    pub name: String,
+    pub kind: PhasorKind,
+    /// PHUNIT's 24 bits: 1e-5 V or A per bit of integer data (ignored for float formats).
+    pub scale: u32,
+}
+
+/// ANUNIT's most significant byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnalogKind {
+    /// 0: single point-on-wave.
+    SinglePoint,
+    /// 1: RMS of the analog input.
+    Rms,
+    /// 2: peak of the analog input.
+    Peak,
+    /// Any other code (reserved or user-defined), kept as sent.
+    Other(u8),
+}
+
+impl AnalogKind {
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            0 => AnalogKind::SinglePoint,
+            1 => AnalogKind::Rms,
+            2 => AnalogKind::Peak,
+            other => AnalogKind::Other(other),
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            AnalogKind::SinglePoint => 0,
+            AnalogKind::Rms => 1,
+            AnalogKind::Peak => 2,
+            AnalogKind::Other(c) => c,
+        }
+    }
+}
+
+/// An analog channel: its name and ANUNIT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalogChannel {
+    pub name: String,
+    pub kind: AnalogKind,
+    /// ANUNIT's signed 24 bits. The standard calls it "user-defined scaling" and gives no
+    /// unit; this crate reads it as a plain multiplier: value = integer sent * scale
+    /// (float formats ignore it).
+    pub scale: i32,
+}
+
+/// A 16-bit digital status word: 16 channel names and DIGUNIT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigitalWord {
+    /// The 16 channel names, bit 0 first as they are sent.
+    pub names: Vec<String>,
+    /// DIGUNIT's first word: the normal status of the inputs.
+    pub normal: u16,
+    /// DIGUNIT's second word: which inputs are valid.
+    pub valid: u16,
+}
+
+/// FNOM: the nominal line frequency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nominal {
+    Hz60,
+    Hz50,
+}
+
+impl Nominal {
+    pub fn hz(self) -> f64 {
+        match self {
+            Nominal::Hz60 => 60.0,
+            Nominal::Hz50 => 50.0,
+        }
+    }
+}
+
+/// One PMU's part of a configuration frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PmuConfig {
+    /// STN, padding removed.
+    pub station: String,
+    pub idcode: u16,
+    pub format: Format,
+    pub phasors: Vec<PhasorChannel>,
+    pub analogs: Vec<AnalogChannel>,
+    pub digitals: Vec<DigitalWord>,
+    pub nominal: Nominal,
+    pub cfgcnt: u16,
+}
+
+impl PmuConfig {
+    /// The bytes of this PMU's block in a data frame.
+    pub fn data_len(&self) -> usize {
+        let f = &self.format;
+        let phasor = if f.phasor_float { 8 } else { 4 };
+        let freq = if f.freq_float { 4 } else { 2 };
+        let analog = if f.analog_float { 4 } else { 2 };
+        2 + self.phasors.len() * phasor + 2 * freq + self.analogs.len() * analog + self.digitals.len() * 2
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKind {
+    Cfg1,
+    Cfg2,
+    Cfg3,
+}
+
+/// A configuration frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub kind: ConfigKind,
+    /// The IDCODE of the stream (of the PDC for several PMUs).
+    pub idcode: u16,
+    pub time: Time,
+    /// TIME_BASE's 24 bits: FRACSEC counts per second (bits 31-24, reserved, are not kept).
+    pub time_base: u32,
+    pub pmus: Vec<PmuConfig>,
+    /// DATA_RATE: frames per second if positive, seconds per frame if negative.
+    pub data_rate: i16,
+}
+
+/// The bytes of a PMU block with no channels: STN, IDCODE, FORMAT, the three counts, FNOM, CFGCNT.
+const PMU_FIXED: usize = 16 + 2 + 2 + 6 + 2 + 2;
+
+impl Config {
+    /// Appends the frame to `out`; writes nothing for a configuration that `try_encode`
+    /// refuses (CFG-3, names over 16 bytes, scales over 24 bits, over 65535 bytes, ...).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let _ = self.try_encode(out);
+    }
+
+    /// Appends the frame to `out` (version 1 in SYNC), or says which field does not fit;
+    /// `out` is unchanged on error.
+    pub fn try_encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        let result = self.write(out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let kind = match self.kind {
+            ConfigKind::Cfg1 => FrameKind::Cfg1,
+            ConfigKind::Cfg2 => FrameKind::Cfg2,
+            ConfigKind::Cfg3 => return Err(EncodeError::Unsupported { what: "CFG-3" }),
+        };
+        if self.time_base == 0 || self.time_base > 0x00FF_FFFF {
+            return Err(EncodeError::OutOfRange { field: "TIME_BASE" });
+        }
+        let num_pmu = u16::try_from(self.pmus.len()).map_err(|_| EncodeError::TooLarge)?;
+        if num_pmu == 0 {
+            return Err(EncodeError::OutOfRange { field: "NUM_PMU" });
+        }
+        let start = begin(out, kind, 1, self.idcode, &self.time);
+        out.extend_from_slice(&self.time_base.to_be_bytes());
+        out.extend_from_slice(&num_pmu.to_be_bytes());
+        for pmu in &self.pmus {
+            write_pmu(pmu, out)?;
+            // Stop early rather than write megabytes that `finish` would refuse anyway.
+            if out.len() - start > usize::from(u16::MAX) {
+                return Err(EncodeError::TooLarge);
+            }
+        }
+        out.extend_from_slice(&self.data_rate.to_be_bytes());
+        finish(out, start)
+    }
+
+    /// Parses a CFG-1 or CFG-2 frame (CFG-3 is `ParseError::Unsupported`).
+    pub fn parse(frame: &[u8]) -> Result<Self, ParseError> {
+        let p = parse_prefix(frame)?;
+        let kind = match p.kind {
+            FrameKind::Cfg1 => ConfigKind::Cfg1,
+            FrameKind::Cfg2 => ConfigKind::Cfg2,
+            FrameKind::Cfg3 => return Err(ParseError::Unsupported { what: "CFG-3" }),
+            found => return Err(ParseError::WrongKind { expected: FrameKind::Cfg2, found }),
+        };
+        let mut r = Reader::new(&frame[..frame.len() - 2], HEADER_LEN);
+        let time_base = r.u32()? & 0x00FF_FFFF;
+        if time_base == 0 {
+            return Err(ParseError::Invalid { field: "TIME_BASE" });
+        }
+        let num_pmu = usize::from(r.u16()?);
+        // Each PMU needs at least PMU_FIXED bytes, and DATA_RATE follows them.
+        if num_pmu == 0 || num_pmu * PMU_FIXED + 2 > r.remaining() {
+            return Err(ParseError::Invalid { field: "NUM_PMU" });
+        }
+        let mut pmus = Vec::with_capacity(num_pmu);
+        for _ in 0..num_pmu {
+            pmus.push(read_pmu(&mut r)?);
+        }
+        let data_rate = r.i16()?;
+        if r.remaining() != 0 {
+            return Err(ParseError::SizeMismatch);
+        }
+        Ok(Config { kind, idcode: p.idcode, time: p.time, time_base, pmus, data_rate })
+    }
+
+    /// Data frames per second: DATA_RATE if positive, 1 / |DATA_RATE| if negative, 0 if zero.
+    pub fn rate_hz(&self) -> f64 {
+        match self.data_rate {
+            0 => 0.0,
+            r if r > 0 => f64::from(r),
+            r => 1.0 / -f64::from(r),
+        }
+    }
+
+    /// FRAMESIZE of this configuration's data frames (CRC included).
+    pub fn data_frame_len(&self) -> usize {
+        MIN_FRAME + self.pmus.iter().map(PmuConfig::data_len).sum::<usize>()
+    }
+
+    /// The index in `pmus` of the PMU whose station name is `station` (padding ignored).
+    pub fn pmu_by_station(&self, station: &str) -> Option<usize> {
+        let wanted = station.trim_end_matches([' ', '\0']);
+        self.pmus.iter().position(|p| p.station.trim_end_matches([' ', '\0']) == wanted)
+    }
+
+    /// The index in `pmus` of the PMU with this IDCODE.
+    pub fn pmu_by_idcode(&self, idcode: u16) -> Option<usize> {
+        self.pmus.iter().position(|p| p.idcode == idcode)
+    }
+}
+
+fn count(n: usize, field: &'static str) -> Result<u16, EncodeError> {
+    u16::try_from(n).map_err(|_| EncodeError::OutOfRange { field })
+}
+
+fn write_pmu(pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    put_name(out, &pmu.station)?;
+    out.extend_from_slice(&pmu.idcode.to_be_bytes());
+    out.extend_from_slice(&pmu.format.to_word().to_be_bytes());
+    out.extend_from_slice(&count(pmu.phasors.len(), "PHNMR")?.to_be_bytes());
+    out.extend_from_slice(&count(pmu.analogs.len(), "ANNMR")?.to_be_bytes());
+    out.extend_from_slice(&count(pmu.digitals.len(), "DGNMR")?.to_be_bytes());
+    for ph in &pmu.phasors {
+        put_name(out, &ph.name)?;
+    }
+    for an in &pmu.analogs {
+        put_name(out, &an.name)?;
+    }
+    for dg in &pmu.digitals {
+        if dg.names.len() != 16 {
+            return Err(EncodeError::OutOfRange { field: "digital names" });
+        }
+        for name in &dg.names {
+            put_name(out, name)?;
+        }
+    }
+    for ph in &pmu.phasors {
+        if ph.scale > 0x00FF_FFFF {
+            return Err(EncodeError::OutOfRange { field: "PHUNIT" });
+        }
+        let kind: u32 = match ph.kind {
+            PhasorKind::Voltage => 0,
+            PhasorKind::Current => 1,
+        };
+        out.extend_from_slice(&((kind << 24) | ph.scale).to_be_bytes());
+    }
+    for an in &pmu.analogs {
+        if !(-0x80_0000..=0x7F_FFFF).contains(&an.scale) {
+            return Err(EncodeError::OutOfRange { field: "ANUNIT" });
+        }
+        let word = (u32::from(an.kind.code()) << 24) | (an.scale as u32 & 0x00FF_FFFF);
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    for dg in &pmu.digitals {
+        out.extend_from_slice(&dg.normal.to_be_bytes());
+        out.extend_from_slice(&dg.valid.to_be_bytes());
+    }
+    let fnom: u16 = match pmu.nominal {
+        Nominal::Hz60 => 0,
+        Nominal::Hz50 => 1,
+    };
+    out.extend_from_slice(&fnom.to_be_bytes());
+    out.extend_from_slice(&pmu.cfgcnt.to_be_bytes());
+    Ok(())
+}
+
+fn read_pmu(r: &mut Reader<'_>) -> Result<PmuConfig, ParseError> {
+    let station = get_name(r)?;
+    let idcode = r.u16()?;
+    let format = Format::from_word(r.u16()?);
+    let phnmr = usize::from(r.u16()?);
+    let annmr = usize::from(r.u16()?);
+    let dgnmr = usize::from(r.u16()?);
+    // Names, units, FNOM and CFGCNT of these counts must fit in what is left; checked
+    // before any vector is reserved (at most 65535 * 260 bytes: no overflow).
+    let needed = phnmr * (16 + 4) + annmr * (16 + 4) + dgnmr * (16 * 16 + 4) + 4;
+    if needed > r.remaining() {
+        return Err(ParseError::Invalid { field: "channel counts" });
+    }
+    let mut phasor_names = Vec::with_capacity(phnmr);
+    for _ in 0..phnmr {
+        phasor_names.push(get_name(r)?);
+    }
+    let mut analog_names = Vec::with_capacity(annmr);
+    for _ in 0..annmr {
+        analog_names.push(get_name(r)?);
+    }
+    let mut digital_names = Vec::with_capacity(dgnmr);
+    for _ in 0..dgnmr {
+        let mut names = Vec::with_capacity(16);
+        for _ in 0..16 {
+            names.push(get_name(r)?);
+        }
+        digital_names.push(names);
+    }
+    let mut phasors = Vec::with_capacity(phnmr);
+    for name in phasor_names {
+        let word = r.u32()?;
+        let kind = match word >> 24 {
+            0 => PhasorKind::Voltage,
+            1 => PhasorKind::Current,
+            _ => return Err(ParseError::Invalid { field: "PHUNIT" }),
+        };
+        phasors.push(PhasorChannel { name, kind, scale: word & 0x00FF_FFFF });
+    }
+    let mut analogs = Vec::with_capacity(annmr);
+    for name in analog_names {
+        let word = r.u32()?;
+        // Sign-extend the low 24 bits.
+        let scale = ((word << 8) as i32) >> 8;
+        analogs.push(AnalogChannel { name, kind: AnalogKind::from_code((word >> 24) as u8), scale });
+    }
+    let mut digitals = Vec::with_capacity(dgnmr);
+    for names in digital_names {
+        let normal = r.u16()?;
+        let valid = r.u16()?;
+        digitals.push(DigitalWord { names, normal, valid });
+    }
+    // FNOM bit 0; bits 15-1 are reserved and ignored.
+    let nominal = if r.u16()? & 1 == 1 { Nominal::Hz50 } else { Nominal::Hz60 };
+    let cfgcnt = r.u16()?;
+    Ok(PmuConfig { station, idcode, format, phasors, analogs, digitals, nominal, cfgcnt })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Config {
+        let names = |p: &str| (0..16).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        Config {
+            kind: ConfigKind::Cfg2,
+            idcode: 9,
+            time: Time { soc: 100, fracsec: 5, ..Time::default() },
+            time_base: 1_000_000,
+            pmus: vec![PmuConfig {
+                station: "ST".into(),
+                idcode: 10,
+                format: Format { phasor_polar: true, ..Format::default() },
+                phasors: vec![PhasorChannel { name: "VA".into(), kind: PhasorKind::Voltage, scale: 915_527 }],
+                analogs: vec![AnalogChannel { name: "P".into(), kind: AnalogKind::Other(70), scale: -3 }],
+                digitals: vec![DigitalWord { names: names("B"), normal: 1, valid: 0xFFFF }],
+                nominal: Nominal::Hz50,
+                cfgcnt: 3,
+            }],
+            data_rate: -5,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_helpers() {
+        let c = sample();
+        let mut out = Vec::new();
+        c.try_encode(&mut out).unwrap();
+        assert_eq!(Config::parse(&out), Ok(c.clone()));
+        assert_eq!(c.rate_hz(), 0.2);
+        assert_eq!(c.pmu_by_station("ST  "), Some(0));
+        assert_eq!(c.pmu_by_idcode(10), Some(0));
+        assert_eq!(c.pmu_by_idcode(9), None);
+        // stat 2 + polar int phasor 4 + freq/dfreq 4 + analog 2 + digital 2
+        assert_eq!(c.data_frame_len(), 16 + 14);
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit() {
+        let mut out = vec![];
+        let mut c = sample();
+        c.pmus[0].station = "a name longer than sixteen".into();
+        assert_eq!(c.try_encode(&mut out), Err(EncodeError::OutOfRange { field: "name" }));
+        c = sample();
+        c.pmus[0].phasors[0].scale = 1 << 24;
+        assert_eq!(c.try_encode(&mut out), Err(EncodeError::OutOfRange { field: "PHUNIT" }));
+        c = sample();
+        c.pmus[0].analogs[0].scale = 1 << 23;
+        assert_eq!(c.try_encode(&mut out), Err(EncodeError::OutOfRange { field: "ANUNIT" }));
+        c = sample();
+        c.kind = ConfigKind::Cfg3;
+        c.encode(&mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocating() {
+        let mut out = Vec::new();
+        sample().encode(&mut out);
+        // PHNMR := 65535 (offset: header 14, TIME_BASE 4, NUM_PMU 2, STN 16, IDCODE 2, FORMAT 2).
+        out[40..42].copy_from_slice(&[0xFF, 0xFF]);
+        let n = out.len();
+        let crc = crate::crc_ccitt(&out[..n - 2]);
+        out[n - 2..].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(Config::parse(&out), Err(ParseError::Invalid { field: "channel counts" }));
+    }
+}
