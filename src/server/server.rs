@@ -231,6 +231,12 @@ pub async fn run(
         websockets: SessionTracker::default(),
         access,
     });
+    // Streams with a C37.118.2 source get their client when created or recovered.
+    let launcher = pdc::Launcher::new(
+        state.metrics.clone(),
+        pdc::ClientSettings { max_batch: config.limits.max_batch_samples.min(256), ..pdc::ClientSettings::default() },
+    );
+    state.registry.set_source_launcher(Arc::new(launcher));
     let app = api::router(state.clone());
     let address = listener.local_addr()?;
     tracing::info!(%address, tls = tls.is_some(), "koopstream listening");

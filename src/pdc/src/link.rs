@@ -1,0 +1,116 @@
+//! The connection to a PMU or PDC: frames in, commands out, over TCP (a byte stream cut
+//! into frames by FRAMESIZE) or UDP (one frame per datagram). Reads are bounded by the
+//! largest frame the protocol allows, so a peer cannot make the client allocate more.
+
+use std::io;
+use std::time::Duration;
+
+use c37118::{Command, CommandFrame, Time, TimeQuality, frame_len};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use domain::source::SourceTransport;
+
+/// The largest frame: FRAMESIZE is 16 bits.
+const MAX_FRAME: usize = u16::MAX as usize;
+
+/// Why the link failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Connecting, reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// The bytes are not C37.118.2 frames (bad SYNC or FRAMESIZE).
+    #[error("not a C37.118.2 frame: {0}")]
+    Framing(#[from] c37118::ParseError),
+}
+
+/// An open connection.
+pub enum Link {
+    /// TCP, with the bytes received and not yet cut into frames.
+    Tcp { stream: TcpStream, buffer: Vec<u8>, start: usize },
+    /// UDP, connected to the peer, with one datagram buffer.
+    Udp { socket: UdpSocket, buffer: Vec<u8>, len: usize },
+}
+
+impl Link {
+    /// Connects to `address` within `timeout`.
+    pub async fn connect(address: &str, transport: SourceTransport, timeout: Duration) -> Result<Self, LinkError> {
+        let connect = async {
+            match transport {
+                SourceTransport::Tcp => {
+                    let stream = TcpStream::connect(address).await?;
+                    stream.set_nodelay(true)?;
+                    Ok::<_, io::Error>(Link::Tcp { stream, buffer: Vec::with_capacity(4096), start: 0 })
+                }
+                SourceTransport::Udp => {
+                    let peer = tokio::net::lookup_host(address)
+                        .await?
+                        .next()
+                        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing"))?;
+                    let local = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                    let socket = UdpSocket::bind(local).await?;
+                    socket.connect(peer).await?;
+                    Ok(Link::Udp { socket, buffer: vec![0; MAX_FRAME], len: 0 })
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(link) => Ok(link?),
+            Err(_) => Err(LinkError::Io(io::Error::new(io::ErrorKind::TimedOut, "connecting timed out"))),
+        }
+    }
+
+    /// Sends a command frame to data stream `idcode`.
+    pub async fn send(&mut self, idcode: u16, command: Command) -> Result<(), LinkError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let time = Time::from_seconds(now.as_secs_f64(), 1_000_000, TimeQuality::default());
+        let mut bytes = Vec::with_capacity(18);
+        CommandFrame { idcode, time, command, extended: Vec::new() }.encode(&mut bytes);
+        match self {
+            Link::Tcp { stream, .. } => stream.write_all(&bytes).await?,
+            Link::Udp { socket, .. } => {
+                socket.send(&bytes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next whole frame (SYNC and FRAMESIZE checked; the CRC is the parser's). Cancel
+    /// safe: bytes read before a cancellation stay buffered.
+    pub async fn next_frame(&mut self) -> Result<&[u8], LinkError> {
+        match self {
+            Link::Tcp { stream, buffer, start } => {
+                // Drop the frame handed out last time.
+                if *start > 0 {
+                    buffer.drain(..*start);
+                    *start = 0;
+                }
+                loop {
+                    if let Some(len) = frame_len(buffer)?
+                        && buffer.len() >= len
+                    {
+                        *start = len;
+                        return Ok(&buffer[..len]);
+                    }
+                    if buffer.len() >= MAX_FRAME {
+                        return Err(LinkError::Framing(c37118::ParseError::SizeMismatch));
+                    }
+                    // `read_buf` fills spare capacity only and is cancel safe.
+                    buffer.reserve(4096);
+                    let read = stream.read_buf(buffer).await?;
+                    if read == 0 {
+                        return Err(LinkError::Closed);
+                    }
+                }
+            }
+            Link::Udp { socket, buffer, len } => {
+                *len = socket.recv(buffer).await?;
+                Ok(&buffer[..*len])
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Streams fed by a C37.118.2 source, end to end over loopback: a PMU written here with the
+//! project's `c37118` crate serves configuration and data frames, and the real server's
+//! client subscribes to it. The model equals the one built from the same samples over
+//! HTTP; STAT errors become missing samples counted by reason; a restart resumes without
+//! applying a frame twice; configuration changes and reconnections are followed; bad
+//! source definitions are refused with 422 at their pointer.
+
+mod common;
+
+use std::time::Duration;
+
+use c37118::{
+    AnalogChannel, AnalogKind, Command, CommandFrame, Config, ConfigKind, DataFrame, Format, Nominal, Phasor,
+    PhasorChannel, PhasorKind, PmuConfig, Stat, Time, TimeQuality, frame_len,
+};
+use common::{TestServer, scratch_dir, van_der_pol};
+use koopstream::config::ServiceConfig;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TS: f64 = 0.1;
+const SOC0: u32 = 1_700_000_000;
+const TIME_BASE: u32 = 1_000_000;
+
+/// One PMU with a voltage phasor and the two Van der Pol states as float analogs.
+fn config(cfgcnt: u16, extra_analog: bool) -> Config {
+    let mut analogs = vec![
+        AnalogChannel { name: "X1".into(), kind: AnalogKind::SinglePoint, scale: 1 },
+        AnalogChannel { name: "X2".into(), kind: AnalogKind::SinglePoint, scale: 1 },
+    ];
+    if extra_analog {
+        analogs.push(AnalogChannel { name: "X3".into(), kind: AnalogKind::SinglePoint, scale: 1 });
+    }
+    Config {
+        kind: ConfigKind::Cfg2,
+        idcode: 7,
+        time: Time { soc: SOC0, fracsec: 0, quality: TimeQuality::default() },
+        time_base: TIME_BASE,
+        pmus: vec![PmuConfig {
+            station: "PMU1".into(),
+            idcode: 11,
+            format: Format { freq_float: true, analog_float: true, phasor_float: true, phasor_polar: true },
+            phasors: vec![PhasorChannel { name: "V".into(), kind: PhasorKind::Voltage, scale: 0 }],
+            analogs,
+            digitals: vec![],
+            nominal: Nominal::Hz60,
+            cfgcnt,
+        }],
+        data_rate: 10,
+    }
+}
+
+/// Sample k's time and its Van der Pol values as the PMU sends them (f32).
+fn time_of(k: usize) -> Time {
+    let tenths = k as u32;
+    Time { soc: SOC0 + tenths / 10, fracsec: (tenths % 10) * 100_000, quality: TimeQuality::default() }
+}
+
+fn seconds_of(k: usize) -> f64 {
+    let t = time_of(k);
+    (u64::from(t.soc) * 1_000_000 + u64::from(t.fracsec)) as f64 / 1e6
+}
+
+fn frame(config: &Config, k: usize, x: [f64; 2], stat: u16) -> Vec<u8> {
+    let mut data = DataFrame::shaped_for(config);
+    data.time = time_of(k);
+    let pmu = &mut data.pmus[0];
+    pmu.stat = Stat(stat);
+    pmu.freq_hz = 60.0;
+    pmu.phasors[0] = Phasor::from_polar(1.0, 0.1 * k as f64);
+    pmu.analogs[0] = x[0] as f32 as f64;
+    pmu.analogs[1] = x[1] as f32 as f64;
+    let mut out = Vec::new();
+    data.encode(config, &mut out).unwrap();
+    out
+}
+
+/// The PMU's end of one connection: the stream and the bytes read but not yet used.
+struct Peer {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Peer {
+    /// Reads one command frame.
+    async fn read_command(&mut self) -> Command {
+        loop {
+            if let Some(len) = frame_len(&self.buffer).unwrap()
+                && self.buffer.len() >= len
+            {
+                let command = CommandFrame::parse(&self.buffer[..len]).unwrap().command;
+                self.buffer.drain(..len);
+                return command;
+            }
+            let mut chunk = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(20), self.stream.read(&mut chunk)).await.unwrap().unwrap();
+            assert!(n > 0, "the client closed the connection");
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+}
+
+/// Accepts the client and answers its commands until it turns data on.
+async fn accept_until_data_on(listener: &TcpListener, config: &Config) -> Peer {
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept()).await.unwrap().unwrap();
+    let mut peer = Peer { stream, buffer: Vec::new() };
+    loop {
+        match peer.read_command().await {
+            Command::SendCfg2 => {
+                let mut bytes = Vec::new();
+                config.encode(&mut bytes);
+                peer.send(&bytes).await;
+            }
+            Command::DataOn => return peer,
+            _ => {}
+        }
+    }
+}
+
+fn source_definition(id: &str, address: &str) -> Value {
+    json!({"id": id, "channels": [{"name": "x1"}, {"name": "x2"}], "ts": TS,
+           "dictionary": "state,const,poly:3", "mu": 1e-3, "warmup": 100,
+           "source": {"c37118": {"address": address, "idcode": 7, "channels": [
+               {"pmu": "PMU1", "quantity": "analog:X1", "name": "x1"},
+               {"pmu": 11, "quantity": "analog:X2", "name": "x2"}]}}})
+}
+
+fn http_definition(id: &str) -> Value {
+    json!({"id": id, "channels": [{"name": "x1"}, {"name": "x2"}], "ts": TS,
+           "dictionary": "state,const,poly:3", "mu": 1e-3, "warmup": 100})
+}
+
+/// Waits until the stream's status satisfies `done`.
+async fn wait_for(server: &TestServer, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = server.get_json(&format!("/v1/streams/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn handled(body: &Value) -> u64 {
+    let s = &body["status"];
+    s["samples_accepted"].as_u64().unwrap() + s["samples_rejected"]["missing_value"].as_u64().unwrap()
+}
+
+/// The same samples over HTTP (missing ones as null), in batches of 50.
+async fn send_over_http(server: &TestServer, id: &str, rows: &[(usize, Option<[f64; 2]>)]) {
+    for (seq, chunk) in rows.chunks(50).enumerate() {
+        let t: Vec<f64> = chunk.iter().map(|(k, _)| seconds_of(*k)).collect();
+        let x: Vec<Value> = chunk
+            .iter()
+            .map(|(_, v)| match v {
+                Some(v) => json!([v[0] as f32 as f64, v[1] as f32 as f64]),
+                None => json!([null, null]),
+            })
+            .collect();
+        server.ingest(id, &json!({"seq": seq + 1, "t": t, "x": x})).await;
+    }
+}
+
+/// The identified linear model (A, B, C, offset) and the pairs it was fitted on.
+fn operator(model: &Value) -> Value {
+    json!([model["A"], model["B"], model["C"], model["c_offset"], model["pairs"]])
+}
+
+#[tokio::test]
+async fn a_pmu_feeds_the_same_model_as_http_and_stat_errors_are_missing_samples() {
+    let mut config_with_labels = ServiceConfig::default();
+    config_with_labels.metrics.per_stream_labels = 4;
+    let server = TestServer::start_with(config_with_labels).await;
+    let pmu = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = pmu.local_addr().unwrap().to_string();
+    let data = van_der_pol(400, TS);
+    let cfg = config(1, false);
+    server.create(source_definition("pmu", &address)).await;
+
+    let mut stream = accept_until_data_on(&pmu, &cfg).await;
+    let mut expected = Vec::new();
+    for (k, x) in data.iter().enumerate() {
+        // A data error, a lost sync and an unlocked clock, each once, after warm-up.
+        let stat = match k {
+            150 => 0x4000,
+            220 => 0x2000,
+            300 => 0x0020,
+            _ => 0,
+        };
+        stream.send(&frame(&cfg, k, *x, stat)).await;
+        expected.push((k, if stat == 0 { Some(*x) } else { None }));
+    }
+    let body = wait_for(&server, "pmu", "every frame", |b| handled(b) == 400).await;
+    let source = &body["source"];
+    assert_eq!(source["connected"], true, "{body}");
+    assert_eq!(source["frames_received"], 400);
+    assert_eq!(source["samples_submitted"], 400);
+    assert_eq!(source["missing"], json!({"data_error": 1, "sync_lost": 1, "unlocked": 1, "missing_value": 0}));
+    assert_eq!(source["configuration"], json!({"rate_hz": 10.0, "stations": ["PMU1"], "cfgcnt": [1]}));
+    assert_eq!(source["last_timestamp"].as_f64().unwrap(), seconds_of(399));
+    assert_eq!(source["clock_quality"], 0);
+    assert_eq!(body["status"]["samples_rejected"]["missing_value"], 3);
+    assert_eq!(body["definition"]["source"]["c37118"]["channels"][1]["pmu"], 11);
+
+    server.create(http_definition("http")).await;
+    send_over_http(&server, "http", &expected).await;
+    let over_pmu = common::model(&server, "pmu").await;
+    let over_http = common::model(&server, "http").await;
+    assert!(!operator(&over_pmu).is_null(), "{over_pmu}");
+    assert_eq!(operator(&over_pmu), operator(&over_http), "the same samples make the same operator");
+    assert_eq!(server.metric_sum("koopstream_source_frames_received_total", "stream=\"pmu\"").await, 400.0);
+    assert_eq!(server.metric_sum("koopstream_source_samples_missing_total", "reason=\"sync_lost\"").await, 1.0);
+    assert_eq!(server.metric_sum("koopstream_source_connected", "stream=\"pmu\"").await, 1.0);
+    drop(stream);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_resumes_without_applying_a_frame_twice() {
+    let dir = scratch_dir("c37118-restart");
+    let config_with_dir = || ServiceConfig { data_dir: dir.clone(), ..ServiceConfig::default() };
+    let pmu = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = pmu.local_addr().unwrap().to_string();
+    let data = van_der_pol(600, TS);
+    let cfg = config(1, false);
+
+    let server = TestServer::start_with(config_with_dir()).await;
+    server.create(source_definition("pmu", &address)).await;
+    let mut stream = accept_until_data_on(&pmu, &cfg).await;
+    for (k, x) in data.iter().enumerate().take(300) {
+        stream.send(&frame(&cfg, k, *x, 0)).await;
+    }
+    wait_for(&server, "pmu", "the first 300 frames", |b| handled(b) == 300).await;
+    server.stop().await;
+    drop(stream);
+
+    // The PMU sends the last 50 frames again on the new connection, then the rest.
+    let server = TestServer::start_with(config_with_dir()).await;
+    let mut stream = accept_until_data_on(&pmu, &cfg).await;
+    for (k, x) in data.iter().enumerate().skip(250) {
+        stream.send(&frame(&cfg, k, *x, 0)).await;
+    }
+    let body = wait_for(&server, "pmu", "all 600 frames", |b| handled(b) == 600).await;
+    assert_eq!(body["source"]["stale_frames"], 50, "{body}");
+    assert_eq!(body["status"]["samples_rejected"]["out_of_order"], 0);
+
+    server.create(http_definition("http")).await;
+    let all: Vec<_> = data.iter().enumerate().map(|(k, x)| (k, Some(*x))).collect();
+    send_over_http(&server, "http", &all).await;
+    assert_eq!(
+        operator(&common::model(&server, "pmu").await),
+        operator(&common::model(&server, "http").await),
+        "a restart mid-stream changes nothing"
+    );
+    drop(stream);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn configuration_changes_and_reconnections_are_followed() {
+    let server = TestServer::start().await;
+    let pmu = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = pmu.local_addr().unwrap().to_string();
+    let data = van_der_pol(300, TS);
+    let first = config(1, false);
+    let second = config(2, true);
+    server.create(source_definition("pmu", &address)).await;
+
+    let mut stream = accept_until_data_on(&pmu, &first).await;
+    for (k, x) in data.iter().enumerate().take(100) {
+        stream.send(&frame(&first, k, *x, 0)).await;
+    }
+    wait_for(&server, "pmu", "100 frames", |b| handled(b) == 100).await;
+    // The PMU changes its configuration: the next frame has the new shape and the STAT
+    // bit; the client asks for CFG-2 and must get the new one before its frames count.
+    stream.send(&frame(&second, 100, data[100], 0x0400)).await;
+    assert_eq!(stream.read_command().await, Command::SendCfg2);
+    let mut bytes = Vec::new();
+    second.encode(&mut bytes);
+    stream.send(&bytes).await;
+    for (k, x) in data.iter().enumerate().take(200).skip(101) {
+        stream.send(&frame(&second, k, *x, 0)).await;
+    }
+    let body = wait_for(&server, "pmu", "frames under the new configuration", |b| handled(b) == 199).await;
+    assert_eq!(body["source"]["configuration"]["cfgcnt"], json!([2]), "{body}");
+
+    // The PMU drops the connection; the client reconnects and goes on.
+    drop(stream);
+    let mut stream = accept_until_data_on(&pmu, &second).await;
+    for (k, x) in data.iter().enumerate().skip(200) {
+        stream.send(&frame(&second, k, *x, 0)).await;
+    }
+    let body = wait_for(&server, "pmu", "frames after reconnecting", |b| handled(b) == 299).await;
+    assert_eq!(body["source"]["connects"], 2, "{body}");
+    assert!(body["source"]["last_error"]["message"].as_str().unwrap().contains("closed"), "{body}");
+    drop(stream);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_sources_are_refused_at_their_pointer() {
+    let server = TestServer::start().await;
+    let base = source_definition("bad", "127.0.0.1:4712");
+    let cases = [
+        ("/source/c37118/address", json!("no-port")),
+        ("/source/c37118/channels/0/quantity", json!("hz")),
+        ("/source/c37118/channels/1/name", json!("x9")),
+    ];
+    for (pointer, value) in cases {
+        let mut body = base.clone();
+        *body.pointer_mut(pointer).unwrap() = value;
+        let r = server.post_json("/v1/streams", &body).await;
+        assert_eq!(r.status().as_u16(), 422, "{pointer}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["pointer"], pointer, "{problem}");
+    }
+    let mut one_missing = base.clone();
+    one_missing["source"]["c37118"]["channels"].as_array_mut().unwrap().pop();
+    let r = server.post_json("/v1/streams", &one_missing).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let (_, list) = server.get_json("/v1/streams").await;
+    assert_eq!(list, json!([]), "a refused definition creates nothing");
+    server.stop().await;
+}
