@@ -311,6 +311,8 @@ async fn bad_sources_are_refused_at_their_pointer() {
     let base = source_definition("bad", "127.0.0.1:4712");
     let cases = [
         ("/source/c37118/address", json!("no-port")),
+        // Well-formed, but not a host the configuration allows (loopback by default).
+        ("/source/c37118/address", json!("192.0.2.7:4712")),
         ("/source/c37118/channels/0/quantity", json!("hz")),
         ("/source/c37118/channels/1/name", json!("x9")),
     ];

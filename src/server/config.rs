@@ -75,6 +75,22 @@ pub struct MetricsConfig {
     pub per_stream_labels: usize,
 }
 
+/// Sources the service subscribes to as a client (C37.118.2 PMUs and PDCs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    /// Hosts a stream's source may name (host names or addresses; `*` for any). Default:
+    /// loopback only, so that creating a stream cannot make the server connect elsewhere
+    /// unless its operator says so.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        Self { allowed_hosts: vec!["127.0.0.1".into(), "::1".into(), "localhost".into()] }
+    }
+}
+
 /// Defaults for streams that do not say otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -145,6 +161,8 @@ pub struct ServiceConfig {
     pub auth: AuthConfig,
     /// HTTPS: certificate, key, optional client CA.
     pub tls: TlsConfig,
+    /// Sources the service subscribes to.
+    pub sources: SourcesConfig,
 }
 
 impl Default for ServiceConfig {
@@ -160,6 +178,7 @@ impl Default for ServiceConfig {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            sources: SourcesConfig::default(),
         }
     }
 }

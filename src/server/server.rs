@@ -18,6 +18,7 @@ use crate::service::metrics::Metrics;
 use crate::service::owner::OwnerContext;
 use crate::service::registry::{Registry, RegistryLimits};
 use crate::service::snapshot::StreamStatus;
+use crate::service::source::AllowedHosts;
 use crate::store::recovery::StoredStream;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::tls::{ReloadableTls, TlsListener, reload_on_sighup};
@@ -219,6 +220,7 @@ pub async fn run(
         concurrency: config.limits.concurrency,
         max_horizon: config.limits.max_horizon,
         eigen_every: config.streams.eigen_every,
+        source_hosts: AllowedHosts::new(config.sources.allowed_hosts.clone()),
     };
     let (stopping, stopping_rx) = watch::channel(false);
     let state = Arc::new(AppInner {
@@ -234,6 +236,7 @@ pub async fn run(
     // Streams with a C37.118.2 source get their client when created or recovered.
     let launcher = pdc::Launcher::new(
         state.metrics.clone(),
+        AllowedHosts::new(config.sources.allowed_hosts.clone()),
         pdc::ClientSettings { max_batch: config.limits.max_batch_samples.min(256), ..pdc::ClientSettings::default() },
     );
     state.registry.set_source_launcher(Arc::new(launcher));

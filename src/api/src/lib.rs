@@ -83,6 +83,8 @@ pub struct HttpSettings {
     pub max_horizon: usize,
     /// Eigen-decomposition cadence of a stream whose definition does not set one.
     pub eigen_every: u64,
+    /// The hosts a stream's source may name.
+    pub source_hosts: domain::source::AllowedHosts,
 }
 
 /// Refreshes gauges that are cheaper to read at scrape time than to keep current (the

@@ -117,6 +117,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request: CreateStream = json_body(&headers, &body)?;
     let definition = StreamDefinition::from_request(request.into(), state.settings.eigen_every, generated_id)?;
+    state.settings.source_hosts.check(definition.source.as_ref())?;
     let (handle, created) = state.registry.create(definition).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response = (status, Json(view(&handle))).into_response();

@@ -272,6 +272,47 @@ fn check_address(address: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The hosts the service may connect to as a client (`sources.allowed_hosts`): a stream
+/// definition names an address, and without this list anyone allowed to create streams
+/// could make the server open connections anywhere its network reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHosts(Vec<String>);
+
+impl AllowedHosts {
+    /// Entries are host names or addresses (compared without case; IPv6 without brackets);
+    /// `*` allows every host.
+    pub fn new(hosts: Vec<String>) -> Self {
+        Self(hosts.into_iter().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()).collect())
+    }
+
+    /// Loopback only: the default.
+    pub fn loopback() -> Self {
+        Self::new(vec!["127.0.0.1".into(), "::1".into(), "localhost".into()])
+    }
+
+    /// Whether `address` (`HOST:PORT`, already validated) names an allowed host.
+    pub fn allows(&self, address: &str) -> bool {
+        let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+        let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
+        self.0.iter().any(|allowed| allowed == "*" || *allowed == host)
+    }
+
+    /// Refuses a source whose host is not allowed (422 at its address).
+    pub fn check(&self, source: Option<&SourceSpec>) -> Result<(), DomainError> {
+        let Some(SourceSpec::C37118(s)) = source else {
+            return Ok(());
+        };
+        if self.allows(&s.address) {
+            return Ok(());
+        }
+        Err(DomainError::invalid(format!(
+            "`{}`: the server connects only to the hosts of its configuration's `sources.allowed_hosts`",
+            s.address
+        ))
+        .at(format!("{POINTER}/address")))
+    }
+}
+
 /// Samples a source could not deliver, by reason (each becomes a missing value).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceMissing {
@@ -417,5 +458,17 @@ mod tests {
             assert_eq!(error.pointer(), Some("/source/c37118/address"), "{address}");
         }
         assert!(request(good, "[::1]:4712").validate(&channels, &[]).is_ok());
+    }
+
+    #[test]
+    fn only_allowed_hosts_are_reached() {
+        let loopback = AllowedHosts::loopback();
+        for (address, allowed) in
+            [("127.0.0.1:4712", true), ("[::1]:4712", true), ("LocalHost:1", true), ("10.0.0.1:4712", false)]
+        {
+            assert_eq!(loopback.allows(address), allowed, "{address}");
+        }
+        assert!(AllowedHosts::new(vec!["PDC.example".into()]).allows("pdc.example:4712"));
+        assert!(AllowedHosts::new(vec!["*".into()]).allows("10.0.0.1:4712"));
     }
 }

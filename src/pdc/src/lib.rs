@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use domain::metrics::Metrics;
 use domain::registry::StreamHandle;
-use domain::source::SourceLauncher;
+use domain::source::{AllowedHosts, SourceLauncher, SourceSpec};
 
 mod client;
 mod feeder;
@@ -24,13 +24,14 @@ pub use mapping::{FrameMap, MapError, MissingReason};
 /// Starts source clients on the current Tokio runtime.
 pub struct Launcher {
     metrics: Arc<Metrics>,
+    allowed: AllowedHosts,
     settings: ClientSettings,
 }
 
 impl Launcher {
-    /// A launcher whose clients report to `metrics`.
-    pub fn new(metrics: Arc<Metrics>, settings: ClientSettings) -> Self {
-        Self { metrics, settings }
+    /// A launcher whose clients report to `metrics` and connect only to `allowed` hosts.
+    pub fn new(metrics: Arc<Metrics>, allowed: AllowedHosts, settings: ClientSettings) -> Self {
+        Self { metrics, allowed, settings }
     }
 }
 
@@ -39,6 +40,15 @@ impl SourceLauncher for Launcher {
         let Some(monitor) = handle.source.clone() else {
             return;
         };
+        // A stored stream whose host the configuration no longer allows keeps its data but
+        // is not connected; its status says why.
+        let SourceSpec::C37118(spec) = &monitor.spec;
+        if !self.allowed.allows(&spec.address) {
+            let message = format!("`{}` is not in sources.allowed_hosts; the source is not started", spec.address);
+            tracing::warn!(stream = %handle.definition.id, %message, "source not started");
+            monitor.update(|s| s.last_error = Some((message, unix_millis())));
+            return;
+        }
         tokio::spawn(client::run(handle, monitor, self.metrics.clone(), self.settings));
     }
 }
