@@ -332,3 +332,104 @@ async fn bad_sources_are_refused_at_their_pointer() {
     assert_eq!(list, json!([]), "a refused definition creates nothing");
     server.stop().await;
 }
+
+/// A PMU nobody here wrote: pyc37's `Pmu` (PyPI) serves frames of a damped oscillator, and
+/// the model koopstream builds from them equals the one from the same samples over HTTP.
+#[tokio::test]
+#[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
+async fn a_pyc37_pmu_feeds_the_same_model_as_http() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command as Process, Stdio};
+
+    let python = std::env::var("PYTHON_FOR_C37")
+        .expect("PYTHON_FOR_C37 names the venv's interpreter (bash tests/c37118/setup-venv.sh prints it)");
+    const FRAMES: usize = 300;
+    const RATE: u32 = 50;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut peer = Process::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c37118/pmu_peer.py"))
+        .args([port.to_string(), FRAMES.to_string(), RATE.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        // Its own process group: pyc37 forks a process per client, and all of them end with it.
+        .process_group(0)
+        .spawn()
+        .expect("python starts");
+    // Ends the peer's process group however the test ends (a panic included).
+    struct KillGroup(u32);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            let _ = Process::new("kill").args(["--", &format!("-{}", self.0)]).status();
+        }
+    }
+    let _group = KillGroup(peer.id());
+    // The peer's own lines start with `KS ` (pyc37 logs to standard output too).
+    let mut lines = BufReader::new(peer.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.strip_prefix("KS ").map(str::to_owned));
+    assert_eq!(lines.next().as_deref(), Some("ready"));
+
+    let server = TestServer::start().await;
+    let ts = 1.0 / f64::from(RATE);
+    let definition = |id: &str, source: bool| {
+        let mut d = json!({"id": id, "channels": [{"name": "x1"}, {"name": "x2"}], "ts": ts,
+                           "dictionary": "state", "mu": 1e-6, "warmup": 50});
+        if source {
+            d["source"] = json!({"c37118": {"address": format!("127.0.0.1:{port}"), "idcode": 7, "channels": [
+                {"pmu": "PYPMU", "quantity": "analog:X1", "name": "x1"},
+                {"pmu": 11, "quantity": "analog:X2", "name": "x2"}]}});
+        }
+        d
+    };
+    server.create(definition("pyc37", true)).await;
+    let sent: Vec<(f64, [f64; 2])> = tokio::task::spawn_blocking(move || {
+        let mut sent = Vec::new();
+        for line in lines.by_ref() {
+            if line == "sent" {
+                break;
+            }
+            let v: Value = serde_json::from_str(&line).unwrap();
+            let micros = v["soc"].as_u64().unwrap() * 1_000_000 + v["fracsec"].as_u64().unwrap();
+            let x = [v["x"][0].as_f64().unwrap() as f32 as f64, v["x"][1].as_f64().unwrap() as f32 as f64];
+            sent.push((micros as f64 / 1e6, x));
+        }
+        sent
+    })
+    .await
+    .unwrap();
+    assert_eq!(sent.len(), FRAMES);
+    // pyc37 paces frames itself (about 0.1 s each); allow for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let body = loop {
+        let (_, body) = server.get_json("/v1/streams/pyc37").await;
+        if handled(&body) == FRAMES as u64 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "pyc37's frames did not all arrive: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["source"]["configuration"]["stations"], json!(["PYPMU"]), "{body}");
+    assert_eq!(body["status"]["samples_rejected"]["missing_value"], 0);
+
+    server.create(definition("http", false)).await;
+    for (seq, chunk) in sent.chunks(50).enumerate() {
+        let t: Vec<f64> = chunk.iter().map(|(t, _)| *t).collect();
+        let x: Vec<Value> = chunk.iter().map(|(_, x)| json!(x)).collect();
+        server.ingest("http", &json!({"seq": seq + 1, "t": t, "x": x})).await;
+    }
+    assert_eq!(
+        operator(&common::model(&server, "pyc37").await),
+        operator(&common::model(&server, "http").await),
+        "pyc37's frames make the model the same samples make over HTTP"
+    );
+    server.stop().await;
+    drop(peer.stdin.take());
+    drop(_group);
+    let _ = peer.wait();
+}

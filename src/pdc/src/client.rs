@@ -17,6 +17,9 @@ use crate::feeder::{FeedError, Feeder, micros};
 use crate::link::{Link, LinkError};
 use crate::mapping::{FrameMap, MapError};
 
+/// The pause between two commands sent back to back.
+const COMMAND_GAP: Duration = Duration::from_millis(200);
+
 /// Timing of the client.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSettings {
@@ -131,6 +134,9 @@ async fn session(
     monitor.update(|s| s.connects += 1);
     tracing::info!(stream = %id, address = %spec.address, transport = ?spec.transport, "C37.118.2 source connected");
     link.send(spec.idcode, Command::DataOff).await?;
+    // Some PMUs read one command per receive call and drop what else came with it (pyc37
+    // does): the next command goes out after a pause.
+    tokio::time::sleep(COMMAND_GAP).await;
     link.send(spec.idcode, Command::SendCfg2).await?;
     let config = wait_for_config(&mut link, settings.config_timeout).await?;
     let mut current = adopt(handle, spec, monitor, config)?;

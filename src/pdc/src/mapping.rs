@@ -44,7 +44,8 @@ pub enum MapError {
 /// Where one stream channel's value is read from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Value {
-    Freq,
+    /// The frequency, with the PMU's nominal frequency.
+    Freq(f64),
     Rocof,
     Angle(usize),
     Magnitude(usize),
@@ -86,7 +87,7 @@ impl FrameMap {
             let phasor = |name: &str| pmu_config.phasors.iter().position(|p| p.name.trim() == name);
             let first_voltage = || pmu_config.phasors.iter().position(|p| p.kind == PhasorKind::Voltage);
             let value = match &mapping.quantity {
-                Quantity::Freq => Value::Freq,
+                Quantity::Freq => Value::Freq(pmu_config.nominal.hz()),
                 Quantity::Rocof => Value::Rocof,
                 Quantity::Va => Value::Angle(first_voltage().ok_or_else(|| missing("voltage phasor".into()))?),
                 Quantity::Vm => Value::Magnitude(first_voltage().ok_or_else(|| missing("voltage phasor".into()))?),
@@ -170,7 +171,11 @@ fn stat_reason(data: &PmuData) -> Option<MissingReason> {
 fn read(data: &PmuData, value: Value) -> f64 {
     let phasor = |i: usize| data.phasors.get(i).copied();
     match value {
-        Value::Freq => data.freq_hz,
+        // C37.118.2-2011 sends a float FREQ as the actual frequency, but some PMUs (pyc37
+        // among them) send the deviation from nominal: no power system runs below half its
+        // nominal frequency, so a value there is read as a deviation.
+        Value::Freq(nominal) if data.freq_hz.abs() < nominal / 2.0 => nominal + data.freq_hz,
+        Value::Freq(_) => data.freq_hz,
         Value::Rocof => data.rocof,
         // A phasor with an absent part is absent: NaN stays NaN through atan2 and hypot.
         Value::Angle(i) => phasor(i).map_or(f64::NAN, |p| p.angle()),
@@ -261,6 +266,11 @@ mod tests {
         assert!((row[2] - 5.0).abs() < 1e-12);
         assert_eq!(row[3], 42.0);
         assert_eq!(row[4], 0.1);
+        // A float FREQ sent as a deviation from nominal reads as the frequency.
+        let mut deviation = frame(10.0, 0);
+        deviation.pmus[0].freq_hz = 0.02;
+        map.sample(&deviation, &mut row);
+        assert!((row[0] - 60.02).abs() < 1e-12);
     }
 
     #[test]
