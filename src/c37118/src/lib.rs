@@ -16,7 +16,8 @@
 //!
 //! Tested by byte-exact fixtures (the example frames of the standard's annex and a
 //! device's frames, `tests/fixtures.rs`), round-trip and no-panic property tests
-//! (`tests/properties.rs`), and the libFuzzer target `c37118_frame` of `fuzz/`.
+//! (`tests/properties.rs`), and the libFuzzer target `c37118_frame` of `fuzz/` (20 million
+//! inputs without a crash on 2026-12-04: EXPERIMENTS.md, "Fuzzing the network parsers").
 
 mod bytes;
 mod command;
