@@ -289,7 +289,8 @@ fn write_pmu(data: &PmuData, pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AnalogChannel, AnalogKind, ConfigKind, Format, Nominal, PhasorChannel, PhasorKind};
+    use crate::channel::{AnalogChannel, AnalogKind, Format, Nominal, PhasorChannel, PhasorKind};
+    use crate::config::ConfigKind;
 
     fn config(format: Format) -> Config {
         Config {
