@@ -421,3 +421,119 @@ async fn clients_are_bounded() {
     let _ = b.config().await;
     server.shutdown().await;
 }
+
+/// The Python peer's decoded values against the simulator's CSV (see pdc_peer.py).
+fn check_python_peer(serve: &[&str], simulate: &[&str], buses: &[usize], float: bool, frames: usize) {
+    let Some(python) = std::env::var_os("PYTHON_FOR_C37") else {
+        panic!("set PYTHON_FOR_C37 (bash tests/c37118/setup-venv.sh prints it)")
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(Server::start(serve));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c37118/pdc_peer.py");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .args(["127.0.0.1", &server.address.port().to_string(), "7", &frames.to_string()])
+        .output()
+        .expect("python runs");
+    runtime.block_on(server.shutdown());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "pdc_peer.py failed: {stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    let (names, rows) = simulate_csv(simulate);
+    assert_eq!(doc["idcode"], 7);
+    assert_eq!(doc["time_base"], 1_000_000);
+    assert!(doc["header"].as_str().unwrap().starts_with("koopstream pmu-serve"), "{}", doc["header"]);
+    let received = doc["frames"].as_array().unwrap();
+    assert_eq!(received.len(), frames);
+    let value = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let times: Vec<f64> = received.iter().map(|f| value(&f["time"])).collect();
+    let rate = doc["data_rate"].as_f64().unwrap();
+    for pair in times.windows(2) {
+        assert!((pair[1] - pair[0] - 1.0 / rate).abs() < 2e-6, "time step {}", pair[1] - pair[0]);
+    }
+    let close = |got: f64, want: f64, tolerance: f64| (got.is_nan() && want.is_nan()) || (got - want).abs() <= tolerance;
+    if buses.is_empty() {
+        let channels: Vec<&str> = doc["channels"][0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert_eq!(channels, names[1..]);
+        // Integer analogs: the scale of each channel is the server's (ANUNIT), checked in
+        // the Rust tests; here the tolerance is the coarsest step of a 16-bit channel.
+        for (k, frame) in received.iter().enumerate() {
+            let pmu = &frame["pmus"][0];
+            let row = &rows[k][1..];
+            let missing = row.iter().any(|x| x.is_nan());
+            assert_eq!(pmu["status"], if missing { "error" } else { "ok" }, "sample {k}");
+            for (got, &want) in pmu["analogs"].as_array().unwrap().iter().zip(row) {
+                let got = value(got);
+                if float {
+                    assert!(close(got, f32_of(want), 0.0), "k {k}: {got} {want}");
+                } else if !want.is_nan() {
+                    assert!((got - want).abs() <= 1e-3, "k {k}: {got} {want}");
+                }
+            }
+        }
+    } else {
+        let stations: Vec<String> = buses.iter().map(|b| format!("BUS{b}")).collect();
+        assert_eq!(doc["stations"], serde_json::json!(stations));
+        let idcodes: Vec<usize> = buses.iter().map(|b| 1000 + b).collect();
+        assert_eq!(doc["idcodes"], serde_json::json!(idcodes));
+        for (k, frame) in received.iter().enumerate() {
+            for (pmu, &bus) in frame["pmus"].as_array().unwrap().iter().zip(buses) {
+                assert_eq!(pmu["analogs"], serde_json::json!([]));
+                let get = |q: &str| column(&names, &format!("b{bus}_{q}")).map_or(0.0, |j| rows[k][j]);
+                let (vm, va, f, rocof) = (get("vm"), get("va"), get("f"), get("rocof"));
+                let missing = [vm, va, f, rocof].iter().any(|x| x.is_nan());
+                assert_eq!(pmu["status"], if missing { "error" } else { "ok" }, "bus {bus} sample {k}");
+                let want = Phasor::from_polar(vm * VOLTS_PER_PU, va.to_radians());
+                let (mag, angle) = (value(&pmu["phasors"][0][0]), value(&pmu["phasors"][0][1]));
+                let (freq, dfreq) = (value(&pmu["freq_hz"]), value(&pmu["rocof"]));
+                if float {
+                    // f32 rounding of the parts, then Python's polar conversion.
+                    assert!(close(mag, want.magnitude(), 1e-6 * want.magnitude()), "bus {bus} k {k}: {mag}");
+                    assert!(close(angle, want.angle(), 1e-6), "bus {bus} k {k}: {angle}");
+                    assert!(close(freq, f32_of(f), 0.0) && close(dfreq, f32_of(rocof), 0.0), "bus {bus} k {k}");
+                } else if !missing {
+                    // Rectangular parts within 5 V each: the magnitude within 7.1 V.
+                    assert!((mag - want.magnitude()).abs() <= 7.1, "bus {bus} k {k}: {mag}");
+                    assert!((angle - want.angle()).abs() <= 7.1 / want.magnitude(), "bus {bus} k {k}: {angle}");
+                    assert!((freq - f).abs() <= 0.5e-3 + 1e-9 && (dfreq - rocof).abs() <= 0.5e-2 + 1e-9);
+                }
+            }
+        }
+    }
+}
+
+/// pyc37 refuses NaN polar angles when it decodes, so dropouts go with rectangular phasors.
+#[test]
+#[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
+fn python_peer_ieee68_float() {
+    let base = ["--system", "ieee68", "--measure", "pmu", "--buses", "29,41,65", "--duration", "2", "--rate", "30", "--seed", "4"];
+    let mut simulate = base.to_vec();
+    simulate.extend(["--quantities", "vm,va,f,rocof", "--dropout", "0.02"]);
+    let mut serve = base.to_vec();
+    serve.extend(["--speed", "0", "--dropout", "0.02", "--coordinates", "rectangular"]);
+    check_python_peer(&serve, &simulate, &BUSES, true, 60);
+    let mut simulate = base.to_vec();
+    simulate.extend(["--quantities", "vm,va,f,rocof"]);
+    let mut serve = base.to_vec();
+    serve.extend(["--speed", "0", "--coordinates", "polar"]);
+    check_python_peer(&serve, &simulate, &BUSES, true, 60);
+}
+
+/// pyc37 scales an integer polar angle by PHUNIT like the magnitude, so integers go rectangular.
+#[test]
+#[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
+fn python_peer_integer() {
+    let base = ["--system", "ieee68", "--measure", "pmu", "--buses", "29,41,65", "--duration", "2", "--rate", "30", "--seed", "4"];
+    let mut simulate = base.to_vec();
+    simulate.extend(["--quantities", "vm,va,f,rocof"]);
+    let mut serve = base.to_vec();
+    serve.extend(["--speed", "0", "--format", "integer", "--coordinates", "rectangular"]);
+    check_python_peer(&serve, &simulate, &BUSES, false, 60);
+    let base = ["--system", "vdp", "--duration", "5", "--rate", "10", "--seed", "4", "--dropout", "0.1"];
+    let mut serve = base.to_vec();
+    serve.extend(["--speed", "0", "--format", "integer"]);
+    check_python_peer(&serve, &base, &[], false, 50);
+    let mut serve = base.to_vec();
+    serve.extend(["--speed", "0", "--format", "float"]);
+    check_python_peer(&serve, &base, &[], true, 50);
+}

@@ -259,6 +259,12 @@ pub(super) async fn tcp(
     let read = reading.await.unwrap_or(Ok(()));
     match written.and(read) {
         Ok(()) => tracing::info!(%peer, "pmu-serve: client disconnected"),
+        // A client that leaves with frames unread resets the connection: a disconnect too.
+        Err(SessionError::Io(error))
+            if matches!(error.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) =>
+        {
+            tracing::info!(%peer, %error, "pmu-serve: client disconnected");
+        }
         Err(error) => tracing::warn!(%peer, %error, "pmu-serve: connection closed"),
     }
 }
@@ -275,7 +281,9 @@ pub(super) async fn udp(socket: UdpSocket, source: Arc<FrameSource>, pacer: Pace
             let (len, from) = match reader.recv_from(&mut buf).await {
                 Ok(received) => received,
                 Err(error) => {
+                    // E.g. an ICMP "port unreachable" for an earlier datagram; do not spin.
                     tracing::debug!(%error, "pmu-serve: UDP receive failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             };
