@@ -12,15 +12,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use c37118::{
-    Command, CommandFrame, Config, DataError, DataFrame, FrameKind, HeaderFrame, Phasor, Time, parse_prefix,
-};
+use c37118::{Command, CommandFrame, Config, DataError, DataFrame, FrameKind, HeaderFrame, Phasor, Time, parse_prefix};
 use clap::Parser;
 use koopstream::cmd::{Cli, Command as Subcommand, PmuServeArgs};
 use koopstream::pmu_serve::frames::{ANALOG_UNIT, PHUNIT, STAT_MISSING, VOLTS_PER_PU};
 use koopstream::pmu_serve::{ServeConfig, run};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -58,11 +56,15 @@ struct Server {
 
 impl Server {
     async fn start(options: &[&str]) -> Server {
+        Self::start_with(options, None).await
+    }
+
+    async fn start_with(options: &[&str], udp: Option<UdpSocket>) -> Server {
         let config = pmu_serve_args(options).serve_config().expect("serves");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(listener, None, config.clone(), async {
+        let task = tokio::spawn(run(listener, udp, config.clone(), async {
             let _ = stopped.await;
         }));
         Server { address, config, stop: Some(stop), task }
@@ -196,8 +198,22 @@ const BUSES: [usize; 3] = [29, 41, 65];
 
 async fn bus_stream(format: &str, coordinates: &str, dropout: &str) {
     let options = [
-        "--system", "ieee68", "--measure", "pmu", "--buses", "29,41,65", "--duration", "2", "--rate", "30",
-        "--seed", "3", "--speed", "0", "--dropout", dropout,
+        "--system",
+        "ieee68",
+        "--measure",
+        "pmu",
+        "--buses",
+        "29,41,65",
+        "--duration",
+        "2",
+        "--rate",
+        "30",
+        "--seed",
+        "3",
+        "--speed",
+        "0",
+        "--dropout",
+        dropout,
     ];
     let mut serve = options.to_vec();
     serve.extend(["--format", format, "--coordinates", coordinates]);
@@ -231,7 +247,8 @@ async fn bus_stream(format: &str, coordinates: &str, dropout: &str) {
     assert_eq!(csv.1.len(), 61);
     check_buses(&frames, &BUSES, &csv, float, polar);
     if dropout != "0" {
-        let lost = frames.iter().flat_map(|f| &f.pmus).filter(|p| p.stat.data_error() == DataError::PmuErrorNoData).count();
+        let lost =
+            frames.iter().flat_map(|f| &f.pmus).filter(|p| p.stat.data_error() == DataError::PmuErrorNoData).count();
         assert!(lost > 0, "dropouts reach the STAT words");
     }
     server.shutdown().await;
@@ -396,8 +413,7 @@ async fn real_time_pacing() {
 /// More clients than allowed: the extra one is closed at once, the others are served.
 #[tokio::test]
 async fn clients_are_bounded() {
-    let server =
-        Server::start(&["--system", "vdp", "--duration", "1", "--speed", "0", "--max-clients", "2"]).await;
+    let server = Server::start(&["--system", "vdp", "--duration", "1", "--speed", "0", "--max-clients", "2"]).await;
     let mut a = Client::connect(server.address, 7).await;
     let mut b = Client::connect(server.address, 7).await;
     // Both are accepted before the third connects.
@@ -419,6 +435,42 @@ async fn clients_are_bounded() {
     }
     assert!(d.is_some(), "a place frees when a client leaves");
     let _ = b.config().await;
+    server.shutdown().await;
+}
+
+/// UDP: commands in datagrams, answers and data frames to the sender of the latest command.
+#[tokio::test]
+async fn udp_commands_and_data() {
+    let server_udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server_address = server_udp.local_addr().unwrap();
+    let server =
+        Server::start_with(&["--system", "vdp", "--duration", "2", "--rate", "10", "--speed", "0"], Some(server_udp))
+            .await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let send = async |command: Command| {
+        let mut out = Vec::new();
+        CommandFrame { idcode: 7, time: Time::default(), command, extended: Vec::new() }.encode(&mut out);
+        client.send_to(&out, server_address).await.unwrap();
+    };
+    let receive = async || {
+        let mut buf = vec![0u8; 65_536];
+        let (n, _) = tokio::time::timeout(WAIT, client.recv_from(&mut buf)).await.expect("a datagram").unwrap();
+        buf.truncate(n);
+        buf
+    };
+    // Garbage is dropped; the session goes on.
+    client.send_to(&[0xAA, 0x41, 0, 3], server_address).await.unwrap();
+    send(Command::SendCfg2).await;
+    let config = Config::parse(&receive().await).expect("CFG-2 in one datagram");
+    assert_eq!(config.pmus[0].station, "VDP");
+    send(Command::DataOn).await;
+    let mut frames = Vec::new();
+    while frames.len() < 21 {
+        let datagram = receive().await;
+        frames.push(DataFrame::parse(&datagram, &config).expect("one data frame per datagram"));
+    }
+    check_time_steps(&frames, 10.0);
+    assert_eq!(frames[0].time, server.config.source.time(0));
     server.shutdown().await;
 }
 
@@ -451,7 +503,8 @@ fn check_python_peer(serve: &[&str], simulate: &[&str], buses: &[usize], float: 
     for pair in times.windows(2) {
         assert!((pair[1] - pair[0] - 1.0 / rate).abs() < 2e-6, "time step {}", pair[1] - pair[0]);
     }
-    let close = |got: f64, want: f64, tolerance: f64| (got.is_nan() && want.is_nan()) || (got - want).abs() <= tolerance;
+    let close =
+        |got: f64, want: f64, tolerance: f64| (got.is_nan() && want.is_nan()) || (got - want).abs() <= tolerance;
     if buses.is_empty() {
         let channels: Vec<&str> = doc["channels"][0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
         assert_eq!(channels, names[1..]);
@@ -506,7 +559,20 @@ fn check_python_peer(serve: &[&str], simulate: &[&str], buses: &[usize], float: 
 #[test]
 #[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
 fn python_peer_ieee68_float() {
-    let base = ["--system", "ieee68", "--measure", "pmu", "--buses", "29,41,65", "--duration", "2", "--rate", "30", "--seed", "4"];
+    let base = [
+        "--system",
+        "ieee68",
+        "--measure",
+        "pmu",
+        "--buses",
+        "29,41,65",
+        "--duration",
+        "2",
+        "--rate",
+        "30",
+        "--seed",
+        "4",
+    ];
     let mut simulate = base.to_vec();
     simulate.extend(["--quantities", "vm,va,f,rocof", "--dropout", "0.02"]);
     let mut serve = base.to_vec();
@@ -523,7 +589,20 @@ fn python_peer_ieee68_float() {
 #[test]
 #[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
 fn python_peer_integer() {
-    let base = ["--system", "ieee68", "--measure", "pmu", "--buses", "29,41,65", "--duration", "2", "--rate", "30", "--seed", "4"];
+    let base = [
+        "--system",
+        "ieee68",
+        "--measure",
+        "pmu",
+        "--buses",
+        "29,41,65",
+        "--duration",
+        "2",
+        "--rate",
+        "30",
+        "--seed",
+        "4",
+    ];
     let mut simulate = base.to_vec();
     simulate.extend(["--quantities", "vm,va,f,rocof"]);
     let mut serve = base.to_vec();

@@ -121,7 +121,9 @@ pub enum PmuServeError {
     #[error(transparent)]
     Serve(#[from] ServeError),
     /// The record would be too large to keep.
-    #[error("{values} values are more than the {MAX_RECORD_VALUES} pmu-serve keeps: shorten --duration, lower --rate or use fewer --buses")]
+    #[error(
+        "{values} values are more than the {MAX_RECORD_VALUES} pmu-serve keeps: shorten --duration, lower --rate or use fewer --buses"
+    )]
     TooLarge {
         /// Values asked for.
         values: u64,
@@ -190,7 +192,8 @@ impl PmuServeArgs {
             self.seed,
             self.duration
         );
-        let encoding = Encoding { float: self.format == ValueFormat::Float, polar: self.coordinates == Coordinates::Polar };
+        let encoding =
+            Encoding { float: self.format == ValueFormat::Float, polar: self.coordinates == Coordinates::Polar };
         Ok(FrameSource::new(record, self.rate, self.idcode, &station, encoding, start_soc, &description)?)
     }
 
@@ -236,7 +239,9 @@ pub fn run(args: &PmuServeArgs) -> Result<(), CommandError> {
             ),
             None => None,
         };
-        crate::pmu_serve::run(listener, udp, config, super::serve::shutdown_signal()).await.map_err(PmuServeError::from)?;
+        crate::pmu_serve::run(listener, udp, config, super::serve::shutdown_signal())
+            .await
+            .map_err(PmuServeError::from)?;
         Ok(())
     })
 }

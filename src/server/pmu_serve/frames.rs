@@ -120,8 +120,12 @@ impl FrameSource {
         if record.n_rows() == 0 || rate == 0 {
             return Err(FramesError::Record("the record is empty".into()));
         }
-        let format =
-            Format { freq_float: encoding.float, analog_float: encoding.float, phasor_float: encoding.float, phasor_polar: encoding.polar };
+        let format = Format {
+            freq_float: encoding.float,
+            analog_float: encoding.float,
+            phasor_float: encoding.float,
+            phasor_polar: encoding.polar,
+        };
         let buses = pmu_buses(record.names());
         let (shape, pmus) = if buses.is_empty() {
             analog_stream(&record, idcode, station, format, encoding.float)?
@@ -184,11 +188,7 @@ impl FrameSource {
         let k = k as u64;
         let soc = u64::from(self.start_soc) + k / rate;
         let fracsec = ((k % rate) * u64::from(TIME_BASE) + rate / 2) / rate;
-        Time {
-            soc: u32::try_from(soc).unwrap_or(u32::MAX),
-            fracsec: fracsec as u32,
-            quality: TimeQuality::default(),
-        }
+        Time { soc: u32::try_from(soc).unwrap_or(u32::MAX), fracsec: fracsec as u32, quality: TimeQuality::default() }
     }
 
     /// Appends the configuration frame of `kind` (CFG-1 or CFG-2; both describe the same
@@ -268,11 +268,7 @@ fn pmu_buses(names: &[String]) -> Vec<usize> {
     buses
 }
 
-fn bus_stream(
-    record: &Trajectory,
-    buses: &[usize],
-    format: Format,
-) -> Result<(Shape, Vec<PmuConfig>), FramesError> {
+fn bus_stream(record: &Trajectory, buses: &[usize], format: Format) -> Result<(Shape, Vec<PmuConfig>), FramesError> {
     let column = |bus: usize, q: &str| {
         let name = format!("b{bus}_{q}");
         record.column_index(&name).ok_or(FramesError::MissingColumn(name))
@@ -375,8 +371,20 @@ mod tests {
         let names = ["b29_vm", "b29_va", "b29_f", "b29_rocof", "b65_vm", "b65_f", "b65_rocof"];
         let names = names.iter().map(|s| s.to_string()).collect();
         let values = vec![
-            1.01, 30.0, 60.01, 0.02, 0.99, 59.99, -0.01, //
-            1.02, 200.0, f64::NAN, 0.03, 0.98, 60.0, 0.0,
+            1.01,
+            30.0,
+            60.01,
+            0.02,
+            0.99,
+            59.99,
+            -0.01, //
+            1.02,
+            200.0,
+            f64::NAN,
+            0.03,
+            0.98,
+            60.0,
+            0.0,
         ];
         Trajectory::new(names, vec![0.0, 1.0 / 30.0], values).unwrap()
     }

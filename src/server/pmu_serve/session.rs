@@ -107,7 +107,12 @@ impl Stream {
         self.out.clear();
         let peer = &self.peer;
         if command.idcode != self.source.idcode() {
-            tracing::warn!(peer, idcode = command.idcode, ours = self.source.idcode(), "pmu-serve: command for another IDCODE ignored");
+            tracing::warn!(
+                peer,
+                idcode = command.idcode,
+                ours = self.source.idcode(),
+                "pmu-serve: command for another IDCODE ignored"
+            );
             return;
         }
         let encoded = match command.command {
@@ -210,7 +215,11 @@ async fn drive(
 }
 
 /// Reads command frames off a byte stream into `commands` until the client closes it.
-async fn read_tcp(mut reader: OwnedReadHalf, from: SocketAddr, commands: mpsc::Sender<Request>) -> Result<(), SessionError> {
+async fn read_tcp(
+    mut reader: OwnedReadHalf,
+    from: SocketAddr,
+    commands: mpsc::Sender<Request>,
+) -> Result<(), SessionError> {
     // A fixed buffer: what a client declares is checked against it before anything waits
     // for those bytes.
     let mut buf = [0u8; MAX_CLIENT_FRAME];
