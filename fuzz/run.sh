@@ -11,7 +11,7 @@ runs="${1:-1000000}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(json_batch ndjson_batch csv_batch protobuf_batch create_stream predict_request)
+    targets=(json_batch ndjson_batch csv_batch protobuf_batch create_stream predict_request c37118_frame)
 fi
 host="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \

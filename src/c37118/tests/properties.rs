@@ -256,11 +256,21 @@ fn exercise(bytes: &[u8], config: &Config) {
     let _ = parse_prefix(bytes);
     let _ = parse(bytes, None);
     let _ = parse(bytes, Some(config));
-    let _ = Config::parse(bytes);
+    // A configuration that parses re-encodes, and parses the same again.
+    if let Ok(parsed) = Config::parse(bytes) {
+        let mut out = Vec::new();
+        parsed.try_encode(&mut out).unwrap();
+        assert_eq!(Config::parse(&out), Ok(parsed));
+    }
     let _ = CommandFrame::parse(bytes);
     let _ = HeaderFrame::parse(bytes);
+    // A data frame that decodes re-encodes to a frame of the same size.
     let mut data = DataFrame::shaped_for(config);
-    let _ = data.decode_into(bytes, config);
+    if data.decode_into(bytes, config).is_ok() {
+        let mut out = Vec::new();
+        data.encode(config, &mut out).unwrap();
+        assert_eq!(out.len(), bytes.len());
+    }
 }
 
 #[derive(Debug, Clone)]
