@@ -245,3 +245,37 @@ pub fn run(args: &PmuServeArgs) -> Result<(), CommandError> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{Cli, Command};
+    use clap::Parser;
+
+    fn args(options: &[&str]) -> PmuServeArgs {
+        let line = ["koopstream", "pmu-serve"].iter().chain(options).copied();
+        match Cli::try_parse_from(line).unwrap().command {
+            Some(Command::PmuServe(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pmu_records_carry_every_quantity_and_states_none() {
+        let pmu = args(&["--system", "ieee68", "--measure", "pmu", "--buses", "1,2"]).simulate_args();
+        assert_eq!(pmu.pmu.quantities.as_deref(), Some("vm,va,f,rocof"));
+        assert_eq!((pmu.rate, pmu.duration), (Some(30.0), Some(600.0)));
+        let states = args(&["--system", "vdp"]).simulate_args();
+        assert_eq!(states.pmu.quantities, None);
+    }
+
+    #[test]
+    fn oversized_records_and_bad_options_are_refused_before_simulating() {
+        let huge = args(&["--system", "ieee68", "--measure", "pmu", "--rate", "240", "--duration", "100000"]);
+        assert!(matches!(huge.source(0), Err(PmuServeError::TooLarge { .. })));
+        assert!(args(&["--system", "vdp", "--duration", "0"]).source(0).is_err());
+        assert!(args(&["--system", "vdp", "--buses", "1"]).source(0).is_err(), "buses need --measure pmu");
+        assert!(args(&["--system", "vdp", "--speed=-1"]).serve_config().is_err());
+        assert!(Cli::try_parse_from(["koopstream", "pmu-serve", "--system", "vdp", "--rate", "0"]).is_err());
+    }
+}

@@ -313,3 +313,76 @@ pub(super) async fn udp(socket: UdpSocket, source: Arc<FrameSource>, pacer: Pace
     }
     reading.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pmu_serve::frames::Encoding;
+    use systems::Trajectory;
+    use tokio::net::TcpListener;
+
+    fn stream(samples: usize) -> Stream {
+        let times = (0..samples).map(|k| k as f64 / 10.0).collect();
+        let values = (0..samples).map(|k| k as f64).collect();
+        let record = Trajectory::new(vec!["x".into()], times, values).unwrap();
+        let encoding = Encoding { float: true, polar: true };
+        let source = FrameSource::new(record, 10, 7, "TEST", encoding, 100, "unit test").unwrap();
+        Stream::new(Arc::new(source), Pacer::new(100, 10.0, 0.0), "test".into())
+    }
+
+    fn command(idcode: u16, command: Command) -> CommandFrame {
+        CommandFrame { idcode, time: Time::default(), command, extended: Vec::new() }
+    }
+
+    #[tokio::test]
+    async fn commands_switch_data_and_unpaced_streams_resume() {
+        let mut s = stream(3);
+        assert_eq!(s.pending(), None);
+        s.handle(&command(8, Command::DataOn));
+        assert_eq!(s.pending(), None, "another IDCODE is ignored");
+        s.handle(&command(7, Command::SendCfg2));
+        assert_eq!(c37118::parse_prefix(&s.out).unwrap().kind, c37118::FrameKind::Cfg2);
+        s.handle(&command(7, Command::SendCfg3));
+        assert!(s.out.is_empty(), "CFG-3 is not answered");
+        s.handle(&command(7, Command::DataOn));
+        assert_eq!(s.pending(), Some(0));
+        assert!(s.encode(0));
+        assert_eq!(s.out.len(), s.source.config().data_frame_len());
+        s.handle(&command(7, Command::DataOff));
+        assert_eq!(s.pending(), None);
+        s.handle(&command(7, Command::DataOn));
+        assert_eq!(s.pending(), Some(1), "resumes where it stopped");
+        assert!(s.encode(1) && s.encode(2));
+        assert_eq!(s.pending(), None, "the record is over");
+    }
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn frames_are_cut_from_the_byte_stream_and_oversized_ones_refused() {
+        let (mut client, server) = pair().await;
+        let (reader, _writer) = server.into_split();
+        let (tx, mut rx) = mpsc::channel(COMMAND_QUEUE);
+        let from = client.local_addr().unwrap();
+        let reading = tokio::spawn(read_tcp(reader, from, tx));
+        let mut bytes = Vec::new();
+        command(7, Command::SendCfg2).encode(&mut bytes);
+        command(7, Command::DataOn).encode(&mut bytes);
+        // Two frames, the second split across writes.
+        client.write_all(&bytes[..25]).await.unwrap();
+        client.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client.write_all(&bytes[25..]).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().command.command, Command::SendCfg2);
+        assert_eq!(rx.recv().await.unwrap().command.command, Command::DataOn);
+        // A frame that declares more bytes than a command may have: refused at once.
+        client.write_all(&[0xAA, 0x41, 0xFF, 0xFF]).await.unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(10), reading).await.unwrap().unwrap();
+        assert!(matches!(result, Err(SessionError::TooLarge(65535))), "{result:?}");
+    }
+}
