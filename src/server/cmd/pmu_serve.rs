@@ -88,7 +88,7 @@ pub struct PmuServeArgs {
     /// (default: TCP only).
     #[arg(long)]
     pub udp: Option<SocketAddr>,
-    /// Pace: 1 = real time, 2 = twice as fast, 0 = as fast as each client reads.
+    /// Pace: 1 = real time, 2 = twice as fast (0.001 to 1000), 0 = as fast as each client reads.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
     /// Length of the simulated record in seconds (data stops at its end).
@@ -199,9 +199,7 @@ impl PmuServeArgs {
 
     /// What `run` serves, with time stamps from the next whole second.
     pub fn serve_config(&self) -> Result<ServeConfig, PmuServeError> {
-        if !(self.speed.is_finite() && self.speed >= 0.0) {
-            return Err(ServeError::Speed(self.speed).into());
-        }
+        crate::pmu_serve::check_speed(self.speed)?;
         if self.max_clients == 0 {
             return Err(PmuServeError::Option("--max-clients must be at least 1".into()));
         }

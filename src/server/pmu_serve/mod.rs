@@ -8,6 +8,9 @@
 //! `Pacer` gives (start + k / (rate * speed)), so a slow write delays a frame but never
 //! shifts the ones after it; at speed 0 each client gets its frames as fast as it reads.
 //!
+//! The simulator holds the machine states of the record besides its output while it
+//! runs, so simulating takes up to about twice the kept record's memory, once.
+//!
 //! Every TCP client is a session (`session.rs`) of its own, at most `max_sessions` at a
 //! time: it reads command frames and answers them (CFG-1, CFG-2, header, data on and off).
 //! With `--udp` one more session reads commands from datagrams and sends its frames to
@@ -45,8 +48,8 @@ pub struct ServeConfig {
 /// Why serving stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The speed is negative or not finite.
-    #[error("speed must be finite and at least 0, not {0}")]
+    /// The speed is neither 0 nor between 0.001 and 1000.
+    #[error("speed must be 0 (unpaced) or between 0.001 and 1000, not {0}")]
     Speed(f64),
 }
 
@@ -85,6 +88,11 @@ impl Pacer {
     }
 }
 
+/// Refuses speeds whose schedule would overflow the clock (or mean nothing).
+pub fn check_speed(speed: f64) -> Result<(), ServeError> {
+    if speed == 0.0 || (1e-3..=1e3).contains(&speed) { Ok(()) } else { Err(ServeError::Speed(speed)) }
+}
+
 /// Serves `config` on `listener` (and on `udp`, if given) until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -92,9 +100,7 @@ pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    if !(config.speed.is_finite() && config.speed >= 0.0) {
-        return Err(ServeError::Speed(config.speed));
-    }
+    check_speed(config.speed)?;
     let source = config.source;
     let pacer = Pacer::new(source.time(0).soc, f64::from(source.rate()), config.speed);
     let (stop_tx, stop_rx) = watch::channel(false);
