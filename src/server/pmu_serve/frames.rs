@@ -15,6 +15,9 @@
 //!   standard leaves ANUNIT's unit to the user), ANUNIT chosen per channel from the
 //!   record's largest magnitude so that every value fits 16 bits.
 //!
+//! Integer FREQ and DFREQ saturate at their 16-bit ranges (+-32.767 Hz from nominal,
+//! +-327.67 Hz/s), which the spikes of a topology switch can exceed.
+//!
 //! A value the simulator dropped (NaN) marks its PMU's block with STAT data error 3
 //! ("PMU error: do not use the values"); float formats send NaN in its place, integer
 //! formats a zero (the nominal frequency for FREQ).
@@ -44,6 +47,12 @@ pub const ANALOG_UNIT: f64 = 1e-5;
 
 /// STAT of a sample with a lost value: data error 3, otherwise good and in sync.
 pub const STAT_MISSING: u16 = 0b11 << 14;
+
+/// Integer FREQ: the largest deviation from nominal (Hz) 16 bits of mHz hold.
+const FREQ_RANGE: f64 = 32.767;
+
+/// Integer DFREQ: the largest ROCOF (Hz/s) 16 bits of 0.01 Hz/s hold.
+const ROCOF_RANGE: f64 = 327.67;
 
 /// The largest integer a 16-bit analog carries.
 const I16_MAX: f64 = 32767.0;
@@ -233,6 +242,13 @@ impl FrameSource {
                     };
                     data.freq_hz = value(f, Nominal::Hz60.hz());
                     data.rocof = value(rocof, 0.0);
+                    if !float {
+                        // The spikes a topology switch causes can exceed 16 bits (e.g. ROCOF at
+                        // 240 frames/s): saturate rather than lose the frame.
+                        let nominal = Nominal::Hz60.hz();
+                        data.freq_hz = data.freq_hz.clamp(nominal - FREQ_RANGE, nominal + FREQ_RANGE);
+                        data.rocof = data.rocof.clamp(-ROCOF_RANGE, ROCOF_RANGE);
+                    }
                 }
             }
             Shape::Analogs => {
@@ -447,6 +463,20 @@ mod tests {
         assert_eq!(frame.pmus[0].freq_hz, 60.0);
         assert!((frame.pmus[0].rocof - 0.03).abs() < 1e-9);
         assert_eq!(frame.pmus[0].stat.0, STAT_MISSING);
+    }
+
+    #[test]
+    fn integer_frequency_spikes_saturate() {
+        let mut record = bus_record();
+        let names = record.names().to_vec();
+        let mut values = record.values().to_vec();
+        values[2] = 100.0;
+        values[3] = -5000.0;
+        record = Trajectory::new(names, record.times().to_vec(), values).unwrap();
+        let source = FrameSource::new(record, 30, 7, "unused", INT_RECT, 0, "test").unwrap();
+        let frame = decode(&source, 0);
+        assert!((frame.pmus[0].freq_hz - (60.0 + FREQ_RANGE)).abs() < 1e-9);
+        assert!((frame.pmus[0].rocof + ROCOF_RANGE).abs() < 1e-9);
     }
 
     #[test]
