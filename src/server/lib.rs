@@ -14,6 +14,7 @@ pub mod demo;
 pub mod fit;
 pub mod loadgen;
 pub mod pmu_cli;
+pub mod pmu_serve;
 pub mod progress;
 pub mod server;
 /// The service domain (crate `domain`), under the name the rest of the package uses.

@@ -27,7 +27,7 @@ pub enum OnOff {
 }
 
 /// Where the PMUs are and what they report (shared by `simulate` and `truth`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PmuArgs {
     /// IEEE 68-bus: record the machine states (default) or PMU quantities at buses.
     #[arg(long, value_enum, default_value = "states")]
@@ -46,7 +46,7 @@ pub struct PmuArgs {
 }
 
 /// The PMU error budget of `simulate` (IEEE C37.118.1 steady-state limits by default).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PmuErrorArgs {
     /// PMU total vector error budget as a fraction, met by 99 % of phasors (default 0.01).
     #[arg(long)]

@@ -144,6 +144,14 @@ pub enum SimulateError {
 
 /// Runs a simulation and writes its CSV to `out`.
 pub fn run_simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<(), SimulateError> {
+    let trajectory = simulate(&simulation_request(args)?)?;
+    trajectory.write_csv(out)?;
+    Ok(())
+}
+
+/// The simulator's request for the options of `simulate` (also what `pmu-serve` serves,
+/// so both give the same record for the same options).
+pub fn simulation_request(args: &SimulateArgs) -> Result<SimulationRequest, SimulateError> {
     let scenario = args.scenario.map(|s| match s {
         ScenarioName::Fault => "fault",
         ScenarioName::Ambient => "ambient",
@@ -182,9 +190,7 @@ pub fn run_simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<(), Simu
         dropout_probability: args.dropout,
         timestamp_jitter: args.jitter,
     });
-    let trajectory = simulate(&request)?;
-    trajectory.write_csv(out)?;
-    Ok(())
+    Ok(request)
 }
 
 #[derive(Serialize)]

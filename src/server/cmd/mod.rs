@@ -7,6 +7,7 @@ pub mod demo;
 pub mod experiment;
 pub mod fit;
 pub mod loadgen;
+pub mod pmu_serve;
 pub mod serve;
 pub mod simulate;
 pub mod token;
@@ -25,6 +26,7 @@ use experiments::ExperimentArgs;
 
 pub use bench_online::BenchOnlineArgs;
 pub use fit::{FitArgs, SourceArgs};
+pub use pmu_serve::{PmuServeArgs, PmuServeError};
 pub use serve::ServeArgs;
 
 /// koopstream: streaming online system identification with robust Koopman operators.
@@ -57,6 +59,8 @@ pub enum Command {
     BenchOnline(BenchOnlineArgs),
     /// Make a bearer token and print its configuration entry (or hash one from stdin).
     Token(token::TokenArgs),
+    /// Serve a simulated system as an IEEE C37.118.2 PMU (one PMU per bus with --measure pmu).
+    PmuServe(PmuServeArgs),
 }
 
 /// Why a command failed.
@@ -114,6 +118,9 @@ pub enum CommandError {
     /// `token` failed.
     #[error(transparent)]
     Token(#[from] crate::access::AuthError),
+    /// `pmu-serve` failed.
+    #[error(transparent)]
+    PmuServe(#[from] PmuServeError),
 }
 
 /// Runs the command the line asks for (`serve` when it names none).
@@ -128,6 +135,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::BenchOnline(args) => bench_online::run(&args),
         Command::Experiment(args) => experiment::run(&args),
         Command::Token(args) => token::run(&args),
+        Command::PmuServe(args) => pmu_serve::run(&args),
     }
 }
 
