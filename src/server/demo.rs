@@ -46,6 +46,16 @@ pub enum DemoScenario {
     Stressed,
 }
 
+/// How the demo's samples reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// Batches over the stream's WebSocket, sent by the demo.
+    Websocket,
+    /// IEEE C37.118.2: the demo serves the record as simulated PMUs (`pmu-serve`) and the
+    /// server subscribes to them (68-bus fault and ambient scenarios).
+    C37118,
+}
+
 /// Options of `koopstream demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -64,6 +74,11 @@ pub struct DemoArgs {
     /// Seed of the simulation and its noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How samples reach the server: WebSocket batches, or C37.118.2 frames from simulated
+    /// PMUs the server subscribes to (then a `--server` must run on this machine and allow
+    /// 127.0.0.1 in `sources.allowed_hosts`, as it does by default).
+    #[arg(long, value_enum, default_value = "websocket")]
+    pub via: Via,
 }
 
 /// Why the demo stopped.
@@ -87,7 +102,12 @@ pub enum DemoError {
     /// A scenario the system does not have.
     #[error("the {0} demo has no scenarios (they are for --system ieee68)")]
     NoScenario(&'static str),
+    /// `--via c37118` could not be set up.
+    #[error("--via c37118: {0}")]
+    Via(String),
 }
+
+mod c37118;
 
 struct Scenario {
     definition: Value,
@@ -255,7 +275,51 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
     let id = scenario.definition["id"].as_str().unwrap_or("demo").to_owned();
     // A previous run with the same seed leaves a stream behind: start it afresh.
     let _ = client.delete_stream(&id).await;
-    client.create_stream(&scenario.definition).await?;
+    let mut table = Table::new(&scenario.truth);
+    match args.via {
+        Via::Websocket => {
+            client.create_stream(&scenario.definition).await?;
+            stream_over_websocket(&client, &scenario, &id, args.speed, &mut table).await?;
+        }
+        Via::C37118 => {
+            let which = match (args.system, args.scenario.unwrap_or(DemoScenario::Fault)) {
+                (DemoSystem::Ieee68, DemoScenario::Fault) => "fault",
+                (DemoSystem::Ieee68, DemoScenario::Ambient) => "ambient",
+                _ => {
+                    return Err(DemoError::Via(
+                        "PMUs serve the 68-bus fault and ambient scenarios (--system ieee68 --scenario fault|ambient)"
+                            .into(),
+                    ));
+                }
+            };
+            c37118::run(&client, &scenario, which, args.speed, args.seed, &mut table).await?;
+        }
+    }
+    let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
+    let mut report = final_table(&scenario.truth, &modes);
+    if !table.alarms.is_empty() {
+        report.push_str("\nAlarms:\n");
+        for line in &table.alarms {
+            report.push_str(line);
+            report.push('\n');
+        }
+    }
+    if let Some((stop, task)) = local {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    Ok(report)
+}
+
+/// Streams the scenario's record in batches over the stream's WebSocket, updating `table`
+/// with every summary and alarm.
+async fn stream_over_websocket(
+    client: &Client,
+    scenario: &Scenario,
+    id: &str,
+    speed: f64,
+    table: &mut Table,
+) -> Result<(), DemoError> {
     let trajectory = systems::simulate(&scenario.request)?;
     let ts = scenario.definition["ts"].as_f64().unwrap_or(0.1);
     let rows: Vec<Vec<f64>> = (scenario.skip..trajectory.n_rows())
@@ -263,8 +327,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         .collect();
     let (mut sink, mut source) = client.connect(&id).await?;
     let mut bar = ProgressBar::new(rows.len() as u64, "samples streamed");
-    let mut table = Table::new(&scenario.truth);
-    let pause = Duration::from_secs_f64(if args.speed > 0.0 { scenario.batch as f64 * ts / args.speed } else { 0.0 });
+    let pause = Duration::from_secs_f64(if speed > 0.0 { scenario.batch as f64 * ts / speed } else { 0.0 });
     for (seq, chunk) in rows.chunks(scenario.batch).enumerate() {
         let start = seq * scenario.batch;
         let batch = json!({"seq": seq as u64 + 1, "t0": (scenario.skip + start) as f64 * ts, "x": chunk});
@@ -280,7 +343,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
                 Some("alarm") => table.alarm(&message),
                 Some("error") => {
                     return Err(DemoError::Client(ClientError::Status {
-                        url: id.clone(),
+                        url: id.to_owned(),
                         status: 422,
                         body: message.to_string(),
                     }));
@@ -294,20 +357,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         }
     }
     bar.finish(rows.len() as u64);
-    let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
-    let mut report = final_table(&scenario.truth, &modes);
-    if !table.alarms.is_empty() {
-        report.push_str("\nAlarms:\n");
-        for line in &table.alarms {
-            report.push_str(line);
-            report.push('\n');
-        }
-    }
-    if let Some((stop, task)) = local {
-        let _ = stop.send(());
-        let _ = task.await;
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// The live view: the tracked modes of the latest refresh, each beside the true mode it is

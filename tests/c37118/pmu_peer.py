@@ -11,14 +11,23 @@ FRACSEC and the values sent. Its own lines start with `KS ` (pyc37 logs to stand
 output as well). Runs until its standard input closes.
 """
 
+# pyc37 tests `isinstance(frasec, collections.abc.Sequence)` without importing the module.
+import collections.abc  # noqa: F401
 import json
 import math
 import random
 import sys
 import time
 
+import pyc37.pmu
 from pyc37.frame import ConfigFrame2, DataFrame
 from pyc37.pmu import Pmu
+
+# pyc37 logs to standard output, from the PMU and from the process it forks per client;
+# its log goes to standard error instead, so standard output holds only this script's
+# lines and a reader that stops reading cannot block the PMU.
+pyc37.pmu.stdout = sys.stderr
+Pmu.handler.setStream(sys.stderr)
 
 SOC0 = 1_700_000_000
 TIME_BASE = 1_000_000
@@ -60,7 +69,8 @@ def main():
         soc, fracsec = SOC0 + k // rate, (k % rate) * step
         frame = DataFrame(7, ("ok", True, "timestamp", False, False, False, 0, "<10", 0),
                           [(230000.0, 0.01 * k)], 0.0, 0.0, [x[0], x[1]], [], config,
-                          soc=soc, frasec=fracsec)
+                          # A tuple: pyc37 takes a FRACSEC of 0 for "now" otherwise.
+                          soc=soc, frasec=(fracsec, "+", False, False, 0))
         pmu.send(frame)
         say(json.dumps({"soc": soc, "fracsec": fracsec, "x": x}))
         e = [rng.gauss(0.0, 0.1), rng.gauss(0.0, 0.1)]

@@ -20,6 +20,9 @@ use crate::mapping::{FrameMap, MapError};
 /// The pause between two commands sent back to back.
 const COMMAND_GAP: Duration = Duration::from_millis(200);
 
+/// How long to wait for a configuration before asking again.
+const CONFIG_RETRY: Duration = Duration::from_secs(1);
+
 /// Timing of the client.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSettings {
@@ -138,7 +141,7 @@ async fn session(
     // does): the next command goes out after a pause.
     tokio::time::sleep(COMMAND_GAP).await;
     link.send(spec.idcode, Command::SendCfg2).await?;
-    let config = wait_for_config(&mut link, settings.config_timeout).await?;
+    let config = wait_for_config(&mut link, spec.idcode, settings.config_timeout).await?;
     let mut current = adopt(handle, spec, monitor, config)?;
     link.send(spec.idcode, Command::DataOn).await?;
     set_connected(monitor, metrics, id, true);
@@ -220,18 +223,27 @@ struct Current {
 }
 
 /// Waits for a CFG-1 or CFG-2 frame, skipping anything else (data frames of a stream that
-/// was already on).
-async fn wait_for_config(link: &mut Link, timeout: Duration) -> Result<Config, SessionError> {
-    let wait = async {
-        loop {
-            let bytes = link.next_frame().await?;
-            let prefix = parse_prefix(bytes)?;
-            if matches!(prefix.kind, FrameKind::Cfg1 | FrameKind::Cfg2) {
-                return Ok::<_, SessionError>(Config::parse(bytes)?);
+/// was already on), and asks again every second: a command can be lost (a UDP datagram,
+/// or a PMU that drops commands arriving together).
+async fn wait_for_config(link: &mut Link, idcode: u16, timeout: Duration) -> Result<Config, SessionError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let ask_again = (tokio::time::Instant::now() + CONFIG_RETRY).min(deadline);
+        let wait = async {
+            loop {
+                let bytes = link.next_frame().await?;
+                let prefix = parse_prefix(bytes)?;
+                if matches!(prefix.kind, FrameKind::Cfg1 | FrameKind::Cfg2) {
+                    return Ok::<_, SessionError>(Config::parse(bytes)?);
+                }
             }
+        };
+        match tokio::time::timeout_at(ask_again, wait).await {
+            Ok(config) => return config,
+            Err(_) if ask_again >= deadline => return Err(SessionError::NoConfiguration(timeout)),
+            Err(_) => link.send(idcode, Command::SendCfg2).await?,
         }
-    };
-    tokio::time::timeout(timeout, wait).await.map_err(|_| SessionError::NoConfiguration(timeout))?
+    }
 }
 
 /// Checks a configuration against the stream (rate, channels) and makes it current.
