@@ -171,7 +171,9 @@ async fn send_over_http(server: &TestServer, id: &str, rows: &[(usize, Option<[f
 
 /// The identified linear model (A, B, C, offset) and the pairs it was fitted on.
 fn operator(model: &Value) -> Value {
-    json!([model["A"], model["B"], model["C"], model["c_offset"], model["pairs"]])
+    let operator = json!([model["a"], model["b"], model["c"], model["c_offset"], model["pairs"]]);
+    assert!(model["a"]["data"].as_array().is_some_and(|a| !a.is_empty()), "no model: {model}");
+    operator
 }
 
 #[tokio::test]
@@ -214,7 +216,6 @@ async fn a_pmu_feeds_the_same_model_as_http_and_stat_errors_are_missing_samples(
     send_over_http(&server, "http", &expected).await;
     let over_pmu = common::model(&server, "pmu").await;
     let over_http = common::model(&server, "http").await;
-    assert!(!operator(&over_pmu).is_null(), "{over_pmu}");
     assert_eq!(operator(&over_pmu), operator(&over_http), "the same samples make the same operator");
     assert_eq!(server.metric_sum("koopstream_source_frames_received_total", "stream=\"pmu\"").await, 400.0);
     assert_eq!(server.metric_sum("koopstream_source_samples_missing_total", "reason=\"sync_lost\"").await, 1.0);
@@ -434,4 +435,64 @@ async fn a_pyc37_pmu_feeds_the_same_model_as_http() {
     drop(peer.stdin.take());
     drop(_group);
     let _ = peer.wait();
+}
+
+/// koopstream subscribed to its own `pmu-serve`: Van der Pol as integer analogs, whose unit
+/// the source's `scale` gives (pmu-serve's integer analogs are integer * ANUNIT * 1e-5).
+/// The model equals the one from the decoded values over HTTP.
+#[tokio::test]
+async fn a_stream_fed_by_pmu_serve_in_integer_format_scales_its_analogs() {
+    use clap::Parser;
+    use koopstream::cmd::{Cli, Command as Subcommand};
+    use koopstream::pmu_serve::frames::ANALOG_UNIT;
+
+    let line = ["koopstream", "pmu-serve", "--system", "vdp", "--rate", "10", "--duration", "40", "--format", "integer"];
+    let Some(Subcommand::PmuServe(args)) = Cli::try_parse_from(line).unwrap().command else { unreachable!() };
+    let mut config = args.serve_config().unwrap();
+    config.speed = 0.0;
+    let source = config.source.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pmus = tokio::spawn(koopstream::pmu_serve::run(listener, None, config, async move {
+        let _ = stopped.await;
+    }));
+
+    // What a PDC decodes, frame by frame.
+    let cfg = source.config().clone();
+    let mut expected = Vec::new();
+    for k in 0..source.len() {
+        let mut frame = DataFrame::shaped_for(&cfg);
+        source.fill(k, &mut frame);
+        let mut bytes = Vec::new();
+        frame.encode(&cfg, &mut bytes).unwrap();
+        let decoded = DataFrame::parse(&bytes, &cfg).unwrap();
+        let t = &decoded.time;
+        let seconds = (u64::from(t.soc) * 1_000_000 + u64::from(t.fracsec)) as f64 / 1e6;
+        let a = &decoded.pmus[0].analogs;
+        expected.push((seconds, [a[0] * ANALOG_UNIT, a[1] * ANALOG_UNIT]));
+    }
+
+    let server = TestServer::start().await;
+    let station = cfg.pmus[0].station.clone();
+    let names: Vec<String> = cfg.pmus[0].analogs.iter().map(|a| a.name.clone()).collect();
+    let mut definition = http_definition("served");
+    definition["source"] = json!({"c37118": {"address": address, "idcode": cfg.idcode, "channels": [
+        {"pmu": station, "quantity": format!("analog:{}", names[0]), "name": "x1", "scale": ANALOG_UNIT},
+        {"pmu": station, "quantity": format!("analog:{}", names[1]), "name": "x2", "scale": ANALOG_UNIT}]}});
+    server.create(definition).await;
+    let frames = expected.len() as u64;
+    wait_for(&server, "served", "every frame of pmu-serve", |b| handled(b) == frames).await;
+
+    server.create(http_definition("http")).await;
+    for (seq, chunk) in expected.chunks(50).enumerate() {
+        let t: Vec<f64> = chunk.iter().map(|(t, _)| *t).collect();
+        let x: Vec<Value> = chunk.iter().map(|(_, x)| json!(x)).collect();
+        server.ingest("http", &json!({"seq": seq + 1, "t": t, "x": x})).await;
+    }
+    let served = common::model(&server, "served").await;
+    assert_eq!(operator(&served), operator(&common::model(&server, "http").await));
+    server.stop().await;
+    let _ = stop.send(());
+    let _ = pmus.await;
 }

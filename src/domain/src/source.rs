@@ -139,7 +139,7 @@ impl fmt::Display for Quantity {
 }
 
 /// One stream channel (state or input) and where its values come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceChannel {
     /// The PMU.
     pub pmu: PmuRef,
@@ -147,10 +147,17 @@ pub struct SourceChannel {
     pub quantity: Quantity,
     /// The stream channel (or input) it feeds.
     pub name: String,
+    /// Factor the value is multiplied by (1 in definitions stored before it existed).
+    #[serde(default = "unit_scale")]
+    pub scale: f64,
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 /// A C37.118.2 source, validated against the stream's channels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct C37118Source {
     /// `HOST:PORT` of the PMU or PDC.
     pub address: String,
@@ -163,7 +170,7 @@ pub struct C37118Source {
 }
 
 /// A stream's external source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceSpec {
     /// An IEEE C37.118.2 PMU or PDC.
@@ -192,6 +199,9 @@ pub struct SourceChannelRequest {
     pub quantity: String,
     /// The stream channel (or input) it feeds.
     pub name: String,
+    /// Factor the value is multiplied by (default 1): ANUNIT's unit is left to the user by
+    /// the standard, so a PDC's analogs may need one.
+    pub scale: Option<f64>,
 }
 
 const POINTER: &str = "/source/c37118";
@@ -222,7 +232,12 @@ impl SourceRequest {
             }
             let quantity =
                 Quantity::parse(&mapping.quantity).map_err(|e| DomainError::invalid(e).at(format!("{at}/quantity")))?;
-            let mapping = SourceChannel { pmu: mapping.pmu, quantity, name: mapping.name };
+            let scale = mapping.scale.unwrap_or(1.0);
+            if !(scale.is_finite() && scale != 0.0) {
+                return Err(DomainError::invalid(format!("the scale must be a finite, non-zero number, not {scale}"))
+                    .at(format!("{at}/scale")));
+            }
+            let mapping = SourceChannel { pmu: mapping.pmu, quantity, name: mapping.name, scale };
             let Some(slot) = names.iter().position(|n| *n == mapping.name) else {
                 return Err(DomainError::invalid(format!(
                     "`{}` is not a channel or input of the stream",
@@ -415,7 +430,7 @@ mod tests {
     }
 
     fn mapping(pmu: PmuRef, quantity: &str, name: &str) -> SourceChannelRequest {
-        SourceChannelRequest { pmu, quantity: quantity.into(), name: name.into() }
+        SourceChannelRequest { pmu, quantity: quantity.into(), name: name.into(), scale: None }
     }
 
     #[test]
@@ -450,6 +465,10 @@ mod tests {
         let unknown = vec![good[0].clone(), mapping(PmuRef::Idcode(1), "freq", "zz")];
         let error = request(unknown, "pmu:4712").validate(&channels, &[]).unwrap_err();
         assert_eq!(error.pointer(), Some("/source/c37118/channels/1/name"));
+        let mut zero_scale = good.clone();
+        zero_scale[1].scale = Some(0.0);
+        let error = request(zero_scale, "pmu:4712").validate(&channels, &[]).unwrap_err();
+        assert_eq!(error.pointer(), Some("/source/c37118/channels/1/scale"));
         let bad_quantity = vec![good[0].clone(), mapping(PmuRef::Idcode(1), "hz", "f1")];
         let error = request(bad_quantity, "pmu:4712").validate(&channels, &[]).unwrap_err();
         assert_eq!(error.pointer(), Some("/source/c37118/channels/1/quantity"));

@@ -56,6 +56,7 @@ enum Value {
 struct Slot {
     pmu: usize,
     value: Value,
+    scale: f64,
     /// The last angle delivered, in degrees (for unwrapping).
     last_angle: Option<f64>,
 }
@@ -103,7 +104,7 @@ impl FrameMap {
                         .ok_or_else(|| missing(format!("analog `{n}`")))?,
                 ),
             };
-            slots.push(Slot { pmu, value, last_angle: None });
+            slots.push(Slot { pmu, value, scale: mapping.scale, last_angle: None });
         }
         let mut used_pmus: Vec<usize> = slots.iter().map(|s| s.pmu).collect();
         used_pmus.sort_unstable();
@@ -134,21 +135,22 @@ impl FrameMap {
                 reason = reason.or(Some(MissingReason::MissingValue));
                 continue;
             }
-            *out = match slot.value {
-                Value::Angle(_) => {
-                    let degrees = raw.to_degrees();
-                    let unwrapped = match slot.last_angle {
-                        Some(last) => {
-                            let step = degrees - last;
-                            last + step - 360.0 * (step / 360.0).round()
-                        }
-                        None => degrees,
-                    };
-                    slot.last_angle = Some(unwrapped);
-                    unwrapped
-                }
-                _ => raw,
-            };
+            *out = slot.scale
+                * match slot.value {
+                    Value::Angle(_) => {
+                        let degrees = raw.to_degrees();
+                        let unwrapped = match slot.last_angle {
+                            Some(last) => {
+                                let step = degrees - last;
+                                last + step - 360.0 * (step / 360.0).round()
+                            }
+                            None => degrees,
+                        };
+                        slot.last_angle = Some(unwrapped);
+                        unwrapped
+                    }
+                    _ => raw,
+                };
         }
         reason
     }
@@ -231,6 +233,7 @@ mod tests {
                     pmu: pmu.clone(),
                     quantity: Quantity::parse(q).unwrap(),
                     name: format!("c{i}"),
+                    scale: if q.starts_with("analog") { 1e-5 } else { 1.0 },
                 })
                 .collect(),
         }
@@ -264,7 +267,7 @@ mod tests {
         assert_eq!(row[0], 60.0);
         assert!((row[1] - 1000.0).abs() < 1e-9);
         assert!((row[2] - 5.0).abs() < 1e-12);
-        assert_eq!(row[3], 42.0);
+        assert!((row[3] - 42e-5).abs() < 1e-18, "analogs scaled");
         assert_eq!(row[4], 0.1);
         // A float FREQ sent as a deviation from nominal reads as the frequency.
         let mut deviation = frame(10.0, 0);

@@ -75,6 +75,11 @@ pub struct SourceChannelDoc {
     pub quantity: String,
     /// The stream channel or input it feeds.
     pub name: String,
+    /// Factor the value is multiplied by (default 1; finite, non-zero), e.g. the unit of a
+    /// PDC's integer analogs, which the standard leaves to the user (integer analogs are
+    /// read as integer * ANUNIT).
+    #[serde(default)]
+    pub scale: Option<f64>,
 }
 
 impl From<SourceDoc> for SourceRequest {
@@ -97,6 +102,7 @@ impl From<SourceDoc> for SourceRequest {
                     },
                     quantity: m.quantity,
                     name: m.name,
+                    scale: m.scale,
                 })
                 .collect(),
         }
@@ -111,6 +117,7 @@ fn channel_doc(c: &SourceChannel) -> SourceChannelDoc {
         },
         quantity: c.quantity.to_string(),
         name: c.name.clone(),
+        scale: Some(c.scale),
     }
 }
 
