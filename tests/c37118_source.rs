@@ -446,7 +446,8 @@ async fn a_stream_fed_by_pmu_serve_in_integer_format_scales_its_analogs() {
     use koopstream::cmd::{Cli, Command as Subcommand};
     use koopstream::pmu_serve::frames::ANALOG_UNIT;
 
-    let line = ["koopstream", "pmu-serve", "--system", "vdp", "--rate", "10", "--duration", "40", "--format", "integer"];
+    let line =
+        ["koopstream", "pmu-serve", "--system", "vdp", "--rate", "10", "--duration", "40", "--format", "integer"];
     let Some(Subcommand::PmuServe(args)) = Cli::try_parse_from(line).unwrap().command else { unreachable!() };
     let mut config = args.serve_config().unwrap();
     config.speed = 0.0;
@@ -492,6 +493,46 @@ async fn a_stream_fed_by_pmu_serve_in_integer_format_scales_its_analogs() {
     }
     let served = common::model(&server, "served").await;
     assert_eq!(operator(&served), operator(&common::model(&server, "http").await));
+    server.stop().await;
+    let _ = stop.send(());
+    let _ = pmus.await;
+}
+
+/// The same over UDP: commands and data frames as datagrams to and from `pmu-serve --udp`.
+#[tokio::test]
+async fn a_stream_is_fed_over_udp() {
+    use clap::Parser;
+    use koopstream::cmd::{Cli, Command as Subcommand};
+
+    let line = ["koopstream", "pmu-serve", "--system", "vdp", "--rate", "10", "--duration", "30"];
+    let Some(Subcommand::PmuServe(args)) = Cli::try_parse_from(line).unwrap().command else { unreachable!() };
+    let mut config = args.serve_config().unwrap();
+    // Paced (at 50 times real time) rather than as fast as possible: UDP has no flow control.
+    config.speed = 50.0;
+    let frames = config.source.len() as u64;
+    let station = config.source.config().pmus[0].station.clone();
+    let idcode = config.source.idcode();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = udp.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pmus = tokio::spawn(koopstream::pmu_serve::run(tcp, Some(udp), config, async move {
+        let _ = stopped.await;
+    }));
+
+    let server = TestServer::start().await;
+    let mut definition = http_definition("udp");
+    definition["source"] = json!({"c37118": {"address": address, "idcode": idcode, "transport": "udp", "channels": [
+        {"pmu": station, "quantity": "analog:x1", "name": "x1"},
+        {"pmu": station, "quantity": "analog:x2", "name": "x2"}]}});
+    server.create(definition).await;
+    // The client joins a paced stream a little after its start: it gets the frames from then on.
+    let body = wait_for(&server, "udp", "frames over UDP", |b| {
+        b["source"]["last_timestamp"].as_f64().is_some() && b["status"]["samples_accepted"].as_u64() > Some(frames / 2)
+    })
+    .await;
+    assert_eq!(body["definition"]["source"]["c37118"]["transport"], "udp");
+    assert_eq!(body["source"]["configuration"]["stations"], json!([station]), "{body}");
     server.stop().await;
     let _ = stop.send(());
     let _ = pmus.await;
