@@ -217,7 +217,7 @@ async fn a_pmu_feeds_the_same_model_as_http_and_stat_errors_are_missing_samples(
     let over_pmu = common::model(&server, "pmu").await;
     let over_http = common::model(&server, "http").await;
     assert_eq!(operator(&over_pmu), operator(&over_http), "the same samples make the same operator");
-    assert_eq!(server.metric_sum("koopstream_source_frames_received_total", "stream=\"pmu\"").await, 400.0);
+    assert_eq!(server.metric_sum("koopstream_source_samples_submitted_total", "stream=\"pmu\"").await, 400.0);
     assert_eq!(server.metric_sum("koopstream_source_samples_missing_total", "reason=\"sync_lost\"").await, 1.0);
     assert_eq!(server.metric_sum("koopstream_source_connected", "stream=\"pmu\"").await, 1.0);
     drop(stream);

@@ -559,24 +559,15 @@ fn check_python_peer(serve: &[&str], simulate: &[&str], buses: &[usize], float: 
     }
 }
 
+/// The 68-bus record both pyc37 tests serve: three buses, two seconds.
+const PEER_IEEE68: [&str; 12] =
+    ["--system", "ieee68", "--measure", "pmu", "--buses", "29,41,65", "--duration", "2", "--rate", "30", "--seed", "4"];
+
 /// pyc37 refuses NaN polar angles when it decodes, so dropouts go with rectangular phasors.
 #[test]
 #[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
 fn python_peer_ieee68_float() {
-    let base = [
-        "--system",
-        "ieee68",
-        "--measure",
-        "pmu",
-        "--buses",
-        "29,41,65",
-        "--duration",
-        "2",
-        "--rate",
-        "30",
-        "--seed",
-        "4",
-    ];
+    let base = PEER_IEEE68;
     let mut simulate = base.to_vec();
     simulate.extend(["--quantities", "vm,va,f,rocof", "--dropout", "0.02"]);
     let mut serve = base.to_vec();
@@ -593,20 +584,7 @@ fn python_peer_ieee68_float() {
 #[test]
 #[ignore = "needs pyc37 (PYTHON_FOR_C37 from tests/c37118/setup-venv.sh)"]
 fn python_peer_integer() {
-    let base = [
-        "--system",
-        "ieee68",
-        "--measure",
-        "pmu",
-        "--buses",
-        "29,41,65",
-        "--duration",
-        "2",
-        "--rate",
-        "30",
-        "--seed",
-        "4",
-    ];
+    let base = PEER_IEEE68;
     let mut simulate = base.to_vec();
     simulate.extend(["--quantities", "vm,va,f,rocof"]);
     let mut serve = base.to_vec();

@@ -184,7 +184,7 @@ pub struct Metrics {
     stream_mode_damping: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     stream_mode_frequency: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     alarms_active: Family<AlarmLabels, Gauge>,
-    source_frames: Family<StreamLabels, Counter>,
+    source_samples: Family<StreamLabels, Counter>,
     source_missing: Family<SourceMissingLabels, Counter>,
     source_connected: Family<StreamLabels, Gauge>,
     labelled_streams: Mutex<Vec<String>>,
@@ -220,7 +220,7 @@ impl Metrics {
             stream_mode_damping: Family::default(),
             stream_mode_frequency: Family::default(),
             alarms_active: Family::default(),
-            source_frames: Family::default(),
+            source_samples: Family::default(),
             source_missing: Family::default(),
             source_connected: Family::default(),
             labelled_streams: Mutex::new(Vec::new()),
@@ -275,9 +275,9 @@ impl Metrics {
             m.stream_residual.clone(),
         );
         registry.register(
-            "source_frames_received",
-            "Data frames received from a stream's C37.118.2 source, per stream (capped)",
-            m.source_frames.clone(),
+            "source_samples_submitted",
+            "Samples (one per data frame) a stream's C37.118.2 source submitted to the stream, per stream (capped)",
+            m.source_samples.clone(),
         );
         registry.register(
             "source_samples_missing",
@@ -383,12 +383,12 @@ impl Metrics {
         }
     }
 
-    /// A source's data frames, and the samples among them delivered as missing by reason.
-    pub fn source_frames(&self, stream: &str, frames: u64, missing: &[(&'static str, u64)]) {
+    /// Samples a source submitted, and those among them delivered as missing by reason.
+    pub fn source_samples(&self, stream: &str, samples: u64, missing: &[(&'static str, u64)]) {
         if !self.labelled(stream) {
             return;
         }
-        self.source_frames.get_or_create(&StreamLabels { stream: stream.to_owned() }).inc_by(frames);
+        self.source_samples.get_or_create(&StreamLabels { stream: stream.to_owned() }).inc_by(samples);
         for (reason, count) in missing.iter().filter(|(_, c)| *c > 0) {
             let labels = SourceMissingLabels { stream: stream.to_owned(), reason };
             self.source_missing.get_or_create(&labels).inc_by(*count);
@@ -409,7 +409,7 @@ impl Metrics {
         let labels = StreamLabels { stream: stream.to_owned() };
         self.stream_samples.remove(&labels);
         self.stream_residual.remove(&labels);
-        self.source_frames.remove(&labels);
+        self.source_samples.remove(&labels);
         self.source_connected.remove(&labels);
         for reason in ["data_error", "sync_lost", "unlocked", "missing_value"] {
             self.source_missing.remove(&SourceMissingLabels { stream: stream.to_owned(), reason });

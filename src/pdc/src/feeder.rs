@@ -130,9 +130,8 @@ impl Feeder {
             .submit(Command::Ingest { batch, transport: Transport::C37118, reply })
             .await
             .map_err(|_| FeedError::Closed)?;
-        let missing = std::mem::take(&mut self.missing);
-        let m = missing;
-        self.metrics.source_frames(
+        let m = std::mem::take(&mut self.missing);
+        self.metrics.source_samples(
             &self.handle.definition.id,
             rows as u64,
             &[
