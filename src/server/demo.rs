@@ -325,7 +325,7 @@ async fn stream_over_websocket(
     let rows: Vec<Vec<f64>> = (scenario.skip..trajectory.n_rows())
         .map(|k| scenario.channels.iter().map(|&j| trajectory.row(k)[j]).collect())
         .collect();
-    let (mut sink, mut source) = client.connect(&id).await?;
+    let (mut sink, mut source) = client.connect(id).await?;
     let mut bar = ProgressBar::new(rows.len() as u64, "samples streamed");
     let pause = Duration::from_secs_f64(if speed > 0.0 { scenario.batch as f64 * ts / speed } else { 0.0 });
     for (seq, chunk) in rows.chunks(scenario.batch).enumerate() {
