@@ -28,7 +28,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 const DATA_DIR: &str = "/var/lib/koopstream";
 
 /// The alerts the issues ask for.
-const ALERTS: [&str; 7] = [
+const ALERTS: [&str; 8] = [
     "KoopstreamDown",
     "KoopstreamIngestStalled",
     "KoopstreamRejectsRising",
@@ -36,6 +36,7 @@ const ALERTS: [&str; 7] = [
     "KoopstreamSnapshotTooOld",
     "KoopstreamModeDampingLow",
     "KoopstreamModeDampingCritical",
+    "KoopstreamSourceDown",
 ];
 
 // ------------------------------------------------------------------------------ helpers
@@ -602,6 +603,7 @@ fn prometheus_scrapes_koopstream_and_every_alert_rule_is_complete_and_unit_teste
         );
     }
     assert!(alerts["KoopstreamSnapshotTooOld"].contains("koopstream_snapshot_age_seconds"));
+    assert!(alerts["KoopstreamSourceDown"].contains("koopstream_source_connected"));
 
     // Each alert has a promtool unit test that fires it, and one where it must not fire.
     let tests = yaml("deploy/prometheus/alerts_test.yml");
@@ -1011,12 +1013,20 @@ async fn every_metric_the_dashboard_and_the_alerts_name_is_exported() {
     .await
     .expect("a WebSocket acknowledgement in time");
     assert_eq!(acked, Some(100));
+    // A stream whose C37.118.2 source is unreachable (a loopback port nothing listens on),
+    // so that the source's connection gauge has a series.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut sourced = vdp_definition("deploy-source");
+    sourced["source"] = json!({"c37118": {"address": closed.to_string(), "idcode": 7, "channels": [
+        {"pmu": 1, "quantity": "analog:X1", "name": "x1"}, {"pmu": 1, "quantity": "analog:X2", "name": "x2"}]}});
+    server.create(sourced).await;
 
     // The eigen-decomposition runs at the stream's cadence; wait for the mode gauges.
     let mut exposition = scrape(&server).await;
     for _ in 0..100 {
         if exposition.contains("koopstream_mode_damping_ratio{")
             && exposition.contains("koopstream_stream_residual_rms{")
+            && exposition.contains("koopstream_source_connected{")
         {
             break;
         }
