@@ -537,3 +537,54 @@ async fn a_stream_is_fed_over_udp() {
     let _ = stop.send(());
     let _ = pmus.await;
 }
+
+/// The standard's TCP/UDP mode: commands and configuration over TCP, data frames as
+/// datagrams to the client's `udp_port` (`pmu-serve --udp-data`).
+#[tokio::test]
+async fn a_stream_is_fed_by_commands_over_tcp_and_data_over_udp() {
+    use clap::Parser;
+    use koopstream::cmd::{Cli, Command as Subcommand};
+
+    // The client's data port: a free one, released for the client to bind.
+    let data_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let to = format!("127.0.0.1:{data_port}");
+    let line = ["koopstream", "pmu-serve", "--system", "vdp", "--rate", "10", "--duration", "30", "--udp-data", &to];
+    let Some(Subcommand::PmuServe(args)) = Cli::try_parse_from(line).unwrap().command else { unreachable!() };
+    let mut config = args.serve_config().unwrap();
+    config.speed = 50.0;
+    let frames = config.source.len() as u64;
+    let station = config.source.config().pmus[0].station.clone();
+    let idcode = config.source.idcode();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = tcp.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pmus = tokio::spawn(koopstream::pmu_serve::run(tcp, None, config, async move {
+        let _ = stopped.await;
+    }));
+
+    let server = TestServer::start().await;
+    let mut definition = http_definition("tcp-udp");
+    definition["source"] = json!({"c37118": {"address": address, "idcode": idcode, "transport": "tcp-udp",
+        "udp_port": data_port, "channels": [
+        {"pmu": station, "quantity": "analog:x1", "name": "x1"},
+        {"pmu": station, "quantity": "analog:x2", "name": "x2"}]}});
+    server.create(definition).await;
+    let body = wait_for(&server, "tcp-udp", "data frames over UDP", |b| {
+        b["status"]["samples_accepted"].as_u64() > Some(frames / 2)
+    })
+    .await;
+    assert_eq!(body["definition"]["source"]["c37118"]["udp_port"], data_port, "{body}");
+    assert_eq!(body["source"]["configuration"]["stations"], json!([station]));
+
+    // `udp_port` goes with `tcp-udp` only, and `tcp-udp` needs it.
+    let mut wrong = http_definition("wrong");
+    wrong["source"] = json!({"c37118": {"address": address, "idcode": idcode, "transport": "tcp-udp", "channels": [
+        {"pmu": station, "quantity": "analog:x1", "name": "x1"},
+        {"pmu": station, "quantity": "analog:x2", "name": "x2"}]}});
+    let r = server.post_json("/v1/streams", &wrong).await;
+    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["pointer"], "/source/c37118/udp_port");
+    server.stop().await;
+    let _ = stop.send(());
+    let _ = pmus.await;
+}

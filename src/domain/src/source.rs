@@ -27,6 +27,9 @@ pub enum SourceTransport {
     Tcp,
     /// Commands and data as UDP datagrams to and from `address`.
     Udp,
+    /// Commands (and configuration) over TCP, data frames as UDP datagrams to the client's
+    /// `udp_port` (where the PMU or PDC is configured to send them).
+    TcpUdp,
 }
 
 /// Which PMU of a (PDC) configuration a channel is read from.
@@ -163,8 +166,11 @@ pub struct C37118Source {
     pub address: String,
     /// The IDCODE of the data stream commands are addressed to.
     pub idcode: u16,
-    /// TCP or UDP.
+    /// TCP, UDP, or commands over TCP with data over UDP.
     pub transport: SourceTransport,
+    /// The local UDP port data frames arrive on (`tcp-udp` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_port: Option<u16>,
     /// One entry per stream channel and input, in the stream's order (states, then inputs).
     pub channels: Vec<SourceChannel>,
 }
@@ -186,6 +192,8 @@ pub struct SourceRequest {
     pub idcode: u16,
     /// Transport (default TCP).
     pub transport: Option<SourceTransport>,
+    /// The local UDP port of `tcp-udp`.
+    pub udp_port: Option<u16>,
     /// Channel mappings.
     pub channels: Vec<SourceChannelRequest>,
 }
@@ -212,6 +220,20 @@ impl SourceRequest {
     /// The mappings are stored in the stream's order.
     pub fn validate(self, channels: &[Channel], inputs: &[Channel]) -> Result<SourceSpec, DomainError> {
         check_address(&self.address).map_err(|e| DomainError::invalid(e).at(format!("{POINTER}/address")))?;
+        let transport = self.transport.unwrap_or(SourceTransport::Tcp);
+        match (transport, self.udp_port) {
+            (SourceTransport::TcpUdp, None | Some(0)) => {
+                return Err(DomainError::invalid(
+                    "`tcp-udp` needs `udp_port`, the local port (1 to 65535) the data frames are sent to",
+                )
+                .at(format!("{POINTER}/udp_port")));
+            }
+            (SourceTransport::Tcp | SourceTransport::Udp, Some(_)) => {
+                return Err(DomainError::invalid("`udp_port` belongs to the `tcp-udp` transport only")
+                    .at(format!("{POINTER}/udp_port")));
+            }
+            _ => {}
+        }
         let names: Vec<&str> = channels.iter().chain(inputs).map(|c| c.name.as_str()).collect();
         let mut slots: Vec<Option<SourceChannel>> = vec![None; names.len()];
         if self.channels.len() > names.len() {
@@ -261,7 +283,8 @@ impl SourceRequest {
         Ok(SourceSpec::C37118(C37118Source {
             address: self.address,
             idcode: self.idcode,
-            transport: self.transport.unwrap_or(SourceTransport::Tcp),
+            transport,
+            udp_port: self.udp_port,
             channels: slots.into_iter().flatten().collect(),
         }))
     }
@@ -450,6 +473,7 @@ mod tests {
             address: address.into(),
             idcode: 7,
             transport: None,
+            udp_port: None,
             channels: maps,
         };
         let good = vec![mapping(PmuRef::Idcode(3), "va", "a1"), mapping(PmuRef::Station("BUS1".into()), "freq", "f1")];
@@ -476,7 +500,15 @@ mod tests {
             let error = request(good.clone(), address).validate(&channels, &[]).unwrap_err();
             assert_eq!(error.pointer(), Some("/source/c37118/address"), "{address}");
         }
-        assert!(request(good, "[::1]:4712").validate(&channels, &[]).is_ok());
+        assert!(request(good.clone(), "[::1]:4712").validate(&channels, &[]).is_ok());
+        let mut mixed = request(good, "pmu:4712");
+        mixed.transport = Some(SourceTransport::TcpUdp);
+        let error = mixed.clone().validate(&channels, &[]).unwrap_err();
+        assert_eq!(error.pointer(), Some("/source/c37118/udp_port"));
+        mixed.udp_port = Some(4713);
+        assert!(mixed.clone().validate(&channels, &[]).is_ok());
+        mixed.transport = Some(SourceTransport::Udp);
+        assert_eq!(mixed.validate(&channels, &[]).unwrap_err().pointer(), Some("/source/c37118/udp_port"));
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn session(
     streamed: &mut bool,
 ) -> Result<(), SessionError> {
     let id = &handle.definition.id;
-    let mut link = Link::connect(&spec.address, spec.transport, settings.connect_timeout).await?;
+    let mut link = Link::connect(&spec.address, spec.transport, spec.udp_port, settings.connect_timeout).await?;
     monitor.update(|s| s.connects += 1);
     tracing::info!(stream = %id, address = %spec.address, transport = ?spec.transport, "C37.118.2 source connected");
     link.send(spec.idcode, Command::DataOff).await?;

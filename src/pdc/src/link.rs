@@ -3,6 +3,7 @@
 //! largest frame the protocol allows, so a peer cannot make the client allocate more.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use c37118::{Command, CommandFrame, Time, TimeQuality, frame_len};
@@ -34,11 +35,25 @@ pub enum Link {
     Tcp { stream: TcpStream, buffer: Vec<u8>, start: usize },
     /// UDP, connected to the peer, with one datagram buffer.
     Udp { socket: UdpSocket, buffer: Vec<u8>, len: usize },
+    /// Commands and configuration over TCP (as `Tcp`), data frames as datagrams on a local
+    /// UDP port, taken only from the peer's address.
+    TcpUdp { stream: TcpStream, buffer: Vec<u8>, start: usize, socket: UdpSocket, datagram: Vec<u8>, peer: IpAddr },
+}
+
+/// What one wait of a `TcpUdp` link brought.
+enum Arrival {
+    Bytes(usize),
+    Datagram(usize, SocketAddr),
 }
 
 impl Link {
-    /// Connects to `address` within `timeout`.
-    pub async fn connect(address: &str, transport: SourceTransport, timeout: Duration) -> Result<Self, LinkError> {
+    /// Connects to `address` within `timeout` (`udp_port`: the local port of `TcpUdp`).
+    pub async fn connect(
+        address: &str,
+        transport: SourceTransport,
+        udp_port: Option<u16>,
+        timeout: Duration,
+    ) -> Result<Self, LinkError> {
         let connect = async {
             match transport {
                 SourceTransport::Tcp => {
@@ -56,6 +71,21 @@ impl Link {
                     socket.connect(peer).await?;
                     Ok(Link::Udp { socket, buffer: vec![0; MAX_FRAME], len: 0 })
                 }
+                SourceTransport::TcpUdp => {
+                    let stream = TcpStream::connect(address).await?;
+                    stream.set_nodelay(true)?;
+                    let peer = stream.peer_addr()?.ip();
+                    let any: IpAddr = if peer.is_ipv4() { [0, 0, 0, 0].into() } else { [0u16; 8].into() };
+                    let socket = UdpSocket::bind((any, udp_port.unwrap_or(0))).await?;
+                    Ok(Link::TcpUdp {
+                        stream,
+                        buffer: Vec::with_capacity(4096),
+                        start: 0,
+                        socket,
+                        datagram: vec![0; MAX_FRAME],
+                        peer,
+                    })
+                }
             }
         };
         match tokio::time::timeout(timeout, connect).await {
@@ -71,7 +101,7 @@ impl Link {
         let mut bytes = Vec::with_capacity(18);
         CommandFrame { idcode, time, command, extended: Vec::new() }.encode(&mut bytes);
         match self {
-            Link::Tcp { stream, .. } => stream.write_all(&bytes).await?,
+            Link::Tcp { stream, .. } | Link::TcpUdp { stream, .. } => stream.write_all(&bytes).await?,
             Link::Udp { socket, .. } => {
                 socket.send(&bytes).await?;
             }
@@ -110,6 +140,41 @@ impl Link {
             Link::Udp { socket, buffer, len } => {
                 *len = socket.recv(buffer).await?;
                 Ok(&buffer[..*len])
+            }
+            Link::TcpUdp { stream, buffer, start, socket, datagram, peer } => {
+                if *start > 0 {
+                    buffer.drain(..*start);
+                    *start = 0;
+                }
+                loop {
+                    if let Some(len) = frame_len(buffer)?
+                        && buffer.len() >= len
+                    {
+                        *start = len;
+                        return Ok(&buffer[..len]);
+                    }
+                    if buffer.len() >= MAX_FRAME {
+                        return Err(LinkError::Framing(c37118::ParseError::SizeMismatch));
+                    }
+                    buffer.reserve(4096);
+                    // Both waits are cancel safe; whichever comes first is used.
+                    let arrival = tokio::select! {
+                        read = stream.read_buf(buffer) => Arrival::Bytes(read?),
+                        received = socket.recv_from(datagram) => {
+                            let (len, from) = received?;
+                            Arrival::Datagram(len, from)
+                        }
+                    };
+                    match arrival {
+                        Arrival::Bytes(0) => return Err(LinkError::Closed),
+                        Arrival::Bytes(_) => {}
+                        // Data frames only from the peer the commands went to.
+                        Arrival::Datagram(len, from) if from.ip() == *peer => return Ok(&datagram[..len]),
+                        Arrival::Datagram(_, from) => {
+                            tracing::warn!(%from, expected = %peer, "C37.118.2 datagram from another host ignored");
+                        }
+                    }
+                }
             }
         }
     }

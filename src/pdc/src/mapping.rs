@@ -226,6 +226,7 @@ mod tests {
             address: "127.0.0.1:4712".into(),
             idcode: 7,
             transport: SourceTransport::Tcp,
+            udp_port: None,
             channels: maps
                 .iter()
                 .enumerate()

@@ -88,6 +88,10 @@ pub struct PmuServeArgs {
     /// (default: TCP only).
     #[arg(long)]
     pub udp: Option<SocketAddr>,
+    /// TCP/UDP mode: send TCP clients' data frames as UDP datagrams to this address
+    /// (commands, configuration and header stay on TCP; default: data over TCP).
+    #[arg(long)]
+    pub udp_data: Option<SocketAddr>,
     /// Pace: 1 = real time, 2 = twice as fast (0.001 to 1000), 0 = as fast as each client reads.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -208,7 +212,12 @@ impl PmuServeArgs {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let start = u32::try_from(now + 1).map_err(|_| PmuServeError::Option("the clock is past 2106".into()))?;
         source.set_start(start);
-        Ok(ServeConfig { source: Arc::new(source), speed: self.speed, max_sessions: self.max_clients })
+        Ok(ServeConfig {
+            source: Arc::new(source),
+            speed: self.speed,
+            max_sessions: self.max_clients,
+            udp_data: self.udp_data,
+        })
     }
 }
 

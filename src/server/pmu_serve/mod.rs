@@ -21,6 +21,7 @@ pub mod frames;
 mod session;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +44,9 @@ pub struct ServeConfig {
     pub speed: f64,
     /// At most this many TCP clients at a time; more are closed on accept.
     pub max_sessions: usize,
+    /// The TCP/UDP mode: TCP clients' data frames go as datagrams to this address (their
+    /// commands and the replies stay on TCP).
+    pub udp_data: Option<SocketAddr>,
 }
 
 /// Why serving stopped.
@@ -51,6 +55,9 @@ pub enum ServeError {
     /// The speed is neither 0 nor between 0.001 and 1000.
     #[error("speed must be 0 (unpaced) or between 0.001 and 1000, not {0}")]
     Speed(f64),
+    /// The UDP socket of the TCP/UDP mode could not be opened.
+    #[error("cannot open the UDP socket for data frames: {0}")]
+    Io(std::io::Error),
 }
 
 /// When each sample's frame is due: sample k at `start + k / frames_per_s`.
@@ -115,6 +122,16 @@ pub async fn run(
         }
         tasks.spawn(session::udp(udp, source.clone(), pacer, stop_rx.clone()));
     }
+    // One socket sends every TCP session's data frames in the TCP/UDP mode.
+    let data_route = match config.udp_data {
+        Some(to) => {
+            let local: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+            let socket = UdpSocket::bind(local).await.map_err(ServeError::Io)?;
+            tracing::info!(%to, "pmu-serve: data frames of TCP clients go over UDP");
+            Some((Arc::new(socket), to))
+        }
+        None => None,
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -122,7 +139,15 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        tasks.spawn(session::tcp(stream, peer, source.clone(), pacer, stop_rx.clone(), permit));
+                        tasks.spawn(session::tcp(
+                            stream,
+                            peer,
+                            source.clone(),
+                            pacer,
+                            stop_rx.clone(),
+                            data_route.clone(),
+                            permit,
+                        ));
                     }
                     Err(_) => {
                         tracing::warn!(%peer, max = config.max_sessions, "pmu-serve: too many clients, connection closed");

@@ -51,15 +51,33 @@ struct Request {
 
 /// Where a session's frames go.
 enum Outlet {
-    Tcp(OwnedWriteHalf),
+    /// Replies over TCP; data frames too, or as datagrams to the address given (the
+    /// standard's TCP/UDP mode: commands over TCP, data over UDP).
+    Tcp(OwnedWriteHalf, Option<DataRoute>),
     /// The socket, and the sender of the latest command (nothing is sent before one).
     Udp(Arc<UdpSocket>, Option<SocketAddr>),
 }
 
+/// Where the data frames of TCP sessions go in the TCP/UDP mode.
+pub(super) type DataRoute = (Arc<UdpSocket>, SocketAddr);
+
 impl Outlet {
+    /// Sends a data frame: over the session's own link, or to the data route.
+    async fn send_data(&mut self, frame: &[u8]) -> Result<(), SessionError> {
+        match self {
+            Outlet::Tcp(_, Some((socket, to))) => {
+                if let Err(error) = socket.send_to(frame, *to).await {
+                    tracing::debug!(%error, %to, "pmu-serve: UDP send failed");
+                }
+                Ok(())
+            }
+            _ => self.send(frame).await,
+        }
+    }
+
     async fn send(&mut self, frame: &[u8]) -> Result<(), SessionError> {
         match self {
-            Outlet::Tcp(writer) => match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(frame)).await {
+            Outlet::Tcp(writer, _) => match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(frame)).await {
                 Ok(result) => Ok(result?),
                 Err(_) => Err(SessionError::WriteTimeout),
             },
@@ -207,7 +225,7 @@ async fn drive(
             }
             _ = due(stream.pacer, pending.unwrap_or(0)), if pending.is_some() => {
                 if let Some(k) = pending && stream.encode(k) {
-                    outlet.send(&stream.out).await?;
+                    outlet.send_data(&stream.out).await?;
                 }
             }
         }
@@ -254,6 +272,7 @@ pub(super) async fn tcp(
     source: Arc<FrameSource>,
     pacer: Pacer,
     stop: watch::Receiver<bool>,
+    data_route: Option<DataRoute>,
     _permit: OwnedSemaphorePermit,
 ) {
     tracing::info!(%peer, "pmu-serve: client connected");
@@ -262,7 +281,7 @@ pub(super) async fn tcp(
     let (reader, writer) = socket.into_split();
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let reading = tokio::spawn(read_tcp(reader, peer, tx));
-    let written = drive(Outlet::Tcp(writer), Stream::new(source, pacer, peer.to_string()), rx, stop).await;
+    let written = drive(Outlet::Tcp(writer, data_route), Stream::new(source, pacer, peer.to_string()), rx, stop).await;
     // The writer is done (its half is dropped): stop reading too, which closes the socket.
     reading.abort();
     let read = reading.await.unwrap_or(Ok(()));

@@ -30,6 +30,9 @@ pub enum SourceTransportDoc {
     Tcp,
     /// Commands and data as UDP datagrams to and from `address`.
     Udp,
+    /// Commands and configuration over TCP, data frames as UDP datagrams to the local
+    /// `udp_port` (where the PMU or PDC is configured to send them).
+    TcpUdp,
 }
 
 /// A C37.118.2 source.
@@ -42,9 +45,12 @@ pub struct C37118SourceDoc {
     pub address: String,
     /// IDCODE of the data stream the commands are addressed to.
     pub idcode: u16,
-    /// `tcp` (default) or `udp`.
+    /// `tcp` (default), `udp`, or `tcp-udp` (commands over TCP, data over UDP).
     #[serde(default)]
     pub transport: Option<SourceTransportDoc>,
+    /// The local UDP port data frames arrive on (`tcp-udp` only; required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_port: Option<u16>,
     /// One mapping per channel and input of the stream, each fed exactly once.
     pub channels: Vec<SourceChannelDoc>,
 }
@@ -91,7 +97,9 @@ impl From<SourceDoc> for SourceRequest {
             transport: c.transport.map(|t| match t {
                 SourceTransportDoc::Tcp => SourceTransport::Tcp,
                 SourceTransportDoc::Udp => SourceTransport::Udp,
+                SourceTransportDoc::TcpUdp => SourceTransport::TcpUdp,
             }),
+            udp_port: c.udp_port,
             channels: c
                 .channels
                 .into_iter()
@@ -123,7 +131,7 @@ fn channel_doc(c: &SourceChannel) -> SourceChannelDoc {
 
 impl From<&SourceSpec> for SourceDoc {
     fn from(spec: &SourceSpec) -> Self {
-        let SourceSpec::C37118(C37118Source { address, idcode, transport, channels }) = spec;
+        let SourceSpec::C37118(C37118Source { address, idcode, transport, udp_port, channels }) = spec;
         SourceDoc {
             c37118: C37118SourceDoc {
                 address: address.clone(),
@@ -131,7 +139,9 @@ impl From<&SourceSpec> for SourceDoc {
                 transport: Some(match transport {
                     SourceTransport::Tcp => SourceTransportDoc::Tcp,
                     SourceTransport::Udp => SourceTransportDoc::Udp,
+                    SourceTransport::TcpUdp => SourceTransportDoc::TcpUdp,
                 }),
+                udp_port: *udp_port,
                 channels: channels.iter().map(channel_doc).collect(),
             },
         }
