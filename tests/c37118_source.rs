@@ -100,6 +100,15 @@ impl Peer {
         }
     }
 
+    /// How many command frames arrive within `window` (the client keeps the connection).
+    async fn commands_within(&mut self, window: Duration) -> usize {
+        let mut count = 0;
+        while tokio::time::timeout(window, self.read_command()).await.is_ok() {
+            count += 1;
+        }
+        count
+    }
+
     async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.unwrap();
     }
@@ -287,10 +296,13 @@ async fn configuration_changes_and_reconnections_are_followed() {
     let mut bytes = Vec::new();
     second.encode(&mut bytes);
     stream.send(&bytes).await;
+    // The standard keeps the STAT bit set for a while after a change: it must not make the
+    // client ask again at every frame.
     for (k, x) in data.iter().enumerate().take(200).skip(101) {
-        stream.send(&frame(&second, k, *x, 0)).await;
+        stream.send(&frame(&second, k, *x, 0x0400)).await;
     }
     let body = wait_for(&server, "pmu", "frames under the new configuration", |b| handled(b) == 199).await;
+    assert_eq!(stream.commands_within(Duration::from_millis(300)).await, 0, "no request per frame");
     assert_eq!(body["source"]["configuration"]["cfgcnt"], json!([2]), "{body}");
 
     // The PMU drops the connection; the client reconnects and goes on.

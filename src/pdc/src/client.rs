@@ -149,7 +149,7 @@ async fn session(
     let width = handle.definition.n_states() + handle.definition.n_inputs();
     let mut row = vec![0.0; width];
     let mut frame = DataFrame::shaped_for(&current.config);
-    // Set while a new configuration has been asked for and not yet received.
+    // When a configuration was last asked for: at most one request per `config_timeout`.
     let mut asked_at: Option<tokio::time::Instant> = None;
     loop {
         if !feeder.busy() {
@@ -201,7 +201,8 @@ async fn session(
                     current = adopt(handle, spec, monitor, config)?;
                     frame = DataFrame::shaped_for(&current.config);
                 }
-                asked_at = None;
+                // `asked_at` stays: the STAT bit stays set for a while after a change (a
+                // minute, in the standard), and it must not make every frame ask again.
             }
             // Headers, commands and CFG-3 are not for a client that asked for CFG-2.
             FrameKind::Header | FrameKind::Command | FrameKind::Cfg3 => {}
