@@ -48,6 +48,7 @@ fn config(cfgcnt: u16, extra_analog: bool) -> Config {
             cfgcnt,
         }],
         data_rate: 10,
+        extras: vec![],
     }
 }
 

@@ -345,8 +345,26 @@ async fn protocol_commands_and_errors() {
     let header = HeaderFrame::parse(&client.frame().await.unwrap()).unwrap();
     let text = String::from_utf8(header.text).unwrap();
     assert!(text.contains("koopstream pmu-serve") && text.contains("vdp"), "{text}");
-    // CFG-3 is not supported: ignored, the connection stays.
+    // CFG-3 describes the same stations, channels and rate as CFG-2.
+    let cfg2 = client.config().await;
     client.command(Command::SendCfg3).await;
+    let cfg3_frame = client.frame().await.unwrap();
+    assert_eq!(parse_prefix(&cfg3_frame).unwrap().kind, FrameKind::Cfg3);
+    let cfg3 = Config::parse(&cfg3_frame).expect("CFG-3");
+    assert_eq!((cfg3.idcode, cfg3.time_base, cfg3.data_rate), (cfg2.idcode, cfg2.time_base, cfg2.data_rate));
+    assert_eq!(cfg3.pmus.len(), cfg2.pmus.len());
+    assert_eq!(cfg3.extras.len(), cfg2.pmus.len());
+    for (a, b) in cfg3.pmus.iter().zip(&cfg2.pmus) {
+        assert_eq!(
+            (&a.station, a.idcode, a.format, a.nominal, a.cfgcnt),
+            (&b.station, b.idcode, b.format, b.nominal, b.cfgcnt)
+        );
+        let phasors = |p: &c37118::PmuConfig| p.phasors.iter().map(|c| (c.name.clone(), c.kind)).collect::<Vec<_>>();
+        assert_eq!(phasors(a), phasors(b));
+        let analogs = |p: &c37118::PmuConfig| p.analogs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(analogs(a), analogs(b));
+        assert_eq!(a.digitals, b.digitals);
+    }
     client.command(Command::DataOn).await;
     let first = client.data(&config, 5).await;
     assert_eq!(first[0].time, server.config.source.time(0));

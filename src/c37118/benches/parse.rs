@@ -42,8 +42,15 @@ fn pdc(float: bool) -> (Config, Vec<u8>) {
             cfgcnt: 1,
         })
         .collect();
-    let config =
-        Config { kind: ConfigKind::Cfg2, idcode: 1, time: Time::default(), time_base: 1_000_000, pmus, data_rate: 60 };
+    let config = Config {
+        kind: ConfigKind::Cfg2,
+        idcode: 1,
+        time: Time::default(),
+        time_base: 1_000_000,
+        pmus,
+        data_rate: 60,
+        extras: vec![],
+    };
     let mut data = DataFrame::shaped_for(&config);
     data.time = Time { soc: 1_700_000_000, fracsec: 500_000, quality: TimeQuality::default() };
     for (k, pmu) in data.pmus.iter_mut().enumerate() {

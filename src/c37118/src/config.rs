@@ -1,14 +1,13 @@
 //! Configuration frames CFG-1 and CFG-2 (one layout: CFG-1 says what a PMU can send, CFG-2
-//! what it sends), with any number of PMUs per frame (a PDC's stream).
-//!
-//! CFG-3 (variable-length names, CONT_IDX, G_PMU_ID, PHSCALE, ...) is not decoded: parsing
-//! one is `ParseError::Unsupported`, encoding a `Config` of kind `Cfg3` is
-//! `EncodeError::Unsupported`.
+//! what it sends) and CFG-3 (the same PMUs with variable-length names and the fields in
+//! `Config::extras`; its body layout is in `cfg3`), with any number of PMUs per frame (a
+//! PDC's stream).
 //!
 //! Every count read from a frame is checked against the bytes left before anything is
 //! allocated for it, so a frame can never make the parser reserve more than its own size.
 
 use crate::bytes::{Reader, begin, finish, get_name, put_name};
+use crate::cfg3::{self, Cfg3Pmu};
 use crate::error::{EncodeError, ParseError};
 use crate::prefix::{FrameKind, HEADER_LEN, MIN_FRAME, parse_prefix};
 use crate::time::Time;
@@ -47,8 +46,8 @@ pub enum ConfigKind {
     Cfg3,
 }
 
-/// A configuration frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A configuration frame. Not `Eq`: CFG-3's extras hold floats.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub kind: ConfigKind,
     /// The IDCODE of the stream (of the PDC for several PMUs).
@@ -59,6 +58,9 @@ pub struct Config {
     pub pmus: Vec<PmuConfig>,
     /// DATA_RATE: frames per second if positive, seconds per frame if negative.
     pub data_rate: i16,
+    /// CFG-3 only: one entry per PMU, in the order of `pmus` (G_PMU_ID, PHSCALE, ANSCALE,
+    /// position, ...). Empty for CFG-1 and CFG-2, whose encoding ignores it.
+    pub extras: Vec<Cfg3Pmu>,
 }
 
 /// The bytes of a PMU block with no channels: STN, IDCODE, FORMAT, the three counts, FNOM, CFGCNT.
@@ -66,12 +68,13 @@ const PMU_FIXED: usize = 16 + 2 + 2 + 6 + 2 + 2;
 
 impl Config {
     /// Appends the frame to `out`; writes nothing for a configuration that `try_encode`
-    /// refuses (CFG-3, names over 16 bytes, scales over 24 bits, over 65535 bytes, ...).
+    /// refuses (CFG-3 without one `extras` entry per PMU, names over 16 bytes (255 for CFG-3), scales over 24 bits, over 65535 bytes, ...).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let _ = self.try_encode(out);
     }
 
-    /// Appends the frame to `out` (version 1 in SYNC), or says which field does not fit;
+    /// Appends the frame to `out` (version 1 in SYNC; 2 for CFG-3, which the 2005 standard
+    /// does not have), or says which field does not fit;
     /// `out` is unchanged on error.
     pub fn try_encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = out.len();
@@ -86,8 +89,12 @@ impl Config {
         let kind = match self.kind {
             ConfigKind::Cfg1 => FrameKind::Cfg1,
             ConfigKind::Cfg2 => FrameKind::Cfg2,
-            ConfigKind::Cfg3 => return Err(EncodeError::Unsupported { what: "CFG-3" }),
+            ConfigKind::Cfg3 => FrameKind::Cfg3,
         };
+        let cfg3 = self.kind == ConfigKind::Cfg3;
+        if cfg3 && self.extras.len() != self.pmus.len() {
+            return Err(EncodeError::ShapeMismatch);
+        }
         if self.time_base == 0 || self.time_base > 0x00FF_FFFF {
             return Err(EncodeError::OutOfRange { field: "TIME_BASE" });
         }
@@ -95,11 +102,19 @@ impl Config {
         if num_pmu == 0 {
             return Err(EncodeError::OutOfRange { field: "NUM_PMU" });
         }
-        let start = begin(out, kind, 1, self.idcode, &self.time);
+        let start = begin(out, kind, if cfg3 { 2 } else { 1 }, self.idcode, &self.time);
+        if cfg3 {
+            // CONT_IDX 0: the whole configuration in this one frame.
+            out.extend_from_slice(&0u16.to_be_bytes());
+        }
         out.extend_from_slice(&self.time_base.to_be_bytes());
         out.extend_from_slice(&num_pmu.to_be_bytes());
-        for pmu in &self.pmus {
-            write_pmu(pmu, out)?;
+        for (i, pmu) in self.pmus.iter().enumerate() {
+            if cfg3 {
+                cfg3::write_pmu(pmu, &self.extras[i], out)?;
+            } else {
+                write_pmu(pmu, out)?;
+            }
             // Stop early rather than write megabytes that `finish` would refuse anyway.
             if out.len() - start > usize::from(u16::MAX) {
                 return Err(EncodeError::TooLarge);
@@ -109,34 +124,47 @@ impl Config {
         finish(out, start)
     }
 
-    /// Parses a CFG-1 or CFG-2 frame (CFG-3 is `ParseError::Unsupported`).
+    /// Parses a CFG-1, CFG-2 or single-frame CFG-3 (CONT_IDX 0; a fragment is
+    /// `ParseError::Unsupported { what: "fragmented CFG-3" }`).
     pub fn parse(frame: &[u8]) -> Result<Self, ParseError> {
         let p = parse_prefix(frame)?;
         let kind = match p.kind {
             FrameKind::Cfg1 => ConfigKind::Cfg1,
             FrameKind::Cfg2 => ConfigKind::Cfg2,
-            FrameKind::Cfg3 => return Err(ParseError::Unsupported { what: "CFG-3" }),
+            FrameKind::Cfg3 => ConfigKind::Cfg3,
             found => return Err(ParseError::WrongKind { expected: FrameKind::Cfg2, found }),
         };
+        let cfg3 = kind == ConfigKind::Cfg3;
         let mut r = Reader::new(&frame[..frame.len() - 2], HEADER_LEN);
+        if cfg3 && r.u16()? != 0 {
+            return Err(ParseError::Unsupported { what: "fragmented CFG-3" });
+        }
         let time_base = r.u32()? & 0x00FF_FFFF;
         if time_base == 0 {
             return Err(ParseError::Invalid { field: "TIME_BASE" });
         }
         let num_pmu = usize::from(r.u16()?);
         // Each PMU needs at least PMU_FIXED bytes, and DATA_RATE follows them.
-        if num_pmu == 0 || num_pmu * PMU_FIXED + 2 > r.remaining() {
+        let fixed = if cfg3 { cfg3::PMU_FIXED } else { PMU_FIXED };
+        if num_pmu == 0 || num_pmu * fixed + 2 > r.remaining() {
             return Err(ParseError::Invalid { field: "NUM_PMU" });
         }
         let mut pmus = Vec::with_capacity(num_pmu);
+        let mut extras = Vec::with_capacity(if cfg3 { num_pmu } else { 0 });
         for _ in 0..num_pmu {
-            pmus.push(read_pmu(&mut r)?);
+            if cfg3 {
+                let (pmu, extra) = cfg3::read_pmu(&mut r)?;
+                pmus.push(pmu);
+                extras.push(extra);
+            } else {
+                pmus.push(read_pmu(&mut r)?);
+            }
         }
         let data_rate = r.i16()?;
         if r.remaining() != 0 {
             return Err(ParseError::SizeMismatch);
         }
-        Ok(Config { kind, idcode: p.idcode, time: p.time, time_base, pmus, data_rate })
+        Ok(Config { kind, idcode: p.idcode, time: p.time, time_base, pmus, data_rate, extras })
     }
 
     /// Data frames per second: DATA_RATE if positive, 1 / |DATA_RATE| if negative, 0 if zero.
@@ -300,6 +328,7 @@ mod tests {
                 cfgcnt: 3,
             }],
             data_rate: -5,
+            extras: vec![],
         }
     }
 
@@ -332,7 +361,7 @@ mod tests {
         c = sample();
         c.kind = ConfigKind::Cfg3;
         c.encode(&mut out);
-        assert!(out.is_empty());
+        assert!(out.is_empty(), "CFG-3 without extras");
     }
 
     #[test]

@@ -9,14 +9,20 @@
 //! - DFREQ: integer = ROCOF * 100 (Hz/s); float = Hz/s;
 //! - integer analogs: value = integer * ANUNIT's signed 24-bit scale (the standard leaves
 //!   the unit to the user; see `AnalogChannel::scale`); float analogs as sent;
-//! - digitals: the 16-bit words as sent.
+//! - digitals: the 16-bit words as sent;
+//! - against a CFG-3 (same data frame layout): integer phasors use PHSCALE's scale factor
+//!   (V or A per bit) instead of PHUNIT * 1e-5, integer analogs are ANSCALE's
+//!   scale * integer + offset; PHSCALE's angle offset is not applied (it corrects the
+//!   measurement, it does not decode it), and float formats are as sent (PHSCALE and ANSCALE
+//!   are then informational).
 //!
 //! `decode_into` is the hot path: it reuses the vectors of the `DataFrame` it is given
 //! and only reshapes them when the configuration's shape differs, so decoding a stream
 //! allocates nothing once the first frame has been decoded.
 
 use crate::bytes::{Reader, begin, finish};
-use crate::config::{Config, PmuConfig};
+use crate::cfg3::Cfg3Pmu;
+use crate::config::{Config, ConfigKind, PmuConfig};
 use crate::error::{EncodeError, ParseError};
 use crate::prefix::{FrameKind, HEADER_LEN, expect};
 use crate::time::Time;
@@ -156,8 +162,8 @@ impl DataFrame {
         self.idcode = p.idcode;
         self.time = p.time;
         let mut r = Reader::new(&frame[..frame.len() - 2], HEADER_LEN);
-        for (data, pmu) in self.pmus.iter_mut().zip(&config.pmus) {
-            read_pmu(&mut r, pmu, data)?;
+        for (i, (data, pmu)) in self.pmus.iter_mut().zip(&config.pmus).enumerate() {
+            read_pmu(&mut r, pmu, extra(config, i), data)?;
         }
         Ok(())
     }
@@ -186,8 +192,8 @@ impl DataFrame {
         }
         let start = begin(out, FrameKind::Data, 1, self.idcode, &self.time);
         let mut result = Ok(());
-        for (data, pmu) in self.pmus.iter().zip(&config.pmus) {
-            result = write_pmu(data, pmu, out);
+        for (i, (data, pmu)) in self.pmus.iter().zip(&config.pmus).enumerate() {
+            result = write_pmu(data, pmu, extra(config, i), out);
             if result.is_err() {
                 break;
             }
@@ -202,15 +208,41 @@ impl DataFrame {
     }
 }
 
-fn read_pmu(r: &mut Reader<'_>, pmu: &PmuConfig, data: &mut PmuData) -> Result<(), ParseError> {
+/// The CFG-3 fields of PMU `i`, if the configuration is a CFG-3.
+fn extra(config: &Config, i: usize) -> Option<&Cfg3Pmu> {
+    if config.kind == ConfigKind::Cfg3 { config.extras.get(i) } else { None }
+}
+
+/// Units per bit of phasor `j`'s integers: PHSCALE's factor for CFG-3, else PHUNIT * 1e-5.
+fn phasor_unit(pmu: &PmuConfig, extra: Option<&Cfg3Pmu>, j: usize) -> f64 {
+    match extra {
+        Some(e) => e.phasor_scales.get(j).map_or(1.0, |s| f64::from(s.scale)),
+        None => f64::from(pmu.phasors[j].scale) * 1e-5,
+    }
+}
+
+/// Scale and offset of analog `j`'s integers: ANSCALE for CFG-3, else ANUNIT and no offset.
+fn analog_unit(pmu: &PmuConfig, extra: Option<&Cfg3Pmu>, j: usize) -> (f64, f64) {
+    match extra {
+        Some(e) => e.analog_scales.get(j).map_or((1.0, 0.0), |s| (f64::from(s.scale), f64::from(s.offset))),
+        None => (f64::from(pmu.analogs[j].scale), 0.0),
+    }
+}
+
+fn read_pmu(
+    r: &mut Reader<'_>,
+    pmu: &PmuConfig,
+    extra: Option<&Cfg3Pmu>,
+    data: &mut PmuData,
+) -> Result<(), ParseError> {
     let f = pmu.format;
     data.stat = Stat(r.u16()?);
-    for (ph, ch) in data.phasors.iter_mut().zip(&pmu.phasors) {
+    for (j, ph) in data.phasors.iter_mut().enumerate() {
         *ph = if f.phasor_float {
             let (a, b) = (f64::from(r.f32()?), f64::from(r.f32()?));
             if f.phasor_polar { Phasor::from_polar(a, b) } else { Phasor { re: a, im: b } }
         } else {
-            let unit = f64::from(ch.scale) * 1e-5;
+            let unit = phasor_unit(pmu, extra, j);
             if f.phasor_polar {
                 let mag = f64::from(r.u16()?) * unit;
                 Phasor::from_polar(mag, f64::from(r.i16()?) * 1e-4)
@@ -226,8 +258,13 @@ fn read_pmu(r: &mut Reader<'_>, pmu: &PmuConfig, data: &mut PmuData) -> Result<(
         data.freq_hz = pmu.nominal.hz() + f64::from(r.i16()?) * 1e-3;
         data.rocof = f64::from(r.i16()?) * 1e-2;
     }
-    for (v, ch) in data.analogs.iter_mut().zip(&pmu.analogs) {
-        *v = if f.analog_float { f64::from(r.f32()?) } else { f64::from(r.i16()?) * f64::from(ch.scale) };
+    for (j, v) in data.analogs.iter_mut().enumerate() {
+        *v = if f.analog_float {
+            f64::from(r.f32()?)
+        } else {
+            let (scale, offset) = analog_unit(pmu, extra, j);
+            f64::from(r.i16()?) * scale + offset
+        };
     }
     for d in data.digitals.iter_mut() {
         *d = r.u16()?;
@@ -246,16 +283,16 @@ fn i16_of(value: f64, unit: f64, field: &'static str) -> Result<[u8; 2], EncodeE
     Ok((quantise(value, unit, -32768.0, 32767.0, field)? as i16).to_be_bytes())
 }
 
-fn write_pmu(data: &PmuData, pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+fn write_pmu(data: &PmuData, pmu: &PmuConfig, extra: Option<&Cfg3Pmu>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let f = pmu.format;
     out.extend_from_slice(&data.stat.0.to_be_bytes());
-    for (ph, ch) in data.phasors.iter().zip(&pmu.phasors) {
+    for (j, ph) in data.phasors.iter().enumerate() {
         let (a, b) = if f.phasor_polar { (ph.magnitude(), ph.angle()) } else { (ph.re, ph.im) };
         if f.phasor_float {
             out.extend_from_slice(&(a as f32).to_be_bytes());
             out.extend_from_slice(&(b as f32).to_be_bytes());
         } else {
-            let unit = f64::from(ch.scale) * 1e-5;
+            let unit = phasor_unit(pmu, extra, j);
             if f.phasor_polar {
                 let mag = quantise(a, unit, 0.0, 65535.0, "phasor magnitude")? as u16;
                 out.extend_from_slice(&mag.to_be_bytes());
@@ -273,11 +310,12 @@ fn write_pmu(data: &PmuData, pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), E
         out.extend_from_slice(&i16_of(data.freq_hz - pmu.nominal.hz(), 1e-3, "FREQ")?);
         out.extend_from_slice(&i16_of(data.rocof, 1e-2, "DFREQ")?);
     }
-    for (v, ch) in data.analogs.iter().zip(&pmu.analogs) {
+    for (j, v) in data.analogs.iter().enumerate() {
         if f.analog_float {
             out.extend_from_slice(&(*v as f32).to_be_bytes());
         } else {
-            out.extend_from_slice(&i16_of(*v, f64::from(ch.scale), "analog")?);
+            let (scale, offset) = analog_unit(pmu, extra, j);
+            out.extend_from_slice(&i16_of(*v - offset, scale, "analog")?);
         }
     }
     for d in &data.digitals {
@@ -309,6 +347,7 @@ mod tests {
                 cfgcnt: 0,
             }],
             data_rate: 50,
+            extras: vec![],
         }
     }
 

@@ -40,7 +40,7 @@ pub enum ParseError {
     /// A field holds a value the standard does not allow (or a count the frame's bytes cannot hold).
     #[error("invalid {field}")]
     Invalid { field: &'static str },
-    /// A frame this crate recognises but does not decode (CFG-3).
+    /// A frame this crate recognises but does not decode (a fragment of a CFG-3).
     #[error("unsupported: {what}")]
     Unsupported { what: &'static str },
 }
@@ -57,7 +57,7 @@ pub enum EncodeError {
     /// The frame would exceed FRAMESIZE's 65535 bytes.
     #[error("frame larger than 65535 bytes")]
     TooLarge,
-    /// A frame kind this crate does not encode (CFG-3).
+    /// A frame kind this crate does not encode (none today; kept for callers that match it).
     #[error("unsupported: {what}")]
     Unsupported { what: &'static str },
 }

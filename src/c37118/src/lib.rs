@@ -2,18 +2,20 @@
 //!
 //! Every frame kind of the standard's common format is covered: data frames (decoded
 //! against their configuration into volts, amperes, hertz), header frames, configuration
-//! frames CFG-1 and CFG-2 with any number of PMUs (a PDC's stream), and command frames.
-//! CFG-3 is recognised but not decoded (`ParseError::Unsupported`).
+//! frames CFG-1, CFG-2 and CFG-3 with any number of PMUs (a PDC's stream), and command
+//! frames. CFG-3 is decoded and encoded as single frames only: a fragment (CONT_IDX other
+//! than 0) is `ParseError::Unsupported { what: "fragmented CFG-3" }`.
 //!
 //! Invariants: no I/O and no clock; every malformed input is a typed `ParseError`, never
 //! a panic; nothing is allocated from a count read off the wire before the frame's bytes
 //! are known to hold that many items; `DataFrame::decode_into` allocates nothing in the
-//! steady state. SYNC versions 1 and 2 are accepted; frames are encoded as version 1.
+//! steady state. SYNC versions 1 and 2 are accepted; frames are encoded as version 1 (CFG-3,
+//! new in 2011, as version 2).
 //!
 //! Modules: `crc` (CRC-CCITT), `time` (SOC, FRACSEC, time quality), `prefix` (the common
 //! header, `frame_len` for byte streams), `bytes` (checked reading, frame writing),
-//! `command`, `header`, `channel` (a PMU's channels and format), `config`, `data` (the
-//! scaling rules), `error`.
+//! `command`, `header`, `channel` (a PMU's channels and format), `config`, `cfg3` (CFG-3's
+//! extra fields and layout), `data` (the scaling rules), `error`.
 //!
 //! Tested by byte-exact fixtures (the example frames of the standard's annex and a
 //! device's frames, `tests/fixtures.rs`), round-trip and no-panic property tests
@@ -21,6 +23,7 @@
 //! inputs without a crash on 2026-12-04: EXPERIMENTS.md, "Fuzzing the network parsers").
 
 mod bytes;
+mod cfg3;
 mod channel;
 mod command;
 mod config;
@@ -31,6 +34,7 @@ mod header;
 mod prefix;
 mod time;
 
+pub use cfg3::{AnalogScale, Cfg3Pmu, PhasorScale};
 pub use channel::{AnalogChannel, AnalogKind, DigitalWord, Format, Nominal, PhasorChannel, PhasorKind};
 pub use command::{Command, CommandFrame};
 pub use config::{Config, ConfigKind, PmuConfig};
@@ -77,7 +81,14 @@ mod tests {
     #[test]
     fn dispatch_and_refusals() {
         assert_eq!(parse(&frame(FrameKind::Data, &[0; 10]), None), Err(ParseError::NoConfig));
-        assert_eq!(parse(&frame(FrameKind::Cfg3, &[0; 40]), None), Err(ParseError::Unsupported { what: "CFG-3" }));
+        let mut fragment = vec![0; 40];
+        fragment[1] = 1;
+        assert_eq!(
+            parse(&frame(FrameKind::Cfg3, &fragment), None),
+            Err(ParseError::Unsupported { what: "fragmented CFG-3" })
+        );
+        // CONT_IDX 0 but TIME_BASE 0.
+        assert_eq!(parse(&frame(FrameKind::Cfg3, &[0; 40]), None), Err(ParseError::Invalid { field: "TIME_BASE" }));
         // Version 2 is accepted.
         let header = frame(FrameKind::Header, b"hi");
         assert_eq!(parse_prefix(&header).unwrap().version, 2);

@@ -150,6 +150,7 @@ fn annex_configuration() {
             time_base: 1_000_000,
             pmus: vec![expected_annex_pmu(); pmus],
             data_rate: 30,
+            extras: vec![],
         };
         assert_eq!(cfg, expected);
         assert_eq!(cfg.rate_hz(), 30.0);

@@ -72,7 +72,61 @@ fn arb_config() -> impl Strategy<Value = Config> {
             time_base,
             pmus,
             data_rate,
+            extras: vec![],
         })
+}
+
+/// A CFG-3 PMU as parsing gives it back (no PHUNIT/ANUNIT: scale 0, analogs `SinglePoint`)
+/// with names of any UTF-8 up to 60 characters, and its extras (finite floats, flags
+/// without the voltage/current bit, which is the channel's kind).
+fn arb_cfg3_pmu() -> impl Strategy<Value = (PmuConfig, Cfg3Pmu)> {
+    let name = || "\\PC{0,60}";
+    let float = || -1e6f32..1e6;
+    let phasor =
+        (name(), any::<bool>(), any::<u32>(), float(), float()).prop_map(|(name, current, flags, scale, offset)| {
+            let kind = if current { PhasorKind::Current } else { PhasorKind::Voltage };
+            (PhasorChannel { name, kind, scale: 0 }, PhasorScale { flags: flags & !8, scale, angle_offset: offset })
+        });
+    let analog = (name(), float(), float()).prop_map(|(name, scale, offset)| {
+        (AnalogChannel { name, kind: AnalogKind::SinglePoint, scale: 0 }, AnalogScale { scale, offset })
+    });
+    let digital = (prop::collection::vec(name(), 16), any::<u16>(), any::<u16>())
+        .prop_map(|(names, normal, valid)| DigitalWord { names, normal, valid });
+    (
+        (name(), any::<u16>(), arb_format(), any::<[u8; 16]>()),
+        prop::collection::vec(phasor, 0..5),
+        prop::collection::vec(analog, 0..4),
+        prop::collection::vec(digital, 0..3),
+        (any::<bool>(), any::<u16>(), (float(), float(), float()), any::<u8>(), any::<i32>(), any::<i32>()),
+    )
+        .prop_map(|((station, idcode, format, global_id), phasors, analogs, digitals, rest)| {
+            let (fifty, cfgcnt, (latitude, longitude, elevation), service_class, window, group_delay) = rest;
+            let (phasors, phasor_scales) = phasors.into_iter().unzip();
+            let (analogs, analog_scales) = analogs.into_iter().unzip();
+            let nominal = if fifty { Nominal::Hz50 } else { Nominal::Hz60 };
+            let pmu = PmuConfig { station, idcode, format, phasors, analogs, digitals, nominal, cfgcnt };
+            let extra = Cfg3Pmu {
+                global_id,
+                phasor_scales,
+                analog_scales,
+                latitude,
+                longitude,
+                elevation,
+                service_class,
+                window,
+                group_delay,
+            };
+            (pmu, extra)
+        })
+}
+
+fn arb_cfg3() -> impl Strategy<Value = Config> {
+    (any::<u16>(), arb_time(), 1..=0xFF_FFFFu32, prop::collection::vec(arb_cfg3_pmu(), 1..4), any::<i16>()).prop_map(
+        |(idcode, time, time_base, pmus, data_rate)| {
+            let (pmus, extras) = pmus.into_iter().unzip();
+            Config { kind: ConfigKind::Cfg3, idcode, time, time_base, pmus, data_rate, extras }
+        },
+    )
 }
 
 /// A phasor on the grid of the channel's format, so that integer formats round-trip exactly.
@@ -161,6 +215,16 @@ proptest! {
     }
 
     #[test]
+    fn cfg3_configurations_round_trip(config in arb_cfg3()) {
+        let mut out = Vec::new();
+        config.try_encode(&mut out).unwrap();
+        prop_assert_eq!(parse_prefix(&out).unwrap().version, 2);
+        prop_assert_eq!(frame_len(&out), Ok(Some(out.len())));
+        prop_assert_eq!(Config::parse(&out), Ok(config.clone()));
+        prop_assert_eq!(parse(&out, None), Ok(Frame::Config(config)));
+    }
+
+    #[test]
     fn data_frames_round_trip((config, data) in arb_config_and_data()) {
         let mut out = Vec::new();
         data.encode(&config, &mut out).unwrap();
@@ -224,6 +288,7 @@ fn base_frames() -> Vec<(Vec<u8>, Config)> {
             time_base: 1_000_000,
             pmus: vec![pmu.clone(), PmuConfig { idcode: 99, ..pmu }],
             data_rate: 50,
+            extras: vec![],
         };
         let mut cfg_bytes = Vec::new();
         config.encode(&mut cfg_bytes);
@@ -248,6 +313,60 @@ fn base_frames() -> Vec<(Vec<u8>, Config)> {
     HeaderFrame { idcode: 1, time: Time::default(), text: b"header".to_vec() }.encode(&mut out);
     frames.push((out, config));
     frames
+}
+
+/// CFG-3 frames of `base_frames`' PMUs (PHSCALE from PHUNIT, ANSCALE with an offset) and
+/// data frames decoded against them.
+fn cfg3_frames(frames: &[(Vec<u8>, Config)]) -> Vec<(Vec<u8>, Config)> {
+    let mut out = Vec::new();
+    for (_, config) in frames.iter().step_by(2).take(16) {
+        let mut cfg3 = config.clone();
+        cfg3.kind = ConfigKind::Cfg3;
+        cfg3.extras = cfg3
+            .pmus
+            .iter()
+            .map(|p| Cfg3Pmu {
+                phasor_scales: p
+                    .phasors
+                    .iter()
+                    .map(|c| PhasorScale { flags: 0x0004, scale: c.scale as f32 * 1e-5, angle_offset: 0.0 })
+                    .collect(),
+                analog_scales: p.analogs.iter().map(|a| AnalogScale { scale: a.scale as f32, offset: 3.0 }).collect(),
+                service_class: b'M',
+                ..Cfg3Pmu::default()
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        cfg3.try_encode(&mut bytes).unwrap();
+        let parsed = Config::parse(&bytes).unwrap();
+        let mut data = DataFrame::shaped_for(&parsed);
+        for d in &mut data.pmus {
+            d.phasors[0] = Phasor::from_polar(1000.0, 0.5);
+            d.freq_hz = 50.01;
+            d.analogs[0] = 30.0;
+        }
+        let mut data_bytes = Vec::new();
+        data.encode(&parsed, &mut data_bytes).unwrap();
+        out.push((bytes, parsed.clone()));
+        out.push((data_bytes, parsed));
+    }
+    out
+}
+
+#[test]
+fn cfg3_data_frames_decode_with_phscale_and_anscale() {
+    let base = base_frames();
+    for pair in cfg3_frames(&base).chunks(2) {
+        let (config, data) = (&pair[0].1, &pair[1].0);
+        let decoded = DataFrame::parse(data, config).unwrap();
+        let f = config.pmus[0].format;
+        // Integers are within one step of PHSCALE's factor (V per bit) of the value.
+        let step = f64::from(config.extras[0].phasor_scales[0].scale);
+        let tolerance = if f.phasor_float { 1e-3 } else { step };
+        assert!((decoded.pmus[0].phasors[0].magnitude() - 1000.0).abs() < tolerance, "{f:?}");
+        // 30 = 3 * 9 + 3 exactly for integer analogs.
+        assert!((decoded.pmus[0].analogs[0] - 30.0).abs() < 1e-3, "{f:?}");
+    }
 }
 
 /// Every entry point on `bytes`: errors are fine, panics are not.
@@ -344,7 +463,12 @@ proptest! {
 
 fn base_frames_cached() -> &'static [(Vec<u8>, Config)] {
     static FRAMES: std::sync::OnceLock<Vec<(Vec<u8>, Config)>> = std::sync::OnceLock::new();
-    FRAMES.get_or_init(base_frames)
+    FRAMES.get_or_init(|| {
+        let mut frames = base_frames();
+        let cfg3 = cfg3_frames(&frames);
+        frames.extend(cfg3);
+        frames
+    })
 }
 
 #[test]

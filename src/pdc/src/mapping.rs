@@ -218,6 +218,7 @@ mod tests {
             time_base: 1_000_000,
             pmus: vec![pmu("A", 11), pmu("B", 12)],
             data_rate: 30,
+            extras: vec![],
         }
     }
 

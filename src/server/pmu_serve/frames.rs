@@ -23,8 +23,8 @@
 //! formats a zero (the nominal frequency for FREQ).
 
 use c37118::{
-    AnalogChannel, AnalogKind, Config, ConfigKind, DataFrame, EncodeError, Format, HeaderFrame, Nominal, Phasor,
-    PhasorChannel, PhasorKind, PmuConfig, Stat, Time, TimeQuality,
+    AnalogChannel, AnalogKind, AnalogScale, Cfg3Pmu, Config, ConfigKind, DataFrame, EncodeError, Format, HeaderFrame,
+    Nominal, Phasor, PhasorChannel, PhasorKind, PhasorScale, PmuConfig, Stat, Time, TimeQuality,
 };
 use systems::Trajectory;
 
@@ -148,6 +148,7 @@ impl FrameSource {
             time_base: TIME_BASE,
             pmus,
             data_rate: i16::try_from(rate).map_err(|_| FramesError::Record(format!("rate {rate} is over 32767")))?,
+            extras: vec![],
         };
         // Encode once to refuse a configuration the crate cannot write (too many PMUs).
         config.try_encode(&mut Vec::new()).map_err(FramesError::Config)?;
@@ -206,6 +207,9 @@ impl FrameSource {
         let mut config = self.config.clone();
         config.kind = kind;
         config.time = time;
+        if kind == ConfigKind::Cfg3 {
+            config.extras = config.pmus.iter().map(cfg3_of).collect();
+        }
         config.try_encode(out)
     }
 
@@ -377,6 +381,30 @@ fn header_text(description: &str, config: &Config, shape: &Shape, encoding: Enco
     }
     text.push_str("STAT data error 3 marks a sample with a lost value (NaN in float formats).");
     text
+}
+
+/// The CFG-3 fields of a PMU the record describes only as CFG-2: G_PMU_ID all zeros (no
+/// global identifier), PHSCALE and ANSCALE carrying PHUNIT and ANUNIT for integer formats
+/// (the data frames stay decodable) and unity for float ones, no angle offset or analog
+/// offset, PMU_LAT, PMU_LON and PMU_ELEV 0 (a simulated record has no position; 0 rather
+/// than NaN so the frame compares equal to itself after a round trip), SVC_CLASS 'M',
+/// WINDOW and GRP_DLY 0 (no filter: the samples are the record's).
+fn cfg3_of(pmu: &PmuConfig) -> Cfg3Pmu {
+    let f = pmu.format;
+    let phasor_scales = pmu
+        .phasors
+        .iter()
+        .map(|ch| PhasorScale {
+            scale: if f.phasor_float { 1.0 } else { ch.scale as f32 * 1e-5 },
+            ..PhasorScale::default()
+        })
+        .collect();
+    let analog_scales = pmu
+        .analogs
+        .iter()
+        .map(|ch| AnalogScale { scale: if f.analog_float { 1.0 } else { ch.scale as f32 }, offset: 0.0 })
+        .collect();
+    Cfg3Pmu { phasor_scales, analog_scales, service_class: b'M', ..Cfg3Pmu::default() }
 }
 
 #[cfg(test)]
