@@ -19,7 +19,7 @@
 
 use crate::bytes::Reader;
 use crate::channel::{AnalogChannel, AnalogKind, DigitalWord, Format, Nominal, PhasorChannel, PhasorKind};
-use crate::config::PmuConfig;
+use crate::config::{PmuConfig, read_channel_names};
 use crate::error::{EncodeError, ParseError};
 
 /// PHSCALE's first word: bit 3 of its low byte says current (1) or voltage (0).
@@ -170,22 +170,7 @@ pub(crate) fn read_pmu(r: &mut Reader<'_>) -> Result<(PmuConfig, Cfg3Pmu), Parse
     if needed > r.remaining() {
         return Err(ParseError::Invalid { field: "channel counts" });
     }
-    let mut phasor_names = Vec::with_capacity(phnmr);
-    for _ in 0..phnmr {
-        phasor_names.push(get_name(r)?);
-    }
-    let mut analog_names = Vec::with_capacity(annmr);
-    for _ in 0..annmr {
-        analog_names.push(get_name(r)?);
-    }
-    let mut digital_names = Vec::with_capacity(dgnmr);
-    for _ in 0..dgnmr {
-        let mut names = Vec::with_capacity(16);
-        for _ in 0..16 {
-            names.push(get_name(r)?);
-        }
-        digital_names.push(names);
-    }
+    let (phasor_names, analog_names, digital_names) = read_channel_names(r, phnmr, annmr, dgnmr, get_name)?;
     let mut phasors = Vec::with_capacity(phnmr);
     let mut phasor_scales = Vec::with_capacity(phnmr);
     for name in phasor_names {

@@ -248,6 +248,34 @@ fn write_pmu(pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// The channel names of one PMU block: phasors, analogs, then 16 per digital word, each
+/// read by `get_name` (16 padded bytes in CFG-1/2, length-prefixed in CFG-3). The caller
+/// has checked that the counts fit in what is left of the frame.
+pub(crate) type ChannelNames = (Vec<String>, Vec<String>, Vec<Vec<String>>);
+
+pub(crate) fn read_channel_names(
+    r: &mut Reader<'_>,
+    phnmr: usize,
+    annmr: usize,
+    dgnmr: usize,
+    get_name: impl Fn(&mut Reader<'_>) -> Result<String, ParseError>,
+) -> Result<ChannelNames, ParseError> {
+    let names = |r: &mut Reader<'_>, n: usize| -> Result<Vec<String>, ParseError> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(get_name(r)?);
+        }
+        Ok(out)
+    };
+    let phasors = names(r, phnmr)?;
+    let analogs = names(r, annmr)?;
+    let mut digitals = Vec::with_capacity(dgnmr);
+    for _ in 0..dgnmr {
+        digitals.push(names(r, 16)?);
+    }
+    Ok((phasors, analogs, digitals))
+}
+
 fn read_pmu(r: &mut Reader<'_>) -> Result<PmuConfig, ParseError> {
     let station = get_name(r)?;
     let idcode = r.u16()?;
@@ -261,22 +289,7 @@ fn read_pmu(r: &mut Reader<'_>) -> Result<PmuConfig, ParseError> {
     if needed > r.remaining() {
         return Err(ParseError::Invalid { field: "channel counts" });
     }
-    let mut phasor_names = Vec::with_capacity(phnmr);
-    for _ in 0..phnmr {
-        phasor_names.push(get_name(r)?);
-    }
-    let mut analog_names = Vec::with_capacity(annmr);
-    for _ in 0..annmr {
-        analog_names.push(get_name(r)?);
-    }
-    let mut digital_names = Vec::with_capacity(dgnmr);
-    for _ in 0..dgnmr {
-        let mut names = Vec::with_capacity(16);
-        for _ in 0..16 {
-            names.push(get_name(r)?);
-        }
-        digital_names.push(names);
-    }
+    let (phasor_names, analog_names, digital_names) = read_channel_names(r, phnmr, annmr, dgnmr, get_name)?;
     let mut phasors = Vec::with_capacity(phnmr);
     for name in phasor_names {
         let word = r.u32()?;

@@ -40,6 +40,27 @@ pub enum Link {
     TcpUdp { stream: TcpStream, buffer: Vec<u8>, start: usize, socket: UdpSocket, datagram: Vec<u8>, peer: IpAddr },
 }
 
+/// Drops the frame handed out last time (`start` bytes) and returns the length of the next
+/// whole frame in `buffer`, if one is there (its length is then the new `start`); else
+/// makes room for more bytes, refusing a frame that could not fit in FRAMESIZE's 16 bits.
+fn buffered_frame(buffer: &mut Vec<u8>, start: &mut usize) -> Result<Option<usize>, LinkError> {
+    if *start > 0 {
+        buffer.drain(..*start);
+        *start = 0;
+    }
+    if let Some(len) = frame_len(buffer)?
+        && buffer.len() >= len
+    {
+        *start = len;
+        return Ok(Some(len));
+    }
+    if buffer.len() >= MAX_FRAME {
+        return Err(LinkError::Framing(c37118::ParseError::SizeMismatch));
+    }
+    buffer.reserve(4096);
+    Ok(None)
+}
+
 /// What one wait of a `TcpUdp` link brought.
 enum Arrival {
     Bytes(usize),
@@ -113,50 +134,24 @@ impl Link {
     /// safe: bytes read before a cancellation stay buffered.
     pub async fn next_frame(&mut self) -> Result<&[u8], LinkError> {
         match self {
-            Link::Tcp { stream, buffer, start } => {
-                // Drop the frame handed out last time.
-                if *start > 0 {
-                    buffer.drain(..*start);
-                    *start = 0;
+            Link::Tcp { stream, buffer, start } => loop {
+                if let Some(len) = buffered_frame(buffer, start)? {
+                    return Ok(&buffer[..len]);
                 }
-                loop {
-                    if let Some(len) = frame_len(buffer)?
-                        && buffer.len() >= len
-                    {
-                        *start = len;
-                        return Ok(&buffer[..len]);
-                    }
-                    if buffer.len() >= MAX_FRAME {
-                        return Err(LinkError::Framing(c37118::ParseError::SizeMismatch));
-                    }
-                    // `read_buf` fills spare capacity only and is cancel safe.
-                    buffer.reserve(4096);
-                    let read = stream.read_buf(buffer).await?;
-                    if read == 0 {
-                        return Err(LinkError::Closed);
-                    }
+                // `read_buf` fills spare capacity only and is cancel safe.
+                if stream.read_buf(buffer).await? == 0 {
+                    return Err(LinkError::Closed);
                 }
-            }
+            },
             Link::Udp { socket, buffer, len } => {
                 *len = socket.recv(buffer).await?;
                 Ok(&buffer[..*len])
             }
             Link::TcpUdp { stream, buffer, start, socket, datagram, peer } => {
-                if *start > 0 {
-                    buffer.drain(..*start);
-                    *start = 0;
-                }
                 loop {
-                    if let Some(len) = frame_len(buffer)?
-                        && buffer.len() >= len
-                    {
-                        *start = len;
+                    if let Some(len) = buffered_frame(buffer, start)? {
                         return Ok(&buffer[..len]);
                     }
-                    if buffer.len() >= MAX_FRAME {
-                        return Err(LinkError::Framing(c37118::ParseError::SizeMismatch));
-                    }
-                    buffer.reserve(4096);
                     // Both waits are cancel safe; whichever comes first is used.
                     let arrival = tokio::select! {
                         read = stream.read_buf(buffer) => Arrival::Bytes(read?),
