@@ -9,6 +9,10 @@
 //! PMU_LON, PMU_ELEV (floats), SVC_CLASS (1), WINDOW (4), GRP_DLY (4), FNOM (2), CFGCNT
 //! (2); after the PMUs DATA_RATE (2).
 //!
+//! This layout was written from a description of the standard's table, not checked against
+//! the standard's text or against frames of another implementation (pyc37 has no CFG-3):
+//! it is tested by round trips and the property tests only.
+//!
 //! Only single frames are decoded: a CONT_IDX other than 0 (a fragment of a configuration
 //! split over several frames) is `ParseError::Unsupported { what: "fragmented CFG-3" }`,
 //! and frames are always encoded with CONT_IDX 0.
