@@ -23,7 +23,7 @@
 
 use crate::bytes::Reader;
 use crate::channel::{AnalogChannel, AnalogKind, DigitalWord, Format, Nominal, PhasorChannel, PhasorKind};
-use crate::config::{PmuConfig, read_channel_names};
+use crate::config::{PmuConfig, read_channel_names, write_channel_names};
 use crate::error::{EncodeError, ParseError};
 
 /// PHSCALE's first word: bit 3 of its low byte says current (1) or voltage (0).
@@ -113,20 +113,7 @@ pub(crate) fn write_pmu(pmu: &PmuConfig, extra: &Cfg3Pmu, out: &mut Vec<u8>) -> 
     out.extend_from_slice(&count(pmu.phasors.len(), "PHNMR")?.to_be_bytes());
     out.extend_from_slice(&count(pmu.analogs.len(), "ANNMR")?.to_be_bytes());
     out.extend_from_slice(&count(pmu.digitals.len(), "DGNMR")?.to_be_bytes());
-    for ph in &pmu.phasors {
-        put_name(out, &ph.name)?;
-    }
-    for an in &pmu.analogs {
-        put_name(out, &an.name)?;
-    }
-    for dg in &pmu.digitals {
-        if dg.names.len() != 16 {
-            return Err(EncodeError::OutOfRange { field: "digital names" });
-        }
-        for name in &dg.names {
-            put_name(out, name)?;
-        }
-    }
+    write_channel_names(pmu, out, put_name)?;
     for (ph, s) in pmu.phasors.iter().zip(&extra.phasor_scales) {
         let kind = match ph.kind {
             PhasorKind::Voltage => 0,

@@ -197,18 +197,15 @@ fn count(n: usize, field: &'static str) -> Result<u16, EncodeError> {
     u16::try_from(n).map_err(|_| EncodeError::OutOfRange { field })
 }
 
-fn write_pmu(pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    put_name(out, &pmu.station)?;
-    out.extend_from_slice(&pmu.idcode.to_be_bytes());
-    out.extend_from_slice(&pmu.format.to_word().to_be_bytes());
-    out.extend_from_slice(&count(pmu.phasors.len(), "PHNMR")?.to_be_bytes());
-    out.extend_from_slice(&count(pmu.analogs.len(), "ANNMR")?.to_be_bytes());
-    out.extend_from_slice(&count(pmu.digitals.len(), "DGNMR")?.to_be_bytes());
-    for ph in &pmu.phasors {
-        put_name(out, &ph.name)?;
-    }
-    for an in &pmu.analogs {
-        put_name(out, &an.name)?;
+/// Writes a PMU block's channel names, the other way of [`read_channel_names`]: phasors,
+/// analogs, then the 16 names of each digital word, each by `put_name`.
+pub(crate) fn write_channel_names(
+    pmu: &PmuConfig,
+    out: &mut Vec<u8>,
+    put_name: impl Fn(&mut Vec<u8>, &str) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    for name in pmu.phasors.iter().map(|p| &p.name).chain(pmu.analogs.iter().map(|a| &a.name)) {
+        put_name(out, name)?;
     }
     for dg in &pmu.digitals {
         if dg.names.len() != 16 {
@@ -218,6 +215,17 @@ fn write_pmu(pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
             put_name(out, name)?;
         }
     }
+    Ok(())
+}
+
+fn write_pmu(pmu: &PmuConfig, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    put_name(out, &pmu.station)?;
+    out.extend_from_slice(&pmu.idcode.to_be_bytes());
+    out.extend_from_slice(&pmu.format.to_word().to_be_bytes());
+    out.extend_from_slice(&count(pmu.phasors.len(), "PHNMR")?.to_be_bytes());
+    out.extend_from_slice(&count(pmu.analogs.len(), "ANNMR")?.to_be_bytes());
+    out.extend_from_slice(&count(pmu.digitals.len(), "DGNMR")?.to_be_bytes());
+    write_channel_names(pmu, out, put_name)?;
     for ph in &pmu.phasors {
         if ph.scale > 0x00FF_FFFF {
             return Err(EncodeError::OutOfRange { field: "PHUNIT" });
