@@ -315,7 +315,9 @@ impl AccessPolicy {
     pub fn requirement(&self, method: &Method, route: Option<&str>, path: &str) -> Requirement {
         let stream = || path.strip_prefix("/v1/streams/").and_then(|rest| rest.split('/').next()).map(str::to_owned);
         let scope = match (route, method) {
-            (None | Some("/healthz" | "/readyz" | "/openapi.json"), _) => return Requirement::Open,
+            (None | Some("/healthz" | "/readyz" | "/openapi.json" | "/" | "/dashboard/{asset}"), _) => {
+                return Requirement::Open;
+            }
             (Some("/metrics"), _) if self.open_metrics => return Requirement::Open,
             (Some("/metrics"), _) => return Requirement::Scope(Scope::Metrics, None),
             (Some("/v1/streams"), &Method::POST) => return Requirement::Scope(Scope::Admin, None),

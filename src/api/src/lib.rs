@@ -5,8 +5,10 @@
 //! [`HttpSettings`] and a [`ScrapeHook`].
 
 pub mod auth;
+pub mod dashboard;
 pub mod extract;
 pub mod health;
+pub mod live;
 pub mod model;
 pub mod negotiate;
 pub mod presets;
@@ -121,12 +123,14 @@ pub type AppState = Arc<AppInner>;
     paths(
         streams::create, streams::list, streams::get, streams::delete, streams::reset, presets::list,
         samples::ingest, ws::upgrade, model::model, model::modes, model::alarms, model::predict,
+        live::recent, live::trend, live::events,
         health::healthz, health::readyz, health::metrics, health::openapi,
     ),
     tags(
         (name = "streams", description = "Stream definitions and status"),
         (name = "samples", description = "Ingest over HTTP (JSON, NDJSON, CSV, protobuf) and WebSocket (subprotocols koopstream.v1.json and koopstream.v1.proto)"),
         (name = "models", description = "Linear models, modes and predictions"),
+        (name = "watch", description = "Reading a stream as it runs (the dashboard's sources): recent measurements, the course of the tracked modes, server-sent events"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     modifiers(&BearerTokens),
@@ -230,6 +234,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{id}/modes", get(model::modes))
         .route("/v1/streams/{id}/alarms", get(model::alarms))
         .route("/v1/streams/{id}/predict", post(model::predict))
+        .route("/v1/streams/{id}/recent", get(live::recent))
+        .route("/v1/streams/{id}/modes/trend", get(live::trend))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
     let timed = Router::new()
         .merge(streams_api)
@@ -239,10 +245,13 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(health::openapi))
         // Static data: served before recovery finishes too.
         .route("/v1/presets", get(presets::list))
+        .route("/", get(dashboard::page))
+        .route("/dashboard/{asset}", get(dashboard::asset))
         .layer(middleware::from_fn_with_state(state.clone(), time_limit));
     // WebSockets live as long as the client wants: no request timeout.
     let sessions = Router::new()
         .route("/v1/streams/{id}/ws", get(ws::upgrade))
+        .route("/v1/streams/{id}/events", get(live::events))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_ready));
     timed
         .merge(sessions)

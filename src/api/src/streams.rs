@@ -75,7 +75,7 @@ pub struct ResetQuery {
     pub keep_watermarks: Option<bool>,
 }
 
-fn view(handle: &StreamHandle) -> StreamView {
+pub(crate) fn view(handle: &StreamHandle) -> StreamView {
     StreamView {
         definition: StreamDefinitionDoc::from(&*handle.definition),
         status: (&handle.status()).into(),

@@ -4,6 +4,8 @@
 //! same code applies a live batch and replays a logged one, so recovery reproduces the state
 //! exactly.
 
+use std::sync::Arc;
+
 use koopman::{Estimator, EstimatorConfig, StateError};
 
 use crate::batch::{SampleBatch, Timing};
@@ -12,6 +14,7 @@ use crate::error::DomainError;
 use crate::flat_line::FlatLine;
 use crate::journal::{LogEntry, StreamState};
 use crate::outlier::{OutlierGate, Verdict};
+use crate::recent::RecentSamples;
 use crate::snapshot::RejectCounts;
 use crate::watermark::{Admission, SeqWatermark, digest};
 
@@ -35,6 +38,8 @@ pub struct Core {
     pub flat_line: FlatLine,
     /// The outlier gate on the one-step residual.
     pub outlier_gate: OutlierGate,
+    /// The last measured samples, for readers (not part of the saved state).
+    pub recent: Arc<RecentSamples>,
 }
 
 impl Core {
@@ -49,6 +54,7 @@ impl Core {
             rejects: RejectCounts::default(),
             flat_line: FlatLine::new(estimator.config().n_states(), 0),
             outlier_gate: OutlierGate::new(estimator.config().n_states(), 0.0),
+            recent: Arc::new(RecentSamples::new(estimator.config().n_states())),
             estimator,
         }
     }
@@ -82,6 +88,7 @@ impl Core {
             self.watermark.clear();
             self.last_t = None;
             self.flat_line.clear();
+            self.recent.clear();
         }
         self.version += 1;
     }
@@ -133,6 +140,8 @@ impl Core {
         Ok(Self {
             flat_line,
             outlier_gate,
+            // Measurements are not saved: the ring fills again from what is replayed.
+            recent: Arc::new(RecentSamples::new(n)),
             estimator: Estimator::restore(config, state.estimator)?,
             version: state.version,
             watermark: SeqWatermark {
@@ -185,6 +194,8 @@ impl Core {
                 "producer epoch advanced; seq numbering restarts"
             );
         }
+        let recent = self.recent.clone();
+        let mut recent = recent.writer();
         for k in 0..batch.rows {
             let t = match &batch.timing {
                 Timing::Explicit(times) => times[k],
@@ -201,6 +212,7 @@ impl Core {
                 }
             }
             self.last_t = Some(t);
+            recent.push(t, &batch.x[k * n..(k + 1) * n]);
             if self.flat_line.observe(&batch.x[k * n..(k + 1) * n]) {
                 ack.flat_line += 1;
                 self.estimator.break_chain();

@@ -357,8 +357,9 @@ impl StreamDefinition {
     }
 
     /// An upper estimate of the memory this stream holds, in bytes: the estimator's own
-    /// (warm-up buffer, matrices, window) and the published model with its modes. What the
-    /// memory budgets are checked against, before anything is allocated.
+    /// (warm-up buffer, matrices, window), the published model with its modes and the ring
+    /// of recent measurements. What the memory budgets are checked against, before anything
+    /// is allocated.
     pub fn memory_bytes(&self) -> u64 {
         let config = self.estimator_config();
         let lifted = config.n_lifted() as u64;
@@ -368,6 +369,8 @@ impl StreamDefinition {
             .memory_bytes()
             .saturating_add(lifted.saturating_mul(lifted).saturating_mul(PUBLISHED_BYTES_PER_SQUARE))
             .saturating_add(ring)
+            .saturating_add(crate::recent::RecentSamples::bytes(self.n_states()))
+            .saturating_add(crate::trend::ModeTrend::bytes(self.mode_meter().max))
     }
 
     /// Number of state channels.

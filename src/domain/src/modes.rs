@@ -9,6 +9,7 @@ use meter::{AlarmRecord, AlarmSettings, Meter, MeterSettings, TrackedMode, Verdi
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
+use crate::trend::{ModeTrend, TrendPoint};
 
 /// Most physical modes a stream may ask to be reported.
 pub const MAX_TRACKED_MODES: usize = 64;
@@ -216,12 +217,17 @@ impl MeterView {
 pub struct MeterCell {
     meter: Mutex<Meter>,
     view: Mutex<Option<Arc<MeterView>>>,
+    trend: Mutex<ModeTrend>,
 }
 
 impl MeterCell {
     /// A meter with the definition's settings and no tracks.
     pub fn new(config: &ModeMeterConfig) -> Self {
-        Self { meter: Mutex::new(Meter::new(config.settings())), view: Mutex::new(None) }
+        Self {
+            meter: Mutex::new(Meter::new(config.settings())),
+            view: Mutex::new(None),
+            trend: Mutex::new(ModeTrend::default()),
+        }
     }
 
     /// A meter continued from a snapshot (with the definition's settings), its tracks and
@@ -229,7 +235,11 @@ impl MeterCell {
     pub fn restore(config: &ModeMeterConfig, mut meter: Meter, version: u64) -> Self {
         meter.settings = config.settings();
         let view = MeterView::of(&meter, version, meter.last_t.unwrap_or(0.0), Arc::new(Vec::new()), Vec::new());
-        Self { meter: Mutex::new(meter), view: Mutex::new(Some(Arc::new(view))) }
+        Self {
+            meter: Mutex::new(meter),
+            view: Mutex::new(Some(Arc::new(view))),
+            trend: Mutex::new(ModeTrend::default()),
+        }
     }
 
     /// The meter, for the refresh (held only by the spectra worker, never across an await).
@@ -239,7 +249,13 @@ impl MeterCell {
 
     /// Publishes the view of a refresh.
     pub fn publish(&self, view: MeterView) {
+        self.trend.lock().unwrap_or_else(|e| e.into_inner()).record(view.version, view.t, &view.physical);
         *self.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
+    }
+
+    /// The tracked modes of the refreshes after stream time `after`, oldest first.
+    pub fn trend(&self, after: Option<f64>) -> Vec<TrendPoint> {
+        self.trend.lock().unwrap_or_else(|e| e.into_inner()).since(after)
     }
 
     /// The view of the latest refresh (None before the first).

@@ -19,6 +19,7 @@ use crate::error::DomainError;
 use crate::metrics::Metrics;
 use crate::modes::MeterCell;
 use crate::owner::{Owner, OwnerContext, unix_millis};
+use crate::recent::RecentSamples;
 use crate::snapshot::{StreamSnapshot, StreamStatus};
 use crate::source::{SourceLauncher, SourceMonitor};
 use crate::spectra::Spectra;
@@ -69,6 +70,8 @@ pub struct StreamHandle {
     /// The external source feeding the stream, with its status (none: HTTP and WebSocket
     /// only).
     pub source: Option<Arc<SourceMonitor>>,
+    /// The last measured samples.
+    pub recent: Arc<RecentSamples>,
 }
 
 impl StreamHandle {
@@ -292,6 +295,7 @@ impl Registry {
             Some(meter) => MeterCell::restore(&definition.mode_meter(), meter, core.version),
             None => MeterCell::new(&definition.mode_meter()),
         });
+        let recent = core.recent.clone();
         let (owner, snapshot) = Owner::new(
             definition.clone(),
             core,
@@ -316,6 +320,7 @@ impl Registry {
             memory_bytes,
             deleted: watch::channel(false).0,
             source: definition_source,
+            recent,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod npz;
 pub mod predict;
 pub mod problem;
 pub mod streams;
+pub mod watch;
 
 use utoipa::ToSchema;
 

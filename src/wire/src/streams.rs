@@ -654,7 +654,9 @@ mod tests {
         .unwrap();
         let estimator = d.estimator_config().memory_bytes();
         let ring = koopman::uncertainty::residual_ring_rows(4002) as u64 * 4002 * 8;
-        assert_eq!(d.memory_bytes() - estimator, 4002 * 4002 * PUBLISHED_BYTES_PER_SQUARE + ring);
+        // And the readers' rings: recent measurements and the course of the modes.
+        let readers = domain::recent::RecentSamples::bytes(2) + domain::trend::ModeTrend::bytes(d.mode_meter().max);
+        assert_eq!(d.memory_bytes() - estimator, 4002 * 4002 * PUBLISHED_BYTES_PER_SQUARE + ring + readers);
         // The request of the security report: over a gigabyte, far beyond the default budget.
         assert!(d.memory_bytes() > 1 << 30);
     }
