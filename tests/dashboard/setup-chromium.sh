@@ -5,9 +5,9 @@
 # binaries instead.
 set -euo pipefail
 
-chromium="${CHROMIUM:-/usr/bin/chromium}"
-driver="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-if [ -x "$chromium" ] && [ -x "$driver" ]; then
+chromium="${CHROMIUM:-$(command -v chromium || true)}"
+driver="${CHROMEDRIVER:-$(command -v chromedriver || true)}"
+if [ -n "$chromium" ] && [ -x "$chromium" ] && [ -n "$driver" ] && [ -x "$driver" ]; then
     exit 0
 fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -9,9 +9,15 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
-/// Where Debian puts the driver and the browser (CHROMEDRIVER and CHROMIUM override).
-fn tool(variable: &str, default: &str) -> String {
-    std::env::var(variable).unwrap_or_else(|_| default.to_owned())
+/// A tool named by `variable`, or found on PATH as `name` (Debian's packages put
+/// `chromium` and `chromedriver` there).
+fn tool(variable: &str, name: &str) -> String {
+    if let Ok(path) = std::env::var(variable) {
+        return path;
+    }
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| p.is_file()));
+    found.map(|p| p.display().to_string()).unwrap_or_else(|| panic!("{name} is not on PATH (set {variable})"))
 }
 
 /// A headless Chromium session driven through chromedriver; both end on `quit` (or drop).
@@ -29,7 +35,7 @@ impl Browser {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
         };
-        let driver = Command::new(tool("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        let driver = Command::new(tool("CHROMEDRIVER", "chromedriver"))
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -68,7 +74,7 @@ impl Browser {
         ];
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": tool("CHROMIUM", "/usr/bin/chromium"), "args": args},
+            "goog:chromeOptions": {"binary": tool("CHROMIUM", "chromium"), "args": args},
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let mut browser = Browser { http, base, session: String::new(), driver };
