@@ -162,7 +162,7 @@ function renderStreams() {
     cell(row, stateText(s));
     cell(row, `${fmt(s.update_rate_hz, 1)}/s`);
     cell(row, String(s.samples_accepted));
-    cell(row, String(rejected.total), { title: rejected.detail });
+    cell(row, rejected.total ? `${rejected.total} (${rejected.detail})` : "0");
     cell(row, String(s.version));
     cell(row, sourceText(entry));
     row.addEventListener("click", () => select(id));
