@@ -221,6 +221,9 @@ async fn events_carry_status_refreshes_and_the_deletion_with_the_read_scope() {
     .await;
     assert_eq!(last, "deleted");
 
+    let unknown = server.http.get(server.url("/v1/streams/osc2/events")).bearer_auth(READ).send().await.unwrap();
+    assert_eq!(unknown.status(), 404, "a stream that does not exist has no events");
+
     // An open event stream does not hold up shutdown.
     send(&server, reqwest::Method::POST, "/v1/streams", FEED, Some(&oscillator_definition("again"))).await;
     let open = server.http.get(server.url("/v1/streams/again/events")).bearer_auth(READ).send().await.unwrap();
@@ -228,6 +231,25 @@ async fn events_carry_status_refreshes_and_the_deletion_with_the_read_scope() {
     let (report, ()) = tokio::join!(server.stop(), read_events(open, Duration::from_secs(20), |_, _| false));
     let _ = report;
     assert!(started.elapsed() < Duration::from_secs(10), "shutdown took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn event_streams_beyond_the_limit_are_refused_with_503() {
+    let mut config = ServiceConfig::default();
+    config.limits.max_event_streams = 2;
+    let server = TestServer::start_with(config).await;
+    server.create(oscillator_definition("osc")).await;
+    let open = |_| server.http.get(server.url("/v1/streams/osc/events")).send();
+    let first = open(0).await.unwrap();
+    let second = open(1).await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = open(2).await.unwrap();
+    assert_eq!(third.status(), 503);
+    assert_eq!(third.headers()["content-type"], "application/problem+json");
+    let problem: Value = third.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("limits.max_event_streams"), "{problem}");
+    drop((first, second));
+    server.stop().await;
 }
 
 /// The 68-bus monitoring stream of `koopstream demo --scenario stressed`: the 15 rotor

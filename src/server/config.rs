@@ -43,6 +43,9 @@ pub struct Limits {
     pub max_streams: usize,
     /// Largest prediction horizon.
     pub max_horizon: usize,
+    /// Server-sent event streams (`GET .../events`, the dashboard's live updates) open at
+    /// once; one more is refused with 503.
+    pub max_event_streams: usize,
     /// Memory budget of one stream in bytes (its estimate: matrices, residual ring, warm-up buffer,
     /// window, published model); a create beyond it is refused with 422.
     pub stream_memory_bytes: u64,
@@ -60,6 +63,7 @@ impl Default for Limits {
             queue_capacity: 64,
             max_streams: 10_000,
             max_horizon: 100_000,
+            max_event_streams: 256,
             stream_memory_bytes: 256 << 20,
             total_memory_bytes: 8 << 30,
         }
@@ -289,7 +293,7 @@ impl ServiceConfig {
 
     /// Range checks that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str, &'static str); 12] = [
+        let checks: [(bool, &'static str, &'static str); 13] = [
             (self.storage.snapshot_every_samples >= 1, "storage.snapshot_every_samples", "must be at least 1"),
             (self.storage.flush_interval_ms >= 1, "storage.flush_interval_ms", "must be at least 1"),
             (self.limits.max_body_bytes >= 1024, "limits.max_body_bytes", "must be at least 1024"),
@@ -299,6 +303,7 @@ impl ServiceConfig {
             (self.limits.queue_capacity >= 1, "limits.queue_capacity", "must be at least 1"),
             (self.limits.max_streams >= 1, "limits.max_streams", "must be at least 1"),
             (self.limits.max_horizon >= 1, "limits.max_horizon", "must be at least 1"),
+            (self.limits.max_event_streams >= 1, "limits.max_event_streams", "must be at least 1"),
             (self.limits.stream_memory_bytes >= 1 << 20, "limits.stream_memory_bytes", "must be at least 1 MiB"),
             (
                 self.limits.total_memory_bytes >= self.limits.stream_memory_bytes,

@@ -219,6 +219,7 @@ pub async fn run(
         request_timeout_ms: config.limits.request_timeout_ms,
         concurrency: config.limits.concurrency,
         max_horizon: config.limits.max_horizon,
+        max_event_streams: config.limits.max_event_streams,
         eigen_every: config.streams.eigen_every,
         source_hosts: AllowedHosts::new(config.sources.allowed_hosts.clone()),
     };
@@ -231,6 +232,7 @@ pub async fn run(
         ready: AtomicBool::new(false),
         shutdown: stopping_rx,
         websockets: SessionTracker::default(),
+        event_streams: Arc::new(tokio::sync::Semaphore::new(config.limits.max_event_streams)),
         access,
     });
     // Streams with a C37.118.2 source get their client when created or recovered.

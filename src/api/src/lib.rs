@@ -83,6 +83,8 @@ pub struct HttpSettings {
     pub concurrency: usize,
     /// Largest prediction horizon.
     pub max_horizon: usize,
+    /// Server-sent event streams open at once.
+    pub max_event_streams: usize,
     /// Eigen-decomposition cadence of a stream whose definition does not set one.
     pub eigen_every: u64,
     /// The hosts a stream's source may name.
@@ -109,6 +111,8 @@ pub struct AppInner {
     pub shutdown: watch::Receiver<bool>,
     /// Open WebSocket sessions.
     pub websockets: SessionTracker,
+    /// One permit per open server-sent event stream (`HttpSettings::max_event_streams`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
     /// The tokens accepted and what each may do (open when none is configured).
     pub access: auth::AccessPolicy,
 }

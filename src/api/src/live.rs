@@ -95,6 +95,8 @@ pub async fn trend(
 
 /// What the event stream waits on.
 struct Watcher {
+    /// Held while the event stream is open.
+    _permit: tokio::sync::OwnedSemaphorePermit,
     handle: std::sync::Arc<StreamHandle>,
     pushes: broadcast::Receiver<std::sync::Arc<Push>>,
     deleted: watch::Receiver<bool>,
@@ -143,13 +145,21 @@ fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
     params(("id" = String, Path, description = "Stream id")),
     responses((status = 200, description = "text/event-stream, open until the stream is deleted or the server stops. Events (data: one JSON document): `status` every second ({definition, status, source} as GET /v1/streams/{id}); `summary` at each mode-meter refresh, `alarm` when a tracked mode's damping alarm changes, `mode_changed` when its frequency or damping moves (the same documents as the WebSocket's messages); `lagged` ({missed}) when the reader fell behind and should re-read; `deleted` just before the end when the stream is deleted. Needs only the `read` scope", content_type = "text/event-stream", body = String),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "As many event streams are open as limits.max_event_streams allows", body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let handle = find(&state, &id)?;
+    let permit = state.event_streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::unavailable(format!(
+            "{} event streams are open, the most this server allows (limits.max_event_streams)",
+            state.settings.max_event_streams
+        ))
+    })?;
     let watcher = Watcher {
+        _permit: permit,
         pushes: handle.subscribe(),
         deleted: handle.deleted(),
         shutdown: state.shutdown.clone(),
