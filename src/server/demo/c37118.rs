@@ -110,10 +110,7 @@ pub(super) async fn run(
             message = next_message(&mut messages) => {
                 let message = message.ok_or(DemoError::Closed)?;
                 match message["type"].as_str() {
-                    Some("summary") => {
-                        let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
-                        table.update(&message, &modes);
-                    }
+                    Some("summary") => super::refresh(client, &id, table).await?,
                     Some("alarm") => table.alarm(&message),
                     _ => {}
                 }
