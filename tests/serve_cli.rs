@@ -102,7 +102,7 @@ fn the_demo_identifies_van_der_pol_against_the_truth() {
     // the last row with the header's columns, from the first eigen refresh on.
     assert_eq!(stdout.matches("dzeta (pt)  damping error").count(), 1, "{stdout}");
     assert!(stdout.contains("(dashboard: http://127.0.0.1:"), "{stdout}");
-    let header = stdout.lines().find(|l| l.trim_start().starts_with("t (s)")).expect("the header");
+    let header = stdout.lines().find(|l| l.ends_with("dzeta (pt) | status")).expect("the header");
     let bars: Vec<usize> = header.match_indices('|').map(|(i, _)| i).collect();
     let rows: Vec<&str> = stdout.lines().skip_while(|l| *l != header).skip(1).filter(|l| l.contains('|')).collect();
     assert!(rows.len() > 3, "{stdout}");
