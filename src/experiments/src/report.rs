@@ -34,7 +34,10 @@ impl std::fmt::Display for Sci {
             Some(d) => format!("{:.d$e}", self.0),
             None => format!("{:e}", self.0),
         };
-        f.pad(text.strip_suffix("e0").unwrap_or(&text))
+        let text = text.strip_suffix("e0").unwrap_or(&text);
+        // Not `pad`, which would cut the text to the precision: a width right-aligns.
+        let width = f.width().unwrap_or(0);
+        write!(f, "{text:>width$}")
     }
 }
 
@@ -360,6 +363,7 @@ mod tests {
         assert_eq!(format!("{:.2}", Sci(0.0233)), "2.33e-2");
         assert_eq!(format!("{:.0}", Sci(1e5)), "1e5");
         assert_eq!(format!("{}", Sci(1.2431105727750418)), "1.2431105727750418");
+        assert_eq!(format!("{:>6.1}", Sci(2.0)), "   2.0");
         assert_eq!(Cell::sci(6.18, 2).markdown(), "6.18");
     }
 
