@@ -122,12 +122,11 @@ const DZETA: usize = 11;
 /// The final row of the demo's output for the true mode whose frequency starts with `truth`.
 fn final_row(stdout: &str, truth: &str) -> Vec<String> {
     let table = stdout.split("Identified modes against the truth").nth(1).expect("final table");
-    let row = table
+    table
         .lines()
         .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
         .find(|f| f.len() > TRUE_F && f[TRUE_F].starts_with(truth) && f.last().is_some_and(|s| s == "final"))
-        .unwrap_or_else(|| panic!("no final row for {truth}: {table}"));
-    row
+        .unwrap_or_else(|| panic!("no final row for {truth}: {table}"))
 }
 
 #[test]
