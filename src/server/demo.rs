@@ -330,6 +330,7 @@ async fn stream_over_websocket(
         .map(|k| scenario.channels.iter().map(|&j| trajectory.row(k)[j]).collect())
         .collect();
     let (mut sink, mut source) = client.connect(id).await?;
+    table.warming_up();
     let mut bar = ProgressBar::new(rows.len() as u64, "samples streamed");
     let pause = Duration::from_secs_f64(if speed > 0.0 { scenario.batch as f64 * ts / speed } else { 0.0 });
     for (seq, chunk) in rows.chunks(scenario.batch).enumerate() {

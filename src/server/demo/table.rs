@@ -24,8 +24,9 @@ final modes to the truth):
   true zeta   damping ratio of that true mode, a fraction
   df (%)      frequency error: 100 (f - true f) / true f, in per cent
   dzeta (pt)  damping error: 100 (zeta - true zeta), in percentage points
-  status      tracked, new, no mode yet (no oscillatory mode at this refresh),
-              final (the match of the last model), not found (no mode matches a true one)";
+  status      warming up (no model yet), tracked, new, no mode yet (no oscillatory mode
+              at this refresh), final (the match of the last model), not found (no
+              identified mode matches that true one)";
 
 /// How near in frequency (relative) a live mode must be to a true mode to be shown beside it.
 const NEAR: f64 = 0.15;
@@ -241,6 +242,12 @@ impl Table {
         self.drawn_lines = if self.live { rows.len() } else { 0 };
     }
 
+    /// Shows one row saying the model is warming up, until the first refresh replaces it
+    /// (on a terminal) or follows it.
+    pub fn warming_up(&mut self) {
+        self.show(&[Row { status: "warming up", ..Row::default() }]);
+    }
+
     /// Shows the rows of a refresh read from the server.
     pub fn update(&mut self, tracked: &Value, all: &Value) {
         let rows = self.refresh_rows(tracked, all);
@@ -273,6 +280,7 @@ mod tests {
         assert_eq!(rows.len(), 2, "the out-of-band mode is not shown");
         rows.extend(table.refresh_rows(&json!({"t": 5.0, "modes": []}), &json!({"modes": []})));
         assert_eq!(rows[2].status, "no mode yet");
+        rows.push(Row { status: "warming up", ..Row::default() });
         let header = header();
         // Every column ends where the header's does: the separators line up.
         let bars: Vec<usize> = header.match_indices('|').map(|(i, _)| i).collect();
