@@ -300,7 +300,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         }
     }
     let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
-    let mut report = final_table(&scenario.truth, &modes, !table.started());
+    let mut report = final_table(&scenario.truth, &modes, table.origin, !table.started());
     if !table.alarms.is_empty() {
         report.push_str("\nAlarms:\n");
         for line in &table.alarms {
@@ -405,14 +405,14 @@ fn served_modes(modes: &Value) -> Vec<Mode> {
 
 /// The final block: every true mode beside the tracked mode matched to it, in the live
 /// table's layout (with its header first when no refresh was shown).
-fn final_table(truth: &[TrueMode], modes: &Value, with_header: bool) -> String {
+fn final_table(truth: &[TrueMode], modes: &Value, origin: f64, with_header: bool) -> String {
     // The Van der Pol limit cycle is undamped: its identified damping may fall just below 0.
     let rule = MatchRule { min_damping: -0.05, ..MatchRule::default() };
     let identified = served_modes(modes);
     let matches = match_modes(&identified, truth, rule);
     let served = modes["modes"].as_array().cloned().unwrap_or_default();
     let no_intervals = modes["intervals_unavailable"].is_string();
-    let t = modes["t"].as_f64();
+    let t = modes["t"].as_f64().map(|t| t - origin);
     let mut out = String::new();
     if with_header {
         out.push_str(&table::header());

@@ -99,6 +99,8 @@ pub(super) async fn run(
     let id = definition["id"].as_str().unwrap_or("demo").to_owned();
     client.create_stream(&definition).await?;
     let (_sink, mut messages) = client.connect(&id).await?;
+    // Frame times are UTC: the table counts from the first frame served.
+    table.origin = f64::from(start_soc);
     table.warming_up();
 
     let last_frame = f64::from(start_soc) + (frames - 1) as f64 / 30.0;

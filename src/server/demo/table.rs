@@ -11,7 +11,7 @@ use serde_json::Value;
 const LEGEND: &str = "\
 Columns (one row per mode at every eigen refresh of the model; the last block matches the
 final modes to the truth):
-  t (s)       stream time of the refresh, in seconds
+  t (s)       stream time of the refresh, in seconds from the start of the record
   mode        id of the tracked mode; `new` for a mode seen at this refresh that is not
               tracked yet (a mode is tracked once it is seen at 3 refreshes in a row)
   f (Hz)      identified frequency, in hertz
@@ -125,6 +125,8 @@ pub(crate) struct Table {
     drawn_lines: usize,
     live: bool,
     started: bool,
+    /// The stream time of the record's start (a C37.118.2 stream's time is UTC).
+    pub origin: f64,
     /// The alarm messages so far, one line each.
     pub alarms: Vec<String>,
 }
@@ -137,6 +139,7 @@ impl Table {
             drawn_lines: 0,
             live: std::io::stdout().is_terminal(),
             started: false,
+            origin: 0.0,
             alarms: Vec::new(),
         }
     }
@@ -185,7 +188,7 @@ impl Table {
             _ if no_intervals => Some(Err(())),
             _ => None,
         };
-        let t = number(&tracked["t"]);
+        let t = number(&tracked["t"]).map(|t| t - self.origin);
         let mut rows = Vec::new();
         for m in tracked["modes"].as_array().into_iter().flatten() {
             let f = number(&m["frequency_hz"]);
