@@ -251,6 +251,10 @@ fn scenario(system: DemoSystem, which: Option<DemoScenario>, seed: u64) -> Resul
 /// Runs the demo; returns the final table.
 pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
     let scenario = scenario(args.system, args.scenario, args.seed)?;
+    if args.via == Via::C37118 {
+        // Refused before anything starts or prints.
+        served_scenario(args)?;
+    }
     let (base, local) = match &args.server {
         Some(url) => (url.clone(), None),
         None => {
@@ -276,7 +280,6 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
     let client = Client::new(&base);
     let id = scenario.definition["id"].as_str().unwrap_or("demo").to_owned();
     println!("server: {base} (dashboard: {}/), stream `{id}`", base.trim_end_matches('/'));
-    println!("{}\n", Table::legend());
     // A previous run with the same seed leaves a stream behind: start it afresh.
     let _ = client.delete_stream(&id).await;
     let mut table = Table::new(&scenario.truth);
@@ -286,16 +289,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             stream_over_websocket(&client, &scenario, &id, args.speed, &mut table).await?;
         }
         Via::C37118 => {
-            let which = match (args.system, args.scenario.unwrap_or(DemoScenario::Fault)) {
-                (DemoSystem::Ieee68, DemoScenario::Fault) => "fault",
-                (DemoSystem::Ieee68, DemoScenario::Ambient) => "ambient",
-                _ => {
-                    return Err(DemoError::Via(
-                        "PMUs serve the 68-bus fault and ambient scenarios (--system ieee68 --scenario fault|ambient)"
-                            .into(),
-                    ));
-                }
-            };
+            let which = served_scenario(args).unwrap_or("fault");
             c37118::run(&client, &scenario, which, args.speed, args.seed, &mut table).await?;
         }
     }
@@ -313,6 +307,17 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         let _ = task.await;
     }
     Ok(report)
+}
+
+/// The scenario `pmu-serve` serves for `--via c37118`, or why there is none.
+fn served_scenario(args: &DemoArgs) -> Result<&'static str, DemoError> {
+    match (args.system, args.scenario.unwrap_or(DemoScenario::Fault)) {
+        (DemoSystem::Ieee68, DemoScenario::Fault) => Ok("fault"),
+        (DemoSystem::Ieee68, DemoScenario::Ambient) => Ok("ambient"),
+        _ => Err(DemoError::Via(
+            "PMUs serve the 68-bus fault and ambient scenarios (--system ieee68 --scenario fault|ambient)".into(),
+        )),
+    }
 }
 
 /// Streams the scenario's record in batches over the stream's WebSocket, updating `table`
@@ -404,7 +409,7 @@ fn served_modes(modes: &Value) -> Vec<Mode> {
 }
 
 /// The final block: every true mode beside the tracked mode matched to it, in the live
-/// table's layout (with its header first when no refresh was shown).
+/// table's layout (with its legend and header first when no row was shown).
 fn final_table(truth: &[TrueMode], modes: &Value, origin: f64, with_header: bool) -> String {
     // The Van der Pol limit cycle is undamped: its identified damping may fall just below 0.
     let rule = MatchRule { min_damping: -0.05, ..MatchRule::default() };
@@ -415,6 +420,8 @@ fn final_table(truth: &[TrueMode], modes: &Value, origin: f64, with_header: bool
     let t = modes["t"].as_f64().map(|t| t - origin);
     let mut out = String::new();
     if with_header {
+        out.push_str(table::LEGEND);
+        out.push_str("\n\n");
         out.push_str(&table::header());
         out.push('\n');
     }

@@ -8,7 +8,7 @@ use experiments::identify::TrueMode;
 use serde_json::Value;
 
 /// What each column means, printed once before the table.
-const LEGEND: &str = "\
+pub(crate) const LEGEND: &str = "\
 Columns (one row per mode at every eigen refresh of the model; the last block matches the
 final modes to the truth):
   t (s)       stream time of the refresh, in seconds from the start of the record
@@ -144,11 +144,6 @@ impl Table {
         }
     }
 
-    /// The legend of the columns.
-    pub fn legend() -> &'static str {
-        LEGEND
-    }
-
     /// Records an alarm message of the WebSocket.
     pub fn alarm(&mut self, message: &Value) {
         let level = |v: &Value| v.as_str().unwrap_or("none").to_owned();
@@ -227,12 +222,12 @@ impl Table {
         rows
     }
 
-    /// Prints the legend's header once, then `rows` (in place of the previous refresh's
-    /// on a terminal).
+    /// Prints the legend and the header once, then `rows` (in place of the previous
+    /// refresh's on a terminal).
     pub fn show(&mut self, rows: &[Row]) {
         let mut out = std::io::stdout().lock();
         if !self.started {
-            let _ = writeln!(out, "{}", header());
+            let _ = writeln!(out, "{LEGEND}\n\n{}", header());
             self.started = true;
         }
         if self.live && self.drawn_lines > 0 {
