@@ -1,10 +1,12 @@
-//! `koopstream simulate` and `koopstream truth`: the test systems as CSV files, and their
-//! ground truth as JSON.
+//! `koopstream simulate` and `koopstream truth`: the test systems as CSV files, and the
+//! options of their ground truth (the document is `crate::truth`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::pmu_cli::{PmuArgs, PmuErrorArgs, measurement};
+/// The truth's document, built in `crate::truth`.
+pub use crate::truth::run_truth;
 use clap::{Args, ValueEnum};
 use systems::{
     DampingChange, MeasurementModel, NoiseLevel, Outliers, SimulationRequest, SpikeSize, SystemSpec, SystemsError,
@@ -98,8 +100,8 @@ pub struct SimulateArgs {
     pub output: Option<PathBuf>,
 }
 
-/// The systems with a ground truth (the ring of oscillators has none: its detuned
-/// oscillators have no closed-form modes).
+/// The systems with a ground truth (none is computed for the ring of oscillators: which of
+/// its coupled oscillations a record settles into depends on the initial state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TruthSystem {
     /// Van der Pol oscillator: the limit cycle (period, its frequency as a mode, Floquet
@@ -217,5 +219,3 @@ pub fn simulation_request(args: &SimulateArgs) -> Result<SimulationRequest, Simu
     });
     Ok(request)
 }
-
-pub use crate::truth::run_truth;
