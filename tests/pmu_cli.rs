@@ -98,13 +98,14 @@ fn truth_adds_pmu_shapes_only_when_asked() {
     let (ok, plain, stderr) = run(&["truth", "--system", "ieee68"]);
     assert!(ok, "{stderr}");
     let plain: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    let plain = &plain["modes"];
     assert!(plain[0].get("pmu_shape").is_none(), "unchanged without --measure pmu");
 
     let (ok, text, stderr) =
         run(&["truth", "--system", "ieee68", "--measure", "pmu", "--buses", "2,41", "--quantities", "va,f"]);
     assert!(ok, "{stderr}");
-    let modes: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let modes = modes.as_array().unwrap();
+    let truth: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let modes = truth["modes"].as_array().unwrap();
     assert_eq!(modes.len(), 15);
     assert_eq!(modes[0]["frequency_hz"], plain[0]["frequency_hz"]);
     let shape = modes[0]["pmu_shape"].as_array().unwrap();

@@ -92,21 +92,60 @@ fn the_demo_identifies_van_der_pol_against_the_truth() {
     let out = binary().args(["demo", "--system", "vdp", "--speed", "0"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let table = stdout.split("Identified modes against the truth:").nth(1).expect("final table");
-    let row = table.lines().find(|l| l.trim_start().starts_with("0.1501")).expect("the limit-cycle row");
-    let fields: Vec<&str> = row.split_whitespace().collect();
-    let identified: f64 = fields[3].parse().unwrap();
+    let fields = final_row(&stdout, "0.1501");
+    let identified: f64 = fields[F].parse().unwrap();
     // 0.5 % of the limit-cycle frequency is out of reach with sigma = 0.05 noise on 1200
     // samples (measured 1.2 %); 3 % is what the demo reliably shows.
-    assert!((identified / 0.150_076 - 1.0).abs() < 0.03, "{row}");
+    assert!((identified / 0.150_076 - 1.0).abs() < 0.03, "{fields:?}");
+
+    // One table: the legend once, the server's dashboard, then every line from the header to
+    // the last row with the header's columns, from the first eigen refresh on.
+    assert_eq!(stdout.matches("dzeta (pt)  damping error").count(), 1, "{stdout}");
+    assert!(stdout.contains("(dashboard: http://127.0.0.1:"), "{stdout}");
+    let rows = table_rows(&stdout);
+    assert!(rows[0].ends_with("| warming up"), "{}", rows[0]);
+    assert!(
+        rows[1].ends_with("| new") || rows[1].ends_with("| tracked"),
+        "modes from the first refresh on: {}",
+        rows[1]
+    );
+}
+
+/// The demo's rows after its header, each checked to have the header's columns.
+fn table_rows(stdout: &str) -> Vec<&str> {
+    let header = stdout.lines().find(|l| l.ends_with("dzeta (pt) | status")).expect("the header");
+    let bars: Vec<usize> = header.match_indices('|').map(|(i, _)| i).collect();
+    let rows: Vec<&str> = stdout.lines().skip_while(|l| *l != header).skip(1).filter(|l| l.contains('|')).collect();
+    assert!(rows.len() > 3, "{stdout}");
+    for row in &rows {
+        assert_eq!(row.match_indices('|').map(|(i, _)| i).collect::<Vec<_>>(), bars, "{row}\n{header}");
+    }
+    rows
+}
+
+/// Columns of a demo row split on whitespace: identified frequency, true frequency, df,
+/// dzeta and the status.
+const F: usize = 2;
+const TRUE_F: usize = 8;
+const DF: usize = 10;
+const DZETA: usize = 11;
+
+/// The final row of the demo's output for the true mode whose frequency starts with `truth`.
+fn final_row(stdout: &str, truth: &str) -> Vec<String> {
+    let table = stdout.split("Identified modes against the truth").nth(1).expect("final table");
+    table
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|f| f.len() > TRUE_F && f[TRUE_F].starts_with(truth) && f.last().is_some_and(|s| s == "final"))
+        .unwrap_or_else(|| panic!("no final row for {truth}: {table}"))
 }
 
 #[test]
 fn damping_scale_drives_the_ieee68_simulation_and_its_truth() {
     let out = binary().args(["truth", "--system", "ieee68", "--damping-scale", "0.1"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let modes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let first = &modes[0];
+    let truth: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &truth["modes"][0];
     assert!((first["frequency_hz"].as_f64().unwrap() - 0.383).abs() < 0.01, "{first}");
     let zeta = first["damping_ratio"].as_f64().unwrap();
     assert!((0.008..0.016).contains(&zeta), "a tenth of the damping: {zeta}");
@@ -131,14 +170,14 @@ fn the_demo_runs_the_chain_from_simulated_pmus_over_c37118() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("pmu-serve: 901 frames of 12 PMUs"), "{stdout}");
-    let table = stdout.split("Identified modes against the truth:").nth(1).expect("final table");
+    // Times count from the first frame, not from 1970: the columns stay as wide as the header's.
+    table_rows(&stdout);
     // The two modes above 1 % of the ring-down's energy (EXPERIMENTS.md), within the ring-down
     // bar of 2 % and 2 points: the chain over C37.118.2 keeps what the preset finds.
     for truth in ["0.3738", "0.5950"] {
-        let row = table.lines().find(|l| l.trim_start().starts_with(truth)).expect("the inter-area row");
-        let fields: Vec<&str> = row.split_whitespace().collect();
-        let (df, dzeta): (f64, f64) = (fields[6].parse().unwrap(), fields[7].parse().unwrap());
-        assert!(df.abs() < 2.0 && dzeta.abs() < 2.0, "{row}");
+        let fields = final_row(&stdout, truth);
+        let (df, dzeta): (f64, f64) = (fields[DF].parse().unwrap(), fields[DZETA].parse().unwrap());
+        assert!(df.abs() < 2.0 && dzeta.abs() < 2.0, "{fields:?}");
     }
 
     let out = binary().args(["demo", "--system", "vdp", "--via", "c37118"]).output().unwrap();

@@ -3,7 +3,6 @@
 //! against the truth, live in the terminal from the first refresh on, with the alarms as
 //! they are raised; the final table matches the same tracked modes to the truth.
 
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -108,6 +107,9 @@ pub enum DemoError {
 }
 
 mod c37118;
+mod table;
+
+use table::{Row, Table};
 
 struct Scenario {
     definition: Value,
@@ -249,6 +251,10 @@ fn scenario(system: DemoSystem, which: Option<DemoScenario>, seed: u64) -> Resul
 /// Runs the demo; returns the final table.
 pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
     let scenario = scenario(args.system, args.scenario, args.seed)?;
+    if args.via == Via::C37118 {
+        // Refused before anything starts or prints.
+        served_scenario(args)?;
+    }
     let (base, local) = match &args.server {
         Some(url) => (url.clone(), None),
         None => {
@@ -273,6 +279,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
     };
     let client = Client::new(&base);
     let id = scenario.definition["id"].as_str().unwrap_or("demo").to_owned();
+    println!("server: {base} (dashboard: {}/), stream `{id}`", base.trim_end_matches('/'));
     // A previous run with the same seed leaves a stream behind: start it afresh.
     let _ = client.delete_stream(&id).await;
     let mut table = Table::new(&scenario.truth);
@@ -282,21 +289,12 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             stream_over_websocket(&client, &scenario, &id, args.speed, &mut table).await?;
         }
         Via::C37118 => {
-            let which = match (args.system, args.scenario.unwrap_or(DemoScenario::Fault)) {
-                (DemoSystem::Ieee68, DemoScenario::Fault) => "fault",
-                (DemoSystem::Ieee68, DemoScenario::Ambient) => "ambient",
-                _ => {
-                    return Err(DemoError::Via(
-                        "PMUs serve the 68-bus fault and ambient scenarios (--system ieee68 --scenario fault|ambient)"
-                            .into(),
-                    ));
-                }
-            };
+            let which = served_scenario(args).unwrap_or("fault");
             c37118::run(&client, &scenario, which, args.speed, args.seed, &mut table).await?;
         }
     }
     let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
-    let mut report = final_table(&scenario.truth, &modes);
+    let mut report = final_table(&scenario.truth, &modes, table.origin, !table.started());
     if !table.alarms.is_empty() {
         report.push_str("\nAlarms:\n");
         for line in &table.alarms {
@@ -309,6 +307,17 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         let _ = task.await;
     }
     Ok(report)
+}
+
+/// The scenario `pmu-serve` serves for `--via c37118`, or why there is none.
+fn served_scenario(args: &DemoArgs) -> Result<&'static str, DemoError> {
+    match (args.system, args.scenario.unwrap_or(DemoScenario::Fault)) {
+        (DemoSystem::Ieee68, DemoScenario::Fault) => Ok("fault"),
+        (DemoSystem::Ieee68, DemoScenario::Ambient) => Ok("ambient"),
+        _ => Err(DemoError::Via(
+            "PMUs serve the 68-bus fault and ambient scenarios (--system ieee68 --scenario fault|ambient)".into(),
+        )),
+    }
 }
 
 /// Streams the scenario's record in batches over the stream's WebSocket, updating `table`
@@ -326,6 +335,7 @@ async fn stream_over_websocket(
         .map(|k| scenario.channels.iter().map(|&j| trajectory.row(k)[j]).collect())
         .collect();
     let (mut sink, mut source) = client.connect(id).await?;
+    table.warming_up();
     let mut bar = ProgressBar::new(rows.len() as u64, "samples streamed");
     let pause = Duration::from_secs_f64(if speed > 0.0 { scenario.batch as f64 * ts / speed } else { 0.0 });
     for (seq, chunk) in rows.chunks(scenario.batch).enumerate() {
@@ -336,10 +346,7 @@ async fn stream_over_websocket(
             let message = next_message(&mut source).await.ok_or(DemoError::Closed)?;
             match message["type"].as_str() {
                 Some("ack") => break,
-                Some("summary") => {
-                    let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
-                    table.update(&message, &modes);
-                }
+                Some("summary") => refresh(client, id, table).await?,
                 Some("alarm") => table.alarm(&message),
                 Some("error") => {
                     return Err(DemoError::Client(ClientError::Status {
@@ -360,93 +367,12 @@ async fn stream_over_websocket(
     Ok(())
 }
 
-/// The live view: the tracked modes of the latest refresh, each beside the true mode it is
-/// nearest to, and the alarms so far.
-struct Table {
-    truth: Vec<TrueMode>,
-    drawn_lines: usize,
-    live: bool,
-    alarms: Vec<String>,
-}
-
-impl Table {
-    fn new(truth: &[TrueMode]) -> Self {
-        Self { truth: truth.to_vec(), drawn_lines: 0, live: std::io::stdout().is_terminal(), alarms: Vec::new() }
-    }
-
-    fn alarm(&mut self, message: &Value) {
-        let level = |v: &Value| v.as_str().unwrap_or("none").to_owned();
-        let reading = &message["reading"];
-        self.alarms.push(format!(
-            "t = {:>7.1} s: mode {} {} -> {} ({:.4} Hz, damping {:.4} in [{:.4}, {:.4}])",
-            message["t"].as_f64().unwrap_or(f64::NAN),
-            message["mode"],
-            level(&message["from"]),
-            level(&message["to"]),
-            reading["frequency_hz"].as_f64().unwrap_or(f64::NAN),
-            reading["damping_ratio"].as_f64().unwrap_or(f64::NAN),
-            reading["damping_ci95"][0].as_f64().unwrap_or(f64::NAN),
-            reading["damping_ci95"][1].as_f64().unwrap_or(f64::NAN),
-        ));
-    }
-
-    fn update(&mut self, summary: &Value, modes: &Value) {
-        let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-        let mut lines = vec![format!(
-            "model version {}, {} samples, stream time {:.1} s",
-            summary["version"],
-            summary["samples_accepted"],
-            number(&modes["t"])
-        )];
-        if let Some(why) = modes["intervals_unavailable"].as_str() {
-            lines.push(format!("no damping intervals: {why}"));
-        }
-        lines.push(format!(
-            "{:>4} {:>9} {:>8} {:>17} {:>7} {:>8} | {:>9} {:>8}",
-            "id", "f (Hz)", "zeta", "zeta 95 %", "energy", "alarm", "true f", "true zeta"
-        ));
-        let tracked = modes["modes"].as_array().cloned().unwrap_or_default();
-        if tracked.is_empty() {
-            lines.push("  (no tracked mode yet: a mode is reported after three consecutive refreshes)".into());
-        }
-        for m in &tracked {
-            let f = number(&m["frequency_hz"]);
-            let interval = match m["damping_ci95"].as_array() {
-                Some(ci) => format!("[{:.4}, {:.4}]", number(&ci[0]), number(&ci[1])),
-                None => "-".into(),
-            };
-            let truth = self
-                .truth
-                .iter()
-                .filter(|t| (f / t.frequency_hz - 1.0).abs() < 0.15)
-                .min_by(|a, b| (a.frequency_hz - f).abs().total_cmp(&(b.frequency_hz - f).abs()))
-                .map_or_else(
-                    || format!("{:>9} {:>8}", "-", "-"),
-                    |t| format!("{:>9.4} {:>8.4}", t.frequency_hz, t.damping_ratio),
-                );
-            lines.push(format!(
-                "{:>4} {:>9.4} {:>8.4} {:>17} {:>7.3} {:>8} | {truth}",
-                m["id"].as_u64().unwrap_or_default(),
-                f,
-                number(&m["damping_ratio"]),
-                interval,
-                number(&m["energy"]),
-                m["alarm"].as_str().unwrap_or("-"),
-            ));
-        }
-        for alarm in self.alarms.iter().rev().take(4).rev() {
-            lines.push(format!("  alarm {alarm}"));
-        }
-        let mut out = std::io::stdout().lock();
-        if self.live && self.drawn_lines > 0 {
-            let _ = write!(out, "\x1b[{}A\x1b[J", self.drawn_lines);
-        }
-        for line in &lines {
-            let _ = writeln!(out, "{line}");
-        }
-        let _ = out.flush();
-        self.drawn_lines = if self.live { lines.len() } else { 0 };
-    }
+/// Shows the modes of a refresh: the tracked ones and those not tracked yet.
+async fn refresh(client: &Client, id: &str, table: &mut Table) -> Result<(), DemoError> {
+    let tracked = client.get(&format!("/v1/streams/{id}/modes")).await?;
+    let all = client.get(&format!("/v1/streams/{id}/modes?all=true")).await?;
+    table.update(&tracked, &all);
+    Ok(())
 }
 
 /// Reads the served tracked modes back into the estimator's mode type, for matching.
@@ -482,27 +408,52 @@ fn served_modes(modes: &Value) -> Vec<Mode> {
         .unwrap_or_default()
 }
 
-fn final_table(truth: &[TrueMode], modes: &Value) -> String {
+/// The final block: every true mode beside the tracked mode matched to it, in the live
+/// table's layout (with its legend and header first when no row was shown).
+fn final_table(truth: &[TrueMode], modes: &Value, origin: f64, with_header: bool) -> String {
     // The Van der Pol limit cycle is undamped: its identified damping may fall just below 0.
     let rule = MatchRule { min_damping: -0.05, ..MatchRule::default() };
     let identified = served_modes(modes);
     let matches = match_modes(&identified, truth, rule);
-    let mut out = format!(
-        "{:>12} {:>10} | {:>12} {:>10} | {:>8} {:>9}\n",
-        "true f (Hz)", "true zeta", "ident. f", "ident. zeta", "df (%)", "dzeta (pt)"
-    );
-    for (t, m) in truth.iter().zip(matches) {
-        let row = match m {
-            Some(m) => format!(
-                "{:>12.4} {:>10.4} | {:>8.3} {:>9.2}",
-                m.frequency_hz,
-                m.damping_ratio,
-                100.0 * m.frequency_error(t),
-                m.damping_error_points(t)
-            ),
-            None => format!("{:>12} {:>10} | {:>8} {:>9}", "not found", "", "", ""),
+    let served = modes["modes"].as_array().cloned().unwrap_or_default();
+    let no_intervals = modes["intervals_unavailable"].is_string();
+    let t = modes["t"].as_f64().map(|t| t - origin);
+    let mut out = String::new();
+    if with_header {
+        out.push_str(table::LEGEND);
+        out.push_str("\n\n");
+        out.push_str(&table::header());
+        out.push('\n');
+    }
+    for (truth, matched) in truth.iter().zip(matches) {
+        let row = match matched {
+            Some(m) => {
+                // The matched mode is one of the served ones, found again by its frequency.
+                let served = served.iter().find(|s| s["frequency_hz"].as_f64() == Some(m.frequency_hz));
+                let field = |name: &str| served.and_then(|s| s[name].as_f64());
+                let interval = match served.and_then(|s| s["damping_ci95"].as_array()) {
+                    Some(ci) if ci.len() == 2 => {
+                        Some(Ok([ci[0].as_f64().unwrap_or(f64::NAN), ci[1].as_f64().unwrap_or(f64::NAN)]))
+                    }
+                    _ if no_intervals => Some(Err(())),
+                    _ => None,
+                };
+                Row {
+                    t,
+                    mode: served.and_then(|s| s["id"].as_u64()).map(|id| id.to_string()).unwrap_or_default(),
+                    frequency_hz: Some(m.frequency_hz),
+                    damping_ratio: Some(m.damping_ratio),
+                    interval,
+                    energy: field("energy"),
+                    alarm: served.and_then(|s| s["alarm"].as_str()).unwrap_or("none").to_owned(),
+                    truth: Some(truth.clone()),
+                    status: "final",
+                }
+            }
+            None => Row { t, truth: Some(truth.clone()), status: "not found", ..Row::default() },
         };
-        out.push_str(&format!("{:>12.4} {:>10.4} | {row}\n", t.frequency_hz, t.damping_ratio));
+        out.push_str(&table::format_row(&row));
+        out.push('\n');
     }
     out
 }

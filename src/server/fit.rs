@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use koopman::{ConfigError, Estimator, Progress, SampleError};
 
@@ -82,6 +82,95 @@ pub enum FitError {
     /// The model could not be documented.
     #[error(transparent)]
     Model(#[from] ModelDocError),
+    /// No `--dt`, and the `t` column does not give a sample time.
+    #[error("{path}: no sample time: {reason}; give it with --dt")]
+    SampleTime {
+        /// The path.
+        path: PathBuf,
+        /// Why the `t` column does not give one.
+        reason: String,
+    },
+}
+
+/// How far a step of the `t` column may stray from the median step, as a fraction of it,
+/// when the sample time is taken from the column: 10 % admits time-stamp jitter of a few
+/// per cent of a period and still refuses a file sampled at two rates.
+pub const DT_TOLERANCE: f64 = 0.1;
+
+/// A step of at least this many median steps is a gap in the record (it breaks the chain
+/// of pairs, as a jump of more than 1.5 dt does with `--dt`), not an irregular step.
+const GAP_STEPS: f64 = 1.5;
+
+/// The sample time of a file without `--dt`: the median difference of its `t` column.
+/// Refused when there is no `t` column or fewer than two rows, when `t` does not increase
+/// from row to row, or when a step is neither within [`DT_TOLERANCE`] of the median nor a
+/// gap of at least 1.5 median steps. The median is kept to 9 significant digits.
+pub fn sample_time(path: &Path, channels: Option<&[String]>, inputs: &[String]) -> Result<f64, FitError> {
+    let file = File::open(path).map_err(|source| FitError::Open { path: path.to_path_buf(), source })?;
+    sample_time_of(BufReader::new(file), path, channels, inputs)
+}
+
+/// [`sample_time`] over any buffered reader (`path` names it in errors).
+pub fn sample_time_of(
+    reader: impl BufRead,
+    path: &Path,
+    channels: Option<&[String]>,
+    inputs: &[String],
+) -> Result<f64, FitError> {
+    let refuse = |reason: String| FitError::SampleTime { path: path.to_path_buf(), reason };
+    let csv = |source| FitError::Csv { path: path.to_path_buf(), source };
+    let mut samples = SampleReader::new(reader, channels, inputs).map_err(csv)?;
+    let mut row = Row::default();
+    // (line, step) of every row after the first.
+    let mut steps: Vec<(u64, f64)> = Vec::new();
+    let mut last: Option<f64> = None;
+    while samples.next_row(&mut row).map_err(csv)? {
+        let line = samples.line_number();
+        let Some(t) = row.t else {
+            return Err(refuse("the file has no `t` column".into()));
+        };
+        if !t.is_finite() {
+            return Err(FitError::MissingTime { path: path.to_path_buf(), line });
+        }
+        if let Some(previous) = last {
+            if t <= previous {
+                return Err(refuse(format!("`t` does not increase at line {line} ({t} after {previous})")));
+            }
+            steps.push((line, t - previous));
+        }
+        last = Some(t);
+    }
+    if steps.is_empty() {
+        return Err(refuse("fewer than two rows with a time".into()));
+    }
+    let mut sorted: Vec<f64> = steps.iter().map(|(_, step)| *step).collect();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 1 { sorted[middle] } else { 0.5 * (sorted[middle - 1] + sorted[middle]) };
+    for &(line, step) in &steps {
+        let off = step / median - 1.0;
+        if off.abs() > DT_TOLERANCE && step < GAP_STEPS * median {
+            return Err(refuse(format!(
+                "`t` is irregular: the step to line {line} is {step} s, {:.0} % off the median step {median} s \
+                 (the tolerance is {:.0} %, and a gap is at least {GAP_STEPS} steps)",
+                100.0 * off.abs(),
+                100.0 * DT_TOLERANCE
+            )));
+        }
+    }
+    // Differences of decimal time stamps carry rounding (0.09999999999999432 for 0.1):
+    // the period is kept to the digits a written time stamp resolves.
+    Ok(significant(median, DT_DIGITS))
+}
+
+/// The significant digits the sample time taken from `t` keeps: time stamps written by
+/// `simulate` resolve 1e-9 of a period, and a step between two of them no better.
+const DT_DIGITS: usize = 9;
+
+/// `value` rounded to `digits` significant decimal digits (the nearest `f64`).
+fn significant(value: f64, digits: usize) -> f64 {
+    let decimals = digits.saturating_sub(1);
+    format!("{value:.decimals$e}").parse().unwrap_or(value)
 }
 
 /// What the fit saw, besides the model.
@@ -143,7 +232,7 @@ pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Resu
                     report.out_of_order += 1;
                     continue;
                 }
-                if t - previous > 1.5 * options.dt {
+                if t - previous > GAP_STEPS * options.dt {
                     report.time_gaps += 1;
                     estimator.break_chain();
                 }
@@ -183,5 +272,38 @@ fn describe(progress: Progress) -> String {
             "the Gram matrix is singular: more pairs than observables are needed with mu = 0".into()
         }
         Progress::Ready => "ready".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt_of(text: &str) -> Result<f64, FitError> {
+        sample_time_of(text.as_bytes(), Path::new("x.csv"), None, &[])
+    }
+
+    #[test]
+    fn the_sample_time_is_the_median_step_of_t() {
+        assert_eq!(dt_of("t,x\n0,1\n0.1,2\n0.2,3\n0.30000000000000004,4\n").unwrap(), 0.1);
+        assert_eq!(dt_of("t,x\n100.1,1\n100.2,2\n100.3,3\n").unwrap(), 0.1, "not 0.09999999999999432");
+        assert_eq!(significant(1.0 / 30.0, 9), 0.0333333333);
+        // Jitter within the tolerance and a gap are both allowed.
+        let dt = dt_of("t,x\n0,1\n0.105,2\n0.2,3\n0.3,1\n0.9,2\n1.0,3\n").unwrap();
+        assert!((dt - 0.1).abs() < 1e-12, "{dt}");
+    }
+
+    #[test]
+    fn a_t_column_that_gives_no_sample_time_is_refused() {
+        let refused = [
+            ("x\n1\n2\n", "has no `t` column"),
+            ("t,x\n0,1\n", "fewer than two rows"),
+            ("t,x\n0,1\n0.1,2\n0.1,3\n", "`t` does not increase at line 4"),
+            ("t,x\n0,1\n0.1,2\n0.2,3\n0.33,4\n0.43,5\n", "the step to line 5 is 0.13"),
+        ];
+        for (text, expected) in refused {
+            let message = dt_of(text).unwrap_err().to_string();
+            assert!(message.contains(expected) && message.contains("--dt"), "{message}");
+        }
     }
 }

@@ -24,5 +24,6 @@ pub mod simulate_cli;
 pub use store;
 pub mod telemetry;
 pub mod tls;
+pub mod truth;
 /// The wire formats (crate `wire`): bodies into domain batches, documents, protobuf.
 pub use wire;

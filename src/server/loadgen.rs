@@ -48,7 +48,7 @@ pub enum Encoding {
 /// Options of `koopstream loadgen`.
 #[derive(Debug, Clone, Args)]
 pub struct LoadgenArgs {
-    /// A running server (default: start one in this process).
+    /// A running server (default: start one in this process on a free loopback port).
     #[arg(long)]
     pub server: Option<String>,
     /// Number of streams.
@@ -73,7 +73,8 @@ pub struct LoadgenArgs {
     #[arg(long, value_enum, default_value_t = Encoding::Json)]
     pub encoding: Encoding,
     /// Double the number of streams until p99 latency exceeds this many milliseconds or
-    /// the offered rate is not sustained; report the largest that passed.
+    /// the offered rate is not sustained; report the largest that passed (default: no
+    /// sweep, one run at --streams).
     #[arg(long)]
     pub sweep_p99_ms: Option<f64>,
 }

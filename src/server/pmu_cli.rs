@@ -39,7 +39,7 @@ pub struct PmuArgs {
     /// PMU quantities per bus, comma-separated from vm, va, f, rocof (default: vm,va,f).
     #[arg(long)]
     pub quantities: Option<String>,
-    /// Voltage angles are relative to this bus (default 65, G13's terminal, angle 0 in the
+    /// Voltage angles are relative to this bus (default 65: G13's terminal, angle 0 in the
     /// power flow); its own angle column is omitted.
     #[arg(long)]
     pub reference_bus: Option<usize>,
@@ -57,7 +57,7 @@ pub struct PmuErrorArgs {
     /// PMU ROCOF error limit in Hz/s, met by 99 % of samples (default 0.01).
     #[arg(long)]
     pub rfe: Option<f64>,
-    /// PMU measurement errors on (default) or off (clean PMUs; --snr/--sigma still apply).
+    /// PMU measurement errors on or off (default on; off: clean PMUs, --snr/--sigma still apply).
     #[arg(long, value_enum, conflicts_with_all = ["tve", "fe", "rfe"])]
     pub pmu_noise: Option<OnOff>,
 }

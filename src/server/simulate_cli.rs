@@ -1,15 +1,16 @@
-//! `koopstream simulate` and `koopstream truth`: the test systems as CSV files, and their
-//! ground truth as JSON.
+//! `koopstream simulate` and `koopstream truth`: the test systems as CSV files, and the
+//! options of their ground truth (the document is `crate::truth`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::pmu_cli::{PmuArgs, PmuErrorArgs, ShapeEntry, measurement, shape_entries};
+use crate::pmu_cli::{PmuArgs, PmuErrorArgs, measurement};
+/// The truth's document, built in `crate::truth`.
+pub use crate::truth::run_truth;
 use clap::{Args, ValueEnum};
-use serde::Serialize;
 use systems::{
-    DampingChange, MeasurementModel, Network, NoiseLevel, Outliers, SimulationRequest, SpikeSize, SystemSpec,
-    SystemsError, simulate,
+    DampingChange, MeasurementModel, NoiseLevel, Outliers, SimulationRequest, SpikeSize, SystemSpec, SystemsError,
+    simulate,
 };
 
 /// The simulated systems.
@@ -52,19 +53,21 @@ pub struct SimulateArgs {
     /// Which system.
     #[arg(long, value_enum)]
     pub system: SystemName,
-    /// IEEE 68-bus scenario.
+    /// IEEE 68-bus scenario (default: fault).
     #[arg(long, value_enum)]
     pub scenario: Option<ScenarioName>,
-    /// Duration in seconds (iterates for the Henon map).
+    /// Duration in seconds, iterates for the Henon map (default: 30 s for vdp and
+    /// vdp-ring, 20 s for ieee68, 1000 iterates for henon).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Sampling rate in Hz.
+    /// Sampling rate in Hz (default: 10 Hz for vdp and vdp-ring, 60 Hz for ieee68; the
+    /// Henon map records every iterate).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Measurement noise standard deviation (all channels).
+    /// Measurement noise standard deviation, all channels (default: no noise).
     #[arg(long, conflicts_with = "snr")]
     pub sigma: Option<f64>,
-    /// Measurement noise as signal-to-noise ratio in dB per channel.
+    /// Measurement noise as signal-to-noise ratio in dB per channel (default: no noise).
     #[arg(long)]
     pub snr: Option<f64>,
     /// Probability that a value is lost (written as NaN).
@@ -76,10 +79,11 @@ pub struct SimulateArgs {
     /// Standard deviation of time-stamp jitter in seconds.
     #[arg(long, default_value_t = 0.0)]
     pub jitter: f64,
-    /// IEEE 68-bus: multiply every machine's damping coefficient by this (1: as published).
+    /// IEEE 68-bus: multiply every machine's damping coefficient by this (default 1: as
+    /// published).
     #[arg(long)]
     pub damping_scale: Option<f64>,
-    /// IEEE 68-bus: apply --damping-scale from this time (s) on instead of from the start.
+    /// IEEE 68-bus: apply --damping-scale from this time (s) on (default: from the start).
     #[arg(long, requires = "damping_scale")]
     pub damping_change_at: Option<f64>,
     /// Seed of the initial state, process noise and measurement noise.
@@ -91,18 +95,44 @@ pub struct SimulateArgs {
     /// PMU error budget.
     #[command(flatten)]
     pub pmu_errors: PmuErrorArgs,
-    /// Write the CSV here instead of standard output.
+    /// Write the CSV here (default: standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+/// The systems with a ground truth (none is computed for the ring of oscillators: which of
+/// its coupled oscillations a record settles into depends on the initial state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TruthSystem {
+    /// Van der Pol oscillator: the limit cycle (period, its frequency as a mode, Floquet
+    /// exponent, amplitude).
+    Vdp,
+    /// Henon map: Jacobian determinant, Lyapunov exponent, attractor extent (a chaotic map
+    /// has no oscillatory modes).
+    Henon,
+    /// IEEE 68-bus system: the oscillatory modes of its linearisation, the four inter-area
+    /// modes marked.
+    Ieee68,
+}
+
+impl TruthSystem {
+    /// The same system among the simulated ones.
+    pub fn system(self) -> SystemName {
+        match self {
+            TruthSystem::Vdp => SystemName::Vdp,
+            TruthSystem::Henon => SystemName::Henon,
+            TruthSystem::Ieee68 => SystemName::Ieee68,
+        }
+    }
 }
 
 /// Options of `koopstream truth`.
 #[derive(Debug, Args)]
 pub struct TruthArgs {
-    /// Which system (vdp, henon or ieee68).
+    /// Which system.
     #[arg(long, value_enum)]
-    pub system: SystemName,
-    /// IEEE 68-bus network: before the fault or after line 28-29 is opened.
+    pub system: TruthSystem,
+    /// IEEE 68-bus network: before the fault (pre) or after line 28-29 is opened (post).
     #[arg(long, default_value = "pre", value_parser = ["pre", "post"])]
     pub network: String,
     /// Van der Pol parameter.
@@ -137,9 +167,6 @@ pub enum SimulateError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The system has no ground truth of that kind.
-    #[error("no ground truth for `{0}` (use vdp, henon or ieee68)")]
-    NoTruth(&'static str),
 }
 
 /// Runs a simulation and writes its CSV to `out`.
@@ -191,89 +218,4 @@ pub fn simulation_request(args: &SimulateArgs) -> Result<SimulationRequest, Simu
         timestamp_jitter: args.jitter,
     });
     Ok(request)
-}
-
-#[derive(Serialize)]
-struct ModeTruth {
-    frequency_hz: f64,
-    damping_ratio: f64,
-    re: f64,
-    im: f64,
-    /// Only with `--measure pmu`, so the document is unchanged without it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pmu_shape: Option<Vec<ShapeEntry>>,
-}
-
-impl ModeTruth {
-    fn new(m: systems::truth::Mode, pmu_shape: Option<Vec<ShapeEntry>>) -> Self {
-        Self { frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio, re: m.re, im: m.im, pmu_shape }
-    }
-}
-
-#[derive(Serialize)]
-struct LimitCycleTruth {
-    mu: f64,
-    period_s: f64,
-    frequency_rad_per_s: f64,
-    floquet_exponent_per_s: f64,
-    amplitude: f64,
-}
-
-#[derive(Serialize)]
-struct HenonTruth {
-    a: f64,
-    b: f64,
-    jacobian_determinant: f64,
-    lyapunov_exponent: f64,
-    x_range: [f64; 2],
-    y_range: [f64; 2],
-}
-
-/// The ground truth of a system as JSON.
-pub fn run_truth(args: &TruthArgs) -> Result<String, SimulateError> {
-    if args.system != SystemName::Ieee68 {
-        // Refuses PMU options on the other systems, whose truth has no buses.
-        args.pmu.layout(args.system)?;
-    }
-    let json = match args.system {
-        SystemName::Ieee68 => {
-            let network = Network::from_name(&args.network)?;
-            let modes: Vec<ModeTruth> = match args.pmu.layout(args.system)? {
-                None => systems::truth::ieee68_linearisation_scaled(network, args.damping_scale)?
-                    .modes
-                    .into_iter()
-                    .map(|m| ModeTruth::new(m, None))
-                    .collect(),
-                Some(layout) => systems::truth::ieee68_pmu_mode_shapes(network, args.damping_scale, &layout)?
-                    .into_iter()
-                    .map(|s| ModeTruth::new(s.mode, Some(shape_entries(&s.shape))))
-                    .collect(),
-            };
-            serde_json::to_string_pretty(&modes)?
-        }
-        SystemName::Vdp => {
-            let cycle = systems::truth::vdp_limit_cycle(args.mu)?;
-            serde_json::to_string_pretty(&LimitCycleTruth {
-                mu: args.mu,
-                period_s: cycle.period,
-                frequency_rad_per_s: std::f64::consts::TAU / cycle.period,
-                floquet_exponent_per_s: cycle.floquet_exponent,
-                amplitude: cycle.amplitude,
-            })?
-        }
-        SystemName::Henon => {
-            let params = systems::HenonParams::default();
-            let attractor = systems::truth::henon_attractor(&params)?;
-            serde_json::to_string_pretty(&HenonTruth {
-                a: params.a,
-                b: params.b,
-                jacobian_determinant: attractor.jacobian_determinant,
-                lyapunov_exponent: attractor.lyapunov_exponent,
-                x_range: [attractor.x_range.0, attractor.x_range.1],
-                y_range: [attractor.y_range.0, attractor.y_range.1],
-            })?
-        }
-        SystemName::VdpRing => return Err(SimulateError::NoTruth("vdp-ring")),
-    };
-    Ok(json)
 }

@@ -10,7 +10,7 @@ use systems::{MeasurementModel, NoiseLevel, SimulationRequest, SystemSpec, VanDe
 
 use super::fitting::{self, Chains};
 use super::plots::{Axes, Legend, Marker, Plot, Series};
-use super::report::{Cell, Section, Table};
+use super::report::{Cell, Sci, Section, Table};
 use super::{ExperimentError, Scale};
 
 /// Which dictionary and data the cost is measured on.
@@ -150,25 +150,25 @@ pub fn experiment(scale: Scale, systems: &[CostSystem]) -> Result<Section, Exper
         series.push(Series::new(&label("one update"), at(|p| p.update_s), Marker::Line, 2 * k + 2));
         if let (Some(first), Some(last)) = (points.first(), points.last()) {
             headline.push(format!(
-                "{} (N' = {n_regressor}): update {:.1} µs, refit {:.2e} s at M = {} ({:.0e} updates)",
+                "{} (N' = {n_regressor}): update {:.1} µs, refit {:.2} s at M = {} ({:.0} updates)",
                 system.name(),
                 last.update_s * 1e6,
-                last.refit_s,
+                Sci(last.refit_s),
                 last.pairs,
-                last.refit_s / last.update_s
+                Sci(last.refit_s / last.update_s)
             ));
             section.findings.push(format!(
-                "{} (N' = {n_regressor}): one update costs {:.1} to {:.1} µs whatever M, a refit {:.2e} s at M = {} \
-                 growing to {:.2e} s at M = {}; refitting after every sample would cost {:.0e} times one update at the \
+                "{} (N' = {n_regressor}): one update costs {:.1} to {:.1} µs whatever M, a refit {:.2} s at M = {} \
+                 growing to {:.2} s at M = {}; refitting after every sample would cost {:.0} times one update at the \
                  largest M.",
                 system.name(),
                 points.iter().map(|p| p.update_s).fold(f64::INFINITY, f64::min) * 1e6,
                 points.iter().map(|p| p.update_s).fold(0.0, f64::max) * 1e6,
-                first.refit_s,
+                Sci(first.refit_s),
                 first.pairs,
-                last.refit_s,
+                Sci(last.refit_s),
                 last.pairs,
-                last.refit_s / last.update_s
+                Sci(last.refit_s / last.update_s)
             ));
         }
     }

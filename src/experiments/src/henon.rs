@@ -7,7 +7,7 @@ use koopman::{DictionarySpec, EstimatorConfig, LinearModel, PredictionMode, Regu
 use systems::{HenonParams, MeasurementModel, NoiseLevel, SimulationRequest, SystemSpec, simulate};
 
 use super::fitting::{self, Chains, PredictionPlan, finite_mean};
-use super::report::{Cell, OnlineBatch, Section, Table};
+use super::report::{Cell, OnlineBatch, Sci, Section, Table};
 use super::{ExperimentError, Scale};
 
 /// Seed of the clean held-out orbit.
@@ -215,12 +215,13 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
         let (ra, ea, ia) = ((mean(0, 0) - 1.4).abs(), (mean(1, 0) - 1.4).abs(), (mean(3, 0) - 1.4).abs());
         let (r1, e1, r3, e3) = (mean(0, 4), mean(1, 4), mean(0, 5), mean(1, 5));
         let verdict = verdict([r1, r3], [e1, e3]);
+        let (r1, e1, r3, e3) = (Sci(r1), Sci(e1), Sci(r3), Sci(e3));
         section.findings.push(format!(
-            "sigma = {sigma}: {verdict} (one-step {r1:.2e} vs {e1:.2e}, 3-step {r3:.2e} vs {e3:.2e}); |a - 1.4| = \
-             {ra:.4} (robust) vs {ea:.4} (EDMD) vs {ia:.4} (instrumental variables; one-step {:.2e}, 3-step \
-             {:.2e}).",
-            mean(3, 4),
-            mean(3, 5)
+            "sigma = {sigma}: {verdict} (one-step {r1:.2} vs {e1:.2}, 3-step {r3:.2} vs {e3:.2}); |a - 1.4| = \
+             {ra:.4} (robust) vs {ea:.4} (EDMD) vs {ia:.4} (instrumental variables; one-step {:.2}, 3-step \
+             {:.2}).",
+            Sci(mean(3, 4)),
+            Sci(mean(3, 5))
         ));
         summary.push(format!("sigma {sigma}: a = {:.3} (robust) / {:.3} (EDMD), {verdict}", mean(0, 0), mean(1, 0)));
     }

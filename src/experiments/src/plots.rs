@@ -187,7 +187,7 @@ where
         .build_cartesian_2d(x, y)
         .map_err(|e| fail(&e))?;
     // Log axes read best as powers of ten; the default would print 9.99999999e-5.
-    let log_label = |v: &f64| format!("{v:.0e}");
+    let log_label = |v: &f64| format!("{:.0}", super::report::Sci(*v));
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(plot.x_label.as_str()).y_desc(plot.y_label.as_str()).label_style(("sans-serif", 13));
     if plot.axes == Axes::LogLog {

@@ -22,6 +22,25 @@ pub enum NumFormat {
     Sci(usize),
 }
 
+/// A number in scientific notation without a zero exponent: `{:.2}` of `Sci(1.5432)` is
+/// `1.54`, of `Sci(0.0233)` is `2.33e-2` (Rust's `{:.2e}` would write `1.54e0`). The
+/// precision is the number of decimals; without one every digit is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sci(pub f64);
+
+impl std::fmt::Display for Sci {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match f.precision() {
+            Some(d) => format!("{:.d$e}", self.0),
+            None => format!("{:e}", self.0),
+        };
+        let text = text.strip_suffix("e0").unwrap_or(&text);
+        // Not `pad`, which would cut the text to the precision: a width right-aligns.
+        let width = f.width().unwrap_or(0);
+        write!(f, "{text:>width$}")
+    }
+}
+
 /// One table cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -59,7 +78,7 @@ impl Cell {
             Self::Text(t) => t.replace('|', "\\|"),
             Self::Num(v, _) if !v.is_finite() => "—".into(),
             Self::Num(v, NumFormat::Fixed(d)) => format!("{v:.d$}"),
-            Self::Num(v, NumFormat::Sci(d)) => format!("{v:.d$e}"),
+            Self::Num(v, NumFormat::Sci(d)) => format!("{:.d$}", Sci(*v)),
             Self::Int(i) => i.to_string(),
         }
     }
@@ -297,7 +316,7 @@ pub fn render(context: &RunContext, sections: &[Section]) -> String {
             .iter()
             .flat_map(|s| &s.online_batch)
             .filter(|c| c.difference.is_nan() || c.difference > ONLINE_BATCH_TOLERANCE)
-            .map(|c| format!("{} ({}): {:.1e}", c.system, c.setting, c.difference))
+            .map(|c| format!("{} ({}): {:.1}", c.system, c.setting, Sci(c.difference)))
             .collect();
         if loose.is_empty() {
             let _ = writeln!(out, "Every fit agrees with its batch solve to {ONLINE_BATCH_TOLERANCE:e} or better.\n");
@@ -337,6 +356,16 @@ pub fn write_all(dir: &Path, markdown: &str, sections: &[Section]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scientific_numbers_drop_a_zero_exponent() {
+        assert_eq!(format!("{:.2}", Sci(1.5432)), "1.54");
+        assert_eq!(format!("{:.2}", Sci(0.0233)), "2.33e-2");
+        assert_eq!(format!("{:.0}", Sci(1e5)), "1e5");
+        assert_eq!(format!("{}", Sci(1.2431105727750418)), "1.2431105727750418");
+        assert_eq!(format!("{:>6.1}", Sci(2.0)), "   2.0");
+        assert_eq!(Cell::sci(6.18, 2).markdown(), "6.18");
+    }
 
     fn sample() -> Table {
         let mut table = Table::new("demo", "A demo", &["name", "value", "count"]);

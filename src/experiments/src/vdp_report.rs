@@ -6,7 +6,7 @@
 use koopman::{LinearModel, NumericalError, PredictionMode, c64};
 
 use super::fitting::{PredictionScore, finite_mean};
-use super::report::{Cell, OnlineBatch, Section, Table};
+use super::report::{Cell, OnlineBatch, Sci, Section, Table};
 use super::vdp::{self, TS, VdpFits, VdpSetup};
 use super::vdp_figures::{floquet_decay, limit_cycle_frequency, prediction_figure, spectrum_figure, spectrum_row};
 use super::{ExperimentError, Scale};
@@ -221,7 +221,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
     section.intro.push(format!(
         "The two estimators that measurement noise does not bias use the robust fit's dictionary, warm-up and \
          standardisation. Instrumental variables: the instrument of a pair is the regressor {} earlier in \
-         its record (the dictionary has no delays, so it shares no sample, and no noise, with the pair), mu = {:.0e} \
+         its record (the dictionary has no delays, so it shares no sample, and no noise, with the pair), mu = {:.0} \
          (only to keep the moment matrix invertible). Correlation estimator: DMD on the lag covariances of the \
          lifted vectors at lags 1..={} (no lag spans a gap between records), SVD rank {}, solved once after the \
          training data; it has no ridge (mu shows as a dash). `models` counts the realisations in which a method \
@@ -230,7 +230,7 @@ pub fn experiment(scale: Scale) -> Result<Section, ExperimentError> {
             1 => "one pair".to_owned(),
             d => format!("{d} pairs"),
         },
-        vdp::IV_MU,
+        Sci(vdp::IV_MU),
         vdp::CORRELATION_LAGS,
         vdp::CORRELATION_RANK.map_or("all non-negligible".to_owned(), |r| r.to_string()),
     ));

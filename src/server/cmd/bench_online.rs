@@ -16,7 +16,8 @@ pub struct BenchOnlineArgs {
     /// Time at most this many updates after the model is ready (default: the rest of the file).
     #[arg(long)]
     pub max_updates: Option<usize>,
-    /// Also write the lifted observables, A and P at the start and A at the end (`.npz`).
+    /// Also write the lifted observables, A and P at the start and A at the end (`.npz`;
+    /// default: none).
     #[arg(long)]
     pub npz: Option<PathBuf>,
     /// Time every update on its own and report their distribution (percentiles, and the

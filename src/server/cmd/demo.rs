@@ -7,6 +7,6 @@ use crate::demo::DemoArgs;
 /// Runs the demo and prints the final table.
 pub fn run(args: &DemoArgs) -> Result<(), CommandError> {
     let table = runtime()?.block_on(crate::demo::run(args))?;
-    println!("\nIdentified modes against the truth:\n{table}");
+    println!("\nIdentified modes against the truth (the final model):\n{table}");
     Ok(())
 }

@@ -32,7 +32,7 @@ pub struct FitArgs {
     /// The file and the model.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Write the model here instead of standard output.
+    /// Write the model here (default: standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
@@ -43,10 +43,12 @@ pub struct SourceArgs {
     /// CSV file with a header; columns `t` (optional), the channels and the inputs.
     #[arg(long)]
     pub input: PathBuf,
-    /// Sample period in seconds.
+    /// Sample period in seconds [default: the median step of the `t` column to 9
+    /// significant digits; `t` must increase row by row with every step within 10 % of the
+    /// median or a gap of at least 1.5 steps].
     #[arg(long, value_parser = positive)]
-    pub dt: f64,
-    /// Columns that are inputs (comma-separated).
+    pub dt: Option<f64>,
+    /// Columns that are inputs, comma-separated (default: none).
     #[arg(long, value_delimiter = ',')]
     pub inputs: Vec<String>,
     /// Columns that are the state (default: every column but `t` and the inputs).
@@ -54,10 +56,10 @@ pub struct SourceArgs {
     pub channels: Option<Vec<String>>,
     /// A preset (pmu-ambient, pmu-ringdown, lab-nonlinear; see `GET /v1/presets` or the
     /// README): estimator, dictionary, mu, memory and warm-up for one kind of data. Every
-    /// option given here overrides the preset's.
+    /// option given here overrides the preset's (default: none, each option's own default).
     #[arg(long)]
     pub preset: Option<String>,
-    /// Estimation method: ridge (default), correlation (ambient data, no inputs) or iv.
+    /// Estimation method: ridge, correlation (ambient data, no inputs) or iv (default: ridge).
     #[arg(long)]
     pub estimator: Option<EstimatorKind>,
     /// Correlation lags of the correlation estimator (default 120).
@@ -77,13 +79,13 @@ pub struct SourceArgs {
     #[arg(long, value_parser = non_negative, conflicts_with = "sigma")]
     pub mu: Option<f64>,
     /// Measurement-noise standard deviation: one value, or one per state channel; mu is
-    /// then derived from it at the end of warm-up.
+    /// then derived from it at the end of warm-up (default: none, --mu is used).
     #[arg(long, value_delimiter = ',', value_parser = non_negative)]
     pub sigma: Option<Vec<f64>>,
     /// Exponential forgetting factor in (0, 1] (default 1).
     #[arg(long)]
     pub forgetting: Option<f64>,
-    /// Exact sliding window of this many pairs.
+    /// Exact sliding window of this many pairs (default: none, every pair since the start).
     #[arg(long)]
     pub window: Option<usize>,
     /// Warm-up samples before the lifting is fixed (default 200).
@@ -127,9 +129,13 @@ impl SourceArgs {
             let why = detail.split_once("`: ").map_or(detail, |(_, why)| why);
             CommandError::Options(format!("--{option}: {why}"))
         })?;
+        let dt = match self.dt {
+            Some(dt) => dt,
+            None => crate::fit::sample_time(&self.input, self.channels.as_deref(), &self.inputs)?,
+        };
         Ok(FitOptions {
             input: self.input.clone(),
-            dt: self.dt,
+            dt,
             inputs: self.inputs.clone(),
             channels: self.channels.clone(),
             model,
@@ -139,8 +145,12 @@ impl SourceArgs {
 
 /// Fits the file and writes the model.
 pub fn run(args: &FitArgs) -> Result<(), CommandError> {
-    let (model, report) = fit_file(&args.source.options()?)?;
-    eprintln!("fit: {report}; {} observables, mu = {:e}", model.dictionary.observables.len(), model.mu);
+    let options = args.source.options()?;
+    if args.source.dt.is_none() {
+        eprintln!("fit: dt = {} s, the median step of column `t`", options.dt);
+    }
+    let (model, report) = fit_file(&options)?;
+    eprintln!("fit: {report}; {} observables, mu = {}", model.dictionary.observables.len(), model.mu);
     let json = serde_json::to_string_pretty(&model)?;
     match &args.output {
         Some(path) => {

@@ -11,22 +11,25 @@ use crate::config::{AuthFlags, Durability, FlagOverrides, LogFormat, ServiceConf
 /// Options of `koopstream serve`.
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
-    /// TOML configuration file (overrides the embedded defaults).
+    /// TOML configuration file (default: none, the embedded defaults alone).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Address to listen on, e.g. 127.0.0.1:8080 (also KOOPSTREAM_LISTEN).
+    /// Address to listen on (default 127.0.0.1:8080, or the configuration's `listen`; also
+    /// KOOPSTREAM_LISTEN).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// Log format: auto, human or json (also KOOPSTREAM_LOG_FORMAT).
+    /// Log format: auto, human or json (default auto: human on a terminal, JSON otherwise;
+    /// also KOOPSTREAM_LOG_FORMAT).
     #[arg(long, value_parser = ["auto", "human", "json"])]
     pub log_format: Option<String>,
-    /// Log filter, e.g. info or koopstream=debug (also KOOPSTREAM_LOG_LEVEL).
+    /// Log filter, e.g. info or koopstream=debug (default info; also KOOPSTREAM_LOG_LEVEL).
     #[arg(long)]
     pub log_level: Option<String>,
     /// Directory of the store (default ./koopstream-data; also KOOPSTREAM_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// per-ack, periodic or memory (also KOOPSTREAM_STORAGE__DURABILITY).
+    /// When a batch is durable: per-ack, periodic or memory (default per-ack; also
+    /// KOOPSTREAM_STORAGE__DURABILITY).
     #[arg(long, value_parser = ["per-ack", "periodic", "memory"])]
     pub durability: Option<String>,
     /// Serve without bearer tokens on a non-loopback address (refused otherwise; also

@@ -99,6 +99,9 @@ pub(super) async fn run(
     let id = definition["id"].as_str().unwrap_or("demo").to_owned();
     client.create_stream(&definition).await?;
     let (_sink, mut messages) = client.connect(&id).await?;
+    // Frame times are UTC: the table counts from the first frame served.
+    table.origin = f64::from(start_soc);
+    table.warming_up();
 
     let last_frame = f64::from(start_soc) + (frames - 1) as f64 / 30.0;
     let mut bar = ProgressBar::new(frames as u64, "frames applied");
@@ -110,10 +113,7 @@ pub(super) async fn run(
             message = next_message(&mut messages) => {
                 let message = message.ok_or(DemoError::Closed)?;
                 match message["type"].as_str() {
-                    Some("summary") => {
-                        let modes = client.get(&format!("/v1/streams/{id}/modes")).await?;
-                        table.update(&message, &modes);
-                    }
+                    Some("summary") => super::refresh(client, &id, table).await?,
                     Some("alarm") => table.alarm(&message),
                     _ => {}
                 }
