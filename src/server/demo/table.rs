@@ -125,6 +125,9 @@ pub(crate) struct Table {
     drawn_lines: usize,
     live: bool,
     started: bool,
+    /// The model version of the refresh shown last: two summaries can arrive before the
+    /// modes are read, and the same refresh is shown once.
+    shown_version: Option<u64>,
     /// The stream time of the record's start (a C37.118.2 stream's time is UTC).
     pub origin: f64,
     /// The alarm messages so far, one line each.
@@ -139,6 +142,7 @@ impl Table {
             drawn_lines: 0,
             live: std::io::stdout().is_terminal(),
             started: false,
+            shown_version: None,
             origin: 0.0,
             alarms: Vec::new(),
         }
@@ -248,6 +252,11 @@ impl Table {
 
     /// Shows the rows of a refresh read from the server.
     pub fn update(&mut self, tracked: &Value, all: &Value) {
+        let version = tracked["version"].as_u64();
+        if version.is_some() && version == self.shown_version {
+            return;
+        }
+        self.shown_version = version;
         let rows = self.refresh_rows(tracked, all);
         self.show(&rows);
     }
