@@ -151,6 +151,6 @@ mod tests {
         assert_eq!(&body[16..20], &[0xB5, 0, 0, 0]);
         assert!(body[32..].iter().all(|b| *b == 0));
         let empty = npy(&NpyArray::Text { shape: vec![0], data: &[] });
-        assert!(std::str::from_utf8(&empty).unwrap().contains("'descr': '<U1'"));
+        assert!(std::str::from_utf8(&empty[10..]).unwrap().contains("'descr': '<U1'"));
     }
 }
