@@ -112,7 +112,7 @@ impl DictionaryDoc {
         let exponents = lifting.monomial_exponents();
         let (centres, width) = lifting.rbf_centres();
         let (w, b) = lifting.fourier_features();
-        let rows_of = |data: &[f64]| if n == 0 { 0 } else { data.len() / n };
+        let rows_of = |data: &[f64]| data.len().checked_div(n).unwrap_or(0);
         Self {
             spec: lifting.spec().to_string(),
             observables: lifting.names().to_vec(),
@@ -120,7 +120,7 @@ impl DictionaryDoc {
                 .standardisation()
                 .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
             poly_exponents: Some(ExponentsDoc {
-                rows: if n == 0 { 0 } else { exponents.len() / n },
+                rows: exponents.len().checked_div(n).unwrap_or(0),
                 cols: n,
                 data: exponents,
             }),
