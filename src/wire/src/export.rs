@@ -223,3 +223,41 @@ pub fn to_npz(doc: &ModelDoc) -> Result<Vec<u8>, ExportError> {
         .collect();
     Ok(write_npz(&arrays))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document written before units and the lifting were exported.
+    const OLDER: &str = r#"{"format": "koopstream.model.v1", "ts": 0.5, "state_channels": ["a", "b"],
+        "input_channels": [], "dictionary": {"spec": "state,delay:2", "observables": ["a", "b",
+        "a[k-1]", "b[k-1]", "a[k-2]", "b[k-2]"], "standardisation": null}, "mu": 0.0, "forgetting": 1.0,
+        "window": null, "pairs": 3, "a": {"rows": 1, "cols": 1, "data": [0.5]},
+        "b": {"rows": 1, "cols": 0, "data": []}, "c": {"rows": 1, "cols": 1, "data": [1.0]},
+        "c_offset": [0.0], "eigenvalues": [], "residual_rms": null}"#;
+
+    #[test]
+    fn an_older_document_still_reads_and_exports() {
+        let doc: ModelDoc = serde_json::from_str(OLDER).unwrap();
+        assert!(
+            doc.state_units.is_empty() && doc.dictionary.poly_exponents.is_none() && doc.dictionary.delay.is_none()
+        );
+        let values = export_values(&doc);
+        assert_eq!(values.iter().map(|(name, _)| *name).collect::<Vec<_>>(), EXPORTED);
+        let value = |name: &str| values.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(value("delay"), ExportValue::Scalar(2.0), "from the spec");
+        assert_eq!(value("state_units"), ExportValue::Texts(vec![String::new(), String::new()]));
+        assert_eq!(value("std_mean"), ExportValue::Vector(Vec::new()));
+        assert_eq!(value("rbf_centres"), ExportValue::Matrix { rows: 0, cols: 2, data: Vec::new() });
+        assert!(to_mat(&doc).is_ok() && to_npz(&doc).is_ok());
+    }
+
+    #[test]
+    fn a_matrix_that_does_not_fill_its_shape_is_refused() {
+        let mut doc: ModelDoc = serde_json::from_str(OLDER).unwrap();
+        doc.a.data.clear();
+        let refused = Err(ExportError::Shape { name: "A", rows: 1, cols: 1, len: 0 });
+        assert_eq!(to_mat(&doc), refused);
+        assert_eq!(to_npz(&doc), refused);
+    }
+}
