@@ -275,6 +275,43 @@ fn describe(progress: Progress) -> String {
     }
 }
 
+/// How `fit --output` writes the model, chosen by the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The `koopstream.model.v1` JSON document (standard output, `.json` and any other
+    /// extension, as before the binary formats existed).
+    Json,
+    /// A MATLAB Level-5 `.mat` file.
+    Mat,
+    /// A NumPy `.npz` archive with the same variables as the `.mat` file.
+    Npz,
+}
+
+impl OutputFormat {
+    /// The format of an output path (`.mat` and `.npz` in any case); JSON otherwise.
+    pub fn of_path(path: Option<&std::path::Path>) -> Self {
+        let extension = path.and_then(|p| p.extension()).and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("mat") => Self::Mat,
+            Some("npz") => Self::Npz,
+            _ => Self::Json,
+        }
+    }
+}
+
+/// The model in an output format (JSON pretty-printed, with a final newline).
+pub fn encode_model(doc: &ModelDoc, format: OutputFormat) -> Result<Vec<u8>, crate::wire::export::ExportError> {
+    match format {
+        OutputFormat::Json => {
+            let mut json = serde_json::to_vec_pretty(doc).expect("a model document always serialises");
+            json.push(b'\n');
+            Ok(json)
+        }
+        OutputFormat::Mat => crate::wire::export::to_mat(doc),
+        OutputFormat::Npz => crate::wire::export::to_npz(doc),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,9 @@ use koopstream::wire::documents::{
     ComplexValue, ModeFlagsView, ModeView, ModesResponse, PredictMode, PredictRequest, PredictResponse, PredictStart,
     TrackedModeView, TrackedModesResponse,
 };
-use koopstream::wire::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
+use koopstream::wire::model_doc::{
+    DictionaryDoc, EigenvalueDoc, ExponentsDoc, FourierDoc, MatrixDoc, ModelDoc, RbfDoc, StandardisationDoc,
+};
 use koopstream::wire::streams::EstimatorDoc;
 use koopstream::wire::{ingest, pb};
 use proptest::collection::vec;
@@ -104,9 +106,25 @@ fn model_doc() -> impl Strategy<Value = ModelDoc> {
             });
     let standardisation =
         (vec(number(), 0..3), vec(number(), 0..3)).prop_map(|(mean, scale)| StandardisationDoc { mean, scale });
-    let dictionary = (name(), vec(name(), 0..4), option::of(standardisation))
-        .prop_map(|(spec, observables, standardisation)| DictionaryDoc { spec, observables, standardisation });
-    let head = (name(), scalar(), vec(name(), 0..3), vec(name(), 0..3), dictionary, scalar(), scalar());
+    let exponents = (0..4_usize, 0..3_usize).prop_flat_map(|(rows, cols)| {
+        vec(any::<u32>(), rows * cols).prop_map(move |data| ExponentsDoc { rows, cols, data })
+    });
+    let rbf = (matrix(), scalar()).prop_map(|(centres, width)| RbfDoc { centres, width });
+    let fourier = (matrix(), vec(number(), 0..3)).prop_map(|(w, b)| FourierDoc { w, b });
+    let lifting = (option::of(exponents), option::of(rbf), option::of(fourier), option::of(any::<u64>()));
+    let dictionary = (name(), vec(name(), 0..4), option::of(standardisation), lifting).prop_map(
+        |(spec, observables, standardisation, (poly_exponents, rbf, fourier, delay))| DictionaryDoc {
+            spec,
+            observables,
+            standardisation,
+            poly_exponents,
+            rbf,
+            fourier,
+            delay,
+        },
+    );
+    let units = (vec(name(), 0..3), vec(name(), 0..3));
+    let head = (name(), scalar(), (vec(name(), 0..3), vec(name(), 0..3), units), dictionary, scalar(), scalar());
     let tail = (
         option::of(0..1_000_000_usize),
         any::<u64>(),
@@ -118,7 +136,7 @@ fn model_doc() -> impl Strategy<Value = ModelDoc> {
     );
     (head, tail).prop_map(
         |(
-            (format, ts, state_channels, input_channels, dictionary, mu, forgetting),
+            (format, ts, (state_channels, input_channels, (state_units, input_units)), dictionary, mu, forgetting),
             (window, pairs, (a, b, c), c_offset, eigenvalues, residual_rms, estimator),
         )| {
             ModelDoc {
@@ -126,6 +144,8 @@ fn model_doc() -> impl Strategy<Value = ModelDoc> {
                 ts,
                 state_channels,
                 input_channels,
+                state_units,
+                input_units,
                 dictionary,
                 estimator,
                 mu,
@@ -205,15 +225,16 @@ fn modes() -> impl Strategy<Value = ModesResponse> {
                 }
             },
         );
-    (any::<u64>(), scalar(), vec(name(), 0..3), vec(mode, 0..4)).prop_map(|(version, ts, channels, modes)| {
-        ModesResponse {
+    (any::<u64>(), scalar(), vec(name(), 0..3), vec(name(), 0..3), vec(mode, 0..4)).prop_map(
+        |(version, ts, channels, units, modes)| ModesResponse {
             intervals_unavailable: (version % 2 == 0).then(|| "no intervals".to_owned()),
             version,
             ts,
             channels,
+            units,
             modes,
-        }
-    })
+        },
+    )
 }
 
 /// An interval: a message of two singular doubles, so -0.0 is +0.0 in each.
@@ -262,13 +283,15 @@ fn tracked_modes() -> impl Strategy<Value = TrackedModesResponse> {
                 }
             },
         );
-    (option::of(any::<u64>()), option::of(number()), scalar(), vec(name(), 0..3), vec(mode, 0..4)).prop_map(
-        |(version, t, ts, channels, modes)| TrackedModesResponse {
+    let names = (vec(name(), 0..3), vec(name(), 0..3));
+    (option::of(any::<u64>()), option::of(number()), scalar(), names, vec(mode, 0..4)).prop_map(
+        |(version, t, ts, (channels, units), modes)| TrackedModesResponse {
             intervals_unavailable: version.map(|v| format!("reason {v}")),
             version,
             t,
             ts,
             channels,
+            units,
             modes,
         },
     )

@@ -1,4 +1,4 @@
-//! Reading models: the model document (JSON, protobuf or .npz, with an ETag), the modes, and
+//! Reading models: the model document (JSON, protobuf, .mat or .npz, with an ETag), the modes, and
 //! multi-step predictions, all from the latest published snapshot. JSON is the default;
 //! `Accept: application/x-protobuf` selects the protobuf forms of `proto/koopstream/v1/`.
 
@@ -23,17 +23,19 @@ use wire::documents::{
     AlarmsResponse, ModesResponse, PredictMode, PredictRequest, PredictResponse, TrackedModesResponse, alarm_view,
     estimate_view, mode_view, tracked_view,
 };
+use wire::export::{to_mat, to_npz};
 use wire::model_doc::ModelDoc;
-use wire::npz::{NpyArray, write_npz};
-use wire::{ProtobufBody, is_protobuf, pb};
+use wire::{BinaryFile, ProtobufBody, is_protobuf, pb};
 
 /// Query of the model document.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ModelQuery {
-    /// `json`, `protobuf` (koopstream.v1.ModelDoc) or `npz` (A, B, C, c_offset, Ts and the
-    /// eigenvalues as NumPy arrays); when absent, `Accept` chooses JSON (default) or protobuf.
-    #[param(nullable = false, pattern = "^(json|protobuf|npz)$")]
+    /// `json`, `protobuf` (koopstream.v1.ModelDoc), `mat` (a MATLAB Level-5 file) or `npz`
+    /// (NumPy arrays): the two files hold the same variables, A, B, C, D, Ts, c_offset,
+    /// eigenvalues, the channels' names and units, the observables and the complete lifting
+    /// (docs/model-export.md); when absent, `Accept` chooses JSON (default) or protobuf.
+    #[param(nullable = false, pattern = "^(json|protobuf|mat|npz)$")]
     pub format: Option<String>,
 }
 
@@ -79,9 +81,11 @@ fn with_etag(mut response: Response, tag: &str) -> Response {
 #[utoipa::path(get, path = "/v1/streams/{id}/model", tag = "models",
     params(("id" = String, Path, description = "Stream id"), ModelQuery),
     responses(
-        (status = 200, description = "The koopstream.model.v1 document: JSON; protobuf koopstream.v1.ModelDoc with Accept: application/x-protobuf (same content, same ETag; Vary: Accept; ?format=protobuf selects it too); .npz with ?format=npz. ETag = the stream's incarnation (hex) and the model version, so a re-created stream's tags never match", content(
+        (status = 200, description = "The koopstream.model.v1 document: JSON; protobuf koopstream.v1.ModelDoc with Accept: application/x-protobuf (same content, same ETag; Vary: Accept; ?format=protobuf selects it too); a MATLAB .mat file with ?format=mat (application/x-matlab-data) and a NumPy .npz archive with ?format=npz (application/x-npz), both with the same variables and a Content-Disposition filename `<stream>-v<version>.mat`/`.npz`. ETag = the stream's incarnation (hex) and the model version, so a re-created stream's tags never match", content(
             (ModelDoc = "application/json"),
             (ProtobufBody = "application/x-protobuf"),
+            (BinaryFile = "application/x-matlab-data"),
+            (BinaryFile = "application/x-npz"),
         )),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -103,27 +107,33 @@ pub async fn model(
         None if prefers_protobuf(&headers) => "protobuf",
         None => "json",
     };
-    if !matches!(format, "json" | "npz" | "protobuf") {
-        return Err(ApiError::invalid(format!("query parameter `format`: `{format}` is not json, protobuf or npz")));
+    if !matches!(format, "json" | "protobuf" | "mat" | "npz") {
+        return Err(ApiError::invalid(format!(
+            "query parameter `format`: `{format}` is not json, protobuf, mat or npz"
+        )));
     }
     if let Some(response) = not_modified(&headers, &tag) {
         return Ok(response);
     }
-    let doc =
-        blocking(move || ModelDoc::of_snapshot(&snapshot)).await?.map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut response = if format == "npz" {
-        let eigen: Vec<(f64, f64)> = doc.eigenvalues.iter().map(|e| (e.re, e.im)).collect();
-        let ts = [doc.ts];
-        let bytes = write_npz(&[
-            ("A", NpyArray::Real { shape: vec![doc.a.rows, doc.a.cols], data: &doc.a.data }),
-            ("B", NpyArray::Real { shape: vec![doc.b.rows, doc.b.cols], data: &doc.b.data }),
-            ("C", NpyArray::Real { shape: vec![doc.c.rows, doc.c.cols], data: &doc.c.data }),
-            ("c_offset", NpyArray::Real { shape: vec![doc.c_offset.len()], data: &doc.c_offset }),
-            ("Ts", NpyArray::Real { shape: vec![], data: &ts }),
-            ("eigenvalues", NpyArray::Complex { shape: vec![eigen.len()], data: &eigen }),
-        ]);
+    let version = snapshot.version;
+    let units = |channels: &[domain::definition::Channel]| channels.iter().map(|c| c.unit.clone()).collect();
+    let (state_units, input_units) = (units(&handle.definition.channels), units(&handle.definition.inputs));
+    let binary = matches!(format, "mat" | "npz");
+    let doc = blocking(move || ModelDoc::of_snapshot(&snapshot))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .with_units(state_units, input_units);
+    let mut response = if binary {
+        let (bytes, media_type) = if format == "mat" {
+            (blocking(move || to_mat(&doc)).await?, "application/x-matlab-data")
+        } else {
+            (blocking(move || to_npz(&doc)).await?, "application/x-npz")
+        };
+        // The server's own documents always fit their shapes: a refusal is ours.
+        let bytes = bytes.map_err(|e| ApiError::internal(e.to_string()))?;
         let mut r = bytes.into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-npz"));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, attachment(&handle.definition.id, version, format));
         r
     } else if format == "protobuf" {
         protobuf_response(&pb::ModelDoc::from(&doc))
@@ -132,6 +142,15 @@ pub async fn model(
     };
     vary_accept(&mut response);
     Ok(with_etag(response, &tag))
+}
+
+/// `attachment; filename="<stream>-v<version>.<ext>"`. Stream ids are validated names, but
+/// the header is built defensively: anything outside a plain file-name alphabet becomes `_`.
+fn attachment(stream: &str, version: u64, extension: &str) -> HeaderValue {
+    let safe: String =
+        stream.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    HeaderValue::from_str(&format!("attachment; filename=\"{safe}-v{version}.{extension}\""))
+        .expect("a quoted ASCII file name is a valid header value")
 }
 
 /// Query of the modes.
@@ -171,6 +190,7 @@ pub async fn modes(
     let handle = find(&state, &id)?;
     let snapshot = published_model(&handle)?;
     let channels: Vec<String> = handle.definition.channels.iter().map(|c| c.name.clone()).collect();
+    let units: Vec<String> = handle.definition.channels.iter().map(|c| c.unit.clone()).collect();
     let view = handle.meter.view();
     // The tracked modes change with the meter's refreshes; every eigenvalue comes from the
     // latest refresh, or from the model itself before the first.
@@ -193,6 +213,7 @@ pub async fn modes(
                 version: view.version,
                 ts: snapshot.ts,
                 channels,
+                units,
                 modes: view
                     .analysed
                     .iter()
@@ -209,6 +230,7 @@ pub async fn modes(
                     version,
                     ts,
                     channels,
+                    units,
                     modes: modes.iter().map(mode_view).collect(),
                     intervals_unavailable,
                 }
@@ -225,6 +247,7 @@ pub async fn modes(
             t: view.as_ref().map(|v| v.t),
             ts: snapshot.ts,
             channels,
+            units,
             modes: view.map(|v| v.physical.iter().map(tracked_view).collect()).unwrap_or_default(),
             intervals_unavailable,
         };

@@ -316,6 +316,39 @@ impl Lifting {
         (&self.rbf_centres, self.rbf_width)
     }
 
+    /// The random Fourier features: weights (row-major, count x n, acting on the
+    /// standardised state) and phases (count).
+    pub fn fourier_features(&self) -> (&[f64], &[f64]) {
+        (&self.fourier_w, &self.fourier_b)
+    }
+
+    /// Number of delayed copies of the state (0 without delay coordinates).
+    pub fn delays(&self) -> usize {
+        self.spec.delay.unwrap_or(0)
+    }
+
+    /// The integer powers of the standardised state coordinates in each of the leading
+    /// observables (the state, the constant and the monomials, in psi order), row-major with
+    /// n columns: each observable is the product of z_j^row[j]. Exported so that a reader
+    /// of the model can lift a state without re-deriving the monomial order.
+    pub fn monomial_exponents(&self) -> Vec<u32> {
+        let n = self.n;
+        let leading = self.offsets.poly + self.monomials.len();
+        let mut rows = vec![0u32; leading * n];
+        for i in 0..n {
+            rows[i * n + i] = 1;
+        }
+        // The constant's row stays zero; each monomial is its parent times one coordinate,
+        // and a parent always precedes its child.
+        for (k, &(parent, var)) in self.monomials.iter().enumerate() {
+            let row = self.offsets.poly + k;
+            let (before, after) = rows.split_at_mut(row * n);
+            after[..n].copy_from_slice(&before[parent * n..(parent + 1) * n]);
+            after[var] += 1;
+        }
+        rows
+    }
+
     /// How many consecutive states a lifted vector needs (1 + delays).
     pub fn history_len(&self) -> usize {
         1 + self.spec.delay.unwrap_or(0)
@@ -461,6 +494,15 @@ mod tests {
         let psi = lifting.lift_recent(&[5.0, 7.0, 2.0, 3.0]).unwrap();
         assert_eq!(psi, [2.0, 3.0, 1.0, 4.0, 6.0, 9.0, 8.0, 12.0, 18.0, 27.0, 5.0, 7.0]);
         assert!(lifting.lift_recent(&[2.0, 3.0]).is_none(), "needs one delayed state");
+        // The exported exponents reproduce every state, constant and monomial observable.
+        let exponents = lifting.monomial_exponents();
+        assert_eq!(exponents.len(), 10 * 2);
+        assert_eq!(&exponents[..6], &[1, 0, 0, 1, 0, 0]);
+        for (row, value) in exponents.chunks_exact(2).zip(&psi) {
+            assert_eq!(2f64.powi(row[0] as i32) * 3f64.powi(row[1] as i32), *value);
+        }
+        assert_eq!(lifting.delays(), 1);
+        assert!(lifting.fourier_features().0.is_empty());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `koopstream fit`: identifies a model from a recorded CSV file, sample by sample, and
-//! writes the model document as JSON; the file-and-model arguments are shared with
-//! `bench-online`.
+//! writes the model document (JSON, or a `.mat`/`.npz` file by the output's extension); the
+//! file-and-model arguments are shared with `bench-online`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CommandError;
-use crate::fit::{FitOptions, fit_file};
+use crate::fit::{FitOptions, OutputFormat, encode_model, fit_file};
 use crate::service::method::EstimatorKind;
 use crate::service::options::ModelRequest;
 
@@ -32,7 +32,8 @@ pub struct FitArgs {
     /// The file and the model.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Write the model here (default: standard output).
+    /// Write the model here instead of standard output: a MATLAB file for `.mat`, a NumPy
+    /// archive for `.npz` (the same variables; docs/model-export.md), JSON otherwise.
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
@@ -151,12 +152,12 @@ pub fn run(args: &FitArgs) -> Result<(), CommandError> {
     }
     let (model, report) = fit_file(&options)?;
     eprintln!("fit: {report}; {} observables, mu = {}", model.dictionary.observables.len(), model.mu);
-    let json = serde_json::to_string_pretty(&model)?;
+    let bytes = encode_model(&model, OutputFormat::of_path(args.output.as_deref()))?;
     match &args.output {
         Some(path) => {
-            std::fs::write(path, json + "\n").map_err(|source| CommandError::Write { path: path.clone(), source })?
+            std::fs::write(path, bytes).map_err(|source| CommandError::Write { path: path.clone(), source })?
         }
-        None => writeln!(std::io::stdout().lock(), "{json}")?,
+        None => std::io::stdout().lock().write_all(&bytes)?,
     }
     Ok(())
 }

@@ -100,6 +100,9 @@ pub enum CommandError {
     /// `fit` failed.
     #[error(transparent)]
     Fit(#[from] FitError),
+    /// The model could not be encoded in the output's format.
+    #[error(transparent)]
+    Export(#[from] crate::wire::export::ExportError),
     /// `bench-online` failed.
     #[error(transparent)]
     BenchOnline(#[from] BenchOnlineError),

@@ -103,6 +103,9 @@ pub struct TrackedModesResponse {
     pub ts: f64,
     /// Channel names (the order of `shape`).
     pub channels: Vec<String>,
+    /// The unit of each shape entry, parallel to `channels` ("" when not given).
+    #[serde(default)]
+    pub units: Vec<String>,
     /// Tracked physical modes, least damped first.
     pub modes: Vec<TrackedModeView>,
     /// Why the modes carry no confidence intervals (the correlation estimator); null when
@@ -120,6 +123,9 @@ pub struct ModesResponse {
     pub ts: f64,
     /// Channel names (the order of `shape` and `participation`).
     pub channels: Vec<String>,
+    /// The unit of each shape entry, parallel to `channels` ("" when not given).
+    #[serde(default)]
+    pub units: Vec<String>,
     /// Modes, least damped first.
     pub modes: Vec<ModeView>,
     /// Why the modes carry no confidence intervals (the correlation estimator); null when

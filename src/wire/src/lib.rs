@@ -6,9 +6,11 @@
 pub mod batch;
 pub mod csv;
 pub mod documents;
+pub mod export;
 pub mod ingest;
 pub mod integral;
 pub mod located;
+pub mod mat;
 pub mod model;
 pub mod model_doc;
 pub mod npz;
@@ -46,6 +48,12 @@ pub fn is_protobuf(media_type: &str) -> bool {
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct ProtobufBody(pub Vec<u8>);
+
+/// A binary file for numerical tools (a MATLAB `.mat` file or a NumPy `.npz` archive of a
+/// model), as the OpenAPI document shows binary bodies.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BinaryFile(pub Vec<u8>);
 
 /// Why a protobuf message has no JSON form (or a JSON value no protobuf form).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

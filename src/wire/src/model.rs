@@ -4,7 +4,9 @@
 
 use super::{WireError, pb, to_usize};
 use crate::documents::{ComplexValue, ModeFlagsView, ModeView, ModesResponse, TrackedModeView, TrackedModesResponse};
-use crate::model_doc::{DictionaryDoc, EigenvalueDoc, MatrixDoc, ModelDoc, StandardisationDoc};
+use crate::model_doc::{
+    DictionaryDoc, EigenvalueDoc, ExponentsDoc, FourierDoc, MatrixDoc, ModelDoc, RbfDoc, StandardisationDoc,
+};
 use crate::streams::EstimatorDoc;
 use domain::method::EstimatorKind;
 
@@ -19,6 +21,68 @@ impl From<&MatrixDoc> for pb::Matrix {
 fn matrix_doc(m: Option<&pb::Matrix>, field: &'static str) -> Result<MatrixDoc, WireError> {
     let m = m.ok_or(WireError::Missing(field))?;
     Ok(MatrixDoc { rows: to_usize(m.rows, field)?, cols: to_usize(m.cols, field)?, data: m.data.clone() })
+}
+
+impl From<&DictionaryDoc> for pb::Dictionary {
+    fn from(d: &DictionaryDoc) -> Self {
+        Self {
+            spec: d.spec.clone(),
+            observables: d.observables.clone(),
+            standardisation: d
+                .standardisation
+                .as_ref()
+                .map(|s| pb::Standardisation { mean: s.mean.clone(), scale: s.scale.clone() }),
+            poly_exponents: d.poly_exponents.as_ref().map(|e| pb::Exponents {
+                rows: e.rows as u64,
+                cols: e.cols as u64,
+                data: e.data.clone(),
+            }),
+            rbf: d.rbf.as_ref().map(|r| pb::Rbf { centres: Some((&r.centres).into()), width: r.width }),
+            fourier: d.fourier.as_ref().map(|f| pb::Fourier { w: Some((&f.w).into()), b: f.b.clone() }),
+            delay: d.delay,
+        }
+    }
+}
+
+impl TryFrom<&pb::Dictionary> for DictionaryDoc {
+    type Error = WireError;
+
+    fn try_from(d: &pb::Dictionary) -> Result<Self, WireError> {
+        Ok(Self {
+            spec: d.spec.clone(),
+            observables: d.observables.clone(),
+            standardisation: d
+                .standardisation
+                .as_ref()
+                .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
+            poly_exponents: d
+                .poly_exponents
+                .as_ref()
+                .map(|e| -> Result<_, WireError> {
+                    Ok(ExponentsDoc {
+                        rows: to_usize(e.rows, "dictionary.poly_exponents")?,
+                        cols: to_usize(e.cols, "dictionary.poly_exponents")?,
+                        data: e.data.clone(),
+                    })
+                })
+                .transpose()?,
+            rbf: d
+                .rbf
+                .as_ref()
+                .map(|r| -> Result<_, WireError> {
+                    Ok(RbfDoc { centres: matrix_doc(r.centres.as_ref(), "dictionary.rbf.centres")?, width: r.width })
+                })
+                .transpose()?,
+            fourier: d
+                .fourier
+                .as_ref()
+                .map(|f| -> Result<_, WireError> {
+                    Ok(FourierDoc { w: matrix_doc(f.w.as_ref(), "dictionary.fourier.w")?, b: f.b.clone() })
+                })
+                .transpose()?,
+            delay: d.delay,
+        })
+    }
 }
 
 impl From<&EigenvalueDoc> for pb::Eigenvalue {
@@ -49,20 +113,14 @@ impl From<&pb::Eigenvalue> for EigenvalueDoc {
 
 impl From<&ModelDoc> for pb::ModelDoc {
     fn from(doc: &ModelDoc) -> Self {
-        let d = &doc.dictionary;
         Self {
             format: doc.format.clone(),
             ts: doc.ts,
             state_channels: doc.state_channels.clone(),
             input_channels: doc.input_channels.clone(),
-            dictionary: Some(pb::Dictionary {
-                spec: d.spec.clone(),
-                observables: d.observables.clone(),
-                standardisation: d
-                    .standardisation
-                    .as_ref()
-                    .map(|s| pb::Standardisation { mean: s.mean.clone(), scale: s.scale.clone() }),
-            }),
+            state_units: doc.state_units.clone(),
+            input_units: doc.input_units.clone(),
+            dictionary: Some((&doc.dictionary).into()),
             estimator: estimator_name(doc.estimator).to_owned(),
             mu: doc.mu,
             forgetting: doc.forgetting,
@@ -88,14 +146,9 @@ impl TryFrom<&pb::ModelDoc> for ModelDoc {
             ts: doc.ts,
             state_channels: doc.state_channels.clone(),
             input_channels: doc.input_channels.clone(),
-            dictionary: DictionaryDoc {
-                spec: d.spec.clone(),
-                observables: d.observables.clone(),
-                standardisation: d
-                    .standardisation
-                    .as_ref()
-                    .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
-            },
+            state_units: doc.state_units.clone(),
+            input_units: doc.input_units.clone(),
+            dictionary: DictionaryDoc::try_from(d)?,
             estimator: estimator_of(&doc.estimator)?,
             mu: doc.mu,
             forgetting: doc.forgetting,
@@ -239,6 +292,7 @@ impl From<&TrackedModesResponse> for pb::TrackedModesResponse {
             t: r.t,
             ts: r.ts,
             channels: r.channels.clone(),
+            units: r.units.clone(),
             modes: r.modes.iter().map(Into::into).collect(),
             intervals_unavailable: r.intervals_unavailable.clone(),
         }
@@ -252,6 +306,7 @@ impl From<&pb::TrackedModesResponse> for TrackedModesResponse {
             t: r.t,
             ts: r.ts,
             channels: r.channels.clone(),
+            units: r.units.clone(),
             modes: r.modes.iter().map(Into::into).collect(),
             intervals_unavailable: r.intervals_unavailable.clone(),
         }
@@ -264,6 +319,7 @@ impl From<&ModesResponse> for pb::ModesResponse {
             version: r.version,
             ts: r.ts,
             channels: r.channels.clone(),
+            units: r.units.clone(),
             modes: r.modes.iter().map(Into::into).collect(),
             intervals_unavailable: r.intervals_unavailable.clone(),
         }
@@ -278,6 +334,7 @@ impl TryFrom<&pb::ModesResponse> for ModesResponse {
             version: r.version,
             ts: r.ts,
             channels: r.channels.clone(),
+            units: r.units.clone(),
             modes: r.modes.iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
             intervals_unavailable: r.intervals_unavailable.clone(),
         })

@@ -47,7 +47,41 @@ pub struct StandardisationDoc {
     pub scale: Vec<f64>,
 }
 
-/// The dictionary: its spec, the observables' names and the standardisation.
+/// The integer powers of the state, constant and monomial observables: `rows` observables
+/// (the first ones of psi) by `cols` = n state coordinates, row-major; observable i is the
+/// product over j of z_j^data[i * cols + j], z the standardised state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExponentsDoc {
+    /// Number of observables described (state, constant and monomials).
+    pub rows: usize,
+    /// Number of state coordinates n.
+    pub cols: usize,
+    /// Powers, row after row.
+    pub data: Vec<u32>,
+}
+
+/// The Gaussian RBF observables exp(-0.5 |z - c_k|^2 / width^2), z the standardised state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RbfDoc {
+    /// Centres in standardised coordinates, count x n.
+    pub centres: MatrixDoc,
+    /// Kernel width.
+    pub width: f64,
+}
+
+/// The random Fourier observables cos(w_k . z + b_k), z the standardised state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FourierDoc {
+    /// Weights, count x n.
+    pub w: MatrixDoc,
+    /// Phases, one per feature.
+    pub b: Vec<f64>,
+}
+
+/// The dictionary: its spec, the observables' names, the standardisation and every
+/// data-derived part of the lifting, so that a reader can lift a measured state without the
+/// service. psi is, in order: the state z, the constant, the monomials (`poly_exponents`
+/// covers these three), the RBFs, the Fourier features, then z(k-1), ..., z(k-delay).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DictionaryDoc {
     /// Canonical spec string.
@@ -56,6 +90,52 @@ pub struct DictionaryDoc {
     pub observables: Vec<String>,
     /// The standardisation, or null.
     pub standardisation: Option<StandardisationDoc>,
+    /// Powers of the state, constant and monomial observables (null in documents written
+    /// before the lifting was exported).
+    #[serde(default)]
+    pub poly_exponents: Option<ExponentsDoc>,
+    /// The RBF observables (null without `rbf` and in older documents).
+    #[serde(default)]
+    pub rbf: Option<RbfDoc>,
+    /// The Fourier observables (null without `fourier` and in older documents).
+    #[serde(default)]
+    pub fourier: Option<FourierDoc>,
+    /// Number of delayed copies of the state, 0 without `delay` (null in older documents).
+    #[serde(default)]
+    pub delay: Option<u64>,
+}
+
+impl DictionaryDoc {
+    /// The document of a lifting.
+    pub fn of(lifting: &koopman::Lifting) -> Self {
+        let n = lifting.n_states();
+        let exponents = lifting.monomial_exponents();
+        let (centres, width) = lifting.rbf_centres();
+        let (w, b) = lifting.fourier_features();
+        let rows_of = |data: &[f64]| data.len().checked_div(n).unwrap_or(0);
+        Self {
+            spec: lifting.spec().to_string(),
+            observables: lifting.names().to_vec(),
+            standardisation: lifting
+                .standardisation()
+                .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
+            poly_exponents: Some(ExponentsDoc {
+                rows: exponents.len().checked_div(n).unwrap_or(0),
+                cols: n,
+                data: exponents,
+            }),
+            rbf: lifting.spec().rbf.is_some().then(|| RbfDoc {
+                centres: MatrixDoc { rows: rows_of(centres), cols: n, data: centres.to_vec() },
+                width,
+            }),
+            fourier: lifting
+                .spec()
+                .fourier
+                .is_some()
+                .then(|| FourierDoc { w: MatrixDoc { rows: rows_of(w), cols: n, data: w.to_vec() }, b: b.to_vec() }),
+            delay: Some(lifting.delays() as u64),
+        }
+    }
 }
 
 /// One eigenvalue of A, discrete and continuous.
@@ -101,6 +181,13 @@ pub struct ModelDoc {
     pub state_channels: Vec<String>,
     /// Names of the input channels.
     pub input_channels: Vec<String>,
+    /// Unit of each state channel, parallel to `state_channels` ("" when not given; absent
+    /// in documents written before units were kept).
+    #[serde(default)]
+    pub state_units: Vec<String>,
+    /// Unit of each input channel, parallel to `input_channels`.
+    #[serde(default)]
+    pub input_units: Vec<String>,
     /// The lifting.
     pub dictionary: DictionaryDoc,
     /// The estimation method configured (documents written before methods existed were
@@ -164,13 +251,9 @@ impl ModelDoc {
             ts: context.ts,
             state_channels: context.config.state_names.clone(),
             input_channels: context.config.input_names.clone(),
-            dictionary: DictionaryDoc {
-                spec: lifting.spec().to_string(),
-                observables: lifting.names().to_vec(),
-                standardisation: lifting
-                    .standardisation()
-                    .map(|s| StandardisationDoc { mean: s.mean.clone(), scale: s.scale.clone() }),
-            },
+            state_units: vec![String::new(); context.config.state_names.len()],
+            input_units: vec![String::new(); context.config.input_names.len()],
+            dictionary: DictionaryDoc::of(lifting),
             estimator: StoredMethod::from(context.config.method).kind().into(),
             mu: context.mu,
             forgetting: context.config.forgetting,
@@ -204,6 +287,16 @@ impl ModelDoc {
 }
 
 impl ModelDoc {
+    /// The same document with the channels' units (each list parallel to its channels; the
+    /// estimator knows names only, the stream's definition knows units).
+    pub fn with_units(mut self, state_units: Vec<String>, input_units: Vec<String>) -> Self {
+        debug_assert_eq!(state_units.len(), self.state_channels.len());
+        debug_assert_eq!(input_units.len(), self.input_channels.len());
+        self.state_units = state_units;
+        self.input_units = input_units;
+        self
+    }
+
     /// The document of a published model (computes its modes if no reader has yet).
     pub fn of_snapshot(snapshot: &ModelSnapshot) -> Result<Self, koopman::NumericalError> {
         let modes = snapshot.modes()?;

@@ -1,5 +1,7 @@
 //! A minimal NumPy `.npz` writer: a ZIP archive (stored, no compression) of `.npy` arrays
-//! (format version 1.0, little-endian float64 or complex128, C order).
+//! (format version 1.0, little-endian float64, complex128 or fixed-width unicode, C order).
+//! Text is stored as numpy's own unicode type (`<U`), never as pickled objects, so
+//! `np.load` reads every array without `allow_pickle`.
 
 /// One array to store.
 pub enum NpyArray<'a> {
@@ -7,12 +9,22 @@ pub enum NpyArray<'a> {
     Real { shape: Vec<usize>, data: &'a [f64] },
     /// complex128 with the given shape and row-major (re, im) pairs.
     Complex { shape: Vec<usize>, data: &'a [(f64, f64)] },
+    /// Fixed-width unicode (`<U` of the longest string, UTF-32 code points) with the given
+    /// shape (`[]` for one string) and row-major strings.
+    Text { shape: Vec<usize>, data: &'a [String] },
+}
+
+/// The width of a unicode array: its longest string in code points (at least 1, as numpy
+/// itself never makes a zero-width unicode type).
+fn text_width(data: &[String]) -> usize {
+    data.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(1)
 }
 
 fn npy(array: &NpyArray<'_>) -> Vec<u8> {
     let (descr, shape) = match array {
-        NpyArray::Real { shape, .. } => ("<f8", shape),
-        NpyArray::Complex { shape, .. } => ("<c16", shape),
+        NpyArray::Real { shape, .. } => ("<f8".to_owned(), shape),
+        NpyArray::Complex { shape, .. } => ("<c16".to_owned(), shape),
+        NpyArray::Text { shape, data } => (format!("<U{}", text_width(data)), shape),
     };
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_text = match dims.len() {
@@ -35,6 +47,17 @@ fn npy(array: &NpyArray<'_>) -> Vec<u8> {
             out.extend_from_slice(&re.to_le_bytes());
             out.extend_from_slice(&im.to_le_bytes());
         }),
+        NpyArray::Text { data, .. } => {
+            let width = text_width(data);
+            for text in *data {
+                let mut count = 0;
+                for c in text.chars() {
+                    out.extend_from_slice(&u32::from(c).to_le_bytes());
+                    count += 1;
+                }
+                out.resize(out.len() + 4 * (width - count), 0);
+            }
+        }
     }
     out
 }
@@ -113,5 +136,21 @@ mod tests {
         let archive = write_npz(&[("a", NpyArray::Real { shape: vec![2, 3], data: &data })]);
         assert_eq!(&archive[..4], b"PK\x03\x04");
         assert_eq!(&archive[archive.len() - 22..archive.len() - 18], b"PK\x05\x06");
+    }
+
+    #[test]
+    fn text_is_fixed_width_utf32() {
+        let names = ["x1".to_owned(), "µm/s".to_owned(), String::new()];
+        let bytes = npy(&NpyArray::Text { shape: vec![3], data: &names });
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.contains("'descr': '<U4'") && header.contains("'shape': (3,)"), "{header}");
+        let body = &bytes[10 + header_len..];
+        assert_eq!(body.len(), 3 * 4 * 4);
+        assert_eq!(&body[..8], &[b'x', 0, 0, 0, b'1', 0, 0, 0]);
+        assert_eq!(&body[16..20], &[0xB5, 0, 0, 0]);
+        assert!(body[32..].iter().all(|b| *b == 0));
+        let empty = npy(&NpyArray::Text { shape: vec![0], data: &[] });
+        assert!(std::str::from_utf8(&empty[10..]).unwrap().contains("'descr': '<U1'"));
     }
 }
