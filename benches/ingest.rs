@@ -171,6 +171,7 @@ fn service() -> Service {
             max_streams: 10,
             stream_memory_bytes: 1 << 30,
             total_memory_bytes: 1 << 32,
+            spectra_workers: 1,
         },
     ));
     let handle = runtime.block_on(async {

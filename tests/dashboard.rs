@@ -151,6 +151,35 @@ async fn recent_measurements_and_the_course_of_the_modes_are_what_was_sent_and_s
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_several_spectra_workers_every_stream_is_refreshed_and_in_order() {
+    let mut config = ServiceConfig::default();
+    config.streams.spectra_workers = 3;
+    let server = TestServer::start_with(config).await;
+    let ids = ["s1", "s2", "s3", "s4", "s5"];
+    for id in ids {
+        server.create(oscillator_definition(id)).await;
+    }
+    let rows = oscillator(400);
+    // The streams' batches interleave, so their refreshes queue together.
+    for (k, chunk) in rows.chunks(20).enumerate() {
+        for id in ids {
+            server.ingest(id, &json!({"seq": k + 1, "t0": (k * 20) as f64 * 0.1, "x": chunk})).await;
+        }
+    }
+    for id in ids {
+        let (_, trend) = server.get_json(&format!("/v1/streams/{id}/modes/trend")).await;
+        let versions: Vec<u64> =
+            trend["points"].as_array().unwrap().iter().map(|p| p["version"].as_u64().unwrap()).collect();
+        assert!(versions.len() >= 3, "{id}: {versions:?}");
+        // One refresh of a stream at a time: its views are published in version order.
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{id}: {versions:?}");
+    }
+    let waited = server.metric_sum("koopstream_refresh_wait_seconds_count", "").await;
+    assert!(waited >= 15.0, "{waited} refreshes measured");
+    server.stop().await;
+}
+
 /// Reads server-sent events from `response` until `stop` says enough (or the stream ends).
 async fn read_events(mut response: reqwest::Response, limit: Duration, mut stop: impl FnMut(&str, &Value) -> bool) {
     let started = Instant::now();

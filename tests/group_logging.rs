@@ -52,6 +52,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
                 max_streams: 4,
                 stream_memory_bytes: 1 << 30,
                 total_memory_bytes: 1 << 32,
+                spectra_workers: 1,
             },
         );
         let request: CreateStream =

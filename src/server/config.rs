@@ -104,11 +104,15 @@ pub struct StreamDefaults {
     /// Under load, publish the model to readers at most this often (milliseconds); an idle
     /// stream publishes after every batch.
     pub publish_interval_ms: u64,
+    /// Threads that run the mode-meter refreshes (eigen-decompositions) of all streams,
+    /// first come first served; more refresh more streams on time, and take more cores
+    /// from ingest while they run.
+    pub spectra_workers: usize,
 }
 
 impl Default for StreamDefaults {
     fn default() -> Self {
-        Self { eigen_every: 300, publish_interval_ms: 100 }
+        Self { eigen_every: 300, publish_interval_ms: 100, spectra_workers: 1 }
     }
 }
 
@@ -293,7 +297,7 @@ impl ServiceConfig {
 
     /// Range checks that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str, &'static str); 13] = [
+        let checks: [(bool, &'static str, &'static str); 14] = [
             (self.storage.snapshot_every_samples >= 1, "storage.snapshot_every_samples", "must be at least 1"),
             (self.storage.flush_interval_ms >= 1, "storage.flush_interval_ms", "must be at least 1"),
             (self.limits.max_body_bytes >= 1024, "limits.max_body_bytes", "must be at least 1024"),
@@ -311,6 +315,11 @@ impl ServiceConfig {
                 "must be at least limits.stream_memory_bytes",
             ),
             (self.streams.eigen_every >= 1, "streams.eigen_every", "must be at least 1"),
+            (
+                (1..=crate::service::spectra::MAX_SPECTRA_WORKERS).contains(&self.streams.spectra_workers),
+                "streams.spectra_workers",
+                "must be 1 to 64",
+            ),
         ];
         for (ok, key, reason) in checks {
             if !ok {
@@ -379,6 +388,15 @@ mod tests {
         let file = scratch("unknown.toml", "listne = \"x\"\n");
         let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
         assert!(e.contains("listne"), "{e}");
+        for (toml, key) in [
+            ("[streams]\nspectra_workers = 0\n", "streams.spectra_workers"),
+            ("[streams]\nspectra_workers = 65\n", "streams.spectra_workers"),
+            ("[limits]\nmax_event_streams = 0\n", "limits.max_event_streams"),
+        ] {
+            let file = scratch("range.toml", toml);
+            let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
         let missing = std::path::Path::new("no/such/koopstream.toml");
         assert!(ServiceConfig::load_from(Some(missing), &FlagOverrides::default(), env(&[])).is_err());
     }

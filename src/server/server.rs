@@ -212,6 +212,7 @@ pub async fn run(
         max_streams: config.limits.max_streams,
         stream_memory_bytes: config.limits.stream_memory_bytes,
         total_memory_bytes: config.limits.total_memory_bytes,
+        spectra_workers: config.streams.spectra_workers,
     };
     let settings = HttpSettings {
         max_body_bytes: config.limits.max_body_bytes,

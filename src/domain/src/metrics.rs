@@ -161,6 +161,8 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Time of one eigen-decomposition.
     pub eigen_seconds: Histogram,
+    /// Time a due mode-meter refresh waited for a spectra worker.
+    pub refresh_wait_seconds: Histogram,
     http_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
     auth_refusals: Family<RefusalLabels, Counter>,
     /// Open WebSocket connections.
@@ -205,6 +207,7 @@ impl Metrics {
             update_seconds: latency_histogram(),
             batch_seconds: latency_histogram(),
             eigen_seconds: latency_histogram(),
+            refresh_wait_seconds: latency_histogram(),
             http_seconds: Family::new_with_constructor(latency_histogram),
             auth_refusals: Family::default(),
             websocket_connections: Gauge::default(),
@@ -235,6 +238,11 @@ impl Metrics {
         registry.register("update_seconds", "Per-sample model update time", m.update_seconds.clone());
         registry.register("batch_apply_seconds", "Time to apply one sample batch", m.batch_seconds.clone());
         registry.register("eigen_seconds", "Time of one eigen-decomposition", m.eigen_seconds.clone());
+        registry.register(
+            "refresh_wait_seconds",
+            "Time a due mode-meter refresh waited for a spectra worker",
+            m.refresh_wait_seconds.clone(),
+        );
         registry.register("http_request_duration_seconds", "HTTP request duration", m.http_seconds.clone());
         registry.register("websocket_connections", "Open WebSocket connections", m.websocket_connections.clone());
         registry.register(

@@ -155,6 +155,8 @@ pub struct RegistryLimits {
     pub stream_memory_bytes: u64,
     /// Largest sum of the memory estimates of all streams, in bytes.
     pub total_memory_bytes: u64,
+    /// Threads that run the streams' mode-meter refreshes (1 to 64).
+    pub spectra_workers: usize,
 }
 
 /// A stored stream whose state could not be rebuilt at start-up. Its records stay in the
@@ -186,7 +188,7 @@ pub struct Registry {
 impl Registry {
     /// An empty registry, with the spectra worker its streams share.
     pub fn new(context: OwnerContext, limits: RegistryLimits) -> Self {
-        let spectra = Arc::new(Spectra::start(context.metrics.clone()));
+        let spectra = Arc::new(Spectra::start(context.metrics.clone(), limits.spectra_workers));
         Self {
             streams: RwLock::new(HashMap::new()),
             quarantined: Mutex::new(BTreeMap::new()),

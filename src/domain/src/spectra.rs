@@ -1,14 +1,17 @@
-//! The spectra worker: one thread that refreshes every stream's mode meter at its eigen
-//! cadence (the modal analysis with energies and confidence intervals, classification,
-//! tracking, alarms), and from it the WebSocket summaries and the per-stream mode and
-//! alarm gauges, off the async reactor and off the ingest path. An eigen-decomposition of a
-//! large model takes tens of milliseconds; run on the blocking pool, several at once could
-//! take every core and hold acknowledgements back. Here at most one runs at a time,
-//! whatever the number of streams.
+//! The spectra workers: a fixed pool of threads (`streams.spectra_workers`, one by
+//! default) that refresh every stream's mode meter at its eigen cadence (the modal analysis
+//! with energies and confidence intervals, classification, tracking, alarms), and from it
+//! the WebSocket summaries and the per-stream mode and alarm gauges, off the async reactor
+//! and off the ingest path. An eigen-decomposition of a large model takes tens of
+//! milliseconds; run on the blocking pool, many at once could take every core and hold
+//! acknowledgements back. Here at most as many run at a time as there are workers, whatever
+//! the number of streams.
 //!
-//! A stream has at most one refresh queued; it carries the model that was published when
-//! the refresh came due and copies of the estimator's statistics taken at the same moment,
-//! so the analysis and the statistics describe the same model.
+//! A stream has at most one refresh queued or running, and the queue is first in, first
+//! out: a stream waits for at most one refresh of every other stream, so none starves. The
+//! job carries the model that was published when the refresh came due and copies of the
+//! estimator's statistics taken at the same moment, so the analysis and the statistics
+//! describe the same model; the time it waited is measured (`refresh_wait_seconds`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +43,8 @@ pub struct Job {
     pub snapshots: watch::Receiver<Arc<StreamSnapshot>>,
     /// Where summaries and notices go.
     pub summaries: broadcast::Sender<Arc<Push>>,
-    /// Set while the job waits in the queue; cleared when it starts.
+    /// Set while the job waits in the queue or runs; cleared when it is done, so two
+    /// workers never refresh one stream at once (nor publish its views out of order).
     pub queued: Arc<AtomicBool>,
     /// Whether the stream has per-stream mode gauges.
     pub gauges: bool,
@@ -54,34 +58,40 @@ struct Shared {
 }
 
 struct State {
-    jobs: VecDeque<Job>,
+    /// Jobs with the instant each was queued.
+    jobs: VecDeque<(Instant, Job)>,
     closed: bool,
 }
 
-/// The worker (stops when dropped).
+/// Most spectra workers a server may run.
+pub const MAX_SPECTRA_WORKERS: usize = 64;
+
+/// The workers (they stop when this is dropped).
 pub struct Spectra {
     shared: Arc<Shared>,
 }
 
 impl Spectra {
-    /// Starts the worker thread.
-    pub fn start(metrics: Arc<Metrics>) -> Self {
+    /// Starts `workers` worker threads (at least one, at most [`MAX_SPECTRA_WORKERS`]).
+    pub fn start(metrics: Arc<Metrics>, workers: usize) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State { jobs: VecDeque::new(), closed: false }),
             wake: Condvar::new(),
         });
-        let worker = shared.clone();
-        std::thread::Builder::new()
-            .name("koopstream-spectra".into())
-            .spawn(move || run(&worker, &metrics))
-            .expect("the spectra thread starts");
+        for k in 0..workers.clamp(1, MAX_SPECTRA_WORKERS) {
+            let (worker, metrics) = (shared.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name(format!("koopstream-spectra-{k}"))
+                .spawn(move || run(&worker, &metrics))
+                .expect("a spectra thread starts");
+        }
         Self { shared }
     }
 
     /// Queues a job; the caller set `job.queued` and queues no other job for the stream
     /// until the worker clears it.
     pub fn submit(&self, job: Job) {
-        lock(&self.shared.state).jobs.push_back(job);
+        lock(&self.shared.state).jobs.push_back((Instant::now(), job));
         self.shared.wake.notify_one();
     }
 }
@@ -89,7 +99,7 @@ impl Spectra {
 impl Drop for Spectra {
     fn drop(&mut self) {
         lock(&self.shared.state).closed = true;
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
     }
 }
 
@@ -99,7 +109,7 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 
 fn run(shared: &Shared, metrics: &Metrics) {
     loop {
-        let job = {
+        let (queued_at, job) = {
             let mut state = lock(&shared.state);
             loop {
                 if state.closed {
@@ -111,8 +121,10 @@ fn run(shared: &Shared, metrics: &Metrics) {
                 state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         };
-        job.queued.store(false, Ordering::Release);
+        metrics.refresh_wait_seconds.observe(queued_at.elapsed().as_secs_f64());
+        let queued = job.queued.clone();
         refresh(job, metrics);
+        queued.store(false, Ordering::Release);
     }
 }
 
