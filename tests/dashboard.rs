@@ -366,6 +366,9 @@ async fn in_chromium_the_dashboard_shows_the_68_bus_modes_live_and_an_alarm_with
     browser
         .wait_for("return document.getElementById('live').textContent === 'live'", Duration::from_secs(10), "live")
         .await;
+    // The token left the address bar; the address names the stream shown.
+    let address = browser.execute("return location.href").await;
+    assert!(address.as_str().unwrap().ends_with("/#stream=ieee68"), "{address}");
 
     // Nine and a half healthy minutes: the inter-area modes are tracked.
     feed(&server, &rows, 0, 17_100).await;

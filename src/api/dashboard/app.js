@@ -41,7 +41,14 @@ function tokenFromFragment() {
   if (!match) return;
   state.token = decodeURIComponent(match[1]);
   sessionStorage.setItem(TOKEN_KEY, state.token);
-  history.replaceState(null, "", location.pathname + location.search);
+  const stream = streamFromFragment();
+  history.replaceState(null, "", location.pathname + location.search + (stream ? `#stream=${encodeURIComponent(stream)}` : ""));
+}
+
+/** The stream a link names (`#stream=ID`), so an address can open the page on it. */
+function streamFromFragment() {
+  const match = /(?:^#|&)stream=([^&]*)/.exec(location.hash);
+  return match ? decodeURIComponent(match[1]) : null;
 }
 
 class HttpError extends Error {
@@ -131,7 +138,8 @@ async function loadStreams() {
     state.streams = list;
     renderStreams();
     if (!state.selected) {
-      const first = list.find((s) => s.definition);
+      const named = streamFromFragment();
+      const first = list.find((s) => s.definition && s.definition.id === named) || list.find((s) => s.definition);
       if (first) select(first.definition.id);
     } else if (!list.some((s) => s.definition && s.definition.id === state.selected)) {
       select(null);
@@ -180,6 +188,7 @@ function select(id) {
   renderStreams();
   $("stream-panel").hidden = !id;
   setLive(false);
+  history.replaceState(null, "", location.pathname + location.search + (id ? `#stream=${encodeURIComponent(id)}` : ""));
   if (!id) return;
   state.view = state.streams.find((s) => s.definition && s.definition.id === id) || null;
   fillChannelChoice();
@@ -224,6 +233,12 @@ function renderStatus() {
   $("stream-facts").textContent =
     `${d.channels.length} channels · ${samplePeriod(d.ts)} · ${d.estimator} · ${d.dictionary} · version ${s.version} · ` +
     `last t ${fmt(s.last_timestamp, 2)} s · ${fmt(s.update_rate_hz, 1)} updates/s`;
+  const source = view.source;
+  if (source) {
+    const error = source.last_error ? ` · last error: ${source.last_error.message}` : "";
+    $("stream-facts").textContent += ` · source ${source.connected ? "connected" : "not connected"}, ` +
+      `${source.frames_received} frames, ${source.samples_submitted} samples${error}`;
+  }
   const warming = s.state === "warming_up";
   $("warmup").hidden = !warming;
   if (warming) {
