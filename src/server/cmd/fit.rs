@@ -32,8 +32,8 @@ pub struct FitArgs {
     /// The file and the model.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Write the model here instead of standard output: a MATLAB file for `.mat`, a NumPy
-    /// archive for `.npz` (the same variables; docs/model-export.md), JSON otherwise.
+    /// Write the model here (default: standard output, as JSON): a MATLAB file for `.mat`, a
+    /// NumPy archive for `.npz` (the same variables; docs/model-export.md), JSON otherwise.
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
