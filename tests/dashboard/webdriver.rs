@@ -3,6 +3,7 @@
 //! (navigate, run a script, window size, screenshot, the browser's console log). The
 //! driver speaks plain HTTP on loopback, so the tests' reqwest client is enough.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,8 +36,11 @@ impl Browser {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
         };
+        // A process group of its own, so the browser it starts ends with it even when a
+        // test panics before `quit` (killing the driver alone leaves Chromium running).
         let driver = Command::new(tool("CHROMEDRIVER", "chromedriver"))
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -152,19 +156,24 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// Ends the session and the driver.
-    pub async fn quit(mut self) {
+    /// Ends the session, then the driver and the browser.
+    pub async fn quit(self) {
         let path = format!("/session/{}", self.session);
         let _ = self.http.delete(format!("{}{path}", self.base)).send().await;
-        let _ = self.driver.kill();
+        // Drop ends the process group.
+    }
+
+    /// Ends the driver's process group: the driver and every browser process it started.
+    fn end_group(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // After `quit` this finds the driver gone; after a panic it ends it (and with it
-        // the browser it started).
-        let _ = self.driver.kill();
+        // After `quit`, and after a panic before it.
+        self.end_group();
     }
 }
