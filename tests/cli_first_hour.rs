@@ -69,6 +69,29 @@ fn truth_prints_the_modes_of_every_system_in_the_service_s_fields() {
 }
 
 #[test]
+fn truth_refuses_the_options_of_another_system() {
+    let cases = [
+        (["--system", "ieee68", "--mu", "2"], "--mu applies to --system vdp only"),
+        (["--system", "vdp", "--network", "post"], "--network applies to --system ieee68 only"),
+        (["--system", "henon", "--damping-scale", "0.1"], "--damping-scale applies to --system ieee68 only"),
+    ];
+    for (args, expected) in cases {
+        let out =
+            binary().arg("truth").args(args).env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE").output();
+        let out = out.unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim(), format!("error: {expected}"), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing is printed");
+    }
+    // Their own options still apply, with the defaults documented in --help.
+    let vdp = run(&["truth", "--system", "vdp", "--mu", "2"]);
+    assert!(vdp.status.success(), "{}", text(&vdp.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&vdp.stdout).unwrap();
+    assert_eq!(doc["limit_cycle"]["mu"], 2.0, "{doc}");
+}
+
+#[test]
 fn truth_help_lists_exactly_the_systems_it_accepts() {
     let help = text(&run(&["truth", "--help"]).stdout);
     let system = help.rsplit("--system <SYSTEM>").next().unwrap();

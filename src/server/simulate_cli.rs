@@ -132,15 +132,17 @@ pub struct TruthArgs {
     /// Which system.
     #[arg(long, value_enum)]
     pub system: TruthSystem,
-    /// IEEE 68-bus network: before the fault (pre) or after line 28-29 is opened (post).
-    #[arg(long, default_value = "pre", value_parser = ["pre", "post"])]
-    pub network: String,
-    /// Van der Pol parameter.
-    #[arg(long, default_value_t = 1.0)]
-    pub mu: f64,
-    /// IEEE 68-bus: the modes with every machine's damping coefficient multiplied by this.
-    #[arg(long, default_value_t = 1.0)]
-    pub damping_scale: f64,
+    /// IEEE 68-bus network: before the fault (pre) or after line 28-29 is opened (post);
+    /// default pre. Refused for the other systems.
+    #[arg(long, value_parser = ["pre", "post"])]
+    pub network: Option<String>,
+    /// Van der Pol parameter (default 1). Refused for the other systems.
+    #[arg(long)]
+    pub mu: Option<f64>,
+    /// IEEE 68-bus: the modes with every machine's damping coefficient multiplied by this
+    /// (default 1). Refused for the other systems.
+    #[arg(long)]
+    pub damping_scale: Option<f64>,
     /// IEEE 68-bus: with `--measure pmu`, each mode also gets its shape in the PMU
     /// quantities (`pmu_shape`).
     #[command(flatten)]

@@ -98,16 +98,30 @@ pub fn run_truth(args: &TruthArgs) -> Result<String, SimulateError> {
 
 /// The ground truth of a system.
 pub fn truth(args: &TruthArgs) -> Result<TruthDoc, SimulateError> {
-    // Refuses PMU options on the systems whose truth has no buses.
+    // Refuses PMU options on the systems whose truth has no buses, and the options of one
+    // system given for another (they would be ignored without a word).
     let layout = args.pmu.layout(args.system.system())?;
+    let foreign = |option: &'static str, given: bool, owner: &str| {
+        if given {
+            Err(SimulateError::Option { option, reason: format!("applies to --system {owner} only") })
+        } else {
+            Ok(())
+        }
+    };
+    let is = |system: TruthSystem| args.system == system;
+    foreign("--mu", args.mu.is_some() && !is(TruthSystem::Vdp), "vdp")?;
+    foreign("--network", args.network.is_some() && !is(TruthSystem::Ieee68), "ieee68")?;
+    foreign("--damping-scale", args.damping_scale.is_some() && !is(TruthSystem::Ieee68), "ieee68")?;
+    let damping_scale = args.damping_scale.unwrap_or(1.0);
+    let mu = args.mu.unwrap_or(1.0);
     Ok(match args.system {
         TruthSystem::Ieee68 => {
-            let network = Network::from_name(&args.network)?;
-            let linearisation = systems::truth::ieee68_linearisation_scaled(network, args.damping_scale)?;
+            let network = Network::from_name(args.network.as_deref().unwrap_or("pre"))?;
+            let linearisation = systems::truth::ieee68_linearisation_scaled(network, damping_scale)?;
             let inter_area = inter_area_indices(&linearisation)?;
             let shapes: Vec<Option<Vec<ShapeEntry>>> = match layout {
                 None => linearisation.modes.iter().map(|_| None).collect(),
-                Some(layout) => systems::truth::ieee68_pmu_mode_shapes(network, args.damping_scale, &layout)?
+                Some(layout) => systems::truth::ieee68_pmu_mode_shapes(network, damping_scale, &layout)?
                     .into_iter()
                     .map(|s| Some(shape_entries(&s.shape)))
                     .collect(),
@@ -128,7 +142,7 @@ pub fn truth(args: &TruthArgs) -> Result<TruthDoc, SimulateError> {
             TruthDoc { system: "ieee68", modes, limit_cycle: None, attractor: None, note: None }
         }
         TruthSystem::Vdp => {
-            let cycle = systems::truth::vdp_limit_cycle(args.mu)?;
+            let cycle = systems::truth::vdp_limit_cycle(mu)?;
             let omega = std::f64::consts::TAU / cycle.period;
             TruthDoc {
                 system: "vdp",
@@ -141,7 +155,7 @@ pub fn truth(args: &TruthArgs) -> Result<TruthDoc, SimulateError> {
                     pmu_shape: None,
                 }],
                 limit_cycle: Some(LimitCycleTruth {
-                    mu: args.mu,
+                    mu,
                     period_s: cycle.period,
                     frequency_hz: 1.0 / cycle.period,
                     frequency_rad_per_s: omega,
