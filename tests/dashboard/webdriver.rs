@@ -27,6 +27,8 @@ pub struct Browser {
     base: String,
     session: String,
     driver: Child,
+    /// The browser's profile directory, removed with the browser.
+    profile: std::path::PathBuf,
 }
 
 impl Browser {
@@ -81,7 +83,7 @@ impl Browser {
             "goog:chromeOptions": {"binary": tool("CHROMIUM", "chromium"), "args": args},
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
-        let mut browser = Browser { http, base, session: String::new(), driver };
+        let mut browser = Browser { http, base, session: String::new(), driver, profile };
         let created = browser.call(reqwest::Method::POST, "/session", Some(capabilities)).await;
         browser.session = created["sessionId"].as_str().expect("a session id").to_owned();
         browser
@@ -168,6 +170,7 @@ impl Browser {
         let group = format!("-{}", self.driver.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
