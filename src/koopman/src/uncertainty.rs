@@ -145,26 +145,24 @@ impl ComplexCovariance {
 /// as a column, so several eigenvalues share one product) and the sandwich P~.
 pub fn eigenvalue_covariance(w: &[c64], sigma_w: &[c64], v: &[c64], p_state: &Mat<f64>) -> ComplexCovariance {
     let n = v.len();
-    // w Sigma_e w^H and w Sigma_e w^T.
-    let mut wsw_h = c64::new(0.0, 0.0);
-    let mut wsw_t = c64::new(0.0, 0.0);
-    for r in 0..n {
-        wsw_h += w[r].conj() * sigma_w[r];
-        wsw_t += w[r] * sigma_w[r];
+    let p_v: Vec<c64> = (0..n).map(|c| (0..n).map(|c2| v[c2] * p_state[(c, c2)]).sum()).collect();
+    eigenvalue_covariance_of(w, sigma_w, v, &p_v)
+}
+
+/// [`eigenvalue_covariance`] with P v already formed (`p_v`, P's product with v), as the
+/// modal analysis does for all modes in one matrix product.
+pub fn eigenvalue_covariance_of(w: &[c64], sigma_w: &[c64], v: &[c64], p_v: &[c64]) -> ComplexCovariance {
+    let (mut wsw_h, mut wsw_t) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0));
+    for (w, s) in w.iter().zip(sigma_w) {
+        wsw_h += w.conj() * s;
+        wsw_t += w * s;
     }
-    // Sigma_e is real symmetric, so w Sigma_e w^H is real: the sum above is its value.
-    let mut vpv_h = c64::new(0.0, 0.0);
-    let mut vpv_t = c64::new(0.0, 0.0);
-    for c in 0..n {
-        let mut pv = c64::new(0.0, 0.0);
-        for c2 in 0..n {
-            pv += v[c2] * p_state[(c, c2)];
-        }
-        vpv_h += v[c].conj() * pv;
-        vpv_t += v[c] * pv;
+    let (mut vpv_h, mut vpv_t) = (c64::new(0.0, 0.0), c64::new(0.0, 0.0));
+    for (v, pv) in v.iter().zip(p_v) {
+        vpv_h += v.conj() * pv;
+        vpv_t += v * pv;
     }
-    let abs_square = (wsw_h.re * vpv_h.re).max(0.0);
-    ComplexCovariance::from_moments(abs_square, wsw_t * vpv_t)
+    ComplexCovariance::from_moments((wsw_h.re * vpv_h.re).max(0.0), wsw_t * vpv_t)
 }
 
 /// Standard deviations of the frequency (Hz) and the damping ratio of the continuous
