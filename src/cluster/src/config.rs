@@ -11,6 +11,8 @@ pub enum ConfigError {
     EmptyUrl,
     #[error("the NATS URL `{0}` must be nats://HOST:PORT (or tls://, or HOST:PORT)")]
     UnsupportedUrl(String),
+    #[error("node id `{0}` must be 1 to 64 characters of A-Z a-z 0-9 . _ -")]
+    NodeId(String),
     #[error("replicas must be {min} to {max}, not {0}", min = ClusterConfig::MIN_REPLICAS, max = ClusterConfig::MAX_REPLICAS)]
     Replicas(usize),
     #[error("the lease TTL must be {min:?} to {max:?}, not {0:?}", min = ClusterConfig::MIN_LEASE_TTL, max = ClusterConfig::MAX_LEASE_TTL)]
@@ -43,12 +45,13 @@ impl ClusterConfig {
     pub const MAX_LEASE_TTL: Duration = Duration::from_secs(120);
 
     /// A configuration with the default replicas (1) and lease TTL (10 s).
-    pub fn new(url: impl Into<String>, node_id: impl Into<String>) -> Result<Self, crate::ClusterError> {
+    pub fn new(url: impl Into<String>, node_id: impl Into<String>) -> Result<Self, ConfigError> {
         let url = url.into();
         check_url(&url)?;
+        let node_id = node_id.into();
         Ok(ClusterConfig {
             url,
-            node_id: NodeId::new(node_id)?,
+            node_id: NodeId::new(node_id.clone()).map_err(|_| ConfigError::NodeId(node_id))?,
             replicas: Self::DEFAULT_REPLICAS,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
         })
@@ -119,7 +122,6 @@ fn check_url(url: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ClusterError;
 
     #[test]
     fn defaults_are_one_replica_and_ten_seconds() {
@@ -147,13 +149,10 @@ mod tests {
 
     #[test]
     fn urls_and_node_ids_are_checked() {
-        assert!(matches!(ClusterConfig::new("", "n"), Err(ClusterError::Config(ConfigError::EmptyUrl))));
-        assert!(matches!(
-            ClusterConfig::new("http://h:1", "n"),
-            Err(ClusterError::Config(ConfigError::UnsupportedUrl(_)))
-        ));
+        assert_eq!(ClusterConfig::new("", "n"), Err(ConfigError::EmptyUrl));
+        assert!(matches!(ClusterConfig::new("http://h:1", "n"), Err(ConfigError::UnsupportedUrl(_))));
         assert!(ClusterConfig::new("tls://h:1", "n").is_ok());
         assert!(ClusterConfig::new("h:4222", "n").is_ok());
-        assert!(matches!(ClusterConfig::new("nats://h:1", "bad id"), Err(ClusterError::InvalidNodeId(_))));
+        assert_eq!(ClusterConfig::new("nats://h:1", "bad id"), Err(ConfigError::NodeId("bad id".to_owned())));
     }
 }

@@ -16,6 +16,7 @@ mod log;
 mod membership;
 mod names;
 pub mod rendezvous;
+mod replay;
 mod snapshots;
 
 use std::time::Duration;

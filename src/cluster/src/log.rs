@@ -9,12 +9,11 @@
 
 use async_nats::jetstream::{
     self,
-    consumer::{DeliverPolicy, pull::OrderedConfig},
     message::PublishMessage,
     stream::{Config, LastRawMessageErrorKind, StorageType},
 };
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use crate::error::{ClusterError, Result};
 use crate::names::encode_stream_id;
@@ -88,35 +87,17 @@ impl IngestLog {
     /// them), then goes on with new batches as they are published: the stream never ends
     /// by itself. Compare with `last_sequence` to know when the backlog is read.
     ///
-    /// It uses an ordered consumer: ephemeral, filtered to the stream's subject, without
-    /// acknowledgements; the client recreates it from the next expected sequence when it
-    /// sees a gap or loses it (a NATS restart), so no message is skipped or repeated.
+    /// It reads with an ordered consumer (ephemeral, filtered to the stream's subject,
+    /// without acknowledgements). An error item does not end it: it resumes after the last
+    /// batch it yielded, so across a NATS restart nothing is skipped or repeated
+    /// (replay.rs).
     pub async fn replay(
         &self,
         stream_id: &str,
         from_sequence_exclusive: u64,
     ) -> Result<impl Stream<Item = Result<(u64, Bytes)>> + Send + 'static> {
         let subject = ingest_subject(stream_id)?;
-        let consumer = self
-            .stream
-            .create_consumer(OrderedConfig {
-                filter_subject: subject,
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from_sequence_exclusive.saturating_add(1),
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| ClusterError::jetstream("creating a replay consumer", err))?;
-        let messages = consumer.messages().await.map_err(|err| ClusterError::jetstream("starting a replay", err))?;
-        Ok(messages.map(|message| {
-            let message = message.map_err(|err| ClusterError::jetstream("replaying", err))?;
-            let sequence = message
-                .info()
-                .map_err(|err| ClusterError::jetstream("reading a replayed message's sequence", err))?
-                .stream_sequence;
-            Ok((sequence, message.message.payload))
-        }))
+        crate::replay::follow(self.stream.clone(), subject, from_sequence_exclusive).await
     }
 
     /// The sequence of a stream's last batch, `None` when it has none.
