@@ -305,8 +305,9 @@ async fn a_node_whose_heartbeats_stop_leaves_the_live_list() {
         }
     })
     .await;
-    // Its last beat was at most TTL/3 before it stopped: the key lived at least 2 s more.
-    assert!(stopped.elapsed() >= Duration::from_millis(1500), "expired after {:?}", stopped.elapsed());
+    // Its last beat was about TTL/3 before it stopped, so the key lived about 2 s more; 1 s
+    // leaves room for a beat delayed on a loaded machine.
+    assert!(stopped.elapsed() >= Duration::from_secs(1), "expired after {:?}", stopped.elapsed());
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(within(10, "live nodes", node_a.membership().live_nodes()).await.unwrap(), only_a);
 }
@@ -382,13 +383,20 @@ async fn publishing_fails_while_nats_is_down_and_resumes_after_its_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
-async fn connecting_twice_binds_what_the_first_created() {
+async fn nodes_connecting_at_once_or_later_share_what_the_first_created() {
     let server = NatsServer::start();
-    let first = server.connect("node-1").await;
-    let second = server.connect("node-2").await;
+    // Three nodes racing to create the stream and the buckets on an empty server.
+    let (first, second, third) =
+        tokio::join!(server.connect("node-1"), server.connect("node-2"), server.connect("node-3"));
     let sequence = within(10, "publish", first.log().publish("s", Bytes::from_static(b"x"), "x")).await.unwrap();
     let replayed = take(within(10, "replay", second.log().replay("s", 0)).await.unwrap(), 1).await;
     assert_eq!(replayed, vec![(sequence, Bytes::from_static(b"x"))]);
+    within(10, "put", third.definitions().put("s", Bytes::from_static(b"{}"))).await.unwrap();
+
+    // A node joining later binds the same stream and buckets, their contents intact.
+    let later = server.connect("node-4").await;
+    assert_eq!(within(10, "last", later.log().last_sequence("s")).await.unwrap(), Some(sequence));
+    assert_eq!(within(10, "list", later.definitions().list()).await.unwrap(), vec!["s".to_owned()]);
 }
 
 // Needs no server: nothing listens on the port.
