@@ -6,6 +6,8 @@
 //! batches, snapshots and definitions are bytes.
 //!
 //! `Cluster::connect` creates (or binds) everything it uses, so any node may be the first.
+//! It works with Debian's nats-server (2.9) and newer servers: nothing here needs a
+//! feature of a later server version (buckets.rs says what had to be done for that).
 
 mod buckets;
 mod config;

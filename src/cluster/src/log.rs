@@ -56,9 +56,15 @@ impl IngestLog {
         Ok(IngestLog { jetstream: jetstream.clone(), stream })
     }
 
-    /// Appends a batch and waits for JetStream's acknowledgement (stored on the replicas),
-    /// so the caller acknowledges its gateway only for batches that are durable; returns
-    /// the batch's sequence in the JetStream stream.
+    /// Appends a batch and waits for JetStream's acknowledgement, so the caller
+    /// acknowledges its gateway only for batches JetStream holds; returns the batch's
+    /// sequence in the JetStream stream.
+    ///
+    /// What the acknowledgement means: a quorum of the replicas wrote the batch to their
+    /// file store. Written means handed to the operating system; nats-server syncs to disk
+    /// on its own interval (two minutes by default), so a killed nats-server loses nothing
+    /// acknowledged, but a power cut of a machine holding the only replica may lose the
+    /// last acknowledged batches: replicas (3 on three machines) are the protection.
     ///
     /// `msg_id` goes in the `Nats-Msg-Id` header: a batch published again with the same id
     /// within the duplicate window (a gateway's retry after an error or timeout) is stored
