@@ -1,0 +1,135 @@
+//! Which nodes are alive: each node rewrites its own key in the key-value bucket
+//! `koopstream_nodes` every TTL/3, and the bucket's `max_age` (the lease TTL) removes the
+//! key of a node that stopped. The live nodes are the keys present; they feed rendezvous.rs.
+//!
+//! Like a lease, a node's key lives TTL past its last heartbeat, so a crashed node is
+//! listed for at most about one TTL. A node that shuts down cleanly calls `leave` so the
+//! others see it go at once.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::buckets::{KvBucket, open_kv_bucket};
+use crate::error::{ClusterError, Result};
+use crate::lease::unix_millis;
+use crate::names::{NodeId, decode_id};
+
+/// The bucket's name.
+pub const NODES_BUCKET: &str = "koopstream_nodes";
+
+/// A heartbeat's value, as JSON (for people reading the bucket; only the key matters).
+#[derive(Serialize)]
+struct Heartbeat<'a> {
+    node: &'a str,
+    beat_unix_ms: u64,
+}
+
+/// The nodes bucket, seen from one node.
+#[derive(Clone)]
+pub struct Membership {
+    store: kv::Store,
+    node_id: NodeId,
+    interval: Duration,
+}
+
+impl Membership {
+    /// Creates the bucket, or updates it to this TTL and replicas; idempotent.
+    pub(crate) async fn open(
+        jetstream: &jetstream::Context,
+        node_id: NodeId,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<Self> {
+        let store = open_kv_bucket(
+            jetstream,
+            KvBucket {
+                name: NODES_BUCKET,
+                description: "koopstream: live nodes (heartbeats)",
+                history: 1,
+                max_age: ttl,
+                max_value_size: 4096,
+                replicas,
+            },
+        )
+        .await?;
+        Ok(Membership { store, node_id, interval: ttl / 3 })
+    }
+
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    /// Writes this node's heartbeat once.
+    pub async fn heartbeat(&self) -> Result<()> {
+        let value = serde_json::to_vec(&Heartbeat { node: self.node_id.as_str(), beat_unix_ms: unix_millis() })
+            .map_err(|err| ClusterError::Malformed { what: "heartbeat", detail: err.to_string() })?;
+        self.store
+            .put(self.node_id.encoded(), Bytes::from(value))
+            .await
+            .map_err(|err| ClusterError::jetstream("writing a heartbeat", err))?;
+        Ok(())
+    }
+
+    /// Heartbeats every TTL/3 in a task of the current tokio runtime, until the returned
+    /// handle is dropped or stopped. A failed heartbeat is logged and retried at the next
+    /// tick: NATS may be restarting, and the key only expires after three missed beats.
+    pub fn start_heartbeats(&self) -> Heartbeats {
+        let membership = self.clone();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(membership.interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = membership.heartbeat().await {
+                    tracing::warn!(node = %membership.node_id, error = %err, "heartbeat failed");
+                }
+            }
+        });
+        Heartbeats { task }
+    }
+
+    /// Removes this node's key, for a clean shutdown (stop the heartbeats first).
+    pub async fn leave(&self) -> Result<()> {
+        self.store
+            .delete(self.node_id.encoded())
+            .await
+            .map_err(|err| ClusterError::jetstream("leaving the cluster", err))
+    }
+
+    /// The nodes whose heartbeat has not expired, sorted by id.
+    pub async fn live_nodes(&self) -> Result<Vec<NodeId>> {
+        let keys: Vec<String> = self
+            .store
+            .keys()
+            .await
+            .map_err(|err| ClusterError::jetstream("listing nodes", err))?
+            .try_collect()
+            .await
+            .map_err(|err| ClusterError::jetstream("listing nodes", err))?;
+        let mut nodes: Vec<NodeId> =
+            keys.iter().filter_map(|key| decode_id(key)).filter_map(|id| NodeId::new(id).ok()).collect();
+        nodes.sort();
+        Ok(nodes)
+    }
+}
+
+/// The heartbeat task; it stops when this is dropped.
+pub struct Heartbeats {
+    task: JoinHandle<()>,
+}
+
+impl Heartbeats {
+    /// Stops the heartbeats (the same as dropping the handle, said explicitly).
+    pub fn stop(self) {}
+}
+
+impl Drop for Heartbeats {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,408 @@
+//! The cluster's building blocks against a real `nats-server -js` on a loopback port, one
+//! server per test. They need the `nats-server` binary (tests/setup-nats.sh installs
+//! Debian's package), so they are ignored by a plain `cargo test` and run with
+//! `cargo test -p cluster -- --ignored`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cluster::{Cluster, ClusterConfig, ClusterError, DefinitionEvent, NodeId};
+use futures::{Stream, StreamExt};
+
+/// Bounds a future; a test that hangs fails with what it was waiting for.
+async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(seconds), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} took more than {seconds} s"),
+    }
+}
+
+/// A `nats-server -js` child process with its own store directory; killed (by its PID) and
+/// its directory removed on drop.
+struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store_dir: PathBuf,
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
+        let store_dir = std::env::temp_dir().join(format!(
+            "koopstream-cluster-test-{}-{}",
+            std::process::id(),
+            SERVERS.fetch_add(1, Ordering::Relaxed)
+        ));
+        // A leftover of an earlier run with the same PID would only confuse this one.
+        let _ = std::fs::remove_dir_all(&store_dir);
+        std::fs::create_dir_all(&store_dir).expect("create the store directory");
+        let mut server = NatsServer { child: None, port: free_port(), store_dir };
+        server.spawn();
+        server
+    }
+
+    /// Starts the process on this server's port and store directory and waits (at most
+    /// 10 s) until the port accepts connections.
+    fn spawn(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.store_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (run src/cluster/tests/setup-nats.sh)");
+        self.child = Some(child);
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the process (SIGKILL, by its PID) and reaps it; the store stays.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn config(&self, node: &str) -> ClusterConfig {
+        ClusterConfig::new(self.url(), node).expect("valid configuration")
+    }
+
+    async fn connect(&self, node: &str) -> Cluster {
+        self.connect_with(self.config(node)).await
+    }
+
+    async fn connect_with(&self, config: ClusterConfig) -> Cluster {
+        within(20, "connecting", Cluster::connect(config)).await.expect("connect to the test server")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
+}
+
+/// A port that was free a moment ago: bound to port 0, read, and let go.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Takes `count` items of a stream that never ends by itself, within 20 s.
+async fn take<T>(stream: impl Stream<Item = cluster::Result<T>>, count: usize) -> Vec<T> {
+    let items: Vec<cluster::Result<T>> = within(20, "replaying", stream.take(count).collect()).await;
+    items.into_iter().map(|item| item.expect("replayed item")).collect()
+}
+
+fn three_second_ttl(server: &NatsServer, node: &str) -> ClusterConfig {
+    server.config(node).with_lease_ttl(Duration::from_secs(3)).expect("3 s is within the limits")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn batches_replay_per_stream_in_order_from_any_sequence() {
+    let server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let log = cluster.log();
+    // One plain id and one whose `.` and `_` are escaped in the subject.
+    let streams = ["alpha", "beta.north_2"];
+    let mut sequences: Vec<Vec<u64>> = vec![Vec::new(), Vec::new()];
+    for i in 0..100 {
+        for (which, stream) in streams.iter().enumerate() {
+            let payload = Bytes::from(format!("{stream} batch {i}"));
+            let sequence = within(10, "publishing", log.publish(stream, payload, &format!("{stream}-{i}")))
+                .await
+                .expect("published");
+            sequences[which].push(sequence);
+        }
+    }
+    for (which, stream) in streams.iter().enumerate() {
+        let expected: Vec<(u64, Bytes)> =
+            (0..100).map(|i| (sequences[which][i], Bytes::from(format!("{stream} batch {i}")))).collect();
+        let all = take(within(10, "replay", log.replay(stream, 0)).await.unwrap(), 100).await;
+        assert_eq!(all, expected, "{stream} from the start");
+        let middle = sequences[which][49];
+        let rest = take(within(10, "replay", log.replay(stream, middle)).await.unwrap(), 50).await;
+        assert_eq!(rest, expected[50..], "{stream} after sequence {middle}");
+        let last = within(10, "last sequence", log.last_sequence(stream)).await.unwrap();
+        assert_eq!(last, Some(sequences[which][99]));
+    }
+    assert!(sequences[0].windows(2).all(|pair| pair[0] < pair[1]));
+    let none = within(10, "last sequence", log.last_sequence("gamma")).await.unwrap();
+    assert_eq!(none, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_batch_published_twice_with_one_id_is_stored_once() {
+    let server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let log = cluster.log();
+    let first = within(10, "publish", log.publish("s", Bytes::from_static(b"one"), "batch-1")).await.unwrap();
+    let again = within(10, "publish", log.publish("s", Bytes::from_static(b"one"), "batch-1")).await.unwrap();
+    assert_eq!(again, first, "the duplicate reports the first copy's sequence");
+    let second = within(10, "publish", log.publish("s", Bytes::from_static(b"two"), "batch-2")).await.unwrap();
+    assert!(second > first);
+    let replayed = take(within(10, "replay", log.replay("s", 0)).await.unwrap(), 2).await;
+    assert_eq!(replayed, vec![(first, Bytes::from_static(b"one")), (second, Bytes::from_static(b"two"))]);
+    assert_eq!(within(10, "last", log.last_sequence("s")).await.unwrap(), Some(second));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_lease_is_exclusive_renewable_expires_and_is_released() {
+    let server = NatsServer::start();
+    let node_a = server.connect_with(three_second_ttl(&server, "node-a")).await;
+    let node_b = server.connect_with(three_second_ttl(&server, "node-b")).await;
+
+    let mut lease = within(10, "acquire", node_a.leases().acquire("s.1")).await.unwrap();
+    assert_eq!(lease.record().node, "node-a");
+    match within(10, "acquire", node_b.leases().acquire("s.1")).await {
+        Err(ClusterError::LeaseHeld { stream, holder }) => {
+            assert_eq!((stream.as_str(), holder.as_str()), ("s.1", "node-a"));
+        }
+        other => panic!("second acquire while held: {other:?}"),
+    }
+    let before = lease.revision();
+    within(10, "renew", node_a.leases().renew(&mut lease)).await.unwrap();
+    assert!(lease.revision() > before);
+    assert!(lease.deadline() > Instant::now());
+
+    // node-a stops renewing; node-b gets the lease once the key has expired, not before
+    // the TTL has run since the last renewal.
+    let renewed = Instant::now();
+    let mut taken = None;
+    within(20, "the lease to expire", async {
+        while taken.is_none() {
+            match node_b.leases().acquire("s.1").await {
+                Ok(lease_b) => taken = Some(lease_b),
+                Err(ClusterError::LeaseHeld { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(other) => panic!("acquire: {other}"),
+            }
+        }
+    })
+    .await;
+    assert!(renewed.elapsed() >= Duration::from_millis(2500), "taken after {:?}", renewed.elapsed());
+    let lease_b = taken.expect("node-b holds the lease");
+    assert_eq!(within(10, "holder", node_a.leases().holder("s.1")).await.unwrap().as_deref(), Some("node-b"));
+
+    match within(10, "renew", node_a.leases().renew(&mut lease)).await {
+        Err(ClusterError::LeaseLost { stream, .. }) => assert_eq!(stream, "s.1"),
+        other => panic!("renewing a lease taken by another node: {other:?}"),
+    }
+    assert!(matches!(within(10, "release", node_a.leases().release(lease)).await, Err(ClusterError::LeaseLost { .. })));
+
+    within(10, "release", node_b.leases().release(lease_b)).await.unwrap();
+    assert_eq!(within(10, "holder", node_a.leases().holder("s.1")).await.unwrap(), None);
+    let again = within(10, "acquire", node_a.leases().acquire("s.1")).await.unwrap();
+    assert_eq!(again.record().node, "node-a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_one_mebibyte_snapshot_round_trips() {
+    let server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let snapshots = cluster.snapshots();
+    assert_eq!(within(10, "get", snapshots.get("s.1")).await.unwrap(), None);
+
+    // Bytes that differ everywhere, so a chunk out of place would show.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let big: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let big = Bytes::from(big);
+    within(30, "put", snapshots.put("s.1", 4242, big.clone())).await.unwrap();
+    let (sequence, bytes) = within(30, "get", snapshots.get("s.1")).await.unwrap().expect("a snapshot");
+    assert_eq!(sequence, 4242);
+    assert_eq!(bytes.len(), 1 << 20);
+    assert!(bytes == big, "the snapshot's bytes changed");
+
+    within(30, "put", snapshots.put("s.1", 5000, Bytes::from_static(b"smaller"))).await.unwrap();
+    let latest = within(30, "get", snapshots.get("s.1")).await.unwrap();
+    assert_eq!(latest, Some((5000, Bytes::from_static(b"smaller"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_definition_written_on_one_node_is_seen_by_another() {
+    let server = NatsServer::start();
+    let node_a = server.connect("node-a").await;
+    let node_b = server.connect("node-b").await;
+    let definitions_a = node_a.definitions();
+    within(10, "put", definitions_a.put("pmu.1", Bytes::from_static(b"{\"id\":\"pmu.1\"}"))).await.unwrap();
+
+    let mut watch = Box::pin(within(10, "watch", node_b.definitions().watch()).await.unwrap());
+    let mut next = async || within(10, "a definition event", watch.next()).await.expect("event").expect("ok");
+    match next().await {
+        DefinitionEvent::Put { stream_id, definition, .. } => {
+            assert_eq!(stream_id, "pmu.1");
+            assert_eq!(&definition[..], b"{\"id\":\"pmu.1\"}");
+        }
+        other => panic!("{other:?}"),
+    }
+    within(10, "put", definitions_a.put("pmu_2", Bytes::from_static(b"{}"))).await.unwrap();
+    assert!(matches!(next().await, DefinitionEvent::Put { stream_id, .. } if stream_id == "pmu_2"));
+    within(10, "delete", definitions_a.delete("pmu.1")).await.unwrap();
+    assert!(matches!(next().await, DefinitionEvent::Deleted { stream_id, .. } if stream_id == "pmu.1"));
+
+    let definitions_b = node_b.definitions();
+    assert_eq!(within(10, "list", definitions_b.list()).await.unwrap(), vec!["pmu_2".to_owned()]);
+    assert_eq!(within(10, "get", definitions_b.get("pmu_2")).await.unwrap(), Some(Bytes::from_static(b"{}")));
+    assert_eq!(within(10, "get", definitions_b.get("pmu.1")).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_node_whose_heartbeats_stop_leaves_the_live_list() {
+    let server = NatsServer::start();
+    let node_a = server.connect_with(three_second_ttl(&server, "node-a")).await;
+    let node_b = server.connect_with(three_second_ttl(&server, "node-b")).await;
+    let _beats_a = node_a.membership().start_heartbeats();
+    let beats_b = node_b.membership().start_heartbeats();
+    let both = vec![NodeId::new("node-a").unwrap(), NodeId::new("node-b").unwrap()];
+    let only_a = vec![NodeId::new("node-a").unwrap()];
+
+    within(10, "both nodes listed", async {
+        while node_a.membership().live_nodes().await.unwrap() != both {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    // node-a keeps beating past its own TTL, so it must stay listed throughout.
+    beats_b.stop();
+    let stopped = Instant::now();
+    within(20, "node-b to expire", async {
+        loop {
+            let live = node_b.membership().live_nodes().await.unwrap();
+            if live == only_a {
+                break;
+            }
+            assert_eq!(live, both);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    // Its last beat was about TTL/3 before it stopped, so the key lived about 2 s more; 1 s
+    // leaves room for a beat delayed on a loaded machine.
+    assert!(stopped.elapsed() >= Duration::from_secs(1), "expired after {:?}", stopped.elapsed());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(within(10, "live nodes", node_a.membership().live_nodes()).await.unwrap(), only_a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn publishing_fails_while_nats_is_down_and_resumes_after_its_restart() {
+    let mut server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let log = cluster.log();
+    let mut before = Vec::new();
+    for i in 0..10 {
+        let payload = Bytes::from(format!("before {i}"));
+        let sequence = within(10, "publish", log.publish("s", payload.clone(), &format!("b{i}"))).await.unwrap();
+        before.push((sequence, payload));
+    }
+
+    // A replay (an owner following its stream) that is open across the restart.
+    let mut following = Box::pin(within(10, "replay", log.replay("s", 0)).await.unwrap());
+    for expected in &before {
+        let item = within(10, "a replayed batch", following.next()).await.expect("an item").expect("ok");
+        assert_eq!(&item, expected);
+    }
+
+    server.kill();
+    // The request timeout at the default TTL is 10 s / 3: an error well within 10 s.
+    let started = Instant::now();
+    let result =
+        within(10, "a publish while NATS is down", log.publish("s", Bytes::from_static(b"lost?"), "down-1")).await;
+    assert!(result.is_err(), "a publish without NATS returned {result:?}");
+    assert!(started.elapsed() < Duration::from_secs(6), "the error took {:?}", started.elapsed());
+
+    server.spawn();
+    let resumed = within(30, "a publish after the restart", async {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match log.publish("s", Bytes::from_static(b"after"), "after-1").await {
+                Ok(sequence) => break sequence,
+                Err(_) if attempt < 60 => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(err) => panic!("publish after restart: {err}"),
+            }
+        }
+    })
+    .await;
+    assert!(resumed > before[9].0);
+
+    // The batches acknowledged before the crash are all there, first and in order. (The
+    // one that failed may or may not have been stored: its error meant "unknown".)
+    let replayed = take(within(10, "replay", log.replay("s", 0)).await.unwrap(), 10).await;
+    assert_eq!(replayed, before);
+    let last = within(10, "last", log.last_sequence("s")).await.unwrap();
+    assert_eq!(last, Some(resumed));
+
+    // The replay that was open goes on after the restart, in order, up to the new batch.
+    within(30, "the open replay to resume", async {
+        let mut previous = before[9].0;
+        loop {
+            // Errors while NATS was down are expected; the replay goes on after them.
+            let Ok((sequence, payload)) = following.next().await.expect("an item") else {
+                continue;
+            };
+            assert!(sequence > previous, "{sequence} after {previous}");
+            previous = sequence;
+            if sequence == resumed {
+                assert_eq!(&payload[..], b"after");
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn nodes_connecting_at_once_or_later_share_what_the_first_created() {
+    let server = NatsServer::start();
+    // Three nodes racing to create the stream and the buckets on an empty server.
+    let (first, second, third) =
+        tokio::join!(server.connect("node-1"), server.connect("node-2"), server.connect("node-3"));
+    let sequence = within(10, "publish", first.log().publish("s", Bytes::from_static(b"x"), "x")).await.unwrap();
+    let replayed = take(within(10, "replay", second.log().replay("s", 0)).await.unwrap(), 1).await;
+    assert_eq!(replayed, vec![(sequence, Bytes::from_static(b"x"))]);
+    within(10, "put", third.definitions().put("s", Bytes::from_static(b"{}"))).await.unwrap();
+
+    // A node joining later binds the same stream and buckets, their contents intact.
+    let later = server.connect("node-4").await;
+    assert_eq!(within(10, "last", later.log().last_sequence("s")).await.unwrap(), Some(sequence));
+    assert_eq!(within(10, "list", later.definitions().list()).await.unwrap(), vec!["s".to_owned()]);
+}
+
+// Needs no server: nothing listens on the port.
+#[tokio::test]
+async fn connecting_to_a_closed_port_fails_within_the_timeout() {
+    let config = ClusterConfig::new(format!("nats://127.0.0.1:{}", free_port()), "node-1").unwrap();
+    let result = within(15, "connecting to nothing", Cluster::connect(config)).await;
+    assert!(matches!(result, Err(ClusterError::Connect { .. })));
+}
