@@ -206,6 +206,7 @@ pub async fn run(
         publish_interval: Duration::from_millis(config.streams.publish_interval_ms),
         snapshot_every: config.storage.snapshot_every_samples,
         snapshot_interval: Duration::from_secs(config.storage.snapshot_interval_s),
+        shared: None,
     };
     let limits = RegistryLimits {
         queue_capacity: config.limits.queue_capacity,

@@ -19,10 +19,11 @@ use crate::batch::SampleBatch;
 use crate::command::{Command, IngestAck, Push};
 use crate::core::Core;
 use crate::definition::StreamDefinition;
-use crate::error::DomainError;
+use crate::error::{DomainError, ErrorKind};
 use crate::journal::{Journal, LogEntry, StreamState, Write};
 use crate::metrics::{Metrics, Reason, Transport};
 use crate::modes::MeterCell;
+use crate::shared_log::SharedLog;
 use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::spectra::{self, Spectra};
 use crate::watermark::{Admission, digest};
@@ -49,6 +50,11 @@ pub struct OwnerContext {
     pub snapshot_every: u64,
     /// ... or this long.
     pub snapshot_interval: Duration,
+    /// The cluster's shared log (absent on a single node). With it, an ingested batch is
+    /// appended to the log and acknowledged once the log holds it; it is applied when the
+    /// stream's owner node replays it (`Command::Apply`), and definitions live in the
+    /// cluster. `store` is then absent: the log and the cluster's snapshots are the state.
+    pub shared: Option<Arc<dyn SharedLog>>,
 }
 
 /// Samples per second over the last second or so.
@@ -197,6 +203,31 @@ impl Owner {
                 Command::Persist { reply } => {
                     let _ = reply.send(self.persist_definition().await);
                 }
+                Command::Ingest { batch, reply, .. } if self.context.shared.is_some() => {
+                    let shared = self.context.shared.clone();
+                    let appended = match shared {
+                        Some(shared) => append_shared(shared.as_ref(), &self.definition.id, &batch).await,
+                        None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
+                    };
+                    let _ = reply.send(appended);
+                }
+                Command::Reset { reply, .. } if self.context.shared.is_some() => {
+                    // A reset must reach the owner node through the log to stay in order
+                    // with the batches; until it does, it is refused rather than applied
+                    // to one node's copy.
+                    let _ = reply.send(Err(DomainError::new(
+                        ErrorKind::Unavailable,
+                        "resetting a stream is not supported in a cluster yet",
+                    )));
+                }
+                Command::Apply { batch, transport, reply } => {
+                    let group = vec![Queued::new(batch, transport, reply)];
+                    let idle = commands.is_empty();
+                    self.ingest_group(group, &commands, !idle).await;
+                }
+                Command::Export { reply } => {
+                    let _ = reply.send(self.state());
+                }
                 Command::Ingest { batch, transport, reply } => {
                     let mut rows = batch.rows;
                     let mut group = vec![Queued::new(batch, transport, reply)];
@@ -240,6 +271,9 @@ impl Owner {
     }
 
     async fn persist_definition(&self) -> Result<(), DomainError> {
+        if let Some(shared) = &self.context.shared {
+            return shared.define(&self.definition).await;
+        }
         let Some(store) = &self.context.store else { return Ok(()) };
         let definition = store.encode_definition(&self.definition);
         store.commit(vec![Write::PutStream { id: self.definition.id.clone(), definition }]).await
@@ -397,6 +431,14 @@ impl Owner {
 
     /// On stop: delete the stream's data, or leave a final snapshot.
     async fn finish(&mut self, delete: bool) {
+        if let Some(shared) = self.context.shared.clone() {
+            // The cluster's owner node writes the snapshots; a delete removes the definition,
+            // which every node follows.
+            if delete && let Err(e) = shared.undefine(&self.definition.id).await {
+                tracing::error!(stream = %self.definition.id, error = %e, "removing the definition from the cluster failed");
+            }
+            return;
+        }
         let Some(store) = self.context.store.clone() else { return };
         // Let a snapshot in flight land first, so the final one is the newest.
         while self.snapshot_busy.load(Ordering::Acquire) {
@@ -519,6 +561,24 @@ async fn write_snapshot(store: &Arc<dyn Journal>, id: String, state: StreamState
         .await
         .map_err(|e| DomainError::storage(false, format!("snapshot encoding failed: {e}")))?;
     store.commit(vec![Write::Snapshot { id, version, bytes }]).await
+}
+
+/// Appends a batch to the cluster's log; the acknowledgement says it is durable there
+/// (`accepted`: the samples logged; `version`: the batch's log sequence). How each
+/// sample fares is decided when the owner node applies it, in log order, and shows in
+/// the stream's status.
+async fn append_shared(shared: &dyn SharedLog, id: &str, batch: &SampleBatch) -> Result<IngestAck, DomainError> {
+    let sequence = shared.append(id, batch).await?;
+    Ok(IngestAck {
+        seq: batch.seq,
+        accepted: batch.rows,
+        duplicate: false,
+        out_of_order: 0,
+        missing_value: 0,
+        flat_line: 0,
+        outlier: 0,
+        version: sequence,
+    })
 }
 
 fn is_multi_thread() -> bool {
