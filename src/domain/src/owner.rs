@@ -221,9 +221,10 @@ impl Owner {
                     )));
                 }
                 Command::Apply { batch, transport, reply } => {
+                    // One at a time: the owner node sends the next batch of the log only
+                    // after this one's outcome, so there is never a group to gather.
                     let group = vec![Queued::new(batch, transport, reply)];
-                    let idle = commands.is_empty();
-                    self.ingest_group(group, &commands, !idle).await;
+                    self.ingest_group(group, &commands, false).await;
                 }
                 Command::Export { reply } => {
                     let _ = reply.send(self.state());
