@@ -77,7 +77,8 @@ impl Cluster {
             log: IngestLog::open(&jetstream, replicas).await?,
             snapshots: Snapshots::open(&jetstream, replicas).await?,
             definitions: Definitions::open(&jetstream, replicas).await?,
-            membership: Membership::open(&jetstream, node_id, config.advertise().map(str::to_owned), ttl, replicas).await?,
+            membership: Membership::open(&jetstream, node_id, config.advertise().map(str::to_owned), ttl, replicas)
+                .await?,
             config,
             client,
         })

@@ -106,6 +106,18 @@ impl IngestLog {
         crate::replay::follow(self.stream.clone(), subject, from_sequence_exclusive).await
     }
 
+    /// Removes every batch of one stream (its subject only), for a deleted stream: a stream
+    /// created later under the same id starts from an empty log.
+    pub async fn purge(&self, stream_id: &str) -> Result<()> {
+        let subject = ingest_subject(stream_id)?;
+        self.stream
+            .purge()
+            .filter(subject)
+            .await
+            .map_err(|err| ClusterError::jetstream("purging a stream's batches", err))?;
+        Ok(())
+    }
+
     /// The sequence of a stream's last batch, `None` when it has none.
     pub async fn last_sequence(&self, stream_id: &str) -> Result<Option<u64>> {
         let subject = ingest_subject(stream_id)?;

@@ -80,8 +80,9 @@ pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, 
     };
     match send(&forwarder, &holder, request).await {
         Ok(response) => response,
-        Err(detail) => ApiError::unavailable(format!("the owner of stream `{id}`, node `{holder}`, {detail}"))
-            .into_response(),
+        Err(detail) => {
+            ApiError::unavailable(format!("the owner of stream `{id}`, node `{holder}`, {detail}")).into_response()
+        }
     }
 }
 

@@ -56,7 +56,12 @@ struct Holding {
 }
 
 /// Holds the stream until told to release it or until the lease is lost.
-pub async fn hold(context: HolderContext, definition: StreamDefinition, lease: Lease, mut release: watch::Receiver<Release>) {
+pub async fn hold(
+    context: HolderContext,
+    definition: StreamDefinition,
+    lease: Lease,
+    mut release: watch::Receiver<Release>,
+) {
     let id = definition.id.clone();
     let started = Instant::now();
     let (core, meter, last_applied) = match restore(&context.cluster, &definition).await {

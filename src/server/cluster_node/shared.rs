@@ -65,6 +65,13 @@ impl SharedLog for JetStreamLog {
 
     fn undefine(&self, stream_id: &str) -> Pending<'_, ()> {
         let stream_id = stream_id.to_owned();
-        Box::pin(async move { self.cluster.definitions().delete(&stream_id).await.map_err(unavailable) })
+        Box::pin(async move {
+            // The definition first: once it is gone no node takes the stream any more, and
+            // its holder gives it up without another snapshot. Then its batches and its
+            // snapshot, so that a stream created again under this id starts empty.
+            self.cluster.definitions().delete(&stream_id).await.map_err(unavailable)?;
+            self.cluster.log().purge(&stream_id).await.map_err(unavailable)?;
+            self.cluster.snapshots().delete(&stream_id).await.map_err(unavailable)
+        })
     }
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CommandError, runtime};
-use crate::config::{AuthFlags, ClusterFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags, TlsFlags};
+use crate::config::{
+    AuthFlags, ClusterFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags, TlsFlags,
+};
 
 /// Options of `koopstream serve`.
 #[derive(Debug, Default, Args)]
