@@ -175,9 +175,45 @@ fn three_nodes(nats: &Nats, snapshot_every_batches: u64) -> Vec<Node> {
 
 /// The node rendezvous hashing prefers for a stream among the three.
 fn preferred(stream: &str) -> &'static str {
-    let nodes: Vec<NodeId> = NODES.iter().map(|id| NodeId::new(*id).unwrap()).collect();
+    preferred_among(stream, &NODES)
+}
+
+/// The node rendezvous hashing prefers for a stream among `live`.
+fn preferred_among(stream: &str, live: &[&'static str]) -> &'static str {
+    let nodes: Vec<NodeId> = live.iter().map(|id| NodeId::new(*id).unwrap()).collect();
     let owner = rendezvous::owner(stream, &nodes).unwrap().as_str().to_owned();
-    NODES.into_iter().find(|id| *id == owner).unwrap()
+    live.iter().copied().find(|id| *id == owner).unwrap()
+}
+
+/// Waits until every stream is served, from every node, by `owners[i]` with `samples`
+/// applied.
+async fn served_by_owners(http: &reqwest::Client, nodes: &[Node], streams: &[String], owners: &[&str], samples: usize) {
+    for (stream, owner) in streams.iter().zip(owners) {
+        for node in nodes {
+            eventually(Duration::from_secs(20), "each stream is served by its preferred owner, applied", async || {
+                let (served_by, status) = status(http, node, stream).await?;
+                (served_by == *owner && status["samples_accepted"] == samples).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+/// Sends one batch of each stream through the nodes in turn; each must be acknowledged.
+async fn ingest_each(http: &reqwest::Client, nodes: &[Node], streams: &[String], seq: u64) {
+    let rows = van_der_pol(ROWS, TS);
+    for (i, stream) in streams.iter().enumerate() {
+        let gateway = &nodes[i % nodes.len()];
+        let body = batch(seq, (seq as usize - 1) * ROWS, &rows, TS);
+        let ack = eventually(Duration::from_secs(15), "the stream is defined on the gateway", async || {
+            let url = gateway.url(&format!("/v1/streams/{stream}/samples"));
+            let response = http.post(url).json(&body).send().await.ok()?;
+            (response.status() == 200).then_some(response)
+        })
+        .await;
+        let ack: Value = ack.json().await.unwrap();
+        assert_eq!(ack["accepted"], ROWS, "{ack}");
+    }
 }
 
 async fn create(http: &reqwest::Client, node: &Node, definition: &Value) -> u16 {
@@ -254,28 +290,34 @@ async fn nine_streams_spread_over_three_owners_and_ingest_anywhere() {
     for stream in &streams {
         assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
     }
-    let rows = van_der_pol(ROWS, TS);
-    for (i, stream) in streams.iter().enumerate() {
-        let gateway = &nodes[i % 3];
-        let body = batch(1, 0, &rows, TS);
-        let ack = eventually(Duration::from_secs(15), "the stream is defined on the gateway", async || {
-            let response =
-                http.post(gateway.url(&format!("/v1/streams/{stream}/samples"))).json(&body).send().await.ok()?;
-            (response.status() == 200).then_some(response)
-        })
-        .await;
-        let ack: Value = ack.json().await.unwrap();
-        assert_eq!(ack["accepted"], ROWS, "{ack}");
+    ingest_each(&http, &nodes, &streams, 1).await;
+    served_by_owners(&http, &nodes, &streams, &expected, ROWS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_joining_node_takes_only_its_share_with_its_state() {
+    let nats = Nats::start();
+    let mut nodes: Vec<Node> = NODES[..2].iter().map(|id| Node::start(&nats, id, 256)).collect();
+    let http = http();
+    let streams: Vec<String> = (0..9).map(|i| format!("join-{i}")).collect();
+    let before: Vec<&str> = streams.iter().map(|s| preferred_among(s, &NODES[..2])).collect();
+    let after: Vec<&str> = streams.iter().map(|s| preferred(s)).collect();
+    let moving = after.iter().filter(|owner| **owner == "n3").count();
+    assert!(moving > 0, "the test's ids give the joining node nothing: {after:?}");
+    for stream in &streams {
+        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
     }
-    for (stream, owner) in streams.iter().zip(&expected) {
-        for node in &nodes {
-            eventually(Duration::from_secs(20), "each stream is served by its preferred owner, applied", async || {
-                let (served_by, status) = status(&http, node, stream).await?;
-                (served_by == *owner && status["samples_accepted"] == ROWS).then_some(())
-            })
-            .await;
-        }
-    }
+    ingest_each(&http, &nodes, &streams, 1).await;
+    served_by_owners(&http, &nodes, &streams, &before, ROWS).await;
+    let hand_offs =
+        |nodes: &[Node]| -> usize { nodes[..2].iter().map(|node| node.logged("stream handed off").len()).sum() };
+    let handed_off_before = hand_offs(&nodes);
+    nodes.push(Node::start(&nats, "n3", 256));
+    ingest_each(&http, &nodes, &streams, 2).await;
+    served_by_owners(&http, &nodes, &streams, &after, 2 * ROWS).await;
+    // Only the joining node's share moved: one hand-off per stream it now owns.
+    assert_eq!(hand_offs(&nodes) - handed_off_before, moving, "hand-offs of the old nodes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,3 +125,34 @@ async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Resul
     }
     Ok(served_by(response, holder))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str) -> Request {
+        Request::builder().method(method).uri(path).body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_a_streams_status_and_reads_are_forwarded() {
+        assert_eq!(read_of(&request("GET", "/v1/streams/pmu.1")).as_deref(), Some("pmu.1"));
+        for read in ["model", "modes", "alarms"] {
+            assert_eq!(read_of(&request("GET", &format!("/v1/streams/a/{read}?all=true"))).as_deref(), Some("a"));
+        }
+        assert_eq!(read_of(&request("POST", "/v1/streams/a/predict")).as_deref(), Some("a"));
+        // Writes are handled where they arrive: ingest goes to the log, deletes and
+        // creates to the definitions.
+        for (method, path) in [
+            ("POST", "/v1/streams/a/samples"),
+            ("DELETE", "/v1/streams/a"),
+            ("POST", "/v1/streams"),
+            ("GET", "/v1/streams"),
+            ("GET", "/v1/streams/"),
+            ("GET", "/v1/streams/a/events"),
+            ("GET", "/healthz"),
+        ] {
+            assert_eq!(read_of(&request(method, path)), None, "{method} {path}");
+        }
+    }
+}

@@ -22,7 +22,7 @@ use crate::store::codec::{decode_entry, decode_snapshot, encode_snapshot};
 
 use super::definitions::fresh_core;
 
-/// Why a holder stops.
+/// What the ownership loop asks of a holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
     /// Keep holding.
@@ -30,6 +30,17 @@ pub enum Release {
     /// Snapshot, then give the lease up (another node is preferred now, or this node stops).
     HandOff,
     /// The stream was deleted: give the lease up without a snapshot.
+    Deleted,
+}
+
+/// How holding ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// A renewal failed or the deadline passed: the lease is no longer this node's.
+    Lost,
+    /// Snapshotted (when the lease still ran) and to be released.
+    HandedOff,
+    /// The stream was deleted; to be released without a snapshot.
     Deleted,
 }
 
@@ -88,11 +99,11 @@ pub async fn hold(
     context.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     let Holding { definition, lease, .. } = holding;
     match outcome {
-        Release::Hold => {
-            // Lost: the lease is no longer ours; the idle copy below stops the owner.
+        Ended::Lost => {
+            // The idle copy installed below stops the owner.
             tracing::warn!(stream = %id, "lease lost; no longer owning the stream");
         }
-        Release::HandOff | Release::Deleted => {
+        Ended::HandedOff | Ended::Deleted => {
             if let Err(error) = context.cluster.leases().release(lease).await {
                 tracing::warn!(stream = %id, %error, "releasing the lease failed; it expires by itself");
             }
@@ -100,7 +111,7 @@ pub async fn hold(
         }
     }
     // Replaced by an idle copy, unless the stream is gone: its owner task stops.
-    if outcome != Release::Deleted && context.state.registry.get(&id).is_some() {
+    if outcome != Ended::Deleted && context.state.registry.get(&id).is_some() {
         match fresh_core(&definition) {
             Ok(core) => {
                 context.state.registry.install(definition, core, None, false).await;
@@ -133,15 +144,15 @@ async fn restore(
 }
 
 impl Holding {
-    /// Applies the log until released (`HandOff`, `Deleted`) or the lease is lost (`Hold`).
-    async fn run(&mut self, release: &mut watch::Receiver<Release>) -> Release {
+    /// Applies the log until released or until the lease is lost.
+    async fn run(&mut self, release: &mut watch::Receiver<Release>) -> Ended {
         let id = self.definition.id.clone();
         let cluster = self.context.cluster.clone();
         let log = match cluster.log().replay(&id, self.last_applied).await {
             Ok(log) => log,
             Err(error) => {
                 tracing::warn!(stream = %id, %error, "cannot read the stream's log; giving it up");
-                return Release::HandOff;
+                return Ended::HandedOff;
             }
         };
         let mut log = std::pin::pin!(log);
@@ -152,28 +163,32 @@ impl Holding {
                 biased;
                 changed = release.changed() => {
                     let wanted = if changed.is_ok() { *release.borrow() } else { Release::HandOff };
-                    if wanted == Release::Hold {
-                        continue;
+                    match wanted {
+                        Release::Hold => continue,
+                        Release::Deleted => return Ended::Deleted,
+                        Release::HandOff => {
+                            if self.lease_valid() {
+                                self.snapshot().await;
+                            }
+                            return Ended::HandedOff;
+                        }
                     }
-                    if wanted == Release::HandOff && self.lease_valid() {
-                        self.snapshot().await;
-                    }
-                    return wanted;
                 }
                 _ = renewals.tick() => {
                     if let Err(error) = cluster.leases().renew(&mut self.lease).await {
                         tracing::warn!(stream = %id, %error, "lease renewal failed");
-                        return Release::Hold;
+                        return Ended::Lost;
                     }
                 }
                 item = log.next() => {
                     if !self.lease_valid() {
-                        return Release::Hold;
+                        return Ended::Lost;
                     }
                     match item {
                         Some(Ok((sequence, payload))) => self.apply(sequence, &payload).await,
                         Some(Err(error)) => tracing::warn!(stream = %id, %error, "reading the log failed; resuming"),
-                        None => return Release::HandOff,
+                        // The log never ends by itself; if it does, let another node try.
+                        None => return Ended::HandedOff,
                     }
                     if self.since_snapshot >= self.context.snapshot_every && self.lease_valid() {
                         self.snapshot().await;
@@ -224,7 +239,9 @@ impl Holding {
         }
         let Ok(state) = exported.await else { return };
         let Ok(bytes) = tokio::task::spawn_blocking(move || encode_snapshot(&state)).await else { return };
-        if !self.lease_valid() {
+        // Not after the deadline, and not for a stream this node already saw deleted (its
+        // snapshot was just removed with its definition).
+        if !self.lease_valid() || self.context.state.registry.get(&self.definition.id).is_none() {
             return;
         }
         match self.context.cluster.snapshots().put(&self.definition.id, self.last_applied, bytes.into()).await {

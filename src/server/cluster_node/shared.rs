@@ -75,3 +75,21 @@ impl SharedLog for JetStreamLog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::batch::Timing;
+
+    fn batch(seq: u64, x: f64) -> SampleBatch {
+        SampleBatch { seq, epoch: None, timing: Timing::Start(0.0), rows: 1, x: vec![x], u: Vec::new() }
+    }
+
+    #[test]
+    fn a_retry_has_the_same_message_id_and_a_different_batch_another() {
+        assert_eq!(message_id("s", &batch(7, 1.0)), message_id("s", &batch(7, 1.0)));
+        assert_ne!(message_id("s", &batch(7, 1.0)), message_id("s", &batch(7, 2.0)));
+        assert_ne!(message_id("s", &batch(7, 1.0)), message_id("t", &batch(7, 1.0)));
+        assert!(message_id("s", &batch(7, 1.0)).starts_with("s:7:"));
+    }
+}

@@ -49,8 +49,8 @@ pub struct ServeArgs {
     /// PEM CA bundle: require client certificates issued by it (also KOOPSTREAM_TLS__CLIENT_CA).
     #[arg(long)]
     pub tls_client_ca: Option<PathBuf>,
-    /// Join a cluster on this NATS JetStream server, nats://HOST:PORT (also
-    /// KOOPSTREAM_CLUSTER__URL). Without it the node runs alone on its embedded store.
+    /// Join a cluster on this NATS JetStream server, nats://HOST:PORT (default: none, the
+    /// node runs alone on its embedded store; also KOOPSTREAM_CLUSTER__URL).
     #[arg(long, value_name = "URL")]
     pub cluster: Option<String>,
     /// This node's id in the cluster, 1 to 64 of A-Z a-z 0-9 . _ - (default: generated and
