@@ -323,6 +323,20 @@ async fn a_joining_node_takes_only_its_share_with_its_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
 async fn a_killed_owner_loses_no_acknowledged_batch_and_the_model_is_the_single_node_model() {
+    failover(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_client_of_the_killed_owner_retries_elsewhere_and_the_model_is_the_single_node_model() {
+    failover(true).await;
+}
+
+/// Ingests 60 batches, SIGKILLs the stream's owner at the 26th, and checks that every
+/// acknowledged batch is applied by the next owner, from its predecessor's snapshot, with
+/// the single node's model. `through_owner`: the client sends to the owner itself, and
+/// after the kill (connection refused) sends the same batch to another node.
+async fn failover(through_owner: bool) {
     const BATCHES: usize = 60;
     const KILL_AT: usize = 25;
     let nats = Nats::start();
@@ -342,6 +356,8 @@ async fn a_killed_owner_loses_no_acknowledged_batch_and_the_model_is_the_single_
         (served_by == nodes[owner].id).then_some(())
     })
     .await;
+    let first_choice = if through_owner { owner } else { gateway };
+    let mut log_sequences = Vec::with_capacity(BATCHES);
     let killed_at = {
         let mut killed_at = None;
         for (b, body) in batches.iter().enumerate() {
@@ -349,12 +365,28 @@ async fn a_killed_owner_loses_no_acknowledged_batch_and_the_model_is_the_single_
                 nodes[owner].kill();
                 killed_at = Some(Instant::now());
             }
-            let url = nodes[gateway].url(&format!("/v1/streams/{stream}/samples"));
-            let response = http.post(url).json(body).send().await.unwrap();
-            assert_eq!(response.status(), 200, "batch {b}: {}", response.text().await.unwrap_or_default());
+            let mut ack = None;
+            for node in [first_choice, gateway] {
+                let url = nodes[node].url(&format!("/v1/streams/{stream}/samples"));
+                if let Ok(response) = http.post(url).json(body).send().await
+                    && response.status() == 200
+                {
+                    ack = Some(response.json::<Value>().await.unwrap());
+                    break;
+                }
+            }
+            let ack = ack.unwrap_or_else(|| panic!("batch {b} was acknowledged by no node"));
+            log_sequences.push(ack["version"].clone());
         }
         killed_at.unwrap()
     };
+    // A client that missed the acknowledgement of a batch sent before the kill sends it
+    // again to another node: the log holds it once (the acknowledgement names the same
+    // log sequence), and it is applied once.
+    let retried = KILL_AT - 1;
+    let url = nodes[survivor].url(&format!("/v1/streams/{stream}/samples"));
+    let again: Value = http.post(url).json(&batches[retried]).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["version"], log_sequences[retried], "{again}");
     let dead = nodes[owner].id.clone();
     let (served_by, final_status) = eventually(
         Duration::from_secs(LEASE_TTL_S) + FAILOVER_SLACK,
