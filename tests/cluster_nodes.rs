@@ -148,6 +148,17 @@ impl Node {
         format!("{}{path}", self.base)
     }
 
+    /// SIGTERM, by PID: the node hands its streams off and exits.
+    fn terminate(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "node {} did not stop within 30 s of SIGTERM", self.id);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL, by PID.
     fn kill(&mut self) {
         let _ = self.child.kill();
@@ -444,4 +455,41 @@ async fn without_nats_the_gateway_gets_503_and_no_acknowledgement() {
     let response = http.post(&url).json(&batch(2, ROWS, &rows, TS)).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_stopping_owner_hands_off_with_a_final_snapshot_before_its_lease_expires() {
+    let nats = Nats::start();
+    let mut nodes = three_nodes(&nats, 1000);
+    let http = http();
+    let stream = "graceful";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let other = (owner + 1) % 3;
+    assert_eq!(create(&http, &nodes[other], &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(30 * ROWS, TS);
+    for b in 0..30 {
+        let body = batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS);
+        let url = nodes[other].url(&format!("/v1/streams/{stream}/samples"));
+        assert_eq!(http.post(url).json(&body).send().await.unwrap().status(), 200);
+    }
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, &nodes[other], stream).await?;
+        (served_by == owner_id && status["batches"] == 30).then_some(())
+    })
+    .await;
+    let stopped = Instant::now();
+    nodes[owner].terminate();
+    let served_by = eventually(Duration::from_secs(LEASE_TTL_S), "another node owns the stream", async || {
+        let (served_by, status) = status(&http, &nodes[other], stream).await?;
+        (served_by != owner_id && status["batches"] == 30).then_some(served_by)
+    })
+    .await;
+    eprintln!("the stream moved to {served_by} {:?} after SIGTERM", stopped.elapsed());
+    // The final snapshot covered every batch (none was due before: one every 1000), so the
+    // new owner replayed nothing: it started after the last sequence.
+    let new_owner = nodes.iter().find(|n| n.id == served_by).unwrap();
+    let took_over = new_owner.logged("owning the stream");
+    assert!(took_over.iter().any(|line| line.contains("\"from_sequence\":30")), "{took_over:?}");
 }
