@@ -493,3 +493,50 @@ async fn a_stopping_owner_hands_off_with_a_final_snapshot_before_its_lease_expir
     let took_over = new_owner.logged("owning the stream");
     assert!(took_over.iter().any(|line| line.contains("\"from_sequence\":30")), "{took_over:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_reset_on_any_node_is_applied_in_order_with_the_batches() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 256);
+    let http = http();
+    let stream = "resetting";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let gateway = &nodes[(owner + 1) % 3];
+    assert_eq!(create(&http, gateway, &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(20 * ROWS, TS);
+    let batches: Vec<Value> =
+        (0..20).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let samples_url = gateway.url(&format!("/v1/streams/{stream}/samples"));
+    for body in &batches[..10] {
+        assert_eq!(http.post(&samples_url).json(body).send().await.unwrap().status(), 200);
+    }
+    let reset = http.post(gateway.url(&format!("/v1/streams/{stream}/reset"))).send().await.unwrap();
+    assert_eq!(reset.status(), 200, "{}", reset.text().await.unwrap_or_default());
+    for body in &batches[10..] {
+        assert_eq!(http.post(&samples_url).json(body).send().await.unwrap().status(), 200);
+    }
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, gateway, stream).await?;
+        (served_by == owner_id && status["last_seq"] == 20).then_some(())
+    })
+    .await;
+    let clustered: Value =
+        http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+
+    let single = TestServer::start().await;
+    single.create(vdp_definition(stream)).await;
+    for body in &batches[..10] {
+        single.ingest(stream, body).await;
+    }
+    let reset = single.http.post(single.url(&format!("/v1/streams/{stream}/reset"))).send().await.unwrap();
+    assert_eq!(reset.status(), 200);
+    for body in &batches[10..] {
+        single.ingest(stream, body).await;
+    }
+    let alone = common::model(&single, stream).await;
+    single.stop().await;
+    assert!(clustered["pairs"].as_u64().is_some_and(|pairs| pairs > 100), "{clustered}");
+    assert_eq!(clustered, alone, "the model after a reset differs from the single node's");
+}

@@ -35,6 +35,13 @@ pub enum Command {
         /// Where the outcome goes, after the batch is applied.
         reply: oneshot::Sender<Result<IngestAck, DomainError>>,
     },
+    /// Apply a reset the cluster's shared log already holds (as `Apply` does a batch).
+    ApplyReset {
+        /// Clear the seq and time-stamp watermarks too.
+        watermarks: bool,
+        /// Where the new version goes.
+        reply: oneshot::Sender<u64>,
+    },
     /// Reply with the state a snapshot keeps (estimator, watermarks, counters, mode meter),
     /// taken after every command queued before this one.
     Export {

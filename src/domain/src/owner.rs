@@ -211,14 +211,18 @@ impl Owner {
                     };
                     let _ = reply.send(appended);
                 }
-                Command::Reset { reply, .. } if self.context.shared.is_some() => {
-                    // A reset must reach the owner node through the log to stay in order
-                    // with the batches; until it does, it is refused rather than applied
-                    // to one node's copy.
-                    let _ = reply.send(Err(DomainError::new(
-                        ErrorKind::Unavailable,
-                        "resetting a stream is not supported in a cluster yet",
-                    )));
+                Command::Reset { watermarks, reply } if self.context.shared.is_some() => {
+                    // Through the log, in order with the batches; the owner node applies it
+                    // (`ApplyReset`). The answer is the reset's log sequence.
+                    let appended = match self.context.shared.clone() {
+                        Some(shared) => shared.append_reset(&self.definition.id, watermarks).await,
+                        None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
+                    };
+                    let _ = reply.send(appended);
+                }
+                Command::ApplyReset { watermarks, reply } => {
+                    self.reset(watermarks);
+                    let _ = reply.send(self.core.version);
                 }
                 Command::Apply { batch, transport, reply } => {
                     // One at a time: the owner node sends the next batch of the log only
@@ -253,11 +257,7 @@ impl Owner {
                     let entry = self.context.store.as_ref().map(|j| j.encode_entry(&LogEntry::Reset { watermarks }));
                     let logged = self.log(entry.map(|e| vec![(self.core.version + 1, e)]).unwrap_or_default()).await;
                     if logged.is_ok() {
-                        self.core.reset(watermarks);
-                        tracing::info!(stream = %self.definition.id, watermarks, "stream reset");
-                        self.since_snapshot += 1;
-                        self.changed();
-                        self.publish();
+                        self.reset(watermarks);
                     }
                     let _ = reply.send(logged.map(|()| self.core.version));
                 }
@@ -278,6 +278,15 @@ impl Owner {
         let Some(store) = &self.context.store else { return Ok(()) };
         let definition = store.encode_definition(&self.definition);
         store.commit(vec![Write::PutStream { id: self.definition.id.clone(), definition }]).await
+    }
+
+    /// Restarts the model (a reset already logged) and publishes it.
+    fn reset(&mut self, watermarks: bool) {
+        self.core.reset(watermarks);
+        tracing::info!(stream = %self.definition.id, watermarks, "stream reset");
+        self.since_snapshot += 1;
+        self.changed();
+        self.publish();
     }
 
     /// Appends log entries at their indices (the versions they produce) in one commit;

@@ -21,6 +21,9 @@ pub trait SharedLog: Send + Sync {
     /// gateway is acknowledged for a batch the log may not hold. The batch is encoded
     /// before this returns: the future borrows only the log.
     fn append(&self, stream_id: &str, batch: &SampleBatch) -> Pending<'_, u64>;
+    /// Appends a reset of the stream's model (and, with `watermarks`, of its seq and time
+    /// watermarks) to its log, in order with its batches; resolves with its log sequence.
+    fn append_reset(&self, stream_id: &str, watermarks: bool) -> Pending<'_, u64>;
     /// Stores a new stream's definition unless the stream exists: an existing definition
     /// equal to this one is success, a different one is a conflict.
     fn define(&self, definition: &StreamDefinition) -> Pending<'_, ()>;

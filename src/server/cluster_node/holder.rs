@@ -210,8 +210,11 @@ impl Holding {
         self.since_snapshot += 1;
         let batch = match decode_entry(payload) {
             Ok(LogEntry::Batch(batch)) => batch,
-            Ok(LogEntry::Reset { .. }) => {
-                tracing::warn!(stream = %id, sequence, "a reset in the log is not applied in a cluster; skipped");
+            Ok(LogEntry::Reset { watermarks }) => {
+                let (reply, applied) = oneshot::channel();
+                if self.handle.submit(Command::ApplyReset { watermarks, reply }).await.is_ok() {
+                    let _ = applied.await;
+                }
                 return;
             }
             Err(error) => {

@@ -8,9 +8,10 @@ use cluster::{Cluster, ClusterError, Created};
 use crate::service::batch::SampleBatch;
 use crate::service::definition::StreamDefinition;
 use crate::service::error::{DomainError, ErrorKind};
+use crate::service::journal::LogEntry;
 use crate::service::shared_log::{Pending, SharedLog};
 use crate::service::watermark::digest;
-use crate::store::codec::encode_batch;
+use crate::store::codec::{encode_batch, encode_entry};
 use crate::store::definition::{decode_definition, encode_definition};
 
 /// The cluster's log and definitions, as the owners of this node's streams use them.
@@ -32,6 +33,10 @@ pub fn message_id(stream_id: &str, batch: &SampleBatch) -> String {
     format!("{stream_id}:{}:{:016x}", batch.seq, digest(batch))
 }
 
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos())
+}
+
 fn unavailable(error: ClusterError) -> DomainError {
     DomainError::new(ErrorKind::Unavailable, format!("the cluster cannot be reached: {error}"))
 }
@@ -40,6 +45,14 @@ impl SharedLog for JetStreamLog {
     fn append(&self, stream_id: &str, batch: &SampleBatch) -> Pending<'_, u64> {
         let payload = Bytes::from(encode_batch(batch));
         let msg_id = message_id(stream_id, batch);
+        let stream_id = stream_id.to_owned();
+        Box::pin(async move { self.cluster.log().publish(&stream_id, payload, &msg_id).await.map_err(unavailable) })
+    }
+
+    fn append_reset(&self, stream_id: &str, watermarks: bool) -> Pending<'_, u64> {
+        let payload = Bytes::from(encode_entry(&LogEntry::Reset { watermarks }));
+        // Each reset asked for is its own: a client's retry resets again, as on one node.
+        let msg_id = format!("{stream_id}:reset:{}:{}", self.cluster.node_id(), unix_nanos());
         let stream_id = stream_id.to_owned();
         Box::pin(async move { self.cluster.log().publish(&stream_id, payload, &msg_id).await.map_err(unavailable) })
     }
