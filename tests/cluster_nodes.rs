@@ -1,7 +1,8 @@
 //! `serve --cluster` end to end: a real `nats-server -js` on a loopback port and three
 //! koopstream node processes (the built binary), each killed by its own PID. They need the
 //! `nats-server` binary (src/cluster/tests/setup-nats.sh installs Debian's package), so they
-//! are ignored by a plain `cargo test`: `cargo test --test cluster_nodes -- --ignored`.
+//! are ignored by a plain `cargo test`: `cargo test --test cluster_nodes -- --ignored`. Only
+//! the start-up refusals (bad settings, NATS unreachable) need no server and always run.
 //!
 //! The nodes run with a lease TTL of 3 s (the shortest allowed), so a stream whose owner is
 //! killed moves within TTL plus `FAILOVER_SLACK`: the server's expiry timer, one ownership
@@ -539,4 +540,49 @@ async fn a_reset_on_any_node_is_applied_in_order_with_the_batches() {
     single.stop().await;
     assert!(clustered["pairs"].as_u64().is_some_and(|pairs| pairs > 100), "{clustered}");
     assert_eq!(clustered, alone, "the model after a reset differs from the single node's");
+}
+
+/// Runs `serve` with `args` and expects it to refuse to start, saying `expected`.
+fn refused(args: &[&str], expected: &str) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_koopstream"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KOOPSTREAM_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve {args:?} did not stop within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "serve {args:?} started");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(said.contains(expected), "serve {args:?} said: {said}");
+}
+
+/// Needs no NATS server: these nodes must not start.
+#[test]
+fn bad_cluster_settings_and_an_unreachable_nats_stop_the_node_at_start() {
+    refused(&["--cluster", "http://127.0.0.1:4222"], "key `cluster`: the NATS URL `http://127.0.0.1:4222` must be");
+    refused(&["--cluster", "nats://127.0.0.1:4222", "--node-id", "no spaces"], "key `cluster`: node id `no spaces`");
+    let file = std::env::temp_dir().join(format!("koopstream-cluster-ttl-{}.toml", std::process::id()));
+    std::fs::write(&file, "[cluster]\nurl = \"nats://127.0.0.1:4222\"\nlease_ttl_s = 1\n").unwrap();
+    refused(&["--config", file.to_str().unwrap()], "key `cluster`: the lease TTL must be");
+    let _ = std::fs::remove_file(&file);
+    // Nothing listens on a port just freed: the node does not start alone.
+    let port = free_port();
+    refused(&["--cluster", &format!("nats://127.0.0.1:{port}")], "cannot join the cluster");
 }

@@ -1,5 +1,5 @@
-//! Reads on every node: a stream's status, `/model`, `/modes`, `/alarms` and `/predict`
-//! asked of a node that does not own the stream are forwarded over HTTP to the node that
+//! Reads on every node: a stream's status, `/model`, `/modes`, `/alarms`, `/predict`,
+//! `/recent` and `/modes/trend` asked of a node that does not own the stream are forwarded over HTTP to the node that
 //! holds its lease, which answers from its live state. Every such answer carries
 //! `koopstream-served-by: NODE`, the node whose state it is. The owner's answer is passed on
 //! as it is (status, body, content headers); the credentials go with the request, so the
@@ -49,12 +49,14 @@ impl Forwarder {
 }
 
 /// The stream a forwardable read is about: `GET /v1/streams/{id}` and the reads below it.
+/// `/events` is not among them: a server-sent event stream would need the answer passed
+/// on as it comes, which this forwarding (whole answers) does not do.
 fn read_of(request: &Request) -> Option<String> {
     let rest = request.uri().path().strip_prefix("/v1/streams/")?;
     let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let forwardable = match tail {
         "" => request.method() == axum::http::Method::GET,
-        "model" | "modes" | "alarms" | "predict" => true,
+        "model" | "modes" | "alarms" | "predict" | "recent" | "modes/trend" => true,
         _ => false,
     };
     (forwardable && !id.is_empty()).then(|| id.to_owned())
@@ -137,7 +139,7 @@ mod tests {
     #[test]
     fn only_a_streams_status_and_reads_are_forwarded() {
         assert_eq!(read_of(&request("GET", "/v1/streams/pmu.1")).as_deref(), Some("pmu.1"));
-        for read in ["model", "modes", "alarms"] {
+        for read in ["model", "modes", "alarms", "recent", "modes/trend"] {
             assert_eq!(read_of(&request("GET", &format!("/v1/streams/a/{read}?all=true"))).as_deref(), Some("a"));
         }
         assert_eq!(read_of(&request("POST", "/v1/streams/a/predict")).as_deref(), Some("a"));
