@@ -442,7 +442,7 @@ async fn failover(through_owner: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
-async fn without_nats_the_gateway_gets_503_and_no_acknowledgement() {
+async fn without_nats_ingest_and_delete_get_503_and_change_nothing() {
     let mut nats = Nats::start();
     let node = Node::start(&nats, "alone", 256);
     let http = http();
@@ -456,6 +456,10 @@ async fn without_nats_the_gateway_gets_503_and_no_acknowledgement() {
     let response = http.post(&url).json(&batch(2, ROWS, &rows, TS)).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    // A delete that cannot reach the cluster changes nothing either.
+    let deleted = http.delete(node.url("/v1/streams/orphan")).send().await.unwrap();
+    assert_eq!(deleted.status(), 503);
+    assert!(listed(&http, &node).await.contains(&"orphan".to_owned()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

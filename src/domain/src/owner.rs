@@ -441,12 +441,9 @@ impl Owner {
 
     /// On stop: delete the stream's data, or leave a final snapshot.
     async fn finish(&mut self, delete: bool) {
-        if let Some(shared) = self.context.shared.clone() {
-            // The cluster's owner node writes the snapshots; a delete removes the definition,
-            // which every node follows.
-            if delete && let Err(e) = shared.undefine(&self.definition.id).await {
-                tracing::error!(stream = %self.definition.id, error = %e, "removing the definition from the cluster failed");
-            }
+        if self.context.shared.is_some() {
+            // In a cluster the owner node writes the snapshots, and `Registry::remove`
+            // removed a deleted stream's definition before stopping its owner.
             return;
         }
         let Some(store) = self.context.store.clone() else { return };

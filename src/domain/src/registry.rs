@@ -533,8 +533,19 @@ impl Registry {
         all
     }
 
-    /// Removes a stream; its owner finishes what was queued, then stops.
-    pub async fn remove(&self, id: &str) -> bool {
+    /// Removes a stream; its owner finishes what was queued, then stops. In a cluster the
+    /// definition is removed from the cluster first, so a delete that cannot reach it
+    /// fails (unavailable) and changes nothing; every node then drops its copy.
+    pub async fn remove(&self, id: &str) -> Result<bool, DomainError> {
+        if let Some(shared) = &self.context.shared {
+            if self.get(id).is_none() {
+                return Ok(false);
+            }
+            shared.undefine(id).await?;
+            // The node's own watch may have dropped the copy already.
+            self.remove_copy(id).await;
+            return Ok(true);
+        }
         let removed = {
             let mut streams = self.write();
             let removed = streams.remove(id);
@@ -548,9 +559,9 @@ impl Registry {
             Some(handle) => {
                 self.metrics.stream_removed(id);
                 handle.stop(true).await;
-                true
+                Ok(true)
             }
-            None => false,
+            None => Ok(false),
         }
     }
 
