@@ -590,3 +590,59 @@ fn bad_cluster_settings_and_an_unreachable_nats_stop_the_node_at_start() {
     let port = free_port();
     refused(&["--cluster", &format!("nats://127.0.0.1:{port}")], "cannot join the cluster");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    const BATCHES: usize = 80;
+    const WINDOW: usize = 16;
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 25);
+    let http = http();
+    let stream = "websocket";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let gateway = &nodes[(owner + 1) % 3];
+    assert_eq!(create(&http, gateway, &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(BATCHES * ROWS, TS);
+    let batches: Vec<Value> =
+        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let url = format!("{}/v1/streams/{stream}/ws", gateway.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut sent, mut acked, mut sequences) = (0, 0, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked < BATCHES {
+        assert!(Instant::now() < deadline, "{acked} of {BATCHES} acknowledged within 30 s");
+        while sent < BATCHES && sent - acked < WINDOW {
+            socket.send(Message::text(batches[sent].to_string())).await.unwrap();
+            sent += 1;
+        }
+        let Some(Ok(Message::Text(text))) = socket.next().await else { continue };
+        let reply: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(reply["type"], "error", "{reply}");
+        if reply["type"] == "ack" {
+            assert_eq!(reply["seq"], batches[acked]["seq"], "acknowledgements come in order");
+            sequences.push(reply["version"].as_u64().unwrap());
+            acked += 1;
+        }
+    }
+    // Sent in order from one connection, logged in that order.
+    assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "{sequences:?}");
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, gateway, stream).await?;
+        (served_by == owner_id && status["batches"] == BATCHES).then_some(())
+    })
+    .await;
+    let clustered: Value =
+        http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+    let single = TestServer::start().await;
+    single.create(vdp_definition(stream)).await;
+    for body in &batches {
+        single.ingest(stream, body).await;
+    }
+    let alone = common::model(&single, stream).await;
+    single.stop().await;
+    assert_eq!(clustered, alone, "the model of a WebSocket feed differs from the single node's");
+}

@@ -204,12 +204,23 @@ impl Owner {
                     let _ = reply.send(self.persist_definition().await);
                 }
                 Command::Ingest { batch, reply, .. } if self.context.shared.is_some() => {
-                    let shared = self.context.shared.clone();
-                    let appended = match shared {
-                        Some(shared) => append_shared(shared.as_ref(), &self.definition.id, &batch).await,
+                    // Sent here, in queue order; acknowledged by a task of its own, so the
+                    // next batch is sent while this one's acknowledgement is on its way.
+                    let sent = match self.context.shared.clone() {
+                        Some(shared) => shared.append(&self.definition.id, &batch).await,
                         None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
                     };
-                    let _ = reply.send(appended);
+                    match sent {
+                        Ok(acknowledgement) => {
+                            let (seq, rows) = (batch.seq, batch.rows);
+                            tokio::spawn(async move {
+                                let _ = reply.send(acknowledgement.await.map(|sequence| logged(seq, rows, sequence)));
+                            });
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
                 }
                 Command::Reset { watermarks, reply } if self.context.shared.is_some() => {
                     // Through the log, in order with the batches; the owner node applies it
@@ -570,22 +581,20 @@ async fn write_snapshot(store: &Arc<dyn Journal>, id: String, state: StreamState
     store.commit(vec![Write::Snapshot { id, version, bytes }]).await
 }
 
-/// Appends a batch to the cluster's log; the acknowledgement says it is durable there
-/// (`accepted`: the samples logged; `version`: the batch's log sequence). How each
-/// sample fares is decided when the owner node applies it, in log order, and shows in
-/// the stream's status.
-async fn append_shared(shared: &dyn SharedLog, id: &str, batch: &SampleBatch) -> Result<IngestAck, DomainError> {
-    let sequence = shared.append(id, batch).await?;
-    Ok(IngestAck {
-        seq: batch.seq,
-        accepted: batch.rows,
+/// The acknowledgement of a batch the cluster's log holds (`accepted`: the samples logged;
+/// `version`: the batch's log sequence). How each sample fares is decided when the owner
+/// node applies it, in log order, and shows in the stream's status.
+fn logged(seq: u64, rows: usize, sequence: u64) -> IngestAck {
+    IngestAck {
+        seq,
+        accepted: rows,
         duplicate: false,
         out_of_order: 0,
         missing_value: 0,
         flat_line: 0,
         outlier: 0,
         version: sequence,
-    })
+    }
 }
 
 fn is_multi_thread() -> bool {

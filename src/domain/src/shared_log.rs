@@ -14,13 +14,19 @@ use crate::error::DomainError;
 /// An operation on the shared log under way.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, DomainError>> + Send + 'a>>;
 
+/// The acknowledgement of a batch on its way to the log: its log sequence once the log
+/// holds it.
+pub type Acknowledgement = Pending<'static, u64>;
+
 /// The cluster as a stream's owner task sees it.
 pub trait SharedLog: Send + Sync {
-    /// Appends a validated batch to the stream's log; resolves with its log sequence once
-    /// the log holds it durably, and fails (unavailable) when that cannot be known, so no
-    /// gateway is acknowledged for a batch the log may not hold. The batch is encoded
-    /// before this returns: the future borrows only the log.
-    fn append(&self, stream_id: &str, batch: &SampleBatch) -> Pending<'_, u64>;
+    /// Sends a validated batch to the stream's log; resolves once it is on its way (batches
+    /// sent one after another are logged in that order) with its acknowledgement, which
+    /// resolves with the batch's log sequence once the log holds it durably, and fails
+    /// (unavailable) when that cannot be known, so no gateway is acknowledged for a batch
+    /// the log may not hold. The batch is encoded before this returns: the future borrows
+    /// only the log.
+    fn append(&self, stream_id: &str, batch: &SampleBatch) -> Pending<'_, Acknowledgement>;
     /// Appends a reset of the stream's model (and, with `watermarks`, of its seq and time
     /// watermarks) to its log, in order with its batches; resolves with its log sequence.
     fn append_reset(&self, stream_id: &str, watermarks: bool) -> Pending<'_, u64>;

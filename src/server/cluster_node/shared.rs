@@ -9,7 +9,7 @@ use crate::service::batch::SampleBatch;
 use crate::service::definition::StreamDefinition;
 use crate::service::error::{DomainError, ErrorKind};
 use crate::service::journal::LogEntry;
-use crate::service::shared_log::{Pending, SharedLog};
+use crate::service::shared_log::{Acknowledgement, Pending, SharedLog};
 use crate::service::watermark::digest;
 use crate::store::codec::{encode_batch, encode_entry};
 use crate::store::definition::{decode_definition, encode_definition};
@@ -42,11 +42,15 @@ fn unavailable(error: ClusterError) -> DomainError {
 }
 
 impl SharedLog for JetStreamLog {
-    fn append(&self, stream_id: &str, batch: &SampleBatch) -> Pending<'_, u64> {
+    fn append(&self, stream_id: &str, batch: &SampleBatch) -> Pending<'_, Acknowledgement> {
         let payload = Bytes::from(encode_batch(batch));
         let msg_id = message_id(stream_id, batch);
         let stream_id = stream_id.to_owned();
-        Box::pin(async move { self.cluster.log().publish(&stream_id, payload, &msg_id).await.map_err(unavailable) })
+        Box::pin(async move {
+            let acknowledged = self.cluster.log().send(&stream_id, payload, &msg_id).await.map_err(unavailable)?;
+            let acknowledgement: Acknowledgement = Box::pin(async move { acknowledged.await.map_err(unavailable) });
+            Ok(acknowledgement)
+        })
     }
 
     fn append_reset(&self, stream_id: &str, watermarks: bool) -> Pending<'_, u64> {
