@@ -6,6 +6,11 @@
 //! transaction) holds all their log entries, then each is applied and acknowledged in
 //! order. A stream fed faster than one commit per batch thus needs fewer commits, while
 //! every batch is still stored before it is applied and applied before it is acknowledged.
+//!
+//! In a cluster (`OwnerContext::shared`) the owner of every node's copy sends ingested
+//! batches and resets to the cluster's log instead, and acknowledges them once the log
+//! holds them; only on the stream's owner node is it fed the log back, in order, as
+//! `Apply` and `ApplyReset` commands, and asked for its state (`Export`) for snapshots.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
