@@ -107,7 +107,23 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The refresh workers' nice value: the lowest priority (19). The kernel then gives a core
+/// to an owner task or the committer whenever one is runnable, so refreshes use only the
+/// time ingest leaves and never delay an acknowledgement; on an idle machine they run at
+/// full speed all the same.
+pub const WORKER_NICE: i32 = 19;
+
+/// Lowers this thread's priority to [`WORKER_NICE`] (on Linux a thread id names one thread
+/// for setpriority). A refusal is logged, not fatal: the refreshes are still right.
+fn lower_own_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), WORKER_NICE) {
+        tracing::warn!(%error, "the refresh worker could not lower its priority; it competes with ingest");
+    }
+}
+
 fn run(shared: &Shared, metrics: &Metrics) {
+    lower_own_priority();
     loop {
         let (queued_at, job) = {
             let mut state = lock(&shared.state);
@@ -218,4 +234,45 @@ pub fn leading_modes(view: &MeterView) -> Vec<ModeBrief> {
         .take(SUMMARY_MODES)
         .map(|m| ModeBrief { id: m.id, frequency_hz: m.frequency_hz, damping_ratio: m.damping_ratio })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nice values of this process's threads whose name starts with `prefix`, read from
+    /// /proc (field 19 of a task's stat line).
+    fn nice_of_threads(prefix: &str) -> Vec<i32> {
+        let mut nice = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // The name is in parentheses and may hold spaces: count fields after it.
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            nice.push(after_name.split(' ').nth(16).unwrap().parse().unwrap());
+        }
+        nice
+    }
+
+    #[test]
+    fn refresh_workers_run_at_the_lowest_priority() {
+        let own = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let before = own();
+        let spectra = Spectra::start(Arc::new(Metrics::new(10)), 3);
+        // The workers lower their priority as they start: wait for them (bounded). Other
+        // tests' workers may be there too, hence "at least".
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut seen = nice_of_threads("koopstream-spec");
+        while seen.iter().filter(|&&n| n == WORKER_NICE).count() < 3 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            seen = nice_of_threads("koopstream-spec");
+        }
+        assert!(seen.iter().filter(|&&n| n == WORKER_NICE).count() >= 3, "nice values of the workers: {seen:?}");
+        // The thread that started them (as ingest's would) keeps its priority.
+        assert_eq!(own(), before);
+        drop(spectra);
+    }
 }

@@ -52,43 +52,93 @@ const UNIT_ROOT_MARGIN: f64 = 1e-6;
 /// does not apply: no context, too few pairs, no residuals, a (near) unit root, a singular
 /// regressor covariance, or a correction that could not be made stable.
 pub fn corrected(a: MatRef<'_, f64>, stats: &ModeStatistics) -> Option<Mat<f64>> {
-    let context = stats.bias?;
-    let n_lifted = a.nrows();
-    let states: Vec<usize> = (0..n_lifted).filter(|&i| Some(i) != context.constant).collect();
-    let n = states.len();
-    if n == 0 || context.effective_pairs < MIN_PAIRS_PER_STATE * n as f64 {
-        return None;
-    }
-    let residual_cov = stats.residual_cov()?;
-    let gram = &stats.gram_state;
-    // With a constant observable its own Gram entry is the weight sum, exactly.
-    let weight_sum = context.constant.map_or(context.weight_sum, |c| gram[(c, c)]);
-    if weight_sum <= 0.0 {
-        return None;
-    }
-    let a_s = Mat::from_fn(n, n, |i, j| a[(states[i], states[j])]);
-    let mean: Vec<f64> = match context.constant {
-        Some(c) => states.iter().map(|&i| gram[(i, c)] / weight_sum).collect(),
-        None => vec![0.0; n],
-    };
-    let gamma0 = Mat::from_fn(n, n, |i, j| gram[(states[i], states[j])] / weight_sum - mean[i] * mean[j]);
-    let gamma0_inv = gamma0.partial_piv_lu().inverse();
-    let sigma = Mat::from_fn(n, n, |i, j| residual_cov[(states[i], states[j])]);
-    let b = bias_factor(a_s.as_ref(), sigma.as_ref(), gamma0_inv.as_ref(), context.constant.is_some())?;
-    let step = Mat::from_fn(n, n, |i, j| b[(i, j)] / context.effective_pairs);
-    let shrink = stable_shrink(a_s.as_ref(), step.as_ref())?;
-    let mut out = a.to_owned();
-    for (i, &si) in states.iter().enumerate() {
-        for (j, &sj) in states.iter().enumerate() {
-            out[(si, sj)] += shrink * step[(i, j)];
+    let correction = Correction::of(a, stats)?;
+    let (shrink, ()) =
+        correction.first_stable(|block| block.eigenvalues().is_ok_and(|v| is_stable(&v)).then_some(()))?;
+    correction.apply(a, shrink)
+}
+
+/// Whether every eigenvalue lies inside the unit circle by the margin the expansion needs.
+pub(crate) fn is_stable(values: &[c64]) -> bool {
+    values.iter().all(|l| l.norm() < 1.0 - UNIT_ROOT_MARGIN)
+}
+
+/// The correction's step B / T_eff on the state block, before it is shrunk to stability.
+pub(crate) struct Correction {
+    /// Indices of the state observables (all but the constant).
+    states: Vec<usize>,
+    /// The state block of A.
+    a_s: Mat<f64>,
+    /// B / T_eff.
+    step: Mat<f64>,
+    /// The regressors' mean (zeros without a constant).
+    mean: Vec<f64>,
+    constant: Option<usize>,
+}
+
+impl Correction {
+    /// The step for A, or `None` when the correction does not apply (see [`corrected`]).
+    pub(crate) fn of(a: MatRef<'_, f64>, stats: &ModeStatistics) -> Option<Self> {
+        let context = stats.bias?;
+        let n_lifted = a.nrows();
+        let states: Vec<usize> = (0..n_lifted).filter(|&i| Some(i) != context.constant).collect();
+        let n = states.len();
+        if n == 0 || context.effective_pairs < MIN_PAIRS_PER_STATE * n as f64 {
+            return None;
         }
-        if let Some(c) = context.constant {
-            // Keep A m + a unchanged at the mean m: the intercept absorbs the moved slope.
-            let moved: f64 = (0..n).map(|j| shrink * step[(i, j)] * mean[j]).sum();
-            out[(si, c)] -= moved;
+        let residual_cov = stats.residual_cov()?;
+        let gram = &stats.gram_state;
+        // With a constant observable its own Gram entry is the weight sum, exactly.
+        let weight_sum = context.constant.map_or(context.weight_sum, |c| gram[(c, c)]);
+        if weight_sum <= 0.0 {
+            return None;
         }
+        let a_s = Mat::from_fn(n, n, |i, j| a[(states[i], states[j])]);
+        let mean: Vec<f64> = match context.constant {
+            Some(c) => states.iter().map(|&i| gram[(i, c)] / weight_sum).collect(),
+            None => vec![0.0; n],
+        };
+        let gamma0 = Mat::from_fn(n, n, |i, j| gram[(states[i], states[j])] / weight_sum - mean[i] * mean[j]);
+        let gamma0_inv = gamma0.partial_piv_lu().inverse();
+        let sigma = Mat::from_fn(n, n, |i, j| residual_cov[(states[i], states[j])]);
+        let b = bias_factor(a_s.as_ref(), sigma.as_ref(), gamma0_inv.as_ref(), context.constant.is_some())?;
+        let step = Mat::from_fn(n, n, |i, j| b[(i, j)] / context.effective_pairs);
+        Some(Self { states, a_s, step, mean, constant: context.constant })
     }
-    out.as_ref().is_all_finite().then_some(out)
+
+    /// Whether the state block is all of A (no constant observable): then a checked
+    /// candidate is the corrected A itself, and whatever the check computed of it (its
+    /// eigen-decomposition) is that of the corrected A.
+    pub(crate) fn covers_all(&self) -> bool {
+        self.constant.is_none()
+    }
+
+    /// The largest shrink of 1, 0.9, ..., 0.1 whose candidate state block
+    /// a_s + shrink * step `check` accepts (returning what it computed), so that a
+    /// correction never creates a growing mode; `None` if it accepts none.
+    pub(crate) fn first_stable<T>(&self, mut check: impl FnMut(MatRef<'_, f64>) -> Option<T>) -> Option<(f64, T)> {
+        (0..10).map(|k| 1.0 - 0.1 * k as f64).find_map(|shrink| {
+            let candidate =
+                Mat::from_fn(self.a_s.nrows(), self.a_s.ncols(), |i, j| self.a_s[(i, j)] + shrink * self.step[(i, j)]);
+            check(candidate.as_ref()).map(|found| (shrink, found))
+        })
+    }
+
+    /// A with the step times `shrink` added to its state block; with a constant, the
+    /// intercept moved so that A m + a is unchanged at the mean m.
+    pub(crate) fn apply(&self, a: MatRef<'_, f64>, shrink: f64) -> Option<Mat<f64>> {
+        let mut out = a.to_owned();
+        for (i, &si) in self.states.iter().enumerate() {
+            for (j, &sj) in self.states.iter().enumerate() {
+                out[(si, sj)] += shrink * self.step[(i, j)];
+            }
+            if let Some(c) = self.constant {
+                let moved: f64 = (0..self.states.len()).map(|j| shrink * self.step[(i, j)] * self.mean[j]).sum();
+                out[(si, c)] -= moved;
+            }
+        }
+        out.as_ref().is_all_finite().then_some(out)
+    }
 }
 
 /// B of the module docs (real), or `None` at a unit root or a non-finite result.
@@ -125,19 +175,12 @@ fn bias_factor(
     // V^-T diag(d) V^T = left^T diag(d) right^T.
     let scaled_left_t = Mat::from_fn(n, n, |i, k| left[(k, i)] * d[k]);
     let bracket = &scaled_left_t * right.transpose();
-    let to_complex = |m: MatRef<'_, f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| c64::new(m[(i, j)], 0.0));
-    let product = to_complex(sigma) * &bracket * to_complex(gamma0_inv);
-    let b = Mat::from_fn(n, n, |i, j| product[(i, j)].re);
+    // The bracket is real (the eigenvalues and d come in conjugate pairs) and Sigma_e and
+    // Gamma_0^-1 are real, so Re(Sigma_e bracket Gamma_0^-1) = Sigma_e Re(bracket)
+    // Gamma_0^-1 exactly: two real products instead of two complex ones.
+    let bracket_re = Mat::from_fn(n, n, |i, j| bracket[(i, j)].re);
+    let b = sigma * &bracket_re * gamma0_inv;
     b.as_ref().is_all_finite().then_some(b)
-}
-
-/// The largest of 1, 0.9, ..., 0.1 for which a_s + shrink * step is stable; `None` if
-/// none is.
-fn stable_shrink(a_s: MatRef<'_, f64>, step: MatRef<'_, f64>) -> Option<f64> {
-    (0..10).map(|k| 1.0 - 0.1 * k as f64).find(|&shrink| {
-        let candidate = Mat::from_fn(a_s.nrows(), a_s.ncols(), |i, j| a_s[(i, j)] + shrink * step[(i, j)]);
-        candidate.eigenvalues().is_ok_and(|values| values.iter().all(|l| l.norm() < 1.0 - UNIT_ROOT_MARGIN))
-    })
 }
 
 #[cfg(test)]
