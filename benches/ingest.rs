@@ -163,6 +163,7 @@ fn service() -> Service {
         publish_interval: Duration::from_millis(100),
         snapshot_every: 20_000,
         snapshot_interval: Duration::from_secs(60),
+        shared: None,
     };
     let registry = Arc::new(Registry::new(
         context,

@@ -44,6 +44,7 @@ fn queued_batches_are_logged_in_one_commit_and_replay_to_the_live_state() {
             publish_interval: Duration::from_millis(100),
             snapshot_every: 1_000_000,
             snapshot_interval: Duration::from_secs(3600),
+            shared: None,
         };
         let registry = Registry::new(
             context,

@@ -145,6 +145,54 @@ impl Default for StorageConfig {
     }
 }
 
+/// Joining a cluster of nodes on NATS JetStream (`serve --cluster`); absent `url`, the
+/// service runs alone on its embedded store, as it always did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// The NATS server, `nats://HOST:PORT`.
+    pub url: Option<String>,
+    /// This node's id (default: one generated at start, and logged).
+    pub node_id: Option<String>,
+    /// Replicas of the cluster's log and buckets (1 to 5; at most the NATS servers).
+    pub replicas: usize,
+    /// Lease TTL in seconds (3 to 120): a failed node's streams move after about this long.
+    pub lease_ttl_s: u64,
+    /// The URL other nodes reach this node's API at (default: `http://` and the address
+    /// it listens on, which suits loopback and a listener bound to a routable address).
+    pub advertise: Option<String>,
+    /// The owner node snapshots a stream after this many batches of its log (and when it
+    /// hands it off); a new owner replays at most about this many.
+    pub snapshot_every_batches: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            node_id: None,
+            replicas: cluster::ClusterConfig::DEFAULT_REPLICAS,
+            lease_ttl_s: cluster::ClusterConfig::DEFAULT_LEASE_TTL.as_secs(),
+            advertise: None,
+            snapshot_every_batches: 256,
+        }
+    }
+}
+
+impl ClusterSection {
+    /// The checked cluster configuration, `None` without a URL. A missing node id becomes
+    /// `generated` (the caller makes one and says which).
+    pub fn resolve(&self, generated: impl FnOnce() -> String) -> Result<Option<cluster::ClusterConfig>, ConfigError> {
+        let Some(url) = &self.url else { return Ok(None) };
+        let node_id = self.node_id.clone().unwrap_or_else(generated);
+        let checked = cluster::ClusterConfig::new(url.clone(), node_id)
+            .and_then(|c| c.with_replicas(self.replicas))
+            .and_then(|c| c.with_lease_ttl(std::time::Duration::from_secs(self.lease_ttl_s)))
+            .map_err(ConfigError::Cluster)?;
+        Ok(Some(checked))
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -171,6 +219,8 @@ pub struct ServiceConfig {
     pub tls: TlsConfig,
     /// Sources the service subscribes to.
     pub sources: SourcesConfig,
+    /// Joining a cluster (none by default).
+    pub cluster: ClusterSection,
 }
 
 impl Default for ServiceConfig {
@@ -187,6 +237,7 @@ impl Default for ServiceConfig {
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             sources: SourcesConfig::default(),
+            cluster: ClusterSection::default(),
         }
     }
 }
@@ -211,6 +262,9 @@ pub enum ConfigError {
     /// The `[tls]` section cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The `[cluster]` section (or `--cluster`, `--node-id`) is out of range.
+    #[error("invalid configuration: key `cluster`: {0}")]
+    Cluster(cluster::ConfigError),
 }
 
 impl From<Box<figment::Error>> for ConfigError {
@@ -244,6 +298,20 @@ pub struct FlagOverrides {
     /// `--tls-cert`, `--tls-key`, `--tls-client-ca`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFlags>,
+    /// `--cluster`, `--node-id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterFlags>,
+}
+
+/// Cluster values given on the command line (only those given override).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterFlags {
+    /// `--cluster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `--node-id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 /// TLS files given on the command line (only those given override).
@@ -297,7 +365,7 @@ impl ServiceConfig {
 
     /// Range checks that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str, &'static str); 14] = [
+        let checks: [(bool, &'static str, &'static str); 15] = [
             (self.storage.snapshot_every_samples >= 1, "storage.snapshot_every_samples", "must be at least 1"),
             (self.storage.flush_interval_ms >= 1, "storage.flush_interval_ms", "must be at least 1"),
             (self.limits.max_body_bytes >= 1024, "limits.max_body_bytes", "must be at least 1024"),
@@ -315,6 +383,7 @@ impl ServiceConfig {
                 "must be at least limits.stream_memory_bytes",
             ),
             (self.streams.eigen_every >= 1, "streams.eigen_every", "must be at least 1"),
+            (self.cluster.snapshot_every_batches >= 1, "cluster.snapshot_every_batches", "must be at least 1"),
             (
                 (1..=crate::service::spectra::MAX_SPECTRA_WORKERS).contains(&self.streams.spectra_workers),
                 "streams.spectra_workers",
@@ -331,6 +400,8 @@ impl ServiceConfig {
         }
         self.auth.check_inline()?;
         self.tls.enabled()?;
+        // A placeholder id: only the values given are checked here.
+        self.cluster.resolve(|| "unset".to_owned())?;
         Ok(())
     }
 }
@@ -396,6 +467,16 @@ mod tests {
             let file = scratch("range.toml", toml);
             let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
             assert!(e.contains(key), "{toml}: {e}");
+        }
+        for (toml, text) in [
+            ("[cluster]\nurl = \"http://h:1\"\n", "nats://"),
+            ("[cluster]\nurl = \"nats://h:1\"\nnode_id = \"a b\"\n", "node id"),
+            ("[cluster]\nurl = \"nats://h:1\"\nreplicas = 0\n", "replicas"),
+            ("[cluster]\nurl = \"nats://h:1\"\nlease_ttl_s = 1\n", "lease TTL"),
+        ] {
+            let file = scratch("cluster.toml", toml);
+            let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();
+            assert!(e.contains("cluster") && e.contains(text), "{toml}: {e}");
         }
         let missing = std::path::Path::new("no/such/koopstream.toml");
         assert!(ServiceConfig::load_from(Some(missing), &FlagOverrides::default(), env(&[])).is_err());

@@ -8,6 +8,7 @@ pub use api;
 pub mod access;
 pub mod bench_online;
 pub mod client;
+pub mod cluster_node;
 pub mod cmd;
 pub mod config;
 pub mod demo;

@@ -17,6 +17,7 @@ use crate::service::core::Core;
 use crate::service::metrics::Metrics;
 use crate::service::owner::OwnerContext;
 use crate::service::registry::{Registry, RegistryLimits};
+use crate::service::shared_log::SharedLog;
 use crate::service::snapshot::StreamStatus;
 use crate::service::source::AllowedHosts;
 use crate::store::recovery::StoredStream;
@@ -48,6 +49,12 @@ pub enum ServeError {
     /// The `[tls]` section cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// `--cluster` was given and the cluster cannot be joined.
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] cluster::ClusterError),
+    /// The `[cluster]` section cannot be used.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// No token is configured and the address is not loopback.
     #[error(
         "refusing to serve {address} without authentication: configure bearer tokens (auth.tokens or \
@@ -180,6 +187,27 @@ fn store_gauges(store: Arc<Store>) -> ScrapeHook {
     })
 }
 
+/// Joins the cluster when the configuration names one; `None` runs the node alone.
+async fn join_cluster(
+    config: &ServiceConfig,
+    address: std::net::SocketAddr,
+    tls: bool,
+) -> Result<Option<cluster::Cluster>, ServeError> {
+    let given = config.cluster.node_id.is_some();
+    let Some(cluster_config) = config.cluster.resolve(crate::cluster_node::generated_node_id)? else { return Ok(None) };
+    let node = cluster_config.node_id().clone();
+    if !given {
+        tracing::info!(%node, "no cluster.node_id given: this node's id is generated");
+    }
+    let advertise = config.cluster.advertise.clone().unwrap_or_else(|| {
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{address}")
+    });
+    let cluster = crate::cluster_node::connect(cluster_config, advertise.clone()).await?;
+    tracing::info!(%node, url = %cluster.config().url(), %advertise, "joined the cluster");
+    Ok(Some(cluster))
+}
+
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -196,9 +224,15 @@ pub async fn run(
         false => None,
     };
     let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
-    let store = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || open_store(&config)).await.map_err(|_| StoreError::Closed)??
+    let address = listener.local_addr()?;
+    let cluster = join_cluster(&config, address, tls.is_some()).await?;
+    // In a cluster the log and the cluster's snapshots are the state: no embedded store.
+    let store = match cluster {
+        Some(_) => None,
+        None => {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || open_store(&config)).await.map_err(|_| StoreError::Closed)??
+        }
     };
     let context = OwnerContext {
         metrics: metrics.clone(),
@@ -206,6 +240,7 @@ pub async fn run(
         publish_interval: Duration::from_millis(config.streams.publish_interval_ms),
         snapshot_every: config.storage.snapshot_every_samples,
         snapshot_interval: Duration::from_secs(config.storage.snapshot_interval_s),
+        shared: cluster.clone().map(|c| Arc::new(crate::cluster_node::JetStreamLog::new(c)) as Arc<dyn SharedLog>),
     };
     let limits = RegistryLimits {
         queue_capacity: config.limits.queue_capacity,
@@ -243,8 +278,20 @@ pub async fn run(
         pdc::ClientSettings { max_batch: config.limits.max_batch_samples.min(256), ..pdc::ClientSettings::default() },
     );
     state.registry.set_source_launcher(Arc::new(launcher));
-    let app = api::router(state.clone());
-    let address = listener.local_addr()?;
+    let (node, app) = match cluster {
+        Some(cluster) => {
+            let (node, forwarder) = crate::cluster_node::Node::start(
+                cluster,
+                state.clone(),
+                config.limits.max_body_bytes,
+                config.cluster.snapshot_every_batches,
+            );
+            let app = api::router(state.clone())
+                .layer(axum::middleware::from_fn_with_state(forwarder, crate::cluster_node::forward));
+            (Some(node), app)
+        }
+        None => (None, api::router(state.clone())),
+    };
     tracing::info!(%address, tls = tls.is_some(), "koopstream listening");
     let (failed, mut failure) = watch::channel(None::<StoreError>);
     match store.clone() {
@@ -298,6 +345,9 @@ pub async fn run(
     }
     if tokio::time::timeout(SESSION_DRAIN, state.websockets.wait_idle()).await.is_err() {
         tracing::warn!("some WebSocket sessions did not close in time");
+    }
+    if let Some(node) = node {
+        node.stop().await;
     }
     let streams = state.registry.shutdown().await;
     if let Some(store) = store {

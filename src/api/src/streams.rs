@@ -159,7 +159,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 #[utoipa::path(delete, path = "/v1/streams/{id}", tag = "streams", params(("id" = String, Path, description = "Stream id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if state.registry.remove(&id).await {
+    if state.registry.remove(&id).await.map_err(ApiError::from)? {
         tracing::info!(stream = %id, "stream deleted");
         Ok(StatusCode::NO_CONTENT)
     } else if state.registry.remove_quarantined(&id).await.map_err(ApiError::from)? {

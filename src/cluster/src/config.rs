@@ -28,6 +28,7 @@ pub struct ClusterConfig {
     node_id: NodeId,
     replicas: usize,
     lease_ttl: Duration,
+    advertise: Option<String>,
 }
 
 impl ClusterConfig {
@@ -54,6 +55,7 @@ impl ClusterConfig {
             node_id: NodeId::new(node_id.clone()).map_err(|_| ConfigError::NodeId(node_id))?,
             replicas: Self::DEFAULT_REPLICAS,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
+            advertise: None,
         })
     }
 
@@ -75,6 +77,17 @@ impl ClusterConfig {
         }
         self.lease_ttl = lease_ttl;
         Ok(self)
+    }
+
+    /// Sets the address other nodes reach this node's HTTP API at (`http://HOST:PORT`),
+    /// which its heartbeats carry so that reads can be forwarded to a stream's owner.
+    pub fn with_advertise(mut self, address: impl Into<String>) -> Self {
+        self.advertise = Some(address.into());
+        self
+    }
+
+    pub fn advertise(&self) -> Option<&str> {
+        self.advertise.as_deref()
     }
 
     pub fn url(&self) -> &str {

@@ -31,6 +31,15 @@ pub enum DefinitionEvent {
     Deleted { stream_id: String, revision: u64 },
 }
 
+/// What `Definitions::create` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The definition is stored, at this revision.
+    Stored { revision: u64 },
+    /// The stream already had this definition (empty if it was deleted meanwhile).
+    Exists { definition: Bytes },
+}
+
 /// The definitions bucket.
 #[derive(Clone)]
 pub struct Definitions {
@@ -60,6 +69,22 @@ impl Definitions {
     pub async fn put(&self, stream_id: &str, definition: Bytes) -> Result<u64> {
         let key = encode_stream_id(stream_id)?;
         self.store.put(key, definition).await.map_err(|err| ClusterError::jetstream("writing a definition", err))
+    }
+
+    /// Stores a stream's definition only if the stream has none (KV `create`, so of two
+    /// nodes creating the same id at once exactly one writes); otherwise returns the
+    /// definition stored, for the caller to compare with its own.
+    pub async fn create(&self, stream_id: &str, definition: Bytes) -> Result<Created> {
+        let key = encode_stream_id(stream_id)?;
+        match self.store.create(&key, definition).await {
+            Ok(revision) => Ok(Created::Stored { revision }),
+            Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
+                // Deleted between the create and this read: the caller may simply retry.
+                let existing = self.get(stream_id).await?.unwrap_or_default();
+                Ok(Created::Exists { definition: existing })
+            }
+            Err(err) => Err(ClusterError::jetstream("creating a definition", err)),
+        }
     }
 
     /// A stream's definition, `None` if it has none.

@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 
 pub use config::{ClusterConfig, ConfigError};
-pub use definitions::{DEFINITIONS_BUCKET, DefinitionEvent, Definitions};
+pub use definitions::{Created, DEFINITIONS_BUCKET, DefinitionEvent, Definitions};
 pub use error::{BoxError, ClusterError, Result};
 pub use lease::{LEASES_BUCKET, Lease, LeaseRecord, Leases};
 pub use log::{INGEST_STREAM, INGEST_SUBJECT_PREFIX, IngestLog, ingest_subject};
@@ -77,7 +77,8 @@ impl Cluster {
             log: IngestLog::open(&jetstream, replicas).await?,
             snapshots: Snapshots::open(&jetstream, replicas).await?,
             definitions: Definitions::open(&jetstream, replicas).await?,
-            membership: Membership::open(&jetstream, node_id, ttl, replicas).await?,
+            membership: Membership::open(&jetstream, node_id, config.advertise().map(str::to_owned), ttl, replicas)
+                .await?,
             config,
             client,
         })

@@ -72,6 +72,19 @@ impl IngestLog {
     /// means "unknown": the batch may still have been stored, which is why a retry must
     /// reuse the id.
     pub async fn publish(&self, stream_id: &str, payload: Bytes, msg_id: &str) -> Result<u64> {
+        self.send(stream_id, payload, msg_id).await?.await
+    }
+
+    /// Sends a batch as `publish` does, but returns as soon as it is on its way, with the
+    /// acknowledgement still to come: batches sent one after another (each `send` awaited
+    /// before the next) are stored in that order, while their acknowledgements overlap. The
+    /// acknowledgement means what `publish`'s does, and its error the same "unknown".
+    pub async fn send(
+        &self,
+        stream_id: &str,
+        payload: Bytes,
+        msg_id: &str,
+    ) -> Result<impl Future<Output = Result<u64>> + Send + 'static> {
         let subject = ingest_subject(stream_id)?;
         let message = PublishMessage::build()
             .payload(payload)
@@ -82,10 +95,11 @@ impl IngestLog {
             .jetstream
             .send_publish(subject, message)
             .await
-            .map_err(|err| ClusterError::jetstream("publishing a batch", err))?
-            .await
-            .map_err(|err| ClusterError::jetstream("awaiting a batch's acknowledgement", err))?;
-        Ok(ack.sequence)
+            .map_err(|err| ClusterError::jetstream("publishing a batch", err))?;
+        Ok(async move {
+            let ack = ack.await.map_err(|err| ClusterError::jetstream("awaiting a batch's acknowledgement", err))?;
+            Ok(ack.sequence)
+        })
     }
 
     /// Reads one stream's batches with sequences above `from_sequence_exclusive`, as
@@ -104,6 +118,18 @@ impl IngestLog {
     ) -> Result<impl Stream<Item = Result<(u64, Bytes)>> + Send + 'static> {
         let subject = ingest_subject(stream_id)?;
         crate::replay::follow(self.stream.clone(), subject, from_sequence_exclusive).await
+    }
+
+    /// Removes every batch of one stream (its subject only), for a deleted stream: a stream
+    /// created later under the same id starts from an empty log.
+    pub async fn purge(&self, stream_id: &str) -> Result<()> {
+        let subject = ingest_subject(stream_id)?;
+        self.stream
+            .purge()
+            .filter(subject)
+            .await
+            .map_err(|err| ClusterError::jetstream("purging a stream's batches", err))?;
+        Ok(())
     }
 
     /// The sequence of a stream's last batch, `None` when it has none.

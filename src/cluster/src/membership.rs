@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::TryStreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::buckets::{KvBucket, open_kv_bucket};
@@ -22,11 +22,14 @@ use crate::names::{NodeId, decode_id};
 /// The bucket's name.
 pub const NODES_BUCKET: &str = "koopstream_nodes";
 
-/// A heartbeat's value, as JSON (for people reading the bucket; only the key matters).
-#[derive(Serialize)]
-struct Heartbeat<'a> {
-    node: &'a str,
+/// A heartbeat's value, as JSON: the key says the node is live; `http` is where its API
+/// answers (for forwarded reads); the time is for people reading the bucket.
+#[derive(Serialize, Deserialize)]
+struct Heartbeat {
+    node: String,
     beat_unix_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    http: Option<String>,
 }
 
 /// The nodes bucket, seen from one node.
@@ -34,6 +37,7 @@ struct Heartbeat<'a> {
 pub struct Membership {
     store: kv::Store,
     node_id: NodeId,
+    advertise: Option<String>,
     interval: Duration,
 }
 
@@ -42,6 +46,7 @@ impl Membership {
     pub(crate) async fn open(
         jetstream: &jetstream::Context,
         node_id: NodeId,
+        advertise: Option<String>,
         ttl: Duration,
         replicas: usize,
     ) -> Result<Self> {
@@ -57,7 +62,7 @@ impl Membership {
             },
         )
         .await?;
-        Ok(Membership { store, node_id, interval: ttl / 3 })
+        Ok(Membership { store, node_id, advertise, interval: ttl / 3 })
     }
 
     pub fn node_id(&self) -> &NodeId {
@@ -66,7 +71,12 @@ impl Membership {
 
     /// Writes this node's heartbeat once.
     pub async fn heartbeat(&self) -> Result<()> {
-        let value = serde_json::to_vec(&Heartbeat { node: self.node_id.as_str(), beat_unix_ms: unix_millis() })
+        let beat = Heartbeat {
+            node: self.node_id.as_str().to_owned(),
+            beat_unix_ms: unix_millis(),
+            http: self.advertise.clone(),
+        };
+        let value = serde_json::to_vec(&beat)
             .map_err(|err| ClusterError::Malformed { what: "heartbeat", detail: err.to_string() })?;
         self.store
             .put(self.node_id.encoded(), Bytes::from(value))
@@ -99,6 +109,19 @@ impl Membership {
             .delete(self.node_id.encoded())
             .await
             .map_err(|err| ClusterError::jetstream("leaving the cluster", err))
+    }
+
+    /// The HTTP address a live node advertises, `None` if it is not live or advertises none.
+    pub async fn address_of(&self, node_id: &NodeId) -> Result<Option<String>> {
+        let value = self
+            .store
+            .get(node_id.encoded())
+            .await
+            .map_err(|err| ClusterError::jetstream("reading a heartbeat", err))?;
+        let Some(value) = value else { return Ok(None) };
+        let beat: Heartbeat = serde_json::from_slice(&value)
+            .map_err(|err| ClusterError::Malformed { what: "heartbeat", detail: err.to_string() })?;
+        Ok(beat.http)
     }
 
     /// The nodes whose heartbeat has not expired, sorted by id.

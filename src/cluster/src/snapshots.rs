@@ -78,6 +78,16 @@ impl Snapshots {
         Ok(())
     }
 
+    /// Removes a stream's snapshot (nothing if it has none), for a deleted stream.
+    pub async fn delete(&self, stream_id: &str) -> Result<()> {
+        let name = encode_stream_id(stream_id)?;
+        match self.store.delete(&name).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
+            Err(err) => Err(ClusterError::jetstream("deleting a snapshot", err)),
+        }
+    }
+
     /// A stream's latest snapshot and the last sequence applied to it; `None` if it has none.
     pub async fn get(&self, stream_id: &str) -> Result<Option<(u64, Bytes)>> {
         let name = encode_stream_id(stream_id)?;

@@ -24,6 +24,30 @@ pub enum Command {
         /// Where the acknowledgement goes (after the batch is stored and applied).
         reply: oneshot::Sender<Result<IngestAck, DomainError>>,
     },
+    /// Apply a batch the cluster's shared log already holds (its owner node replays the
+    /// log in order); nothing is logged again. Only a clustered service sends it.
+    Apply {
+        /// The batch.
+        batch: SampleBatch,
+        /// How it arrived (for metrics; the log does not record it, so the follower says
+        /// HTTP).
+        transport: Transport,
+        /// Where the outcome goes, after the batch is applied.
+        reply: oneshot::Sender<Result<IngestAck, DomainError>>,
+    },
+    /// Apply a reset the cluster's shared log already holds (as `Apply` does a batch).
+    ApplyReset {
+        /// Clear the seq and time-stamp watermarks too.
+        watermarks: bool,
+        /// Where the new version goes.
+        reply: oneshot::Sender<u64>,
+    },
+    /// Reply with the state a snapshot keeps (estimator, watermarks, counters, mode meter),
+    /// taken after every command queued before this one.
+    Export {
+        /// Where the state goes.
+        reply: oneshot::Sender<crate::journal::StreamState>,
+    },
     /// Restart the model (same definition); replies with the new version.
     Reset {
         /// Clear the seq and time-stamp watermarks too.

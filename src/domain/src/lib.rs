@@ -20,6 +20,7 @@ pub mod owner;
 pub mod presets;
 pub mod recent;
 pub mod registry;
+pub mod shared_log;
 pub mod snapshot;
 pub mod source;
 pub mod spectra;

@@ -6,6 +6,11 @@
 //! transaction) holds all their log entries, then each is applied and acknowledged in
 //! order. A stream fed faster than one commit per batch thus needs fewer commits, while
 //! every batch is still stored before it is applied and applied before it is acknowledged.
+//!
+//! In a cluster (`OwnerContext::shared`) the owner of every node's copy sends ingested
+//! batches and resets to the cluster's log instead, and acknowledges them once the log
+//! holds them; only on the stream's owner node is it fed the log back, in order, as
+//! `Apply` and `ApplyReset` commands, and asked for its state (`Export`) for snapshots.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,10 +24,11 @@ use crate::batch::SampleBatch;
 use crate::command::{Command, IngestAck, Push};
 use crate::core::Core;
 use crate::definition::StreamDefinition;
-use crate::error::DomainError;
+use crate::error::{DomainError, ErrorKind};
 use crate::journal::{Journal, LogEntry, StreamState, Write};
 use crate::metrics::{Metrics, Reason, Transport};
 use crate::modes::MeterCell;
+use crate::shared_log::SharedLog;
 use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
 use crate::spectra::{self, Spectra};
 use crate::watermark::{Admission, digest};
@@ -49,6 +55,11 @@ pub struct OwnerContext {
     pub snapshot_every: u64,
     /// ... or this long.
     pub snapshot_interval: Duration,
+    /// The cluster's shared log (absent on a single node). With it, an ingested batch is
+    /// appended to the log and acknowledged once the log holds it; it is applied when the
+    /// stream's owner node replays it (`Command::Apply`), and definitions live in the
+    /// cluster. `store` is then absent: the log and the cluster's snapshots are the state.
+    pub shared: Option<Arc<dyn SharedLog>>,
 }
 
 /// Samples per second over the last second or so.
@@ -197,6 +208,47 @@ impl Owner {
                 Command::Persist { reply } => {
                     let _ = reply.send(self.persist_definition().await);
                 }
+                Command::Ingest { batch, reply, .. } if self.context.shared.is_some() => {
+                    // Sent here, in queue order; acknowledged by a task of its own, so the
+                    // next batch is sent while this one's acknowledgement is on its way.
+                    let sent = match self.context.shared.clone() {
+                        Some(shared) => shared.append(&self.definition.id, &batch).await,
+                        None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
+                    };
+                    match sent {
+                        Ok(acknowledgement) => {
+                            let (seq, rows) = (batch.seq, batch.rows);
+                            tokio::spawn(async move {
+                                let _ = reply.send(acknowledgement.await.map(|sequence| logged(seq, rows, sequence)));
+                            });
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Command::Reset { watermarks, reply } if self.context.shared.is_some() => {
+                    // Through the log, in order with the batches; the owner node applies it
+                    // (`ApplyReset`). The answer is the reset's log sequence.
+                    let appended = match self.context.shared.clone() {
+                        Some(shared) => shared.append_reset(&self.definition.id, watermarks).await,
+                        None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
+                    };
+                    let _ = reply.send(appended);
+                }
+                Command::ApplyReset { watermarks, reply } => {
+                    self.reset(watermarks);
+                    let _ = reply.send(self.core.version);
+                }
+                Command::Apply { batch, transport, reply } => {
+                    // One at a time: the owner node sends the next batch of the log only
+                    // after this one's outcome, so there is never a group to gather.
+                    let group = vec![Queued::new(batch, transport, reply)];
+                    self.ingest_group(group, &commands, false).await;
+                }
+                Command::Export { reply } => {
+                    let _ = reply.send(self.state());
+                }
                 Command::Ingest { batch, transport, reply } => {
                     let mut rows = batch.rows;
                     let mut group = vec![Queued::new(batch, transport, reply)];
@@ -221,11 +273,7 @@ impl Owner {
                     let entry = self.context.store.as_ref().map(|j| j.encode_entry(&LogEntry::Reset { watermarks }));
                     let logged = self.log(entry.map(|e| vec![(self.core.version + 1, e)]).unwrap_or_default()).await;
                     if logged.is_ok() {
-                        self.core.reset(watermarks);
-                        tracing::info!(stream = %self.definition.id, watermarks, "stream reset");
-                        self.since_snapshot += 1;
-                        self.changed();
-                        self.publish();
+                        self.reset(watermarks);
                     }
                     let _ = reply.send(logged.map(|()| self.core.version));
                 }
@@ -240,9 +288,21 @@ impl Owner {
     }
 
     async fn persist_definition(&self) -> Result<(), DomainError> {
+        if let Some(shared) = &self.context.shared {
+            return shared.define(&self.definition).await;
+        }
         let Some(store) = &self.context.store else { return Ok(()) };
         let definition = store.encode_definition(&self.definition);
         store.commit(vec![Write::PutStream { id: self.definition.id.clone(), definition }]).await
+    }
+
+    /// Restarts the model (a reset already logged) and publishes it.
+    fn reset(&mut self, watermarks: bool) {
+        self.core.reset(watermarks);
+        tracing::info!(stream = %self.definition.id, watermarks, "stream reset");
+        self.since_snapshot += 1;
+        self.changed();
+        self.publish();
     }
 
     /// Appends log entries at their indices (the versions they produce) in one commit;
@@ -397,6 +457,11 @@ impl Owner {
 
     /// On stop: delete the stream's data, or leave a final snapshot.
     async fn finish(&mut self, delete: bool) {
+        if self.context.shared.is_some() {
+            // In a cluster the owner node writes the snapshots, and `Registry::remove`
+            // removed a deleted stream's definition before stopping its owner.
+            return;
+        }
         let Some(store) = self.context.store.clone() else { return };
         // Let a snapshot in flight land first, so the final one is the newest.
         while self.snapshot_busy.load(Ordering::Acquire) {
@@ -519,6 +584,22 @@ async fn write_snapshot(store: &Arc<dyn Journal>, id: String, state: StreamState
         .await
         .map_err(|e| DomainError::storage(false, format!("snapshot encoding failed: {e}")))?;
     store.commit(vec![Write::Snapshot { id, version, bytes }]).await
+}
+
+/// The acknowledgement of a batch the cluster's log holds (`accepted`: the samples logged;
+/// `version`: the batch's log sequence). How each sample fares is decided when the owner
+/// node applies it, in log order, and shows in the stream's status.
+fn logged(seq: u64, rows: usize, sequence: u64) -> IngestAck {
+    IngestAck {
+        seq,
+        accepted: rows,
+        duplicate: false,
+        out_of_order: 0,
+        missing_value: 0,
+        flat_line: 0,
+        outlier: 0,
+        version: sequence,
+    }
 }
 
 fn is_multi_thread() -> bool {

@@ -126,6 +126,13 @@ impl StreamHandle {
     }
 
     async fn stop(&self, delete: bool) {
+        self.stop_as(delete, delete).await;
+    }
+
+    /// Stops the owner: `delete` removes the stream's data, `gone` tells its connections
+    /// that the stream no longer exists (a clustered node removes its copy of a stream
+    /// another node deleted without deleting anything itself).
+    async fn stop_as(&self, delete: bool, gone: bool) {
         // The source's client stops first, so nothing new is queued behind the stop.
         if let Some(source) = &self.source {
             source.stop();
@@ -138,7 +145,7 @@ impl StreamHandle {
         {
             tracing::error!(stream = %self.definition.id, error = %e, "stream owner failed");
         }
-        if delete {
+        if gone {
             self.deleted.send_replace(true);
         }
     }
@@ -447,8 +454,71 @@ impl Registry {
             handle.stop(false).await;
             return Err(e);
         }
-        self.launch_source(&handle);
+        // In a cluster the stream's source runs on its owner node only (`install`).
+        if self.context.shared.is_none() {
+            self.launch_source(&handle);
+        }
         Ok((handle, true))
+    }
+
+    /// A clustered node's copy of a stream: inserts it, or replaces the one held (whose
+    /// owner finishes what was queued to it, then stops without a final write). The node
+    /// that holds the stream's lease installs it with its restored state and `owned`, which
+    /// starts its source; every other node holds an idle copy whose owner only appends
+    /// ingested batches to the shared log. The definition came from the cluster, which
+    /// accepted it, so only the memory is counted, not checked.
+    pub async fn install(
+        &self,
+        definition: StreamDefinition,
+        core: Core,
+        meter: Option<Meter>,
+        owned: bool,
+    ) -> Arc<StreamHandle> {
+        let bytes = definition.memory_bytes();
+        let mut definition = definition;
+        if definition.incarnation == 0 {
+            definition.incarnation = fresh_incarnation();
+        }
+        let handle = self.spawn(Arc::new(definition), core, meter, false, bytes);
+        let replaced = {
+            let mut streams = self.write();
+            self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
+            let replaced = streams.insert(handle.definition.id.clone(), handle.clone());
+            if let Some(old) = &replaced {
+                self.memory_in_use.fetch_sub(old.memory_bytes, Ordering::Relaxed);
+            }
+            self.metrics.streams.set(streams.len() as i64);
+            replaced
+        };
+        if let Some(old) = replaced {
+            old.stop_as(false, false).await;
+        }
+        if owned {
+            self.launch_source(&handle);
+        }
+        handle
+    }
+
+    /// Removes a clustered node's copy of a stream that was deleted elsewhere: its owner
+    /// stops, its connections close, and nothing is deleted from the cluster again.
+    pub async fn remove_copy(&self, id: &str) -> bool {
+        let removed = {
+            let mut streams = self.write();
+            let removed = streams.remove(id);
+            if let Some(handle) = &removed {
+                self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
+            }
+            self.metrics.streams.set(streams.len() as i64);
+            removed
+        };
+        match removed {
+            Some(handle) => {
+                self.metrics.stream_removed(id);
+                handle.stop_as(false, true).await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The stream with this id.
@@ -463,8 +533,19 @@ impl Registry {
         all
     }
 
-    /// Removes a stream; its owner finishes what was queued, then stops.
-    pub async fn remove(&self, id: &str) -> bool {
+    /// Removes a stream; its owner finishes what was queued, then stops. In a cluster the
+    /// definition is removed from the cluster first, so a delete that cannot reach it
+    /// fails (unavailable) and changes nothing; every node then drops its copy.
+    pub async fn remove(&self, id: &str) -> Result<bool, DomainError> {
+        if let Some(shared) = &self.context.shared {
+            if self.get(id).is_none() {
+                return Ok(false);
+            }
+            shared.undefine(id).await?;
+            // The node's own watch may have dropped the copy already.
+            self.remove_copy(id).await;
+            return Ok(true);
+        }
         let removed = {
             let mut streams = self.write();
             let removed = streams.remove(id);
@@ -478,9 +559,9 @@ impl Registry {
             Some(handle) => {
                 self.metrics.stream_removed(id);
                 handle.stop(true).await;
-                true
+                Ok(true)
             }
-            None => false,
+            None => Ok(false),
         }
     }
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CommandError, runtime};
-use crate::config::{AuthFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags, TlsFlags};
+use crate::config::{
+    AuthFlags, ClusterFlags, Durability, FlagOverrides, LogFormat, ServiceConfig, StorageFlags, TlsFlags,
+};
 
 /// Options of `koopstream serve`.
 #[derive(Debug, Default, Args)]
@@ -47,6 +49,14 @@ pub struct ServeArgs {
     /// PEM CA bundle: require client certificates issued by it (also KOOPSTREAM_TLS__CLIENT_CA).
     #[arg(long)]
     pub tls_client_ca: Option<PathBuf>,
+    /// Join a cluster on this NATS JetStream server, nats://HOST:PORT (default: none, the
+    /// node runs alone on its embedded store; also KOOPSTREAM_CLUSTER__URL).
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This node's id in the cluster, 1 to 64 of A-Z a-z 0-9 . _ - (default: generated and
+    /// logged at start; also KOOPSTREAM_CLUSTER__NODE_ID).
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
 }
 
 impl ServeArgs {
@@ -76,6 +86,8 @@ impl ServeArgs {
                     client_ca: self.tls_client_ca.clone(),
                 }
             }),
+            cluster: (self.cluster.is_some() || self.node_id.is_some())
+                .then(|| ClusterFlags { url: self.cluster.clone(), node_id: self.node_id.clone() }),
         }
     }
 }

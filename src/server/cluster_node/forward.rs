@@ -1,0 +1,160 @@
+//! Reads on every node: a stream's status, `/model`, `/modes`, `/alarms`, `/predict`,
+//! `/recent` and `/modes/trend` asked of a node that does not own the stream are forwarded over HTTP to the node that
+//! holds its lease, which answers from its live state. Every such answer carries
+//! `koopstream-served-by: NODE`, the node whose state it is. The owner's answer is passed on
+//! as it is (status, body, content headers); the credentials go with the request, so the
+//! owner checks them as for any request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cluster::{Cluster, NodeId};
+
+use crate::api::problem::ApiError;
+
+use super::ownership::Owned;
+
+/// The header naming the node whose state answered.
+pub const SERVED_BY: &str = "koopstream-served-by";
+/// Marks a forwarded request, so that it is answered where it arrives and never forwarded
+/// again (two nodes disagreeing for a moment about the owner cannot bounce it).
+pub const FORWARDED: &str = "koopstream-forwarded-by";
+/// The bound on a forwarded request.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The request headers a forwarded read carries.
+const REQUEST_HEADERS: [HeaderName; 5] =
+    [header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::ACCEPT_ENCODING];
+/// The response headers passed back.
+const RESPONSE_HEADERS: [HeaderName; 5] =
+    [header::CONTENT_TYPE, header::ETAG, header::CACHE_CONTROL, header::CONTENT_DISPOSITION, header::RETRY_AFTER];
+
+/// What forwarding needs.
+pub struct Forwarder {
+    pub cluster: Cluster,
+    pub owned: Owned,
+    pub client: reqwest::Client,
+    pub max_body_bytes: usize,
+}
+
+impl Forwarder {
+    pub fn new(cluster: Cluster, owned: Owned, max_body_bytes: usize) -> Self {
+        let client = reqwest::Client::builder().timeout(FORWARD_TIMEOUT).build().unwrap_or_default();
+        Self { cluster, owned, client, max_body_bytes }
+    }
+}
+
+/// The stream a forwardable read is about: `GET /v1/streams/{id}` and the reads below it.
+/// `/events` is not among them: a server-sent event stream would need the answer passed
+/// on as it comes, which this forwarding (whole answers) does not do.
+fn read_of(request: &Request) -> Option<String> {
+    let rest = request.uri().path().strip_prefix("/v1/streams/")?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let forwardable = match tail {
+        "" => request.method() == axum::http::Method::GET,
+        "model" | "modes" | "alarms" | "predict" | "recent" | "modes/trend" => true,
+        _ => false,
+    };
+    (forwardable && !id.is_empty()).then(|| id.to_owned())
+}
+
+/// The middleware.
+pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, next: Next) -> Response {
+    let me = forwarder.cluster.node_id().clone();
+    let Some(id) = read_of(&request) else { return next.run(request).await };
+    let owned_here = forwarder.owned.lock().unwrap_or_else(|e| e.into_inner()).contains(&id);
+    if owned_here || request.headers().contains_key(FORWARDED) {
+        return served_by(next.run(request).await, &me);
+    }
+    let holder = match forwarder.cluster.leases().holder(&id).await {
+        Ok(holder) => holder,
+        Err(error) => return ApiError::unavailable(format!("the cluster cannot be reached: {error}")).into_response(),
+    };
+    let holder = match holder.map(NodeId::new) {
+        Some(Ok(holder)) if holder != me => holder,
+        // No owner yet (the stream is being taken over), or this node is taking it: the
+        // local copy answers what it knows (the definition), and says whose it is.
+        _ => return served_by(next.run(request).await, &me),
+    };
+    match send(&forwarder, &holder, request).await {
+        Ok(response) => response,
+        Err(detail) => {
+            ApiError::unavailable(format!("the owner of stream `{id}`, node `{holder}`, {detail}")).into_response()
+        }
+    }
+}
+
+fn served_by(mut response: Response, node: &NodeId) -> Response {
+    if let Ok(value) = HeaderValue::from_str(node.as_str()) {
+        response.headers_mut().insert(SERVED_BY, value);
+    }
+    response
+}
+
+async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Result<Response, String> {
+    let address = match forwarder.cluster.membership().address_of(holder).await {
+        Ok(Some(address)) => address,
+        Ok(None) => return Err("advertises no address".to_owned()),
+        Err(error) => return Err(format!("cannot be looked up: {error}")),
+    };
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let body = to_bytes(body, forwarder.max_body_bytes).await.map_err(|e| format!("got no body: {e}"))?;
+    let mut outgoing = forwarder.client.request(parts.method.clone(), format!("{address}{path}")).body(body);
+    for name in REQUEST_HEADERS {
+        if let Some(value) = parts.headers.get(&name) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    outgoing = outgoing.header(FORWARDED, forwarder.cluster.node_id().as_str());
+    let answer = outgoing.send().await.map_err(|e| format!("did not answer: {e}"))?;
+    let status = answer.status();
+    let mut headers = Vec::new();
+    for name in RESPONSE_HEADERS {
+        if let Some(value) = answer.headers().get(&name) {
+            headers.push((name, value.clone()));
+        }
+    }
+    let body = answer.bytes().await.map_err(|e| format!("broke off its answer: {e}"))?;
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(served_by(response, holder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str) -> Request {
+        Request::builder().method(method).uri(path).body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_a_streams_status_and_reads_are_forwarded() {
+        assert_eq!(read_of(&request("GET", "/v1/streams/pmu.1")).as_deref(), Some("pmu.1"));
+        for read in ["model", "modes", "alarms", "recent", "modes/trend"] {
+            assert_eq!(read_of(&request("GET", &format!("/v1/streams/a/{read}?all=true"))).as_deref(), Some("a"));
+        }
+        assert_eq!(read_of(&request("POST", "/v1/streams/a/predict")).as_deref(), Some("a"));
+        // Writes are handled where they arrive: ingest goes to the log, deletes and
+        // creates to the definitions.
+        for (method, path) in [
+            ("POST", "/v1/streams/a/samples"),
+            ("DELETE", "/v1/streams/a"),
+            ("POST", "/v1/streams"),
+            ("GET", "/v1/streams"),
+            ("GET", "/v1/streams/"),
+            ("GET", "/v1/streams/a/events"),
+            ("GET", "/healthz"),
+        ] {
+            assert_eq!(read_of(&request(method, path)), None, "{method} {path}");
+        }
+    }
+}

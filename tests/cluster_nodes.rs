@@ -1,0 +1,648 @@
+//! `serve --cluster` end to end: a real `nats-server -js` on a loopback port and three
+//! koopstream node processes (the built binary), each killed by its own PID. They need the
+//! `nats-server` binary (src/cluster/tests/setup-nats.sh installs Debian's package), so they
+//! are ignored by a plain `cargo test`: `cargo test --test cluster_nodes -- --ignored`. Only
+//! the start-up refusals (bad settings, NATS unreachable) need no server and always run.
+//!
+//! The nodes run with a lease TTL of 3 s (the shortest allowed), so a stream whose owner is
+//! killed moves within TTL plus `FAILOVER_SLACK`: the server's expiry timer, one ownership
+//! tick (at most 1 s), restoring the snapshot and replaying the log after it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster::{NodeId, rendezvous};
+use serde_json::{Value, json};
+
+use common::{TestServer, batch, van_der_pol, vdp_definition};
+
+const LEASE_TTL_S: u64 = 3;
+/// What a failover may take beyond the lease TTL (see the module's documentation).
+const FAILOVER_SLACK: Duration = Duration::from_secs(12);
+const NODES: [&str; 3] = ["n1", "n2", "n3"];
+const TS: f64 = 0.1;
+const ROWS: usize = 20;
+
+/// Polls `check` every 100 ms until it yields a value; panics naming `what` after `limit`.
+async fn eventually<T>(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `nats-server -js` with its own store directory; killed by its PID on drop.
+struct Nats {
+    child: Child,
+    port: u16,
+    store_dir: PathBuf,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
+        let store_dir = std::env::temp_dir().join(format!(
+            "koopstream-cluster-nodes-{}-{}",
+            std::process::id(),
+            SERVERS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&store_dir);
+        std::fs::create_dir_all(&store_dir).unwrap();
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&store_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (run src/cluster/tests/setup-nats.sh)");
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats { child, port, store_dir }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store_dir);
+    }
+}
+
+/// One koopstream node process; SIGKILLed by its PID on drop (or by `kill`).
+struct Node {
+    id: String,
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    fn start(nats: &Nats, id: &str, snapshot_every_batches: u64) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_koopstream"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("KOOPSTREAM_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--cluster", &nats.url()])
+            .args(["--node-id", id])
+            .env("KOOPSTREAM_CLUSTER__LEASE_TTL_S", LEASE_TTL_S.to_string())
+            .env("KOOPSTREAM_CLUSTER__SNAPSHOT_EVERY_BATCHES", snapshot_every_batches.to_string())
+            .env("KOOPSTREAM_LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                    && entry["fields"]["message"] == "koopstream listening"
+                {
+                    let _ = address_tx.send(entry["fields"]["address"].as_str().unwrap_or_default().to_owned());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        match address_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => Node { id: id.to_owned(), child, base: format!("http://{address}"), log },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {id} did not start:\n{}", log.lock().unwrap().join("\n"));
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, by PID: the node hands its streams off and exits.
+    fn terminate(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "node {} did not stop within 30 s of SIGTERM", self.id);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL, by PID.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn logged(&self, text: &str) -> Vec<String> {
+        self.log.lock().unwrap().iter().filter(|line| line.contains(text)).cloned().collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+fn three_nodes(nats: &Nats, snapshot_every_batches: u64) -> Vec<Node> {
+    NODES.iter().map(|id| Node::start(nats, id, snapshot_every_batches)).collect()
+}
+
+/// The node rendezvous hashing prefers for a stream among the three.
+fn preferred(stream: &str) -> &'static str {
+    preferred_among(stream, &NODES)
+}
+
+/// The node rendezvous hashing prefers for a stream among `live`.
+fn preferred_among(stream: &str, live: &[&'static str]) -> &'static str {
+    let nodes: Vec<NodeId> = live.iter().map(|id| NodeId::new(*id).unwrap()).collect();
+    let owner = rendezvous::owner(stream, &nodes).unwrap().as_str().to_owned();
+    live.iter().copied().find(|id| *id == owner).unwrap()
+}
+
+/// Waits until every stream is served, from every node, by `owners[i]` with `samples`
+/// applied.
+async fn served_by_owners(http: &reqwest::Client, nodes: &[Node], streams: &[String], owners: &[&str], samples: usize) {
+    for (stream, owner) in streams.iter().zip(owners) {
+        for node in nodes {
+            eventually(Duration::from_secs(20), "each stream is served by its preferred owner, applied", async || {
+                let (served_by, status) = status(http, node, stream).await?;
+                (served_by == *owner && status["samples_accepted"] == samples).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+/// Sends one batch of each stream through the nodes in turn; each must be acknowledged.
+async fn ingest_each(http: &reqwest::Client, nodes: &[Node], streams: &[String], seq: u64) {
+    let rows = van_der_pol(ROWS, TS);
+    for (i, stream) in streams.iter().enumerate() {
+        let gateway = &nodes[i % nodes.len()];
+        let body = batch(seq, (seq as usize - 1) * ROWS, &rows, TS);
+        let ack = eventually(Duration::from_secs(15), "the stream is defined on the gateway", async || {
+            let url = gateway.url(&format!("/v1/streams/{stream}/samples"));
+            let response = http.post(url).json(&body).send().await.ok()?;
+            (response.status() == 200).then_some(response)
+        })
+        .await;
+        let ack: Value = ack.json().await.unwrap();
+        assert_eq!(ack["accepted"], ROWS, "{ack}");
+    }
+}
+
+async fn create(http: &reqwest::Client, node: &Node, definition: &Value) -> u16 {
+    http.post(node.url("/v1/streams")).json(definition).send().await.unwrap().status().as_u16()
+}
+
+async fn listed(http: &reqwest::Client, node: &Node) -> Vec<String> {
+    let Ok(response) = http.get(node.url("/v1/streams")).send().await else { return Vec::new() };
+    let body: Value = response.json().await.unwrap_or_default();
+    let items = body.as_array().cloned().unwrap_or_default();
+    items.iter().filter_map(|s| s["definition"]["id"].as_str().map(str::to_owned)).collect()
+}
+
+/// A stream's status (`GET /v1/streams/{id}`'s `status`) as some node answers it, with the
+/// node that served it.
+async fn status(http: &reqwest::Client, node: &Node, stream: &str) -> Option<(String, Value)> {
+    let response = http.get(node.url(&format!("/v1/streams/{stream}"))).send().await.ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    let served_by = response.headers().get("koopstream-served-by")?.to_str().ok()?.to_owned();
+    let view: Value = response.json().await.ok()?;
+    Some((served_by, view["status"].clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn streams_created_on_one_node_are_listed_on_all() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 256);
+    let http = http();
+    for id in ["shared-a", "shared-b", "shared.c"] {
+        assert_eq!(create(&http, &nodes[0], &vdp_definition(id)).await, 201);
+    }
+    for node in &nodes[1..] {
+        eventually(Duration::from_secs(15), "the streams are listed on every node", async || {
+            let ids = listed(&http, node).await;
+            ["shared-a", "shared-b", "shared.c"].iter().all(|id| ids.iter().any(|i| i == id)).then_some(())
+        })
+        .await;
+        let response = http.get(node.url("/v1/streams/shared.c")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", node.id);
+    }
+    // The same id again, anywhere: the same definition is the existing stream, a
+    // different one the conflict of a single node.
+    assert_eq!(create(&http, &nodes[2], &vdp_definition("shared-a")).await, 200);
+    let mut different = vdp_definition("shared-a");
+    different["warmup"] = json!(150);
+    let response = http.post(nodes[1].url("/v1/streams")).json(&different).send().await.unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    // A deletion on one node removes the stream from all.
+    let deleted = http.delete(nodes[1].url("/v1/streams/shared-b")).send().await.unwrap().status().as_u16();
+    assert_eq!(deleted, 204);
+    for node in &nodes {
+        eventually(Duration::from_secs(15), "the deletion reaches every node", async || {
+            (!listed(&http, node).await.iter().any(|id| id == "shared-b")).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn nine_streams_spread_over_three_owners_and_ingest_anywhere() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 256);
+    let http = http();
+    let streams: Vec<String> = (0..9).map(|i| format!("spread-{i}")).collect();
+    let expected: Vec<&str> = streams.iter().map(|s| preferred(s)).collect();
+    for node in NODES {
+        assert!(expected.contains(&node), "the test's ids give {node} no stream: {expected:?}");
+    }
+    for stream in &streams {
+        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
+    }
+    ingest_each(&http, &nodes, &streams, 1).await;
+    served_by_owners(&http, &nodes, &streams, &expected, ROWS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_joining_node_takes_only_its_share_with_its_state() {
+    let nats = Nats::start();
+    let mut nodes: Vec<Node> = NODES[..2].iter().map(|id| Node::start(&nats, id, 256)).collect();
+    let http = http();
+    let streams: Vec<String> = (0..9).map(|i| format!("join-{i}")).collect();
+    let before: Vec<&str> = streams.iter().map(|s| preferred_among(s, &NODES[..2])).collect();
+    let after: Vec<&str> = streams.iter().map(|s| preferred(s)).collect();
+    let moving = after.iter().filter(|owner| **owner == "n3").count();
+    assert!(moving > 0, "the test's ids give the joining node nothing: {after:?}");
+    for stream in &streams {
+        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
+    }
+    ingest_each(&http, &nodes, &streams, 1).await;
+    served_by_owners(&http, &nodes, &streams, &before, ROWS).await;
+    let hand_offs =
+        |nodes: &[Node]| -> usize { nodes[..2].iter().map(|node| node.logged("stream handed off").len()).sum() };
+    let handed_off_before = hand_offs(&nodes);
+    nodes.push(Node::start(&nats, "n3", 256));
+    ingest_each(&http, &nodes, &streams, 2).await;
+    served_by_owners(&http, &nodes, &streams, &after, 2 * ROWS).await;
+    // Only the joining node's share moved: one hand-off per stream it now owns.
+    assert_eq!(hand_offs(&nodes) - handed_off_before, moving, "hand-offs of the old nodes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_killed_owner_loses_no_acknowledged_batch_and_the_model_is_the_single_node_model() {
+    failover(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_client_of_the_killed_owner_retries_elsewhere_and_the_model_is_the_single_node_model() {
+    failover(true).await;
+}
+
+/// Ingests 60 batches, SIGKILLs the stream's owner at the 26th, and checks that every
+/// acknowledged batch is applied by the next owner, from its predecessor's snapshot, with
+/// the single node's model. `through_owner`: the client sends to the owner itself, and
+/// after the kill (connection refused) sends the same batch to another node.
+async fn failover(through_owner: bool) {
+    const BATCHES: usize = 60;
+    const KILL_AT: usize = 25;
+    let nats = Nats::start();
+    let mut nodes = three_nodes(&nats, 10);
+    let http = http();
+    let stream = "failover";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let gateway = (owner + 1) % 3;
+    let survivor = (owner + 2) % 3;
+    assert_eq!(create(&http, &nodes[gateway], &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(BATCHES * ROWS, TS);
+    let batches: Vec<Value> =
+        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    // The owner must have taken the stream before it is killed, or there is nothing to move.
+    eventually(Duration::from_secs(20), "the preferred owner serves the stream", async || {
+        let (served_by, _) = status(&http, &nodes[gateway], stream).await?;
+        (served_by == nodes[owner].id).then_some(())
+    })
+    .await;
+    let first_choice = if through_owner { owner } else { gateway };
+    let mut log_sequences = Vec::with_capacity(BATCHES);
+    let killed_at = {
+        let mut killed_at = None;
+        for (b, body) in batches.iter().enumerate() {
+            if b == KILL_AT {
+                nodes[owner].kill();
+                killed_at = Some(Instant::now());
+            }
+            let mut ack = None;
+            for node in [first_choice, gateway] {
+                let url = nodes[node].url(&format!("/v1/streams/{stream}/samples"));
+                if let Ok(response) = http.post(url).json(body).send().await
+                    && response.status() == 200
+                {
+                    ack = Some(response.json::<Value>().await.unwrap());
+                    break;
+                }
+            }
+            let ack = ack.unwrap_or_else(|| panic!("batch {b} was acknowledged by no node"));
+            log_sequences.push(ack["version"].clone());
+        }
+        killed_at.unwrap()
+    };
+    // A client that missed the acknowledgement of a batch sent before the kill sends it
+    // again to another node: the log holds it once (the acknowledgement names the same
+    // log sequence), and it is applied once.
+    let retried = KILL_AT - 1;
+    let url = nodes[survivor].url(&format!("/v1/streams/{stream}/samples"));
+    let again: Value = http.post(url).json(&batches[retried]).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["version"], log_sequences[retried], "{again}");
+    let dead = nodes[owner].id.clone();
+    let (served_by, final_status) = eventually(
+        Duration::from_secs(LEASE_TTL_S) + FAILOVER_SLACK,
+        "another node owns the stream and has applied every acknowledged batch",
+        async || {
+            let (served_by, status) = status(&http, &nodes[survivor], stream).await?;
+            (served_by != dead && status["batches"] == BATCHES).then_some((served_by, status))
+        },
+    )
+    .await;
+    eprintln!("the stream moved to {served_by} {:?} after the kill", killed_at.elapsed());
+    assert_eq!(final_status["samples_accepted"], BATCHES * ROWS);
+    // The new owner started from a snapshot its predecessor wrote, not from the log's start.
+    let new_owner = nodes.iter().find(|n| n.id == served_by).unwrap();
+    let took_over = new_owner.logged("owning the stream");
+    assert!(
+        took_over.iter().any(|line| !line.contains("\"from_sequence\":0")),
+        "the new owner replayed the whole log: {took_over:?}"
+    );
+    let clustered: Value = http
+        .get(nodes[survivor].url(&format!("/v1/streams/{stream}/model")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let single = TestServer::start().await;
+    single.create(vdp_definition(stream)).await;
+    for body in &batches {
+        single.ingest(stream, body).await;
+    }
+    let alone = common::model(&single, stream).await;
+    single.stop().await;
+    // Not a comparison of two empty answers: a model of every pair of the samples.
+    assert!(clustered["pairs"].as_u64().is_some_and(|pairs| pairs > 1000), "{clustered}");
+    assert!(clustered["a"]["data"].as_array().is_some_and(|data| !data.is_empty()), "{clustered}");
+    assert_eq!(clustered, alone, "the model after a failover differs from the single node's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn without_nats_ingest_and_delete_get_503_and_change_nothing() {
+    let mut nats = Nats::start();
+    let node = Node::start(&nats, "alone", 256);
+    let http = http();
+    assert_eq!(create(&http, &node, &vdp_definition("orphan")).await, 201);
+    let rows = van_der_pol(ROWS, TS);
+    let url = node.url("/v1/streams/orphan/samples");
+    let first = http.post(&url).json(&batch(1, 0, &rows, TS)).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let _ = nats.child.kill();
+    let _ = nats.child.wait();
+    let response = http.post(&url).json(&batch(2, ROWS, &rows, TS)).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    // A delete that cannot reach the cluster changes nothing either.
+    let deleted = http.delete(node.url("/v1/streams/orphan")).send().await.unwrap();
+    assert_eq!(deleted.status(), 503);
+    assert!(listed(&http, &node).await.contains(&"orphan".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_stopping_owner_hands_off_with_a_final_snapshot_before_its_lease_expires() {
+    let nats = Nats::start();
+    let mut nodes = three_nodes(&nats, 1000);
+    let http = http();
+    let stream = "graceful";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let other = (owner + 1) % 3;
+    assert_eq!(create(&http, &nodes[other], &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(30 * ROWS, TS);
+    for b in 0..30 {
+        let body = batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS);
+        let url = nodes[other].url(&format!("/v1/streams/{stream}/samples"));
+        assert_eq!(http.post(url).json(&body).send().await.unwrap().status(), 200);
+    }
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, &nodes[other], stream).await?;
+        (served_by == owner_id && status["batches"] == 30).then_some(())
+    })
+    .await;
+    let stopped = Instant::now();
+    nodes[owner].terminate();
+    let served_by = eventually(Duration::from_secs(LEASE_TTL_S), "another node owns the stream", async || {
+        let (served_by, status) = status(&http, &nodes[other], stream).await?;
+        (served_by != owner_id && status["batches"] == 30).then_some(served_by)
+    })
+    .await;
+    eprintln!("the stream moved to {served_by} {:?} after SIGTERM", stopped.elapsed());
+    // The final snapshot covered every batch (none was due before: one every 1000), so the
+    // new owner replayed nothing: it started after the last sequence.
+    let new_owner = nodes.iter().find(|n| n.id == served_by).unwrap();
+    let took_over = new_owner.logged("owning the stream");
+    assert!(took_over.iter().any(|line| line.contains("\"from_sequence\":30")), "{took_over:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_reset_on_any_node_is_applied_in_order_with_the_batches() {
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 256);
+    let http = http();
+    let stream = "resetting";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let gateway = &nodes[(owner + 1) % 3];
+    assert_eq!(create(&http, gateway, &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(20 * ROWS, TS);
+    let batches: Vec<Value> =
+        (0..20).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let samples_url = gateway.url(&format!("/v1/streams/{stream}/samples"));
+    for body in &batches[..10] {
+        assert_eq!(http.post(&samples_url).json(body).send().await.unwrap().status(), 200);
+    }
+    let reset = http.post(gateway.url(&format!("/v1/streams/{stream}/reset"))).send().await.unwrap();
+    assert_eq!(reset.status(), 200, "{}", reset.text().await.unwrap_or_default());
+    for body in &batches[10..] {
+        assert_eq!(http.post(&samples_url).json(body).send().await.unwrap().status(), 200);
+    }
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, gateway, stream).await?;
+        (served_by == owner_id && status["last_seq"] == 20).then_some(())
+    })
+    .await;
+    let clustered: Value =
+        http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+
+    let single = TestServer::start().await;
+    single.create(vdp_definition(stream)).await;
+    for body in &batches[..10] {
+        single.ingest(stream, body).await;
+    }
+    let reset = single.http.post(single.url(&format!("/v1/streams/{stream}/reset"))).send().await.unwrap();
+    assert_eq!(reset.status(), 200);
+    for body in &batches[10..] {
+        single.ingest(stream, body).await;
+    }
+    let alone = common::model(&single, stream).await;
+    single.stop().await;
+    assert!(clustered["pairs"].as_u64().is_some_and(|pairs| pairs > 100), "{clustered}");
+    assert_eq!(clustered, alone, "the model after a reset differs from the single node's");
+}
+
+/// Runs `serve` with `args` and expects it to refuse to start, saying `expected`.
+fn refused(args: &[&str], expected: &str) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_koopstream"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KOOPSTREAM_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve {args:?} did not stop within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "serve {args:?} started");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(said.contains(expected), "serve {args:?} said: {said}");
+}
+
+/// Needs no NATS server: these nodes must not start.
+#[test]
+fn bad_cluster_settings_and_an_unreachable_nats_stop_the_node_at_start() {
+    refused(&["--cluster", "http://127.0.0.1:4222"], "key `cluster`: the NATS URL `http://127.0.0.1:4222` must be");
+    refused(&["--cluster", "nats://127.0.0.1:4222", "--node-id", "no spaces"], "key `cluster`: node id `no spaces`");
+    let file = std::env::temp_dir().join(format!("koopstream-cluster-ttl-{}.toml", std::process::id()));
+    std::fs::write(&file, "[cluster]\nurl = \"nats://127.0.0.1:4222\"\nlease_ttl_s = 1\n").unwrap();
+    refused(&["--config", file.to_str().unwrap()], "key `cluster`: the lease TTL must be");
+    let _ = std::fs::remove_file(&file);
+    // Nothing listens on a port just freed: the node does not start alone.
+    let port = free_port();
+    refused(&["--cluster", &format!("nats://127.0.0.1:{port}")], "cannot join the cluster");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    const BATCHES: usize = 80;
+    const WINDOW: usize = 16;
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 25);
+    let http = http();
+    let stream = "websocket";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let gateway = &nodes[(owner + 1) % 3];
+    assert_eq!(create(&http, gateway, &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(BATCHES * ROWS, TS);
+    let batches: Vec<Value> =
+        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let url = format!("{}/v1/streams/{stream}/ws", gateway.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut sent, mut acked, mut sequences) = (0, 0, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked < BATCHES {
+        assert!(Instant::now() < deadline, "{acked} of {BATCHES} acknowledged within 30 s");
+        while sent < BATCHES && sent - acked < WINDOW {
+            socket.send(Message::text(batches[sent].to_string())).await.unwrap();
+            sent += 1;
+        }
+        let Some(Ok(Message::Text(text))) = socket.next().await else { continue };
+        let reply: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(reply["type"], "error", "{reply}");
+        if reply["type"] == "ack" {
+            assert_eq!(reply["seq"], batches[acked]["seq"], "acknowledgements come in order");
+            sequences.push(reply["version"].as_u64().unwrap());
+            acked += 1;
+        }
+    }
+    // Sent in order from one connection, logged in that order.
+    assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "{sequences:?}");
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, gateway, stream).await?;
+        (served_by == owner_id && status["batches"] == BATCHES).then_some(())
+    })
+    .await;
+    let clustered: Value =
+        http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+    let single = TestServer::start().await;
+    single.create(vdp_definition(stream)).await;
+    for body in &batches {
+        single.ingest(stream, body).await;
+    }
+    let alone = common::model(&single, stream).await;
+    single.stop().await;
+    assert_eq!(clustered, alone, "the model of a WebSocket feed differs from the single node's");
+}
