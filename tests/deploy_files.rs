@@ -7,6 +7,9 @@
 
 mod common;
 
+#[path = "deploy_files/cluster.rs"]
+mod cluster;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
