@@ -181,6 +181,19 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
 }
 
+/// The model of a single node (no cluster) fed `batches` over HTTP: what a clustered
+/// stream's model must equal, bit for bit.
+async fn single_node_model(stream: &str, batches: &[Value]) -> Value {
+    let single = TestServer::start().await;
+    single.create(vdp_definition(stream)).await;
+    for body in batches {
+        single.ingest(stream, body).await;
+    }
+    let model = common::model(&single, stream).await;
+    single.stop().await;
+    model
+}
+
 fn three_nodes(nats: &Nats, snapshot_every_batches: u64) -> Vec<Node> {
     NODES.iter().map(|id| Node::start(nats, id, snapshot_every_batches)).collect()
 }
@@ -427,13 +440,7 @@ async fn failover(through_owner: bool) {
         .await
         .unwrap();
 
-    let single = TestServer::start().await;
-    single.create(vdp_definition(stream)).await;
-    for body in &batches {
-        single.ingest(stream, body).await;
-    }
-    let alone = common::model(&single, stream).await;
-    single.stop().await;
+    let alone = single_node_model(stream, &batches).await;
     // Not a comparison of two empty answers: a model of every pair of the samples.
     assert!(clustered["pairs"].as_u64().is_some_and(|pairs| pairs > 1000), "{clustered}");
     assert!(clustered["a"]["data"].as_array().is_some_and(|data| !data.is_empty()), "{clustered}");
@@ -637,12 +644,6 @@ async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
     .await;
     let clustered: Value =
         http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
-    let single = TestServer::start().await;
-    single.create(vdp_definition(stream)).await;
-    for body in &batches {
-        single.ingest(stream, body).await;
-    }
-    let alone = common::model(&single, stream).await;
-    single.stop().await;
+    let alone = single_node_model(stream, &batches).await;
     assert_eq!(clustered, alone, "the model of a WebSocket feed differs from the single node's");
 }

@@ -502,16 +502,7 @@ impl Registry {
     /// Removes a clustered node's copy of a stream that was deleted elsewhere: its owner
     /// stops, its connections close, and nothing is deleted from the cluster again.
     pub async fn remove_copy(&self, id: &str) -> bool {
-        let removed = {
-            let mut streams = self.write();
-            let removed = streams.remove(id);
-            if let Some(handle) = &removed {
-                self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
-            }
-            self.metrics.streams.set(streams.len() as i64);
-            removed
-        };
-        match removed {
+        match self.take(id) {
             Some(handle) => {
                 self.metrics.stream_removed(id);
                 handle.stop_as(false, true).await;
@@ -519,6 +510,17 @@ impl Registry {
             }
             None => false,
         }
+    }
+
+    /// Takes a stream out of the map, giving back the memory it was counted for.
+    fn take(&self, id: &str) -> Option<Arc<StreamHandle>> {
+        let mut streams = self.write();
+        let removed = streams.remove(id);
+        if let Some(handle) = &removed {
+            self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
+        }
+        self.metrics.streams.set(streams.len() as i64);
+        removed
     }
 
     /// The stream with this id.
@@ -546,16 +548,7 @@ impl Registry {
             self.remove_copy(id).await;
             return Ok(true);
         }
-        let removed = {
-            let mut streams = self.write();
-            let removed = streams.remove(id);
-            if let Some(handle) = &removed {
-                self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
-            }
-            self.metrics.streams.set(streams.len() as i64);
-            removed
-        };
-        match removed {
+        match self.take(id) {
             Some(handle) => {
                 self.metrics.stream_removed(id);
                 handle.stop(true).await;
