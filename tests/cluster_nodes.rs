@@ -647,3 +647,57 @@ async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
     let alone = single_node_model(stream, &batches).await;
     assert_eq!(clustered, alone, "the model of a WebSocket feed differs from the single node's");
 }
+
+/// A WebSocket connected to a stream's preferred owner before that node has taken the
+/// stream: when the node swaps its idle copy for the live one, the connection follows it
+/// (every batch acknowledged, none refused, the connection open) and the model is the
+/// single node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_websocket_connection_follows_its_node_taking_the_stream() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    const BATCHES: usize = 40;
+    let nats = Nats::start();
+    let nodes = three_nodes(&nats, 25);
+    let http = http();
+    let stream = "follows";
+    let owner = &nodes[nodes.iter().position(|n| n.id == preferred(stream)).unwrap()];
+    assert_eq!(create(&http, owner, &vdp_definition(stream)).await, 201);
+    let samples = van_der_pol(BATCHES * ROWS, TS);
+    let batches: Vec<Value> =
+        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    // Connected at once: the node takes the lease at its next ownership tick (at most 1 s),
+    // while the batches below go out one at a time over 2 s.
+    let url = format!("{}/v1/streams/{stream}/ws", owner.base.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    for body in &batches {
+        socket.send(Message::text(body.to_string())).await.unwrap();
+        let ack = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        let reply: Value = serde_json::from_str(&text).unwrap();
+                        if reply["type"] != "summary" {
+                            break reply;
+                        }
+                    }
+                    other => panic!("the connection ended at seq {}: {other:?}", body["seq"]),
+                }
+            }
+        })
+        .await
+        .expect("an answer within 10 s");
+        assert_eq!((&ack["type"], &ack["seq"]), (&json!("ack"), &body["seq"]), "{ack}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let owner_id = owner.id.clone();
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (served_by, status) = status(&http, owner, stream).await?;
+        (served_by == owner_id && status["batches"] == BATCHES).then_some(())
+    })
+    .await;
+    let clustered: Value =
+        http.get(owner.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(clustered, single_node_model(stream, &batches).await);
+}

@@ -181,7 +181,17 @@ async fn flush(socket: &mut WebSocket, pending: &mut VecDeque<Pending>, encoding
     true
 }
 
-async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket, encoding: Encoding) {
+/// The handle that replaced `handle` in the registry, if another copy of the same
+/// incarnation of the stream did (a clustered node taking or handing off a stream's
+/// ownership swaps its copy); `None` when the stream is gone or was re-created.
+fn successor(state: &AppState, handle: &Arc<StreamHandle>) -> Option<Arc<StreamHandle>> {
+    state
+        .registry
+        .get(&handle.definition.id)
+        .filter(|next| !Arc::ptr_eq(next, handle) && next.definition.incarnation == handle.definition.incarnation)
+}
+
+async fn serve(state: AppState, mut handle: Arc<StreamHandle>, mut socket: WebSocket, encoding: Encoding) {
     let _guard = state.websockets.enter();
     state.metrics.websocket_connections.inc();
     let mut shutdown = state.shutdown.clone();
@@ -232,6 +242,11 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                 // is kept by GET /alarms.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
+                    if let Some(next) = successor(&state, &handle) {
+                        (pushes, deleted) = (next.subscribe(), next.deleted());
+                        handle = next;
+                        continue;
+                    }
                     if flush(&mut socket, &mut pending, encoding).await {
                         let _ = socket.send(close(STREAM_DELETED, "stream deleted")).await;
                     }
@@ -239,12 +254,21 @@ async fn serve(state: AppState, handle: Arc<StreamHandle>, mut socket: WebSocket
                 }
             },
             message = socket.recv(), if pending.len() < IN_FLIGHT => {
-                let queued = match message {
-                    Some(Ok(Message::Text(frame))) => submit_batch(&state, &handle, shape, encoding, Frame::Json(frame.as_bytes())).await,
-                    Some(Ok(Message::Binary(frame))) => submit_batch(&state, &handle, shape, encoding, Frame::Protobuf(&frame)).await,
+                let frame = match &message {
+                    Some(Ok(Message::Text(text))) => Frame::Json(text.as_bytes()),
+                    Some(Ok(Message::Binary(bytes))) => Frame::Protobuf(bytes),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
+                let mut queued = submit_batch(&state, &handle, shape, encoding, frame).await;
+                // The copy this connection was bound to has stopped: in a cluster, because the
+                // node took or handed off the stream. The connection follows its successor
+                // (the batches already queued were answered by the old copy, in order).
+                if queued.is_none() && let Some(next) = successor(&state, &handle) {
+                    (pushes, deleted) = (next.subscribe(), next.deleted());
+                    handle = next;
+                    queued = submit_batch(&state, &handle, shape, encoding, frame).await;
+                }
                 match queued {
                     Some(queued) => pending.push_back(queued),
                     None => {
