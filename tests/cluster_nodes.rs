@@ -10,17 +10,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster::{NodeId, rendezvous};
 use serde_json::{Value, json};
 
+use common::child::LoggedProcess;
 use common::{TestServer, batch, van_der_pol, vdp_definition};
 
 const LEASE_TTL_S: u64 = 3;
@@ -64,9 +64,15 @@ impl Nats {
         let _ = std::fs::remove_dir_all(&store_dir);
         std::fs::create_dir_all(&store_dir).unwrap();
         let port = free_port();
+        let child = Self::spawn(port, &store_dir);
+        Nats { child, port, store_dir }
+    }
+
+    /// Starts the server on `port` with `store_dir` and waits until it listens.
+    fn spawn(port: u16, store_dir: &Path) -> Child {
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(&store_dir)
+            .arg(store_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -78,7 +84,18 @@ impl Nats {
             assert!(Instant::now() < deadline, "nats-server did not listen within 10 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Nats { child, port, store_dir }
+        child
+    }
+
+    /// SIGKILL, by PID: the server stops without a goodbye; its store stays.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the killed server again on its port with its store.
+    fn restart(&mut self) {
+        self.child = Self::spawn(self.port, &self.store_dir);
     }
 
     fn url(&self) -> String {
@@ -97,9 +114,7 @@ impl Drop for Nats {
 /// One koopstream node process; SIGKILLed by its PID on drop (or by `kill`).
 struct Node {
     id: String,
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
+    process: LoggedProcess,
 }
 
 impl Node {
@@ -110,51 +125,29 @@ impl Node {
                 command.env_remove(key);
             }
         }
-        let mut child = command
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--cluster", &nats.url()])
             .args(["--node-id", id])
             .env("KOOPSTREAM_CLUSTER__LEASE_TTL_S", LEASE_TTL_S.to_string())
             .env("KOOPSTREAM_CLUSTER__SNAPSHOT_EVERY_BATCHES", snapshot_every_batches.to_string())
             .env("KOOPSTREAM_LOG_LEVEL", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(entry) = serde_json::from_str::<Value>(&line)
-                    && entry["fields"]["message"] == "koopstream listening"
-                {
-                    let _ = address_tx.send(entry["fields"]["address"].as_str().unwrap_or_default().to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        match address_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => Node { id: id.to_owned(), child, base: format!("http://{address}"), log },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("node {id} did not start:\n{}", log.lock().unwrap().join("\n"));
-            }
+            .stdout(Stdio::null());
+        match LoggedProcess::spawn(&mut command) {
+            Ok(process) => Node { id: id.to_owned(), process },
+            Err(log) => panic!("node {id} did not start:\n{log}"),
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.process.base)
     }
 
     /// SIGTERM, by PID: the node hands its streams off and exits.
     fn terminate(&mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill").args(["-TERM", &self.process.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
+        while self.process.child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "node {} did not stop within 30 s of SIGTERM", self.id);
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -162,12 +155,16 @@ impl Node {
 
     /// SIGKILL, by PID.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
     }
 
     fn logged(&self, text: &str) -> Vec<String> {
-        self.log.lock().unwrap().iter().filter(|line| line.contains(text)).cloned().collect()
+        self.process.logged(text)
+    }
+
+    fn ws_url(&self, stream: &str) -> String {
+        format!("{}/v1/streams/{stream}/ws", self.process.base.replacen("http", "ws", 1))
     }
 }
 
@@ -458,11 +455,11 @@ async fn without_nats_ingest_and_delete_get_503_and_change_nothing() {
     let url = node.url("/v1/streams/orphan/samples");
     let first = http.post(&url).json(&batch(1, 0, &rows, TS)).send().await.unwrap();
     assert_eq!(first.status(), 200);
-    let _ = nats.child.kill();
-    let _ = nats.child.wait();
+    nats.kill();
     let response = http.post(&url).json(&batch(2, ROWS, &rows, TS)).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(response.headers()["retry-after"], "1");
     // A delete that cannot reach the cluster changes nothing either.
     let deleted = http.delete(node.url("/v1/streams/orphan")).send().await.unwrap();
     assert_eq!(deleted.status(), 503);
@@ -615,7 +612,7 @@ async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
     let samples = van_der_pol(BATCHES * ROWS, TS);
     let batches: Vec<Value> =
         (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
-    let url = format!("{}/v1/streams/{stream}/ws", gateway.base.replacen("http", "ws", 1));
+    let url = gateway.ws_url(stream);
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let (mut sent, mut acked, mut sequences) = (0, 0, Vec::new());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -669,7 +666,7 @@ async fn a_websocket_connection_follows_its_node_taking_the_stream() {
         (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
     // Connected at once: the node takes the lease at its next ownership tick (at most 1 s),
     // while the batches below go out one at a time over 2 s.
-    let url = format!("{}/v1/streams/{stream}/ws", owner.base.replacen("http", "ws", 1));
+    let url = owner.ws_url(stream);
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     for body in &batches {
         socket.send(Message::text(body.to_string())).await.unwrap();
@@ -700,4 +697,211 @@ async fn a_websocket_connection_follows_its_node_taking_the_stream() {
     let clustered: Value =
         http.get(owner.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(clustered, single_node_model(stream, &batches).await);
+}
+
+/// What one feeder saw of one request: when it went out, when it was answered, and how.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    sent: Instant,
+    answered: Instant,
+    /// The HTTP status; 0 when no answer came (refused connection, reset, timeout).
+    status: u16,
+}
+
+/// A gateway feeding one stream: batch after batch, each sent to the live nodes in turn
+/// until one acknowledges it (a refused or failed request is sent again, elsewhere), until
+/// `stop` is set or every batch is acknowledged. Returns how many batches were
+/// acknowledged (a prefix of `batches`) and every attempt.
+async fn feed(
+    http: reqwest::Client,
+    gateways: Arc<Mutex<Vec<String>>>,
+    stream: String,
+    batches: Arc<Vec<Value>>,
+    stop: Arc<AtomicBool>,
+) -> (usize, Vec<Attempt>) {
+    let mut attempts = Vec::new();
+    let mut turn = 0usize;
+    for (b, body) in batches.iter().enumerate() {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return (b, attempts);
+            }
+            let gateway = {
+                let live = gateways.lock().unwrap();
+                turn += 1;
+                live[turn % live.len()].clone()
+            };
+            let sent = Instant::now();
+            let response = http.post(format!("{gateway}/v1/streams/{stream}/samples")).json(body).send().await;
+            let status = response.as_ref().map_or(0, |r| r.status().as_u16());
+            attempts.push(Attempt { sent, answered: Instant::now(), status });
+            match status {
+                200 => break,
+                // Not reachable, not (yet) knowing the stream, or not able to log: again.
+                0 | 404 | 500..=599 => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => {
+                    let body = response.unwrap().text().await.unwrap_or_default();
+                    panic!("{stream}: batch {b} refused with {other}: {body}")
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    (batches.len(), attempts)
+}
+
+/// The batches of stream number `s`: a Van der Pol trajectory from its own start.
+fn stream_batches(s: usize, count: usize) -> Arc<Vec<Value>> {
+    let samples = van_der_pol((count + 3 * s) * ROWS, TS);
+    let samples = &samples[3 * s * ROWS..];
+    Arc::new((0..count).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect())
+}
+
+/// Waits until `stream` has applied exactly its `acked` batches, then checks its model
+/// (read through `gateway`) against a single node fed the same batches.
+async fn applied_as_alone(http: &reqwest::Client, gateway: &Node, stream: &str, batches: &[Value], acked: usize) {
+    let mut last = None;
+    let status = eventually(Duration::from_secs(30), "every acknowledged batch is applied", async || {
+        let (served_by, status) = status(http, gateway, stream).await?;
+        if status["batches"] == acked {
+            return Some(status);
+        }
+        if last.as_ref() != Some(&(served_by.clone(), status["batches"].clone())) {
+            eprintln!("{stream}: {} of {acked} batches applied by {served_by}", status["batches"]);
+            last = Some((served_by, status["batches"].clone()));
+        }
+        None
+    })
+    .await;
+    assert_eq!(status["samples_accepted"], acked * ROWS, "{stream}: {status}");
+    let url = gateway.url(&format!("/v1/streams/{stream}/model"));
+    let clustered: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(clustered, single_node_model(stream, &batches[..acked]).await, "{stream}: the model differs");
+}
+
+/// Every node stopped (SIGTERM) and started again, one after the other, while six
+/// gateways keep feeding their streams through whichever nodes are up: every batch a node
+/// acknowledged is applied once, in order, and each model is the single node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
+    const STREAMS: usize = 6;
+    const BATCHES: usize = 400;
+    let nats = Nats::start();
+    let mut nodes = three_nodes(&nats, 10);
+    let http = http();
+    let streams: Vec<String> = (0..STREAMS).map(|s| format!("rolling-{s}")).collect();
+    for stream in &streams {
+        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
+    }
+    let gateways = Arc::new(Mutex::new(nodes.iter().map(|n| n.process.base.clone()).collect::<Vec<_>>()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let all_batches: Vec<Arc<Vec<Value>>> = (0..STREAMS).map(|s| stream_batches(s, BATCHES)).collect();
+    let feeders: Vec<_> = streams
+        .iter()
+        .zip(&all_batches)
+        .map(|(stream, batches)| {
+            let feeding = feed(http.clone(), gateways.clone(), stream.clone(), batches.clone(), stop.clone());
+            tokio::spawn(feeding)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..nodes.len() {
+        let id = nodes[i].id.clone();
+        // Gateways keep choosing the node while it stops (no load balancer drains it): what
+        // it refuses or leaves unanswered is sent again to another node.
+        nodes[i].terminate();
+        gateways.lock().unwrap().retain(|base| *base != nodes[i].process.base);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        nodes[i] = Node::start(&nats, &id, 10);
+        gateways.lock().unwrap().push(nodes[i].process.base.clone());
+        // The restarted node takes back its share before the next one goes.
+        let mine: Vec<&String> = streams.iter().filter(|s| preferred(s) == id).collect();
+        for stream in mine {
+            eventually(Duration::from_secs(20), "the restarted node owns its streams again", async || {
+                let (served_by, _) = status(&http, &nodes[i], stream).await?;
+                (served_by == id).then_some(())
+            })
+            .await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut retried = 0;
+    for ((stream, batches), feeder) in streams.iter().zip(&all_batches).zip(feeders) {
+        let (acked, attempts) = feeder.await.unwrap();
+        assert!(acked > 20, "{stream}: only {acked} batches acknowledged");
+        retried += attempts.len() - acked;
+        eprintln!("{stream}: {acked} batches acknowledged");
+        applied_as_alone(&http, &nodes[0], stream, batches, acked).await;
+    }
+    eprintln!("requests sent again after a failure: {retried}");
+}
+
+/// NATS killed (SIGKILL) for 6 s, longer than the lease TTL, while gateways feed two
+/// streams: no request sent while it is down is acknowledged (every one gets an error),
+/// ingest resumes after it is back, and every acknowledged batch is applied as alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn nats_restarted_under_load_gives_errors_not_acknowledgements_and_ingest_resumes() {
+    const STREAMS: usize = 2;
+    const BATCHES: usize = 400;
+    const DOWN: Duration = Duration::from_secs(6);
+    let mut nats = Nats::start();
+    let nodes: Vec<Node> = NODES[..2].iter().map(|id| Node::start(&nats, id, 10)).collect();
+    let http = http();
+    let streams: Vec<String> = (0..STREAMS).map(|s| format!("outage-{s}")).collect();
+    for stream in &streams {
+        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
+    }
+    let gateways = Arc::new(Mutex::new(nodes.iter().map(|n| n.process.base.clone()).collect::<Vec<_>>()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let all_batches: Vec<Arc<Vec<Value>>> = (0..STREAMS).map(|s| stream_batches(s, BATCHES)).collect();
+    let feeders: Vec<_> = streams
+        .iter()
+        .zip(&all_batches)
+        .map(|(stream, batches)| {
+            tokio::spawn(feed(http.clone(), gateways.clone(), stream.clone(), batches.clone(), stop.clone()))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = Instant::now();
+    nats.kill();
+    tokio::time::sleep(DOWN).await;
+    let restarted = Instant::now();
+    nats.restart();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop.store(true, Ordering::Relaxed);
+    for ((stream, batches), feeder) in streams.iter().zip(&all_batches).zip(feeders) {
+        let (acked, attempts) = feeder.await.unwrap();
+        // Sent after the kill and answered before the restart: NATS never saw it, so an
+        // acknowledgement would be false.
+        let while_down: Vec<&Attempt> = attempts
+            .iter()
+            .filter(|a| a.sent > killed + Duration::from_millis(200) && a.answered < restarted)
+            .collect();
+        let relative: Vec<_> = attempts
+            .iter()
+            .filter(|a| a.answered > killed)
+            .take(12)
+            .map(|a| (a.sent.saturating_duration_since(killed), a.answered - killed, a.status))
+            .collect();
+        assert!(while_down.len() >= 10, "{stream}: {} requests while NATS was down: {relative:?}", while_down.len());
+        let acknowledged: Vec<_> = while_down.iter().filter(|a| a.status == 200).collect();
+        assert!(acknowledged.is_empty(), "{stream}: acknowledged while NATS was down: {acknowledged:?}");
+        assert!(while_down.iter().all(|a| a.status == 503), "{stream}: {while_down:?}");
+        let resumed = attempts.iter().find(|a| a.sent > restarted && a.status == 200);
+        let resumed = resumed.unwrap_or_else(|| panic!("{stream}: no acknowledgement after NATS came back"));
+        eprintln!("{stream}: acknowledged again {:?} after the restart", resumed.answered - restarted);
+        let after = attempts.iter().filter(|a| a.sent > restarted && a.status == 200).count();
+        assert!(after >= 20, "{stream}: only {after} batches acknowledged after NATS came back");
+        applied_as_alone(&http, &nodes[1], stream, batches, acked).await;
+    }
+    // The nodes follow the cluster's definitions again: a stream created on one after the
+    // outage is listed on the other.
+    assert_eq!(create(&http, &nodes[0], &vdp_definition("after-outage")).await, 201);
+    eventually(Duration::from_secs(15), "a stream created after the outage is listed on every node", async || {
+        listed(&http, &nodes[1]).await.iter().any(|id| id == "after-outage").then_some(())
+    })
+    .await;
 }

@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::child::LoggedProcess;
 use common::{TestServer, scratch_dir, van_der_pol, vdp_definition};
 use futures_util::{SinkExt, StreamExt};
 use redb::ReadableTable;
@@ -41,35 +41,12 @@ impl Process {
                 command.env_remove(key);
             }
         }
-        let mut child = command
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
             .arg(data)
-            .env("KOOPSTREAM_STORAGE__SNAPSHOT_EVERY_SAMPLES", "150")
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let lines = log.clone();
-        // Drain stderr for the life of the process, so the server never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(entry) = serde_json::from_str::<Value>(&line)
-                    && entry["fields"]["message"] == "koopstream listening"
-                {
-                    let _ = address_tx.send(entry["fields"]["address"].as_str().unwrap_or_default().to_owned());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        match address_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => Ok(Self { child, base: format!("http://{address}"), log }),
-            Err(_) => {
-                let _ = child.wait();
-                Err(log.lock().unwrap().join("\n"))
-            }
-        }
+            .env("KOOPSTREAM_STORAGE__SNAPSHOT_EVERY_SAMPLES", "150");
+        let LoggedProcess { child, base, log } = LoggedProcess::spawn(&mut command)?;
+        Ok(Self { child, base, log })
     }
 
     async fn ready(&self, http: &reqwest::Client) {

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A `koopstream serve` child; killed when dropped.
@@ -64,5 +65,55 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A server process whose JSON log (stderr) is kept line by line for the test to read.
+pub struct LoggedProcess {
+    pub child: Child,
+    /// `http://ADDRESS` from its listening line.
+    pub base: String,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl LoggedProcess {
+    /// Spawns `command` (which must log JSON to stderr) and waits up to 30 s for its
+    /// listening line. A process that never says where it listens is killed, and its log
+    /// is the error.
+    pub fn spawn(command: &mut Command) -> Result<Self, String> {
+        let mut child = command.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let lines = log.clone();
+        // Drain stderr for the life of the process, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                    && entry["fields"]["message"] == "koopstream listening"
+                {
+                    let _ = address_tx.send(entry["fields"]["address"].as_str().unwrap_or_default().to_owned());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        match address_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => Ok(Self { child, base: format!("http://{address}"), log }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(log.lock().unwrap().join("\n"))
+            }
+        }
+    }
+
+    /// The whole log so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The log lines containing `text`.
+    pub fn logged(&self, text: &str) -> Vec<String> {
+        self.log.lock().unwrap().iter().filter(|line| line.contains(text)).cloned().collect()
     }
 }

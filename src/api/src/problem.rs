@@ -207,7 +207,13 @@ impl From<DomainError> for ApiError {
             ErrorKind::OverBudget => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "memory-budget", "Memory budget exceeded", detail)
             }
-            ErrorKind::LimitReached | ErrorKind::Unavailable => Self::unavailable(detail),
+            ErrorKind::LimitReached => Self::unavailable(detail),
+            // Temporary (the cluster's NATS is unreachable): say when to try again.
+            ErrorKind::Unavailable => {
+                let mut e = Self::unavailable(detail);
+                e.retry_after_s = Some(1);
+                e
+            }
             ErrorKind::QueueFull => {
                 let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "queue-full", "Ingest queue full", detail);
                 e.retry_after_s = Some(1);

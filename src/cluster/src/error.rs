@@ -29,6 +29,10 @@ pub enum ClusterError {
         #[source]
         source: BoxError,
     },
+    /// The connection to NATS is down and the client is reconnecting: nothing is sent (and
+    /// nothing buffered to go out later) until it is back.
+    #[error("not connected to NATS (reconnecting)")]
+    Disconnected,
     /// An operation did not finish within its bound.
     #[error("JetStream {operation} did not answer within {limit:?}")]
     TimedOut { operation: &'static str, limit: Duration },

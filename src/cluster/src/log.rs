@@ -86,6 +86,12 @@ impl IngestLog {
         msg_id: &str,
     ) -> Result<impl Future<Output = Result<u64>> + Send + 'static> {
         let subject = ingest_subject(stream_id)?;
+        // While disconnected the client would buffer the batch and the gateway wait out
+        // the request timeout for an error; refusing at once lets it retry (the same
+        // message id) as soon as the connection is back.
+        if self.jetstream.client().connection_state() != async_nats::connection::State::Connected {
+            return Err(ClusterError::Disconnected);
+        }
         let message = PublishMessage::build()
             .payload(payload)
             .message_id(msg_id)

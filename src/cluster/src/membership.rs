@@ -126,14 +126,21 @@ impl Membership {
 
     /// The nodes whose heartbeat has not expired, sorted by id.
     pub async fn live_nodes(&self) -> Result<Vec<NodeId>> {
-        let keys: Vec<String> = self
-            .store
-            .keys()
+        // Listing reads the bucket through a consumer, which has no request timeout of its
+        // own: across a NATS restart it can wait for ever, and with it the ownership loop.
+        let limit = self.interval;
+        let listing = async {
+            self.store
+                .keys()
+                .await
+                .map_err(|err| ClusterError::jetstream("listing nodes", err))?
+                .try_collect::<Vec<String>>()
+                .await
+                .map_err(|err| ClusterError::jetstream("listing nodes", err))
+        };
+        let keys = tokio::time::timeout(limit, listing)
             .await
-            .map_err(|err| ClusterError::jetstream("listing nodes", err))?
-            .try_collect()
-            .await
-            .map_err(|err| ClusterError::jetstream("listing nodes", err))?;
+            .map_err(|_| ClusterError::TimedOut { operation: "listing nodes", limit })??;
         let mut nodes: Vec<NodeId> =
             keys.iter().filter_map(|key| decode_id(key)).filter_map(|id| NodeId::new(id).ok()).collect();
         nodes.sort();
