@@ -12,26 +12,31 @@
 //! holds them; only on the stream's owner node is it fed the log back, in order, as
 //! `Apply` and `ApplyReset` commands, and asked for its state (`Export`) for snapshots.
 
+mod publish;
+mod shared;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use koopman::{EstimatorConfig, Progress};
+use koopman::EstimatorConfig;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::batch::SampleBatch;
 use crate::command::{Command, IngestAck, Push};
 use crate::core::Core;
 use crate::definition::StreamDefinition;
-use crate::error::{DomainError, ErrorKind};
+use crate::error::DomainError;
 use crate::journal::{Journal, LogEntry, StreamState, Write};
 use crate::metrics::{Metrics, Reason, Transport};
 use crate::modes::MeterCell;
 use crate::shared_log::SharedLog;
-use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
-use crate::spectra::{self, Spectra};
+use crate::snapshot::{ModelSnapshot, StreamSnapshot};
+use crate::spectra::Spectra;
 use crate::watermark::{Admission, digest};
+
+use publish::placeholder_status;
 
 /// A batch larger than this many multiply-adds is applied with the worker thread marked as
 /// blocking, so other tasks move off it.
@@ -209,32 +214,10 @@ impl Owner {
                     let _ = reply.send(self.persist_definition().await);
                 }
                 Command::Ingest { batch, reply, .. } if self.context.shared.is_some() => {
-                    // Sent here, in queue order; acknowledged by a task of its own, so the
-                    // next batch is sent while this one's acknowledgement is on its way.
-                    let sent = match self.context.shared.clone() {
-                        Some(shared) => shared.append(&self.definition.id, &batch).await,
-                        None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
-                    };
-                    match sent {
-                        Ok(acknowledgement) => {
-                            let (seq, rows) = (batch.seq, batch.rows);
-                            tokio::spawn(async move {
-                                let _ = reply.send(acknowledgement.await.map(|sequence| logged(seq, rows, sequence)));
-                            });
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
+                    self.send_to_shared_log(batch, reply).await;
                 }
                 Command::Reset { watermarks, reply } if self.context.shared.is_some() => {
-                    // Through the log, in order with the batches; the owner node applies it
-                    // (`ApplyReset`). The answer is the reset's log sequence.
-                    let appended = match self.context.shared.clone() {
-                        Some(shared) => shared.append_reset(&self.definition.id, watermarks).await,
-                        None => Err(DomainError::new(ErrorKind::Unavailable, "the cluster's log is gone")),
-                    };
-                    let _ = reply.send(appended);
+                    let _ = reply.send(self.reset_through_shared_log(watermarks).await);
                 }
                 Command::ApplyReset { watermarks, reply } => {
                     self.reset(watermarks);
@@ -487,94 +470,6 @@ impl Owner {
         state.meter = Some(self.meter.meter().clone());
         state
     }
-
-    /// Whether a refresh is due but could not be queued yet (one was still waiting).
-    fn refresh_pending(&self) -> bool {
-        self.since_eigen >= self.definition.eigen_every && self.published.is_some()
-    }
-
-    /// Publishes when the queue is idle or the interval has passed; queues the stream's
-    /// refresh (mode meter, summary, mode gauges) on the spectra worker when the eigen
-    /// cadence is due, unless one is still queued. The refresh takes the model just
-    /// published and copies of the estimator's statistics (P, G, the residual ring: copies
-    /// only; the arithmetic runs on the worker).
-    fn maybe_publish(&mut self, idle: bool) {
-        let eigen_due = self.since_eigen >= self.definition.eigen_every && !self.spectra_queued.load(Ordering::Acquire);
-        if idle || eigen_due || self.last_publish.elapsed() >= self.publish_interval {
-            self.publish();
-        }
-        if eigen_due && let Some(model) = self.published.clone() {
-            self.since_eigen = 0;
-            let Some(stats) = self.core.estimator.mode_statistics() else { return };
-            self.spectra_queued.store(true, Ordering::Release);
-            self.spectra.submit(spectra::Job {
-                stream: self.definition.id.clone(),
-                model,
-                stats,
-                snapshots: self.snapshots.subscribe(),
-                summaries: self.summaries.clone(),
-                queued: self.spectra_queued.clone(),
-                gauges: self.metrics.has_stream_series(&self.definition.id),
-                meter: self.meter.clone(),
-            });
-        }
-    }
-
-    fn publish(&mut self) {
-        self.last_publish = Instant::now();
-        let core = &self.core;
-        let current = self.published.as_ref().filter(|p| p.version == core.version).cloned();
-        let model = current.or_else(|| {
-            let linear = core.estimator.linear_model()?;
-            Some(Arc::new(ModelSnapshot::new(
-                core.version,
-                self.definition.ts,
-                linear,
-                core.estimator.recent_states(),
-                core.last_t,
-                self.config.clone(),
-                core.estimator.mu().unwrap_or_default(),
-                core.estimator.pairs_in_model(),
-                core.estimator.residual_rms(),
-            )))
-        });
-        self.published = model.clone();
-        let status = self.status();
-        self.snapshots.send_replace(Arc::new(StreamSnapshot { status, model }));
-    }
-
-    fn status(&self) -> StreamStatus {
-        let core = &self.core;
-        let counters = core.estimator.counters();
-        let (state, warmup) = match core.estimator.progress() {
-            Progress::WarmingUp { have, need } => (ModelState::WarmingUp, WarmupProgress { have, need }),
-            Progress::AwaitingRank => {
-                (ModelState::AwaitingRank, WarmupProgress { have: self.config.warmup, need: self.config.warmup })
-            }
-            Progress::Ready => {
-                (ModelState::Ready, WarmupProgress { have: self.config.warmup, need: self.config.warmup })
-            }
-        };
-        StreamStatus {
-            id: self.definition.id.clone(),
-            version: core.version,
-            state,
-            warmup,
-            samples_accepted: core.samples,
-            samples_rejected: core.rejects,
-            batches: core.batches,
-            pairs: counters.pairs,
-            gaps: counters.gaps,
-            last_timestamp: core.last_t,
-            last_seq: core.last_seq(),
-            epoch: core.watermark.epoch,
-            residual_rms: core.estimator.residual_rms(),
-            update_rate_hz: self.rate.rate,
-            refactorisations: counters.refactorisations,
-            mu: core.estimator.mu(),
-            outlier_gate_reopened: core.outlier_gate.state.reopened,
-        }
-    }
 }
 
 async fn write_snapshot(store: &Arc<dyn Journal>, id: String, state: StreamState) -> Result<(), DomainError> {
@@ -586,45 +481,7 @@ async fn write_snapshot(store: &Arc<dyn Journal>, id: String, state: StreamState
     store.commit(vec![Write::Snapshot { id, version, bytes }]).await
 }
 
-/// The acknowledgement of a batch the cluster's log holds (`accepted`: the samples logged;
-/// `version`: the batch's log sequence). How each sample fares is decided when the owner
-/// node applies it, in log order, and shows in the stream's status.
-fn logged(seq: u64, rows: usize, sequence: u64) -> IngestAck {
-    IngestAck {
-        seq,
-        accepted: rows,
-        duplicate: false,
-        out_of_order: 0,
-        missing_value: 0,
-        flat_line: 0,
-        outlier: 0,
-        version: sequence,
-    }
-}
-
 fn is_multi_thread() -> bool {
     tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
-}
-
-fn placeholder_status() -> StreamStatus {
-    StreamStatus {
-        id: String::new(),
-        version: 0,
-        state: ModelState::WarmingUp,
-        warmup: WarmupProgress { have: 0, need: 0 },
-        samples_accepted: 0,
-        samples_rejected: RejectCounts::default(),
-        batches: 0,
-        pairs: 0,
-        gaps: 0,
-        last_timestamp: None,
-        last_seq: None,
-        epoch: 0,
-        residual_rms: None,
-        update_rate_hz: 0.0,
-        refactorisations: 0,
-        mu: None,
-        outlier_gate_reopened: 0,
-    }
 }
