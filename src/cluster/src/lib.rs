@@ -38,6 +38,9 @@ pub use snapshots::{SEQUENCE_METADATA_KEY, SNAPSHOTS_BUCKET, Snapshots};
 /// ingest resumes within seconds of the server's return.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
+/// How often connecting tries to create or bind the stream and buckets.
+const SETUP_ATTEMPTS: u32 = 5;
+
 /// One node's connection to the cluster and its handles on the shared stream and buckets.
 /// Cheap to clone; every clone shares the one connection.
 #[derive(Clone)]
@@ -69,18 +72,40 @@ impl Cluster {
             .await
             .map_err(|err| ClusterError::Connect { url: config.url().to_owned(), source: err.into() })?;
         let jetstream = jetstream::ContextBuilder::new().timeout(timeout).build(client.clone());
+        // Nodes starting together race to create the same stream and buckets, and a server
+        // creating file stores for all of them can be slower than one request timeout: a
+        // request that timed out is tried again (creating is idempotent) before giving up.
+        let mut attempt = 1;
+        loop {
+            match Self::open(&config, &client, &jetstream).await {
+                Err(error @ ClusterError::JetStream { .. }) if attempt < SETUP_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "creating the cluster's stream and buckets failed; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    attempt += 1;
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    /// Creates or binds the ingest stream and the four buckets.
+    async fn open(
+        config: &ClusterConfig,
+        client: &async_nats::Client,
+        jetstream: &jetstream::Context,
+    ) -> Result<Cluster> {
         let node_id = config.node_id().clone();
         let replicas = config.replicas();
         let ttl = config.lease_ttl();
         Ok(Cluster {
-            leases: Leases::open(&jetstream, node_id.clone(), ttl, replicas).await?,
-            log: IngestLog::open(&jetstream, replicas).await?,
-            snapshots: Snapshots::open(&jetstream, replicas).await?,
-            definitions: Definitions::open(&jetstream, replicas).await?,
-            membership: Membership::open(&jetstream, node_id, config.advertise().map(str::to_owned), ttl, replicas)
+            leases: Leases::open(jetstream, node_id.clone(), ttl, replicas).await?,
+            log: IngestLog::open(jetstream, replicas).await?,
+            snapshots: Snapshots::open(jetstream, replicas).await?,
+            definitions: Definitions::open(jetstream, replicas).await?,
+            membership: Membership::open(jetstream, node_id, config.advertise().map(str::to_owned), ttl, replicas)
                 .await?,
-            config,
-            client,
+            config: config.clone(),
+            client: client.clone(),
         })
     }
 

@@ -6,7 +6,8 @@
 //! listed for at most about one TTL. A node that shuts down cleanly calls `leave` so the
 //! others see it go at once.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -39,6 +40,10 @@ pub struct Membership {
     node_id: NodeId,
     advertise: Option<String>,
     interval: Duration,
+    ttl: Duration,
+    /// When this node's last successful heartbeat was sent: its key lives on the server at
+    /// least until then plus the TTL. Shared by the clones of this handle.
+    last_beat: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Membership {
@@ -62,7 +67,8 @@ impl Membership {
             },
         )
         .await?;
-        Ok(Membership { store, node_id, advertise, interval: ttl / 3 })
+        let last_beat = Arc::new(Mutex::new(None));
+        Ok(Membership { store, node_id, advertise, interval: ttl / 3, ttl, last_beat })
     }
 
     pub fn node_id(&self) -> &NodeId {
@@ -78,10 +84,12 @@ impl Membership {
         };
         let value = serde_json::to_vec(&beat)
             .map_err(|err| ClusterError::Malformed { what: "heartbeat", detail: err.to_string() })?;
+        let sent = Instant::now();
         self.store
             .put(self.node_id.encoded(), Bytes::from(value))
             .await
             .map_err(|err| ClusterError::jetstream("writing a heartbeat", err))?;
+        *self.last_beat.lock().unwrap_or_else(|e| e.into_inner()) = Some(sent);
         Ok(())
     }
 
@@ -105,6 +113,7 @@ impl Membership {
 
     /// Removes this node's key, for a clean shutdown (stop the heartbeats first).
     pub async fn leave(&self) -> Result<()> {
+        *self.last_beat.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.store
             .delete(self.node_id.encoded())
             .await
@@ -124,7 +133,14 @@ impl Membership {
         Ok(beat.http)
     }
 
-    /// The nodes whose heartbeat has not expired, sorted by id.
+    /// Whether this node's last heartbeat is recent enough that its key is still live.
+    fn beating(&self) -> bool {
+        let last = *self.last_beat.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|sent| sent.elapsed() < self.ttl)
+    }
+
+    /// The nodes whose heartbeat has not expired, sorted by id. This node is listed while
+    /// its own last heartbeat is younger than the TTL, even if the listing missed its key.
     pub async fn live_nodes(&self) -> Result<Vec<NodeId>> {
         // Listing reads the bucket through a consumer, which has no request timeout of its
         // own: across a NATS restart it can wait for ever, and with it the ownership loop.
@@ -143,6 +159,14 @@ impl Membership {
             .map_err(|_| ClusterError::TimedOut { operation: "listing nodes", limit })??;
         let mut nodes: Vec<NodeId> =
             keys.iter().filter_map(|key| decode_id(key)).filter_map(|id| NodeId::new(id).ok()).collect();
+        // A key replaced by its next heartbeat while the listing runs can be missed (the
+        // listing ends at the last message it was told was pending). For the other nodes
+        // that costs nothing (a lease they hold cannot be taken), but a node that missed
+        // itself would hand all its streams off and take them back a tick later. Its own
+        // liveness it knows first-hand: the key lives at least TTL past the last beat sent.
+        if !nodes.contains(&self.node_id) && self.beating() {
+            nodes.push(self.node_id.clone());
+        }
         nodes.sort();
         Ok(nodes)
     }

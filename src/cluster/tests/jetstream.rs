@@ -86,7 +86,7 @@ impl NatsServer {
     }
 
     async fn connect_with(&self, config: ClusterConfig) -> Cluster {
-        within(20, "connecting", Cluster::connect(config)).await.expect("connect to the test server")
+        within(60, "connecting", Cluster::connect(config)).await.expect("connect to the test server")
     }
 }
 
@@ -310,6 +310,33 @@ async fn a_node_whose_heartbeats_stop_leaves_the_live_list() {
     assert!(stopped.elapsed() >= Duration::from_secs(1), "expired after {:?}", stopped.elapsed());
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(within(10, "live nodes", node_a.membership().live_nodes()).await.unwrap(), only_a);
+}
+
+/// A node lists itself while its own heartbeat is younger than the TTL, even when its key
+/// is missing from a listing (here deleted by another handle; in a cluster, replaced by the
+/// next beat while the listing ran), so it never hands its streams off to itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_beating_node_lists_itself_even_when_a_listing_misses_its_key() {
+    let server = NatsServer::start();
+    let node = server.connect_with(three_second_ttl(&server, "node-a")).await;
+    let other = server.connect_with(three_second_ttl(&server, "node-b")).await;
+    let me = vec![NodeId::new("node-a").unwrap()];
+    node.membership().heartbeat().await.unwrap();
+    // The key is gone for everyone else at once.
+    other.membership().leave().await.unwrap_or(());
+    let other_handle = server.connect_with(three_second_ttl(&server, "node-a")).await;
+    other_handle.membership().leave().await.unwrap();
+    assert_eq!(within(10, "listing", other.membership().live_nodes()).await.unwrap(), Vec::<NodeId>::new());
+    // The node itself beat less than a TTL ago: it is live to itself.
+    assert_eq!(within(10, "listing", node.membership().live_nodes()).await.unwrap(), me);
+    // A TTL after its last beat it is not, and after leaving it is not either.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert!(within(10, "listing", node.membership().live_nodes()).await.unwrap().is_empty());
+    node.membership().heartbeat().await.unwrap();
+    assert_eq!(within(10, "listing", node.membership().live_nodes()).await.unwrap(), me);
+    node.membership().leave().await.unwrap();
+    assert!(within(10, "listing", node.membership().live_nodes()).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
