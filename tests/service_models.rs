@@ -198,3 +198,36 @@ async fn model_modes_predictions_and_etags() {
     }
     server.stop().await;
 }
+
+/// Models are built on demand, not after every batch: a read right after an
+/// acknowledgement gets the model of that batch's version (the owner builds it when asked),
+/// and the model document of an unchanged stream keeps its version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_read_after_an_acknowledgement_includes_that_batch() {
+    let server = TestServer::start().await;
+    server.create(vdp_definition("fresh")).await;
+    let rows = van_der_pol(40 * 20, 0.1);
+
+    // The model's version is the ETag's last part: "<incarnation>-<version>".
+    let read = async |server: &TestServer| {
+        let r = server.http.get(server.url("/v1/streams/fresh/model")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let etag = r.headers()["etag"].to_str().unwrap().trim_matches('"').to_owned();
+        let version: u64 = etag.rsplit('-').next().unwrap().parse().unwrap();
+        (version, r.json::<Value>().await.unwrap())
+    };
+    let mut last = (0, Value::Null);
+    for b in 0..40 {
+        let ack = server.ingest("fresh", &batch(b as u64 + 1, b * 20, &rows[b * 20..(b + 1) * 20], 0.1)).await;
+        if b < 6 {
+            continue; // still warming up (100 samples)
+        }
+        let (version, document) = read(&server).await;
+        assert_eq!(Some(version), ack["version"].as_u64(), "batch {b}: {ack}");
+        assert_eq!(document["pairs"].as_u64(), Some((b as u64 + 1) * 20 - 1), "batch {b}");
+        last = (version, document);
+    }
+    // Nothing changed: the same document, version and all.
+    assert_eq!(read(&server).await, last);
+    server.stop().await;
+}

@@ -39,8 +39,9 @@ pub struct ModelQuery {
     pub format: Option<String>,
 }
 
-fn published_model(handle: &StreamHandle) -> Result<Arc<ModelSnapshot>, ApiError> {
-    let snapshot = handle.snapshot();
+/// The model of the stream's current version (built on demand by its owner).
+async fn published_model(handle: &StreamHandle) -> Result<Arc<ModelSnapshot>, ApiError> {
+    let snapshot = handle.snapshot_with_model().await;
     snapshot.model.clone().ok_or_else(|| {
         let s = &snapshot.status;
         ApiError::no_model(match s.state {
@@ -99,7 +100,7 @@ pub async fn model(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let handle = find(&state, &id)?;
-    let snapshot = published_model(&handle)?;
+    let snapshot = published_model(&handle).await?;
     let tag = etag(&handle, &snapshot.version.to_string());
     // An explicit `format` wins over `Accept`: it is what a browser or curl user can set.
     let format = match query.format.as_deref() {
@@ -188,7 +189,7 @@ pub async fn modes(
         Some(other) => return Err(ApiError::invalid(format!("query `all`: `{other}` must be true or false"))),
     };
     let handle = find(&state, &id)?;
-    let snapshot = published_model(&handle)?;
+    let snapshot = published_model(&handle).await?;
     let channels: Vec<String> = handle.definition.channels.iter().map(|c| c.name.clone()).collect();
     let units: Vec<String> = handle.definition.channels.iter().map(|c| c.unit.clone()).collect();
     let view = handle.meter.view();
@@ -365,7 +366,7 @@ pub async fn predict(
             "/horizon",
         ));
     }
-    let snapshot = published_model(&handle)?;
+    let snapshot = published_model(&handle).await?;
     let (recent, t_last) = match &request.start {
         Some(start) => (flatten(&start.x, n, "field `start.x`:", "/start/x")?, start.t.unwrap_or(0.0)),
         None => (snapshot.recent_states.clone(), snapshot.last_timestamp.unwrap_or(0.0)),

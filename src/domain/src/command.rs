@@ -48,6 +48,13 @@ pub enum Command {
         /// Where the state goes.
         reply: oneshot::Sender<crate::journal::StreamState>,
     },
+    /// Publish the model of the current version (readers ask when the published model is
+    /// older than the status: models are built on demand, not after every batch); replies
+    /// once it is published.
+    PublishModel {
+        /// Told when the model is published.
+        reply: oneshot::Sender<()>,
+    },
     /// Restart the model (same definition); replies with the new version.
     Reset {
         /// Clear the seq and time-stamp watermarks too.

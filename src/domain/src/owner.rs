@@ -173,7 +173,7 @@ impl Owner {
             meter,
             rate: RateMeter { window_start: Instant::now(), samples: 0, rate: 0.0 },
         };
-        owner.publish();
+        owner.publish_model();
         let receiver = owner.snapshots.subscribe();
         (owner, receiver)
     }
@@ -232,6 +232,10 @@ impl Owner {
                 Command::Export { reply } => {
                     let _ = reply.send(self.state());
                 }
+                Command::PublishModel { reply } => {
+                    self.publish_model();
+                    let _ = reply.send(());
+                }
                 Command::Ingest { batch, transport, reply } => {
                     let mut rows = batch.rows;
                     let mut group = vec![Queued::new(batch, transport, reply)];
@@ -267,7 +271,7 @@ impl Owner {
             }
         }
         // Leave readers the final state.
-        self.publish();
+        self.publish_model();
     }
 
     async fn persist_definition(&self) -> Result<(), DomainError> {
@@ -285,7 +289,7 @@ impl Owner {
         tracing::info!(stream = %self.definition.id, watermarks, "stream reset");
         self.since_snapshot += 1;
         self.changed();
-        self.publish();
+        self.publish_model();
     }
 
     /// Appends log entries at their indices (the versions they produce) in one commit;

@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::modes::MeterCell;
 use crate::owner::{Owner, OwnerContext, unix_millis};
 use crate::recent::RecentSamples;
-use crate::snapshot::{StreamSnapshot, StreamStatus};
+use crate::snapshot::{ModelState, StreamSnapshot, StreamStatus};
 use crate::source::{SourceLauncher, SourceMonitor};
 use crate::spectra::Spectra;
 use meter::Meter;
@@ -78,6 +78,26 @@ impl StreamHandle {
     /// The latest published snapshot (never waits on ingest).
     pub fn snapshot(&self) -> Arc<StreamSnapshot> {
         self.snapshot.borrow().clone()
+    }
+
+    /// The latest snapshot with the model of the status's version: when the published model
+    /// is older (models are built on demand), the owner is asked to publish the current
+    /// one, after the commands queued before, so a reader sees every batch acknowledged
+    /// before it asked. A stream still warming up has no model to ask for.
+    pub async fn snapshot_with_model(&self) -> Arc<StreamSnapshot> {
+        let snapshot = self.snapshot();
+        let current = match &snapshot.model {
+            Some(model) => model.version == snapshot.status.version,
+            None => snapshot.status.state == ModelState::WarmingUp,
+        };
+        if current {
+            return snapshot;
+        }
+        let (reply, published) = oneshot::channel();
+        if self.submit(Command::PublishModel { reply }).await.is_ok() {
+            let _ = published.await;
+        }
+        self.snapshot()
     }
 
     /// Status with the edge rejections included.

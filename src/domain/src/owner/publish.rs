@@ -19,15 +19,21 @@ impl Owner {
         self.since_eigen >= self.definition.eigen_every && self.published.is_some()
     }
 
-    /// Publishes when the queue is idle or the interval has passed; queues the stream's
-    /// refresh (mode meter, summary, mode gauges) on the spectra worker when the eigen
-    /// cadence is due, unless one is still queued. The refresh takes the model just
-    /// published and copies of the estimator's statistics (P, G, the residual ring: copies
-    /// only; the arithmetic runs on the worker).
+    /// Publishes the status when the queue is idle or the interval has passed, and the
+    /// model too when the stream's refresh (mode meter, summary, mode gauges) comes due; the
+    /// refresh is queued on the spectra worker unless one is still queued. It takes the
+    /// model just published and copies of the estimator's statistics (P, G, the residual
+    /// ring: copies only; the arithmetic runs on the worker).
+    ///
+    /// Otherwise the model is built only when a reader asks for it (`PublishModel`): building
+    /// it copies the operator (N'^2 values), which after every batch was about a quarter of
+    /// the server's CPU at 200 streams (BENCHMARKS.md).
     pub(super) fn maybe_publish(&mut self, idle: bool) {
         let eigen_due = self.since_eigen >= self.definition.eigen_every && !self.spectra_queued.load(Ordering::Acquire);
-        if idle || eigen_due || self.last_publish.elapsed() >= self.publish_interval {
-            self.publish();
+        if eigen_due {
+            self.publish_model();
+        } else if idle || self.last_publish.elapsed() >= self.publish_interval {
+            self.publish_status();
         }
         if eigen_due && let Some(model) = self.published.clone() {
             self.since_eigen = 0;
@@ -46,8 +52,9 @@ impl Owner {
         }
     }
 
-    pub(super) fn publish(&mut self) {
-        self.last_publish = Instant::now();
+    /// Publishes the status with the model of the current version, built unless the one
+    /// published already is.
+    pub(super) fn publish_model(&mut self) {
         let core = &self.core;
         let current = self.published.as_ref().filter(|p| p.version == core.version).cloned();
         let model = current.or_else(|| {
@@ -64,8 +71,16 @@ impl Owner {
                 core.estimator.residual_rms(),
             )))
         });
-        self.published = model.clone();
+        self.published = model;
+        self.publish_status();
+    }
+
+    /// Publishes the status, with the model published last (possibly of an older version:
+    /// readers that need the current one ask for it).
+    pub(super) fn publish_status(&mut self) {
+        self.last_publish = Instant::now();
         let status = self.status();
+        let model = self.published.clone();
         self.snapshots.send_replace(Arc::new(StreamSnapshot { status, model }));
     }
 
