@@ -252,13 +252,20 @@ async fn listed(http: &reqwest::Client, node: &Node) -> Vec<String> {
 /// A stream's status (`GET /v1/streams/{id}`'s `status`) as some node answers it, with the
 /// node that served it.
 async fn status(http: &reqwest::Client, node: &Node, stream: &str) -> Option<(String, Value)> {
+    status_from(http, node, stream).await.map(|(served_by, _, status)| (served_by, status))
+}
+
+/// As `status`, with `koopstream-served-from` (`owner`: the live state; `copy`: a node's
+/// idle copy, while no node holds the lease).
+async fn status_from(http: &reqwest::Client, node: &Node, stream: &str) -> Option<(String, String, Value)> {
     let response = http.get(node.url(&format!("/v1/streams/{stream}"))).send().await.ok()?;
     if response.status() != 200 {
         return None;
     }
     let served_by = response.headers().get("koopstream-served-by")?.to_str().ok()?.to_owned();
+    let served_from = response.headers().get("koopstream-served-from")?.to_str().ok()?.to_owned();
     let view: Value = response.json().await.ok()?;
-    Some((served_by, view["status"].clone()))
+    Some((served_by, served_from, view["status"].clone()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,15 +417,25 @@ async fn failover(through_owner: bool) {
     let again: Value = http.post(url).json(&batches[retried]).send().await.unwrap().json().await.unwrap();
     assert_eq!(again["version"], log_sequences[retried], "{again}");
     let dead = nodes[owner].id.clone();
+    let mut copies = 0;
     let (served_by, final_status) = eventually(
         Duration::from_secs(LEASE_TTL_S) + FAILOVER_SLACK,
         "another node owns the stream and has applied every acknowledged batch",
         async || {
-            let (served_by, status) = status(&http, &nodes[survivor], stream).await?;
+            let (served_by, from, status) = status_from(&http, &nodes[survivor], stream).await?;
+            // While no node holds the lease, the survivor answers from its idle copy, and
+            // says so: a client can tell an empty copy from the stream's state.
+            if from == "copy" {
+                assert_eq!((served_by.as_str(), &status["batches"]), (nodes[survivor].id.as_str(), &json!(0)));
+                copies += 1;
+                return None;
+            }
+            assert_eq!(from, "owner", "{served_by}: {status}");
             (served_by != dead && status["batches"] == BATCHES).then_some((served_by, status))
         },
     )
     .await;
+    eprintln!("answers from the survivor's idle copy during the failover: {copies}");
     eprintln!("the stream moved to {served_by} {:?} after the kill", killed_at.elapsed());
     assert_eq!(final_status["samples_accepted"], BATCHES * ROWS);
     // The new owner started from a snapshot its predecessor wrote, not from the log's start.

@@ -1,9 +1,11 @@
 //! Reads on every node: a stream's status, `/model`, `/modes`, `/alarms`, `/predict`,
 //! `/recent` and `/modes/trend` asked of a node that does not own the stream are forwarded over HTTP to the node that
 //! holds its lease, which answers from its live state. Every such answer carries
-//! `koopstream-served-by: NODE`, the node whose state it is. The owner's answer is passed on
-//! as it is (status, body, content headers); the credentials go with the request, so the
-//! owner checks them as for any request.
+//! `koopstream-served-by: NODE`, the node whose state it is, and `koopstream-served-from:
+//! owner` or `copy`: the live state of the lease holder, or (while no node holds the lease,
+//! during a failover) the answering node's idle copy, which has the definition and nothing
+//! applied. The owner's answer is passed on as it is (status, body, content headers); the
+//! credentials go with the request, so the owner checks them as for any request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,8 @@ use super::ownership::Owned;
 
 /// The header naming the node whose state answered.
 pub const SERVED_BY: &str = "koopstream-served-by";
+/// The header saying whose state answered: `owner` (the live state) or `copy` (an idle copy).
+pub const SERVED_FROM: &str = "koopstream-served-from";
 /// Marks a forwarded request, so that it is answered where it arrives and never forwarded
 /// again (two nodes disagreeing for a moment about the owner cannot bounce it).
 pub const FORWARDED: &str = "koopstream-forwarded-by";
@@ -68,7 +72,9 @@ pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, 
     let Some(id) = read_of(&request) else { return next.run(request).await };
     let owned_here = forwarder.owned.lock().unwrap_or_else(|e| e.into_inner()).contains(&id);
     if owned_here || request.headers().contains_key(FORWARDED) {
-        return served_by(next.run(request).await, &me);
+        // A forwarded request reaching a node that has just given the stream up is answered
+        // from its copy, and says so.
+        return served_by(next.run(request).await, &me, owned_here);
     }
     let holder = match forwarder.cluster.leases().holder(&id).await {
         Ok(holder) => holder,
@@ -78,7 +84,7 @@ pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, 
         Some(Ok(holder)) if holder != me => holder,
         // No owner yet (the stream is being taken over), or this node is taking it: the
         // local copy answers what it knows (the definition), and says whose it is.
-        _ => return served_by(next.run(request).await, &me),
+        _ => return served_by(next.run(request).await, &me, false),
     };
     match send(&forwarder, &holder, request).await {
         Ok(response) => response,
@@ -88,10 +94,12 @@ pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, 
     }
 }
 
-fn served_by(mut response: Response, node: &NodeId) -> Response {
+fn served_by(mut response: Response, node: &NodeId, live: bool) -> Response {
     if let Ok(value) = HeaderValue::from_str(node.as_str()) {
         response.headers_mut().insert(SERVED_BY, value);
     }
+    let from = HeaderValue::from_static(if live { "owner" } else { "copy" });
+    response.headers_mut().insert(SERVED_FROM, from);
     response
 }
 
@@ -113,6 +121,7 @@ async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Resul
     outgoing = outgoing.header(FORWARDED, forwarder.cluster.node_id().as_str());
     let answer = outgoing.send().await.map_err(|e| format!("did not answer: {e}"))?;
     let status = answer.status();
+    let response_served_from = answer.headers().get(SERVED_FROM).cloned();
     let mut headers = Vec::new();
     for name in RESPONSE_HEADERS {
         if let Some(value) = answer.headers().get(&name) {
@@ -125,7 +134,19 @@ async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Resul
     for (name, value) in headers {
         response.headers_mut().insert(name, value);
     }
-    Ok(served_by(response, holder))
+    // The node that answered says whose state it used (`copy` if it had just given the
+    // stream up); an answer without the header is the holder's own.
+    let live = answer_from(&response_served_from) != Some(false);
+    Ok(served_by(response, holder, live))
+}
+
+/// Whether a `koopstream-served-from` value says the live state (`Some(true)`) or a copy.
+fn answer_from(value: &Option<HeaderValue>) -> Option<bool> {
+    match value.as_ref().map(HeaderValue::as_bytes) {
+        Some(b"owner") => Some(true),
+        Some(b"copy") => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +155,20 @@ mod tests {
 
     fn request(method: &str, path: &str) -> Request {
         Request::builder().method(method).uri(path).body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn an_answer_says_whether_it_came_from_the_owner_or_a_copy() {
+        let node = NodeId::new("n1").unwrap();
+        for (live, from) in [(true, "owner"), (false, "copy")] {
+            let response = served_by(Response::new(Body::empty()), &node, live);
+            assert_eq!(response.headers()[SERVED_BY], "n1");
+            assert_eq!(response.headers()[SERVED_FROM], from);
+            assert_eq!(answer_from(&response.headers().get(SERVED_FROM).cloned()), Some(live));
+        }
+        // An owner of an older version sends no such header: its answer is its own state.
+        assert_eq!(answer_from(&None), None);
+        assert_eq!(answer_from(&Some(HeaderValue::from_static("other"))), None);
     }
 
     #[test]
