@@ -767,6 +767,51 @@ async fn feed(
     (batches.len(), attempts)
 }
 
+/// Gateways feeding streams through the nodes (`feed`), one task per stream.
+struct Load {
+    streams: Vec<String>,
+    batches: Vec<Arc<Vec<Value>>>,
+    /// The nodes the gateways send to (a test changes it as nodes stop and start).
+    gateways: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    feeders: Vec<tokio::task::JoinHandle<(usize, Vec<Attempt>)>>,
+}
+
+impl Load {
+    /// Creates `count` streams named `prefix-N` on the first node and starts feeding each
+    /// with up to `batches` batches through all `nodes`.
+    async fn start(http: &reqwest::Client, nodes: &[Node], prefix: &str, count: usize, batches: usize) -> Load {
+        let streams: Vec<String> = (0..count).map(|s| format!("{prefix}-{s}")).collect();
+        for stream in &streams {
+            assert_eq!(create(http, &nodes[0], &vdp_definition(stream)).await, 201);
+        }
+        let gateways = Arc::new(Mutex::new(nodes.iter().map(|n| n.process.base.clone()).collect::<Vec<_>>()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let batches: Vec<Arc<Vec<Value>>> = (0..count).map(|s| stream_batches(s, batches)).collect();
+        let feeders = streams
+            .iter()
+            .zip(&batches)
+            .map(|(stream, batches)| {
+                let feeding = feed(http.clone(), gateways.clone(), stream.clone(), batches.clone(), stop.clone());
+                tokio::spawn(feeding)
+            })
+            .collect();
+        Load { streams, batches, gateways, stop, feeders }
+    }
+
+    /// Stops the gateways; per stream: its id, its batches, how many were acknowledged,
+    /// and every attempt.
+    async fn finish(self) -> Vec<(String, Arc<Vec<Value>>, usize, Vec<Attempt>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut outcomes = Vec::new();
+        for ((stream, batches), feeder) in self.streams.into_iter().zip(self.batches).zip(self.feeders) {
+            let (acked, attempts) = feeder.await.unwrap();
+            outcomes.push((stream, batches, acked, attempts));
+        }
+        outcomes
+    }
+}
+
 /// The batches of stream number `s`: a Van der Pol trajectory from its own start.
 fn stream_batches(s: usize, count: usize) -> Arc<Vec<Value>> {
     let samples = van_der_pol((count + 3 * s) * ROWS, TS);
@@ -807,21 +852,8 @@ async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
     let nats = Nats::start();
     let mut nodes = three_nodes(&nats, 10);
     let http = http();
-    let streams: Vec<String> = (0..STREAMS).map(|s| format!("rolling-{s}")).collect();
-    for stream in &streams {
-        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
-    }
-    let gateways = Arc::new(Mutex::new(nodes.iter().map(|n| n.process.base.clone()).collect::<Vec<_>>()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let all_batches: Vec<Arc<Vec<Value>>> = (0..STREAMS).map(|s| stream_batches(s, BATCHES)).collect();
-    let feeders: Vec<_> = streams
-        .iter()
-        .zip(&all_batches)
-        .map(|(stream, batches)| {
-            let feeding = feed(http.clone(), gateways.clone(), stream.clone(), batches.clone(), stop.clone());
-            tokio::spawn(feeding)
-        })
-        .collect();
+    let load = Load::start(&http, &nodes, "rolling", STREAMS, BATCHES).await;
+    let (streams, gateways) = (load.streams.clone(), load.gateways.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
     for i in 0..nodes.len() {
         let id = nodes[i].id.clone();
@@ -843,14 +875,12 @@ async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
     let mut retried = 0;
-    for ((stream, batches), feeder) in streams.iter().zip(&all_batches).zip(feeders) {
-        let (acked, attempts) = feeder.await.unwrap();
+    for (stream, batches, acked, attempts) in load.finish().await {
         assert!(acked > 20, "{stream}: only {acked} batches acknowledged");
         retried += attempts.len() - acked;
         eprintln!("{stream}: {acked} batches acknowledged");
-        applied_as_alone(&http, &nodes[0], stream, batches, acked).await;
+        applied_as_alone(&http, &nodes[0], &stream, &batches, acked).await;
     }
     eprintln!("requests sent again after a failure: {retried}");
 }
@@ -867,20 +897,7 @@ async fn nats_restarted_under_load_gives_errors_not_acknowledgements_and_ingest_
     let mut nats = Nats::start();
     let nodes: Vec<Node> = NODES[..2].iter().map(|id| Node::start(&nats, id, 10)).collect();
     let http = http();
-    let streams: Vec<String> = (0..STREAMS).map(|s| format!("outage-{s}")).collect();
-    for stream in &streams {
-        assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
-    }
-    let gateways = Arc::new(Mutex::new(nodes.iter().map(|n| n.process.base.clone()).collect::<Vec<_>>()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let all_batches: Vec<Arc<Vec<Value>>> = (0..STREAMS).map(|s| stream_batches(s, BATCHES)).collect();
-    let feeders: Vec<_> = streams
-        .iter()
-        .zip(&all_batches)
-        .map(|(stream, batches)| {
-            tokio::spawn(feed(http.clone(), gateways.clone(), stream.clone(), batches.clone(), stop.clone()))
-        })
-        .collect();
+    let load = Load::start(&http, &nodes, "outage", STREAMS, BATCHES).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let killed = Instant::now();
     nats.kill();
@@ -888,9 +905,7 @@ async fn nats_restarted_under_load_gives_errors_not_acknowledgements_and_ingest_
     let restarted = Instant::now();
     nats.restart();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    stop.store(true, Ordering::Relaxed);
-    for ((stream, batches), feeder) in streams.iter().zip(&all_batches).zip(feeders) {
-        let (acked, attempts) = feeder.await.unwrap();
+    for (stream, batches, acked, attempts) in load.finish().await {
         // Sent after the kill and answered before the restart: NATS never saw it, so an
         // acknowledgement would be false.
         let while_down: Vec<&Attempt> = attempts
@@ -912,7 +927,7 @@ async fn nats_restarted_under_load_gives_errors_not_acknowledgements_and_ingest_
         eprintln!("{stream}: acknowledged again {:?} after the restart", resumed.answered - restarted);
         let after = attempts.iter().filter(|a| a.sent > restarted && a.status == 200).count();
         assert!(after >= 20, "{stream}: only {after} batches acknowledged after NATS came back");
-        applied_as_alone(&http, &nodes[1], stream, batches, acked).await;
+        applied_as_alone(&http, &nodes[1], &stream, &batches, acked).await;
     }
     // The nodes follow the cluster's definitions again: a stream created on one after the
     // outage is listed on the other.

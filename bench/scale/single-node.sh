@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One node under loadgen (BENCHMARKS.md, issue 17): prints server CPU, loadgen's summary and eigen time.
+# DUR=memory|periodic|per-ack (default per-ack).
+# usage: measure.sh BIN STREAMS DURATION
+BIN=$1; S=$2; D=${3:-30}
+dir=$(mktemp -d)
+$BIN serve --listen 127.0.0.1:0 --data-dir $dir/data --durability ${DUR:-per-ack} > $dir/log 2>&1 &
+pid=$!
+for i in $(seq 100); do grep -q "koopstream listening" $dir/log && break; sleep 0.1; done
+addr=$(grep listening $dir/log | grep -o "127.0.0.1:[0-9]*" | head -1)
+c0=$(awk '{print $14+$15}' /proc/$pid/stat)
+line=$($BIN loadgen --server http://$addr --streams $S --rate 30 --duration $D --channels 32 --dictionary state,delay:4 2>&1 | tail -3 | tr '\n' ' ')
+c1=$(awk '{print $14+$15}' /proc/$pid/stat)
+m=$(curl -s http://$addr/metrics | grep -E "^koopstream_eigen_seconds_(sum|count)|^koopstream_spectra_wait_seconds_(sum|count)" | tr '\n' ' ')
+kill $pid; wait $pid 2>/dev/null
+echo "S=$S cpu_s=$(awk "BEGIN{print ($c1-$c0)/100}") | $line | $m"
+rm -rf $dir
