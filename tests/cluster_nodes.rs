@@ -376,9 +376,7 @@ async fn failover(through_owner: bool) {
     let gateway = (owner + 1) % 3;
     let survivor = (owner + 2) % 3;
     assert_eq!(create(&http, &nodes[gateway], &vdp_definition(stream)).await, 201);
-    let samples = van_der_pol(BATCHES * ROWS, TS);
-    let batches: Vec<Value> =
-        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let batches = stream_batches(0, BATCHES);
     // The owner must have taken the stream before it is killed, or there is nothing to move.
     eventually(Duration::from_secs(20), "the preferred owner serves the stream", async || {
         let (served_by, _) = status(&http, &nodes[gateway], stream).await?;
@@ -493,11 +491,9 @@ async fn a_stopping_owner_hands_off_with_a_final_snapshot_before_its_lease_expir
     let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
     let other = (owner + 1) % 3;
     assert_eq!(create(&http, &nodes[other], &vdp_definition(stream)).await, 201);
-    let samples = van_der_pol(30 * ROWS, TS);
-    for b in 0..30 {
-        let body = batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS);
+    for body in stream_batches(0, 30).iter() {
         let url = nodes[other].url(&format!("/v1/streams/{stream}/samples"));
-        assert_eq!(http.post(url).json(&body).send().await.unwrap().status(), 200);
+        assert_eq!(http.post(url).json(body).send().await.unwrap().status(), 200);
     }
     let owner_id = nodes[owner].id.clone();
     eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
@@ -530,9 +526,7 @@ async fn a_reset_on_any_node_is_applied_in_order_with_the_batches() {
     let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
     let gateway = &nodes[(owner + 1) % 3];
     assert_eq!(create(&http, gateway, &vdp_definition(stream)).await, 201);
-    let samples = van_der_pol(20 * ROWS, TS);
-    let batches: Vec<Value> =
-        (0..20).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let batches = stream_batches(0, 20);
     let samples_url = gateway.url(&format!("/v1/streams/{stream}/samples"));
     for body in &batches[..10] {
         assert_eq!(http.post(&samples_url).json(body).send().await.unwrap().status(), 200);
@@ -626,9 +620,7 @@ async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
     let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
     let gateway = &nodes[(owner + 1) % 3];
     assert_eq!(create(&http, gateway, &vdp_definition(stream)).await, 201);
-    let samples = van_der_pol(BATCHES * ROWS, TS);
-    let batches: Vec<Value> =
-        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let batches = stream_batches(0, BATCHES);
     let url = gateway.ws_url(stream);
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let (mut sent, mut acked, mut sequences) = (0, 0, Vec::new());
@@ -678,14 +670,12 @@ async fn a_websocket_connection_follows_its_node_taking_the_stream() {
     let stream = "follows";
     let owner = &nodes[nodes.iter().position(|n| n.id == preferred(stream)).unwrap()];
     assert_eq!(create(&http, owner, &vdp_definition(stream)).await, 201);
-    let samples = van_der_pol(BATCHES * ROWS, TS);
-    let batches: Vec<Value> =
-        (0..BATCHES).map(|b| batch(b as u64 + 1, b * ROWS, &samples[b * ROWS..(b + 1) * ROWS], TS)).collect();
+    let batches = stream_batches(0, BATCHES);
     // Connected at once: the node takes the lease at its next ownership tick (at most 1 s),
     // while the batches below go out one at a time over 2 s.
     let url = owner.ws_url(stream);
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    for body in &batches {
+    for body in batches.iter() {
         socket.send(Message::text(body.to_string())).await.unwrap();
         let ack = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
@@ -812,7 +802,8 @@ impl Load {
     }
 }
 
-/// The batches of stream number `s`: a Van der Pol trajectory from its own start.
+/// The batches of stream number `s` (seq 1, 2, ...): a Van der Pol trajectory from its own
+/// start, so streams differ; stream 0 starts at the trajectory's beginning.
 fn stream_batches(s: usize, count: usize) -> Arc<Vec<Value>> {
     let samples = van_der_pol((count + 3 * s) * ROWS, TS);
     let samples = &samples[3 * s * ROWS..];

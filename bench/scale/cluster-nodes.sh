@@ -2,19 +2,17 @@
 # nats-server and N clustered nodes under loadgen (BENCHMARKS.md, issue 17): p99, nats-server and node CPU.
 # usage: cluster-nodes.sh BIN NODES STREAMS DURATION  (loadgen targets node 1)
 BIN=$1; N=$2; S=$3; D=${4:-8}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/cluster-lib.sh"
 dir=$(mktemp -d)
-port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-nats-server -js -a 127.0.0.1 -p $port -sd $dir/nats > $dir/nats.log 2>&1 &
-npid=$!
-sleep 1
+start_nats
 pids=()
 for k in $(seq $N); do
   $BIN serve --cluster nats://127.0.0.1:$port --node-id n$k --data-dir $dir/d$k --listen 127.0.0.1:0 > $dir/n$k.log 2>&1 &
   pids+=($!)
 done
-for i in $(seq 100); do grep -q "koopstream listening" $dir/n1.log && break; sleep 0.1; done
+addr=$(node_address $dir/n1.log)
 sleep 2
-addr=$(grep listening $dir/n1.log | grep -o "127.0.0.1:[0-9]*" | head -1)
 ncpu0=$(awk '{print $14+$15}' /proc/$npid/stat)
 line=$(timeout 600 /usr/bin/time -f "loadgen cpu %U+%S s" $BIN loadgen --server http://$addr --streams $S --rate 30 --duration $D --channels 32 --dictionary state,delay:4 2>&1 | grep -E "streams:|loadgen cpu" | tr '\n' ' ')
 ncpu=$(( $(awk '{print $14+$15}' /proc/$npid/stat) - ncpu0 ))

@@ -4,19 +4,16 @@
 # usage: failover.sh BIN BATCHES
 BIN=$1; L=$2
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/cluster-lib.sh"
 dir=$(mktemp -d)
-port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-nats-server -js -a 127.0.0.1 -p $port -sd $dir/nats > $dir/nats.log 2>&1 &
-npid=$!
-sleep 1
+start_nats
 pids=()
 for k in 1 2; do
   KOOPSTREAM_CLUSTER__LEASE_TTL_S=3 KOOPSTREAM_CLUSTER__SNAPSHOT_EVERY_BATCHES=100000000 $BIN serve --cluster nats://127.0.0.1:$port --node-id n$k --listen 127.0.0.1:0 > $dir/n$k.log 2>&1 &
   pids+=($!)
 done
-for i in $(seq 100); do grep -q "koopstream listening" $dir/n1.log && grep -q "koopstream listening" $dir/n2.log && break; sleep 0.1; done
-a=$(grep listening $dir/n1.log | grep -o "127.0.0.1:[0-9]*" | head -1)
-b=$(grep listening $dir/n2.log | grep -o "127.0.0.1:[0-9]*" | head -1)
+a=$(node_address $dir/n1.log)
+b=$(node_address $dir/n2.log)
 { python3 "$here/failover.py" http://$a http://$b ${pids[0]} ${pids[1]} n1,n2 $L; grep -h "owning the stream" $dir/n1.log $dir/n2.log | sort | tail -1; } | python3 "$here/failover-report.py"
 for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait "${pids[@]}" 2>/dev/null || true
 kill $npid; wait $npid 2>/dev/null

@@ -1,0 +1,16 @@
+# Shared by the cluster scripts (sourced): a loopback nats-server with its store in $dir,
+# and the address a node logs when it listens.
+
+# Starts nats-server -js on a free loopback port; sets $port and $npid.
+start_nats() {
+  port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  nats-server -js -a 127.0.0.1 -p "$port" -sd "$dir/nats" > "$dir/nats.log" 2>&1 &
+  npid=$!
+  sleep 1
+}
+
+# Waits (up to 10 s) for a node's "koopstream listening" line in LOG; prints its address.
+node_address() {
+  for _ in $(seq 100); do grep -q "koopstream listening" "$1" && break; sleep 0.1; done
+  grep listening "$1" | grep -o "127.0.0.1:[0-9]*" | head -1
+}
