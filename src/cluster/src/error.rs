@@ -54,6 +54,18 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Shorthand for this crate's results.
 pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
 
+/// `Disconnected` unless the client is connected. Every write that must not go out late
+/// checks this first: while the connection is down the client would buffer the write and
+/// send it after reconnecting, long after its caller gave up on it (a batch the gateway
+/// was refused, a lease renewal its holder already counted as failed, which would keep a
+/// lost lease alive for another TTL).
+pub(crate) fn require_connected(client: &async_nats::Client) -> Result<()> {
+    match client.connection_state() {
+        async_nats::connection::State::Connected => Ok(()),
+        _ => Err(ClusterError::Disconnected),
+    }
+}
+
 impl ClusterError {
     /// Wraps a client error with the operation that failed.
     pub(crate) fn jetstream(operation: &'static str, source: impl Into<BoxError>) -> Self {

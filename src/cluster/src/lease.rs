@@ -30,7 +30,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::buckets::{KvBucket, open_kv_bucket};
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Result, require_connected};
 use crate::names::{NodeId, encode_stream_id};
 
 /// The bucket's name.
@@ -79,6 +79,7 @@ impl Lease {
 #[derive(Clone)]
 pub struct Leases {
     store: kv::Store,
+    client: async_nats::Client,
     node_id: NodeId,
     ttl: Duration,
 }
@@ -103,7 +104,7 @@ impl Leases {
             },
         )
         .await?;
-        Ok(Leases { store, node_id, ttl })
+        Ok(Leases { store, client: jetstream.client(), node_id, ttl })
     }
 
     /// Takes the lease of a stream if nobody holds it; `LeaseHeld` names who does.
@@ -111,6 +112,7 @@ impl Leases {
         let key = encode_stream_id(stream_id)?;
         let record = LeaseRecord { node: self.node_id.as_str().to_owned(), acquired_unix_ms: unix_millis() };
         let value = encode_record(&record)?;
+        require_connected(&self.client)?;
         let sent = Instant::now();
         match self.store.create(&key, value).await {
             Ok(revision) => {
@@ -127,6 +129,7 @@ impl Leases {
     /// Rewrites the lease, pushing its expiry TTL further; `LeaseLost` if it moved on.
     pub async fn renew(&self, lease: &mut Lease) -> Result<()> {
         let value = encode_record(&lease.record)?;
+        require_connected(&self.client)?;
         let sent = Instant::now();
         match self.store.update(&lease.key, value, lease.revision).await {
             Ok(revision) => {

@@ -15,7 +15,7 @@ use async_nats::jetstream::{
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Result, require_connected};
 use crate::names::encode_stream_id;
 
 /// The JetStream stream's name.
@@ -86,12 +86,9 @@ impl IngestLog {
         msg_id: &str,
     ) -> Result<impl Future<Output = Result<u64>> + Send + 'static> {
         let subject = ingest_subject(stream_id)?;
-        // While disconnected the client would buffer the batch and the gateway wait out
-        // the request timeout for an error; refusing at once lets it retry (the same
-        // message id) as soon as the connection is back.
-        if self.jetstream.client().connection_state() != async_nats::connection::State::Connected {
-            return Err(ClusterError::Disconnected);
-        }
+        // Refused at once while disconnected, so the gateway retries (the same message id)
+        // as soon as the connection is back instead of waiting out the request timeout.
+        require_connected(&self.jetstream.client())?;
         let message = PublishMessage::build()
             .payload(payload)
             .message_id(msg_id)

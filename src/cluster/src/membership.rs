@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::buckets::{KvBucket, open_kv_bucket};
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Result, require_connected};
 use crate::lease::unix_millis;
 use crate::names::{NodeId, decode_id};
 
@@ -39,7 +39,7 @@ pub struct Membership {
     store: kv::Store,
     node_id: NodeId,
     advertise: Option<String>,
-    interval: Duration,
+    client: async_nats::Client,
     ttl: Duration,
     /// When this node's last successful heartbeat was sent: its key lives on the server at
     /// least until then plus the TTL. Shared by the clones of this handle.
@@ -68,11 +68,16 @@ impl Membership {
         )
         .await?;
         let last_beat = Arc::new(Mutex::new(None));
-        Ok(Membership { store, node_id, advertise, interval: ttl / 3, ttl, last_beat })
+        Ok(Membership { store, node_id, advertise, client: jetstream.client(), ttl, last_beat })
     }
 
     pub fn node_id(&self) -> &NodeId {
         &self.node_id
+    }
+
+    /// How often a heartbeat is written: TTL/3, so two may fail before the key expires.
+    fn interval(&self) -> Duration {
+        self.ttl / 3
     }
 
     /// Writes this node's heartbeat once.
@@ -84,6 +89,7 @@ impl Membership {
         };
         let value = serde_json::to_vec(&beat)
             .map_err(|err| ClusterError::Malformed { what: "heartbeat", detail: err.to_string() })?;
+        require_connected(&self.client)?;
         let sent = Instant::now();
         self.store
             .put(self.node_id.encoded(), Bytes::from(value))
@@ -99,7 +105,7 @@ impl Membership {
     pub fn start_heartbeats(&self) -> Heartbeats {
         let membership = self.clone();
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(membership.interval);
+            let mut ticks = tokio::time::interval(membership.interval());
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
@@ -144,7 +150,7 @@ impl Membership {
     pub async fn live_nodes(&self) -> Result<Vec<NodeId>> {
         // Listing reads the bucket through a consumer, which has no request timeout of its
         // own: across a NATS restart it can wait for ever, and with it the ownership loop.
-        let limit = self.interval;
+        let limit = self.interval();
         let listing = async {
             self.store
                 .keys()
