@@ -928,3 +928,142 @@ async fn nats_restarted_under_load_gives_errors_not_acknowledgements_and_ingest_
     })
     .await;
 }
+
+/// The `summary` messages of a WebSocket, collected by a task of its own, in order.
+fn collect_summaries(
+    mut socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> (Arc<Mutex<Vec<Value>>>, tokio::task::JoinHandle<()>) {
+    use futures_util::StreamExt;
+    let summaries = Arc::new(Mutex::new(Vec::new()));
+    let collected = summaries.clone();
+    let task = tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let message: Value = serde_json::from_str(&text).unwrap();
+                if message["type"] == "summary" {
+                    collected.lock().unwrap().push(message);
+                }
+            }
+        }
+    });
+    (summaries, task)
+}
+
+/// The server-sent events read so far from a response, as (event, data) pairs.
+async fn read_events(response: &mut reqwest::Response, text: &mut String, events: &mut Vec<(String, Value)>) {
+    if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(2), response.chunk()).await {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    while let Some(end) = text.find("\n\n") {
+        let block: String = text.drain(..end + 2).collect();
+        let field =
+            |name: &str| block.lines().find_map(|line| line.strip_prefix(name)).map(str::trim).map(str::to_owned);
+        if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+            events.push((event, serde_json::from_str(&data).unwrap()));
+        }
+    }
+}
+
+/// Watchers connected to a node that does not own the stream get the owner's pushes: a
+/// WebSocket there receives every summary the owner's own WebSocket receives, the same
+/// documents in the same order, and `/events` there is the owner's event stream (its
+/// status, not the idle copy's). When the owner stops and the watching node takes the
+/// stream, the WebSocket keeps receiving, now from the node's own refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn watchers_on_every_node_get_the_owners_summaries_and_events() {
+    const BATCHES: usize = 30;
+    const EIGEN_EVERY: usize = 2 * ROWS;
+    let nats = Nats::start();
+    let mut nodes = three_nodes(&nats, 25);
+    let http = http();
+    let stream = "watched";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let others: Vec<&'static str> = NODES.iter().copied().filter(|id| *id != nodes[owner].id).collect();
+    // The node that takes the stream when its owner stops: the watching one.
+    let watcher = nodes.iter().position(|n| n.id == preferred_among(stream, &others)).unwrap();
+    let mut definition = vdp_definition(stream);
+    definition["eigen_every"] = json!(EIGEN_EVERY);
+    assert_eq!(create(&http, &nodes[owner], &definition).await, 201);
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(15), "the owner holds the stream", async || {
+        let (served_by, from, _) = status_from(&http, &nodes[watcher], stream).await?;
+        (served_by == owner_id && from == "owner").then_some(())
+    })
+    .await;
+
+    let connect = async |node: &Node| tokio_tungstenite::connect_async(node.ws_url(stream)).await.unwrap().0;
+    let (at_owner, owner_task) = collect_summaries(connect(&nodes[owner]).await);
+    let (at_watcher, watcher_task) = collect_summaries(connect(&nodes[watcher]).await);
+    let unbounded = reqwest::Client::new();
+    let mut events = unbounded.get(nodes[watcher].url(&format!("/v1/streams/{stream}/events"))).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    assert_eq!(
+        (&events.headers()["koopstream-served-by"], &events.headers()["koopstream-served-from"]),
+        (
+            &reqwest::header::HeaderValue::from_str(&owner_id).unwrap(),
+            &reqwest::header::HeaderValue::from_static("owner")
+        )
+    );
+
+    let batches = stream_batches(0, BATCHES + 10);
+    for body in &batches[..BATCHES] {
+        let response = http.post(nodes[owner].url(&format!("/v1/streams/{stream}/samples"))).json(body).send().await;
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    // Every batch applied and its refreshes pushed (a refresh of this small model takes
+    // well under a millisecond), then both lists are complete.
+    eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
+        let (_, status) = status(&http, &nodes[owner], stream).await?;
+        (status["batches"] == BATCHES).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let owned = at_owner.lock().unwrap().clone();
+    eventually(Duration::from_secs(10), "the watching node's WebSocket has every summary", async || {
+        (*at_watcher.lock().unwrap() == owned).then_some(())
+    })
+    .await;
+    // Refreshes come after the warm-up, then every EIGEN_EVERY samples (later when the
+    // worker is still busy with the previous one).
+    let warmup = definition["warmup"].as_u64().unwrap() as usize;
+    let fed = BATCHES * ROWS;
+    assert!(owned.len() >= (fed - warmup) / EIGEN_EVERY / 2, "{} summaries for {fed} samples", owned.len());
+    owner_task.abort();
+
+    // The event stream through the watching node: the owner's status and summaries.
+    let (mut text, mut seen) = (String::new(), Vec::new());
+    eventually(Duration::from_secs(20), "a status with every batch and the last summary", async || {
+        read_events(&mut events, &mut text, &mut seen).await;
+        let status = seen.iter().any(|(event, data)| event == "status" && data["status"]["batches"] == BATCHES);
+        let summary = seen.iter().any(|(event, data)| event == "summary" && Some(data) == owned.last());
+        (status && summary).then_some(())
+    })
+    .await;
+    let summaries: Vec<&Value> = seen.iter().filter(|(event, _)| event == "summary").map(|(_, data)| data).collect();
+    assert!(summaries.iter().all(|s| owned.contains(s)), "an event-stream summary the owner did not push");
+
+    // The owner stops; the watching node takes the stream, and its WebSocket, connected
+    // to the idle copy before, now gets the live copy's summaries.
+    nodes[owner].terminate();
+    let watcher_id = nodes[watcher].id.clone();
+    eventually(Duration::from_secs(15), "the watching node holds the stream", async || {
+        let (served_by, from, _) = status_from(&http, &nodes[watcher], stream).await?;
+        (served_by == watcher_id && from == "owner").then_some(())
+    })
+    .await;
+    for body in &batches[BATCHES..] {
+        let response = http.post(nodes[watcher].url(&format!("/v1/streams/{stream}/samples"))).json(body).send().await;
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    // Pushed by the new owner: summaries of more than the old owner applied.
+    eventually(Duration::from_secs(20), "summaries of the new owner's refreshes", async || {
+        let after: Vec<u64> =
+            at_watcher.lock().unwrap()[owned.len()..].iter().map(|s| s["samples_accepted"].as_u64().unwrap()).collect();
+        let fresh = after.first().is_some_and(|first| *first > fed as u64);
+        (fresh && after.len() >= 3 && after.windows(2).all(|w| w[0] < w[1])).then_some(())
+    })
+    .await;
+    watcher_task.abort();
+}

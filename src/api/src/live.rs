@@ -98,6 +98,7 @@ struct Watcher {
     /// Held while the event stream is open.
     _permit: tokio::sync::OwnedSemaphorePermit,
     handle: std::sync::Arc<StreamHandle>,
+    state: AppState,
     pushes: broadcast::Receiver<std::sync::Arc<Push>>,
     deleted: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
@@ -117,7 +118,18 @@ impl Watcher {
                 Some(Event::default().event("deleted").data("{}"))
             }
             _ = self.shutdown.wait_for(|stopping| *stopping) => None,
-            _ = self.status_tick.tick() => Some(json_event("status", &view(&self.handle))),
+            _ = self.status_tick.tick() => {
+                // In a cluster, a node that hands the stream off swaps its live copy for an
+                // idle one, whose status is no longer the stream's: the event stream ends,
+                // and the client's reconnection is forwarded to the new owner. (A deleted
+                // stream is absent instead, and ends with its `deleted` event.)
+                let current = self.state.registry.get(&self.handle.definition.id);
+                if current.is_some_and(|current| !std::sync::Arc::ptr_eq(&current, &self.handle)) {
+                    self.done = true;
+                    return None;
+                }
+                Some(json_event("status", &view(&self.handle)))
+            }
             push = self.pushes.recv() => match push {
                 Ok(push) => Some(match &*push {
                     Push::Summary(summary) => json_event("summary", &ModelSummaryDoc::from(summary)),
@@ -143,7 +155,7 @@ fn json_event(name: &str, value: &impl serde::Serialize) -> Event {
 /// Server-sent events of a stream.
 #[utoipa::path(get, path = "/v1/streams/{id}/events", tag = "watch",
     params(("id" = String, Path, description = "Stream id")),
-    responses((status = 200, description = "text/event-stream, open until the stream is deleted or the server stops. Events (data: one JSON document): `status` every second ({definition, status, source} as GET /v1/streams/{id}); `summary` at each mode-meter refresh, `alarm` when a tracked mode's damping alarm changes, `mode_changed` when its frequency or damping moves (the same documents as the WebSocket's messages); `lagged` ({missed}) when the reader fell behind and should re-read; `deleted` just before the end when the stream is deleted. Needs only the `read` scope", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "text/event-stream, open until the stream is deleted or the server stops (in a cluster, also when the answering node hands the stream off: the reconnection is forwarded to its new owner). Events (data: one JSON document): `status` every second ({definition, status, source} as GET /v1/streams/{id}); `summary` at each mode-meter refresh, `alarm` when a tracked mode's damping alarm changes, `mode_changed` when its frequency or damping moves (the same documents as the WebSocket's messages); `lagged` ({missed}) when the reader fell behind and should re-read; `deleted` just before the end when the stream is deleted. Needs only the `read` scope", content_type = "text/event-stream", body = String),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The stream is quarantined", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "As many event streams are open as limits.max_event_streams allows", body = Problem, content_type = "application/problem+json")))]
@@ -165,6 +177,7 @@ pub async fn events(
         shutdown: state.shutdown.clone(),
         status_tick: tokio::time::interval(STATUS_EVERY),
         handle,
+        state: state.clone(),
         done: false,
     };
     let events = stream::unfold(watcher, |mut watcher| async move {

@@ -1,9 +1,10 @@
 //! The building blocks of a koopstream cluster on NATS JetStream (issue 17's "many nodes"):
 //! which node should own a stream (rendezvous.rs), the lease that makes it the only owner
 //! (lease.rs), the durable log of accepted batches (log.rs), snapshots to restart from
-//! (snapshots.rs), stream definitions every node sees (definitions.rs), and the list of
-//! live nodes (membership.rs). It knows nothing of the server's types: streams are ids and
-//! batches, snapshots and definitions are bytes.
+//! (snapshots.rs), stream definitions every node sees (definitions.rs), the list of
+//! live nodes (membership.rs), and what owners push to watching clients (pushes.rs). It
+//! knows nothing of the server's types: streams are ids and batches, snapshots,
+//! definitions and pushes are bytes.
 //!
 //! `Cluster::connect` creates (or binds) everything it uses, so any node may be the first.
 //! It works with Debian's nats-server (2.9) and newer servers: nothing here needs a
@@ -17,6 +18,7 @@ mod lease;
 mod log;
 mod membership;
 mod names;
+mod pushes;
 pub mod rendezvous;
 mod replay;
 mod snapshots;
@@ -32,6 +34,7 @@ pub use lease::{LEASES_BUCKET, Lease, LeaseRecord, Leases};
 pub use log::{INGEST_STREAM, INGEST_SUBJECT_PREFIX, IngestLog, ingest_subject};
 pub use membership::{Heartbeats, Membership, NODES_BUCKET};
 pub use names::{MAX_ID_LEN, NodeId, decode_id, encode_stream_id};
+pub use pushes::{PUSH_SUBJECT_PREFIX, PushFeed, Pushes, ReceivedPush, push_subject};
 pub use snapshots::{SEQUENCE_METADATA_KEY, SNAPSHOTS_BUCKET, Snapshots};
 
 /// The longest wait between two reconnection attempts after NATS went away: short, so
@@ -52,6 +55,7 @@ pub struct Cluster {
     snapshots: Snapshots,
     definitions: Definitions,
     membership: Membership,
+    pushes: Pushes,
 }
 
 impl Cluster {
@@ -104,6 +108,7 @@ impl Cluster {
             definitions: Definitions::open(jetstream, replicas).await?,
             membership: Membership::open(jetstream, node_id, config.advertise().map(str::to_owned), ttl, replicas)
                 .await?,
+            pushes: Pushes::new(client.clone(), config.node_id().clone()),
             config: config.clone(),
             client: client.clone(),
         })
@@ -135,6 +140,10 @@ impl Cluster {
 
     pub fn membership(&self) -> &Membership {
         &self.membership
+    }
+
+    pub fn pushes(&self) -> &Pushes {
+        &self.pushes
     }
 
     /// Whether the client is connected to NATS right now (for health checks).

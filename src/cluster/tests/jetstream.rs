@@ -433,3 +433,32 @@ async fn connecting_to_a_closed_port_fails_within_the_timeout() {
     let result = within(15, "connecting to nothing", Cluster::connect(config)).await;
     assert!(matches!(result, Err(ClusterError::Connect { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_push_reaches_the_other_nodes_and_not_its_sender() {
+    let server = NatsServer::start();
+    let node_a = server.connect("node-a").await;
+    let node_b = server.connect("node-b").await;
+    let mut feed_a = within(10, "subscribe", node_a.pushes().subscribe()).await.unwrap();
+    let mut feed_b = within(10, "subscribe", node_b.pushes().subscribe()).await.unwrap();
+    // A subscription is in place once the server has read it: a request on the same
+    // connection, answered after it, settles that.
+    within(10, "list", node_a.definitions().list()).await.unwrap();
+    within(10, "list", node_b.definitions().list()).await.unwrap();
+    within(10, "publish", node_a.pushes().publish("pmu.7", Bytes::from_static(b"summary 1"))).await.unwrap();
+    within(10, "publish", node_b.pushes().publish("pmu_8", Bytes::from_static(b"summary 2"))).await.unwrap();
+    let at_b = within(10, "node-a's push at node-b", feed_b.next()).await.expect("a push");
+    assert_eq!(
+        at_b,
+        cluster::ReceivedPush {
+            stream_id: "pmu.7".into(),
+            origin: "node-a".into(),
+            payload: Bytes::from_static(b"summary 1")
+        }
+    );
+    // Node a's feed skips its own push and gets node b's.
+    let at_a = within(10, "node-b's push at node-a", feed_a.next()).await.expect("a push");
+    assert_eq!((at_a.stream_id.as_str(), at_a.origin.as_str()), ("pmu_8", "node-b"));
+    assert!(matches!(node_a.pushes().publish("a b", Bytes::new()).await, Err(ClusterError::InvalidStreamId(_))));
+}

@@ -129,9 +129,17 @@ impl StreamHandle {
         })
     }
 
-    /// A feed of what the stream pushes: summaries, alarm and change notices.
+    /// A feed of what the stream pushes: summaries, alarm and change notices. In a cluster
+    /// every copy of the stream on a node shares one feed, so a subscriber keeps receiving
+    /// when the node takes or hands off the stream.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Push>> {
         self.summaries.subscribe()
+    }
+
+    /// Hands this copy's subscribers a push computed elsewhere: in a cluster, by the node
+    /// that owns the stream (this node's copy is idle and computes none).
+    pub fn deliver(&self, push: Push) {
+        let _ = self.summaries.send(Arc::new(push));
     }
 
     /// Becomes true when the stream has been deleted (its owner has applied everything
@@ -316,9 +324,10 @@ impl Registry {
         meter: Option<Meter>,
         unsaved: bool,
         memory_bytes: u64,
+        summaries: Option<broadcast::Sender<Arc<Push>>>,
     ) -> Arc<StreamHandle> {
         let (sender, receiver) = mpsc::channel(self.limits.queue_capacity);
-        let (summaries, _) = broadcast::channel(SUMMARY_BUFFER);
+        let summaries = summaries.unwrap_or_else(|| broadcast::channel(SUMMARY_BUFFER).0);
         let unsaved_since = Arc::new(AtomicU64::new(if unsaved { unix_millis() } else { 0 }));
         let meter = Arc::new(match meter {
             Some(meter) => MeterCell::restore(&definition.mode_meter(), meter, core.version),
@@ -383,7 +392,7 @@ impl Registry {
         if definition.incarnation == 0 {
             definition.incarnation = fresh_incarnation();
         }
-        let handle = self.spawn(Arc::new(definition), core, meter, unsaved, memory_bytes);
+        let handle = self.spawn(Arc::new(definition), core, meter, unsaved, memory_bytes, None);
         {
             let mut streams = self.write();
             streams.insert(handle.definition.id.clone(), handle.clone());
@@ -450,7 +459,7 @@ impl Registry {
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
             let core =
                 Core::new(estimator).with_flat_line(definition.flat_line).with_outlier_gate(definition.outlier_gate);
-            let handle = self.spawn(Arc::new(definition), core, None, false, bytes);
+            let handle = self.spawn(Arc::new(definition), core, None, false, bytes, None);
             streams.insert(handle.definition.id.clone(), handle.clone());
             self.metrics.streams.set(streams.len() as i64);
             handle
@@ -499,7 +508,12 @@ impl Registry {
         if definition.incarnation == 0 {
             definition.incarnation = fresh_incarnation();
         }
-        let handle = self.spawn(Arc::new(definition), core, meter, false, bytes);
+        // The copy it replaces (same incarnation) passes on its subscribers' feed.
+        let feed = self
+            .get(&definition.id)
+            .filter(|held| held.definition.incarnation == definition.incarnation)
+            .map(|held| held.summaries.clone());
+        let handle = self.spawn(Arc::new(definition), core, meter, false, bytes, feed);
         let replaced = {
             let mut streams = self.write();
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);

@@ -5,7 +5,10 @@
 //! owner` or `copy`: the live state of the lease holder, or (while no node holds the lease,
 //! during a failover) the answering node's idle copy, which has the definition and nothing
 //! applied. The owner's answer is passed on as it is (status, body, content headers); the
-//! credentials go with the request, so the owner checks them as for any request.
+//! credentials go with the request, so the owner checks them as for any request. A stream's
+//! server-sent events (`/events`) are forwarded the same way but passed on as they come,
+//! for as long as the owner sends them; each holds one of this node's event-stream permits
+//! too, so `limits.max_event_streams` bounds what a node keeps open either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +19,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cluster::{Cluster, NodeId};
+use tokio::sync::Semaphore;
 
 use crate::api::problem::ApiError;
 
@@ -41,35 +45,50 @@ const RESPONSE_HEADERS: [HeaderName; 5] =
 pub struct Forwarder {
     pub cluster: Cluster,
     pub owned: Owned,
+    /// For whole answers: bounded by `FORWARD_TIMEOUT` from request to last byte.
     pub client: reqwest::Client,
+    /// For event streams, which stay open: only connecting is bounded.
+    pub events_client: reqwest::Client,
+    /// This node's event-stream permits, shared with the streams it serves itself.
+    pub event_streams: Arc<Semaphore>,
     pub max_body_bytes: usize,
 }
 
 impl Forwarder {
-    pub fn new(cluster: Cluster, owned: Owned, max_body_bytes: usize) -> Self {
+    pub fn new(cluster: Cluster, owned: Owned, event_streams: Arc<Semaphore>, max_body_bytes: usize) -> Self {
         let client = reqwest::Client::builder().timeout(FORWARD_TIMEOUT).build().unwrap_or_default();
-        Self { cluster, owned, client, max_body_bytes }
+        let events_client = reqwest::Client::builder().connect_timeout(FORWARD_TIMEOUT).build().unwrap_or_default();
+        Self { cluster, owned, client, events_client, event_streams, max_body_bytes }
     }
 }
 
-/// The stream a forwardable read is about: `GET /v1/streams/{id}` and the reads below it.
-/// `/events` is not among them: a server-sent event stream would need the answer passed
-/// on as it comes, which this forwarding (whole answers) does not do.
-fn read_of(request: &Request) -> Option<String> {
+/// How a forwarded answer is passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Read whole, then sent.
+    Whole,
+    /// Passed on as it comes (`text/event-stream`).
+    Events,
+}
+
+/// The stream a forwardable read is about, and how its answer is passed on: `GET
+/// /v1/streams/{id}`, the reads below it, and its event stream.
+fn read_of(request: &Request) -> Option<(String, Answer)> {
     let rest = request.uri().path().strip_prefix("/v1/streams/")?;
     let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let forwardable = match tail {
-        "" => request.method() == axum::http::Method::GET,
-        "model" | "modes" | "alarms" | "predict" | "recent" | "modes/trend" => true,
-        _ => false,
+    let answer = match tail {
+        "" if request.method() == axum::http::Method::GET => Answer::Whole,
+        "model" | "modes" | "alarms" | "predict" | "recent" | "modes/trend" => Answer::Whole,
+        "events" if request.method() == axum::http::Method::GET => Answer::Events,
+        _ => return None,
     };
-    (forwardable && !id.is_empty()).then(|| id.to_owned())
+    (!id.is_empty()).then(|| (id.to_owned(), answer))
 }
 
 /// The middleware.
 pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, next: Next) -> Response {
     let me = forwarder.cluster.node_id().clone();
-    let Some(id) = read_of(&request) else { return next.run(request).await };
+    let Some((id, answer)) = read_of(&request) else { return next.run(request).await };
     let owned_here = forwarder.owned.lock().unwrap_or_else(|e| e.into_inner()).contains(&id);
     if owned_here || request.headers().contains_key(FORWARDED) {
         // A forwarded request reaching a node that has just given the stream up is answered
@@ -86,7 +105,11 @@ pub async fn forward(State(forwarder): State<Arc<Forwarder>>, request: Request, 
         // local copy answers what it knows (the definition), and says whose it is.
         _ => return served_by(next.run(request).await, &me, false),
     };
-    match send(&forwarder, &holder, request).await {
+    let sent = match answer {
+        Answer::Whole => send(&forwarder, &holder, request).await,
+        Answer::Events => send_events(&forwarder, &holder, request).await,
+    };
+    match sent {
         Ok(response) => response,
         Err(detail) => {
             ApiError::unavailable(format!("the owner of stream `{id}`, node `{holder}`, {detail}")).into_response()
@@ -103,7 +126,13 @@ fn served_by(mut response: Response, node: &NodeId, live: bool) -> Response {
     response
 }
 
-async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Result<Response, String> {
+/// Sends `request` to the holder with `client`; returns its answer as it starts.
+async fn ask(
+    forwarder: &Forwarder,
+    client: &reqwest::Client,
+    holder: &NodeId,
+    request: Request,
+) -> Result<reqwest::Response, String> {
     let address = match forwarder.cluster.membership().address_of(holder).await {
         Ok(Some(address)) => address,
         Ok(None) => return Err("advertises no address".to_owned()),
@@ -112,32 +141,61 @@ async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Resul
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let body = to_bytes(body, forwarder.max_body_bytes).await.map_err(|e| format!("got no body: {e}"))?;
-    let mut outgoing = forwarder.client.request(parts.method.clone(), format!("{address}{path}")).body(body);
+    let mut outgoing = client.request(parts.method.clone(), format!("{address}{path}")).body(body);
     for name in REQUEST_HEADERS {
         if let Some(value) = parts.headers.get(&name) {
             outgoing = outgoing.header(name, value);
         }
     }
     outgoing = outgoing.header(FORWARDED, forwarder.cluster.node_id().as_str());
-    let answer = outgoing.send().await.map_err(|e| format!("did not answer: {e}"))?;
-    let status = answer.status();
-    let response_served_from = answer.headers().get(SERVED_FROM).cloned();
-    let mut headers = Vec::new();
+    outgoing.send().await.map_err(|e| format!("did not answer: {e}"))
+}
+
+/// The answer's status and passed-on headers around `body`, labelled with whose state it is.
+fn passed_on(answer: &reqwest::Response, holder: &NodeId, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = answer.status();
     for name in RESPONSE_HEADERS {
         if let Some(value) = answer.headers().get(&name) {
-            headers.push((name, value.clone()));
+            response.headers_mut().insert(name, value.clone());
         }
-    }
-    let body = answer.bytes().await.map_err(|e| format!("broke off its answer: {e}"))?;
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    for (name, value) in headers {
-        response.headers_mut().insert(name, value);
     }
     // The node that answered says whose state it used (`copy` if it had just given the
     // stream up); an answer without the header is the holder's own.
-    let live = answer_from(&response_served_from) != Some(false);
-    Ok(served_by(response, holder, live))
+    let live = answer_from(&answer.headers().get(SERVED_FROM).cloned()) != Some(false);
+    served_by(response, holder, live)
+}
+
+async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Result<Response, String> {
+    let answer = ask(forwarder, &forwarder.client, holder, request).await?;
+    let head = passed_on(&answer, holder, Body::empty());
+    let body = answer.bytes().await.map_err(|e| format!("broke off its answer: {e}"))?;
+    let (parts, _) = head.into_parts();
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// Forwards an event stream: the owner's events are passed on as they come, until either
+/// side ends (the owner stops or hands the stream off, the client goes away); the client's
+/// reconnection then finds the stream's owner again. Holds one of this node's permits.
+async fn send_events(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Result<Response, String> {
+    let Ok(permit) = forwarder.event_streams.clone().try_acquire_owned() else {
+        return Ok(ApiError::unavailable(
+            "as many event streams are open on this node as limits.max_event_streams allows",
+        )
+        .into_response());
+    };
+    let answer = ask(forwarder, &forwarder.events_client, holder, request).await?;
+    let head = passed_on(&answer, holder, Body::empty());
+    let events = futures_util::stream::unfold(Some((answer, permit)), |open| async move {
+        let (mut answer, permit) = open?;
+        match answer.chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some((answer, permit)))),
+            Ok(None) => None,
+            Err(error) => Some((Err(error), None)),
+        }
+    });
+    let (parts, _) = head.into_parts();
+    Ok(Response::from_parts(parts, Body::from_stream(events)))
 }
 
 /// Whether a `koopstream-served-from` value says the live state (`Some(true)`) or a copy.
@@ -172,12 +230,14 @@ mod tests {
     }
 
     #[test]
-    fn only_a_streams_status_and_reads_are_forwarded() {
-        assert_eq!(read_of(&request("GET", "/v1/streams/pmu.1")).as_deref(), Some("pmu.1"));
+    fn only_a_streams_status_reads_and_events_are_forwarded() {
+        let whole = |id: &str| Some((id.to_owned(), Answer::Whole));
+        assert_eq!(read_of(&request("GET", "/v1/streams/pmu.1")), whole("pmu.1"));
         for read in ["model", "modes", "alarms", "recent", "modes/trend"] {
-            assert_eq!(read_of(&request("GET", &format!("/v1/streams/a/{read}?all=true"))).as_deref(), Some("a"));
+            assert_eq!(read_of(&request("GET", &format!("/v1/streams/a/{read}?all=true"))), whole("a"));
         }
-        assert_eq!(read_of(&request("POST", "/v1/streams/a/predict")).as_deref(), Some("a"));
+        assert_eq!(read_of(&request("POST", "/v1/streams/a/predict")), whole("a"));
+        assert_eq!(read_of(&request("GET", "/v1/streams/a/events")), Some(("a".to_owned(), Answer::Events)));
         // Writes are handled where they arrive: ingest goes to the log, deletes and
         // creates to the definitions.
         for (method, path) in [
@@ -186,7 +246,8 @@ mod tests {
             ("POST", "/v1/streams"),
             ("GET", "/v1/streams"),
             ("GET", "/v1/streams/"),
-            ("GET", "/v1/streams/a/events"),
+            ("POST", "/v1/streams/a/events"),
+            ("GET", "/v1/streams/a/ws"),
             ("GET", "/healthz"),
         ] {
             assert_eq!(read_of(&request(method, path)), None, "{method} {path}");

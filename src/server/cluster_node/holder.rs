@@ -85,6 +85,8 @@ pub async fn hold(
     };
     let handle = context.state.registry.install(definition.clone(), core, meter, true).await;
     context.owned.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+    // The other nodes' watchers get what this copy pushes while it is the live one.
+    let pushes = tokio::spawn(super::pushes::publish(context.cluster.clone(), id.clone(), handle.subscribe()));
     tracing::info!(stream = %id, from_sequence = last_applied, seconds = started.elapsed().as_secs_f64(), "owning the stream");
     let mut holding = Holding {
         context: context.clone(),
@@ -96,6 +98,7 @@ pub async fn hold(
         since_snapshot: 0,
     };
     let outcome = holding.run(&mut release).await;
+    pushes.abort();
     context.owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     let Holding { definition, lease, .. } = holding;
     match outcome {

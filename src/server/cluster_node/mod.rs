@@ -1,12 +1,14 @@
 //! `serve --cluster`: this node's part in a cluster of koopstream nodes on NATS JetStream
 //! (docs/cluster.md). Batches ingested anywhere go to the cluster's log (shared.rs); every
 //! node follows the definitions (definitions.rs); each stream is applied by the one node
-//! holding its lease (ownership.rs, holder.rs); reads are forwarded to it (forward.rs).
+//! holding its lease (ownership.rs, holder.rs); reads are forwarded to it (forward.rs);
+//! what it pushes reaches the watchers on every node (pushes.rs).
 
 mod definitions;
 mod forward;
 mod holder;
 mod ownership;
+mod pushes;
 mod shared;
 
 use std::sync::Arc;
@@ -43,6 +45,7 @@ pub struct Node {
     cluster: Cluster,
     heartbeats: Heartbeats,
     definitions: JoinHandle<()>,
+    pushes: JoinHandle<()>,
     ownership: JoinHandle<()>,
     stopping: watch::Sender<bool>,
 }
@@ -58,11 +61,13 @@ impl Node {
         let owned = ownership::Owned::default();
         let heartbeats = cluster.membership().start_heartbeats();
         let definitions = tokio::spawn(definitions::follow(cluster.clone(), state.clone()));
+        let pushes = tokio::spawn(pushes::deliver(cluster.clone(), state.clone(), owned.clone()));
         let (stopping, stopped) = watch::channel(false);
+        let event_streams = state.event_streams.clone();
         let context = holder::HolderContext { cluster: cluster.clone(), state, owned: owned.clone(), snapshot_every };
         let ownership = ownership::start(context, stopped);
-        let forwarder = Arc::new(Forwarder::new(cluster.clone(), owned, max_body_bytes));
-        (Node { cluster, heartbeats, definitions, ownership, stopping }, forwarder)
+        let forwarder = Arc::new(Forwarder::new(cluster.clone(), owned, event_streams, max_body_bytes));
+        (Node { cluster, heartbeats, definitions, pushes, ownership, stopping }, forwarder)
     }
 
     /// Hands every owned stream off (snapshot, release) and leaves the cluster, so the
@@ -79,5 +84,6 @@ impl Node {
             tracing::warn!("some streams were not handed off in time; their leases expire by themselves");
         }
         self.definitions.abort();
+        self.pushes.abort();
     }
 }

@@ -182,7 +182,7 @@ pub fn summary_message(summary: &ModelSummary) -> pb::ServerMessage {
     pb::ServerMessage { message: Some(pb::server_message::Message::Summary(summary.into())) }
 }
 
-fn reading(r: &Reading) -> pb::Reading {
+pub(crate) fn reading(r: &Reading) -> pb::Reading {
     pb::Reading {
         frequency_hz: r.frequency_hz,
         damping_ratio: r.damping_ratio,

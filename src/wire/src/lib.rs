@@ -16,6 +16,7 @@ pub mod model_doc;
 pub mod npz;
 pub mod predict;
 pub mod problem;
+pub mod push;
 pub mod streams;
 pub mod watch;
 
