@@ -457,6 +457,18 @@ async fn failover(through_owner: bool) {
     assert!(clustered["pairs"].as_u64().is_some_and(|pairs| pairs > 1000), "{clustered}");
     assert!(clustered["a"]["data"].as_array().is_some_and(|data| !data.is_empty()), "{clustered}");
     assert_eq!(clustered, alone, "the model after a failover differs from the single node's");
+    // The owners compacted the log behind their snapshots (every 10 batches): it holds one
+    // to two snapshot intervals of the stream's batches, not all of them.
+    let held = logged_batches(&nats, stream).await;
+    assert!((1..=20).contains(&held), "the log holds {held} of {BATCHES} batches");
+}
+
+/// How many batches the cluster's log holds for a stream (read by a client of its own,
+/// which joins no membership).
+async fn logged_batches(nats: &Nats, stream: &str) -> u64 {
+    let config = cluster::ClusterConfig::new(nats.url(), "probe").unwrap();
+    let probe = cluster::Cluster::connect(config).await.unwrap();
+    probe.log().held(stream).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

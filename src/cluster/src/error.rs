@@ -43,6 +43,10 @@ pub enum ClusterError {
     /// node took it. The caller must stop acting as the stream's owner at once.
     #[error("lease of stream `{stream}` was lost (revision {held} is no longer current)")]
     LeaseLost { stream: String, held: u64 },
+    /// A snapshot's head moved since its writer read it (another holder wrote one, or the
+    /// stream was deleted): the snapshot was not made current.
+    #[error("snapshot of stream `{stream}` superseded (head revision {held} is no longer current)")]
+    SnapshotSuperseded { stream: String, held: u64 },
     /// A stored value is not what this crate writes.
     #[error("malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },

@@ -35,7 +35,9 @@ pub use log::{INGEST_STREAM, INGEST_SUBJECT_PREFIX, IngestLog, ingest_subject};
 pub use membership::{Heartbeats, Membership, NODES_BUCKET};
 pub use names::{MAX_ID_LEN, NodeId, decode_id, encode_stream_id};
 pub use pushes::{PUSH_SUBJECT_PREFIX, PushFeed, Pushes, ReceivedPush, push_subject};
-pub use snapshots::{SEQUENCE_METADATA_KEY, SNAPSHOTS_BUCKET, Snapshots};
+pub use snapshots::{
+    Restored, SEQUENCE_METADATA_KEY, SNAPSHOT_HEADS_BUCKET, SNAPSHOTS_BUCKET, SnapshotHead, Snapshots,
+};
 
 /// The longest wait between two reconnection attempts after NATS went away: short, so
 /// ingest resumes within seconds of the server's return.
@@ -59,7 +61,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Connects to NATS and creates or binds the ingest stream and the four buckets. Fails
+    /// Connects to NATS and creates or binds the ingest stream and the five buckets. Fails
     /// if NATS cannot be reached within the request timeout: a node asked to join a
     /// cluster does not start alone. Once connected, the client reconnects by itself.
     pub async fn connect(config: ClusterConfig) -> Result<Cluster> {
@@ -92,7 +94,7 @@ impl Cluster {
         }
     }
 
-    /// Creates or binds the ingest stream and the four buckets.
+    /// Creates or binds the ingest stream and the five buckets.
     async fn open(
         config: &ClusterConfig,
         client: &async_nats::Client,

@@ -13,7 +13,7 @@ use async_nats::jetstream::{
     stream::{Config, LastRawMessageErrorKind, StorageType},
 };
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use crate::error::{ClusterError, Result, require_connected};
 use crate::names::encode_stream_id;
@@ -133,6 +133,38 @@ impl IngestLog {
             .await
             .map_err(|err| ClusterError::jetstream("purging a stream's batches", err))?;
         Ok(())
+    }
+
+    /// Removes one stream's batches up to and including `through_sequence` (its subject
+    /// only), once a snapshot at or after them is current: no owner replays them again.
+    pub async fn compact(&self, stream_id: &str, through_sequence: u64) -> Result<()> {
+        let subject = ingest_subject(stream_id)?;
+        require_connected(&self.jetstream.client())?;
+        self.stream
+            .purge()
+            .filter(subject)
+            .sequence(through_sequence.saturating_add(1))
+            .await
+            .map_err(|err| ClusterError::jetstream("compacting a stream's batches", err))?;
+        Ok(())
+    }
+
+    /// How many batches the log holds for one stream.
+    pub async fn held(&self, stream_id: &str) -> Result<u64> {
+        let subject = ingest_subject(stream_id)?;
+        let mut subjects = self
+            .stream
+            .info_with_subjects(&subject)
+            .await
+            .map_err(|err| ClusterError::jetstream("counting a stream's batches", err))?;
+        let mut held = 0;
+        while let Some(item) = subjects.next().await {
+            let (name, count) = item.map_err(|err| ClusterError::jetstream("counting a stream's batches", err))?;
+            if name == subject {
+                held += count as u64;
+            }
+        }
+        Ok(held)
     }
 
     /// The sequence of a stream's last batch, `None` when it has none.

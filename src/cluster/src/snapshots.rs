@@ -1,72 +1,133 @@
-//! Snapshots of each stream's state, with the last JetStream sequence applied to it, in the
-//! object-store bucket `koopstream_snapshots`.
+//! Snapshots of each stream's state, with the last JetStream sequence applied to it: the
+//! bytes in the object-store bucket `koopstream_snapshots`, and which snapshot is current in
+//! the key-value bucket `koopstream_snapshot_heads`, written by compare-and-set.
 //!
-//! An object store rather than a key-value bucket: a snapshot at N' = 160 is a few hundred
-//! KB, more with tracks and alarms, and one NATS message is limited by the server's
-//! `max_payload` (1 MiB by default); the object store cuts an object into chunks (128 KiB)
-//! and writes its description last, so a reader sees the old snapshot or the new one,
-//! whole. The sequence is kept in that description's metadata (`last_applied_sequence`),
-//! written in the same message as the digest of the bytes, so it always matches them.
+//! An object store for the bytes: a snapshot at N' = 160 is a few hundred KB, more with
+//! tracks and alarms, and one NATS message is limited by the server's `max_payload` (1 MiB
+//! by default); the object store cuts an object into chunks (128 KiB). Each snapshot is an
+//! object of its own, named by the stream and its sequence (`<encoded id>@<sequence>`), with
+//! the sequence also in its metadata.
 //!
-//! One writer per stream (its lease holder). A `get` racing a `put` of the same stream may
-//! fail, since the put removes the old chunks after describing the new ones; readers retry.
+//! The head (key: the encoded stream id; value: the sequence in decimal) says which object
+//! is current. A writer moves it only from the revision it read when it restored or last
+//! wrote (`SnapshotHead`); any other write in between (another holder's snapshot, a delete
+//! of the stream) makes the move fail with `SnapshotSuperseded`, and the writer's object is
+//! removed again. That is what lets the owner compact the log: once the head is past a
+//! sequence, no reader will ever restore from before it, so a snapshot written late by a
+//! holder whose lease has run out can no longer become current, nor bring back a stream
+//! that was deleted meanwhile.
 
 use std::collections::HashMap;
 
 use async_nats::jetstream::{
     self,
+    kv::{self, Operation, UpdateErrorKind},
     object_store::{self, GetErrorKind, ObjectMetadata},
     stream::StorageType,
 };
 use bytes::Bytes;
+use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 
+use crate::buckets::{KvBucket, open_kv_bucket};
 use crate::error::{ClusterError, Result};
 use crate::names::encode_stream_id;
 
-/// The bucket's name.
+/// The object bucket's name.
 pub const SNAPSHOTS_BUCKET: &str = "koopstream_snapshots";
+/// The key-value bucket of the current snapshot of each stream.
+pub const SNAPSHOT_HEADS_BUCKET: &str = "koopstream_snapshot_heads";
 /// The metadata key holding the last applied sequence, in decimal.
 pub const SEQUENCE_METADATA_KEY: &str = "last_applied_sequence";
+/// How often a read that lost a race with a writer (the object it was pointed to was
+/// replaced meanwhile) reads the head again.
+const READ_ATTEMPTS: usize = 3;
 
-/// The snapshots bucket.
+/// The snapshots buckets.
 #[derive(Clone)]
 pub struct Snapshots {
     store: object_store::ObjectStore,
+    heads: kv::Store,
+}
+
+/// A stream's head as its holder knows it: the sequence of the current snapshot (`None`
+/// without one) and the head key's last revision (0 when the key was never written), the
+/// token the next move must present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotHead {
+    /// The current snapshot's last applied sequence.
+    pub sequence: Option<u64>,
+    revision: u64,
+}
+
+/// What `get` found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// The head, for the holder's next `put`.
+    pub head: SnapshotHead,
+    /// The current snapshot's bytes, if the stream has one.
+    pub snapshot: Option<Bytes>,
+}
+
+/// The object holding a stream's snapshot at `sequence`.
+fn object_name(encoded_id: &str, sequence: u64) -> String {
+    format!("{encoded_id}@{sequence}")
 }
 
 impl Snapshots {
-    /// Binds the bucket, creating it when absent. Unlike a KV bucket, an object store's
+    /// Binds the buckets, creating them when absent. Unlike a KV bucket, an object store's
     /// stream is bound as it is: its replicas are fixed by the node that created it.
     pub(crate) async fn open(jetstream: &jetstream::Context, replicas: usize) -> Result<Self> {
+        let heads = open_kv_bucket(
+            jetstream,
+            KvBucket {
+                name: SNAPSHOT_HEADS_BUCKET,
+                description: "koopstream: the current snapshot of each stream",
+                history: 1,
+                max_age: std::time::Duration::ZERO,
+                max_value_size: 64,
+                replicas,
+            },
+        )
+        .await?;
         if let Ok(store) = jetstream.get_object_store(SNAPSHOTS_BUCKET).await {
-            return Ok(Snapshots { store });
+            return Ok(Snapshots { store, heads });
         }
         let created = jetstream
             .create_object_store(object_store::Config {
                 bucket: SNAPSHOTS_BUCKET.to_owned(),
-                description: Some("koopstream: latest snapshot of each stream".to_owned()),
+                description: Some("koopstream: snapshots of each stream".to_owned()),
                 storage: StorageType::File,
                 num_replicas: replicas,
                 ..Default::default()
             })
             .await;
         match created {
-            Ok(store) => Ok(Snapshots { store }),
+            Ok(store) => Ok(Snapshots { store, heads }),
             // Another node created it between our look and our create.
             Err(create_error) => jetstream
                 .get_object_store(SNAPSHOTS_BUCKET)
                 .await
-                .map(|store| Snapshots { store })
+                .map(|store| Snapshots { store, heads: heads.clone() })
                 .map_err(|_| ClusterError::jetstream("creating the snapshots bucket", create_error)),
         }
     }
 
-    /// Replaces a stream's snapshot.
-    pub async fn put(&self, stream_id: &str, last_applied_sequence: u64, snapshot: Bytes) -> Result<()> {
-        let name = encode_stream_id(stream_id)?;
+    /// Writes a stream's snapshot at `last_applied_sequence` and makes it current, moving the
+    /// head from `head` (what the writer restored from or last wrote); returns the new head.
+    /// `SnapshotSuperseded` if the head moved meanwhile (then the object is removed again and
+    /// nothing changed). The previous current object is removed after the move.
+    pub async fn put(
+        &self,
+        stream_id: &str,
+        head: SnapshotHead,
+        last_applied_sequence: u64,
+        snapshot: Bytes,
+    ) -> Result<SnapshotHead> {
+        let encoded = encode_stream_id(stream_id)?;
+        let name = object_name(&encoded, last_applied_sequence);
         let metadata = ObjectMetadata {
-            name,
+            name: name.clone(),
             metadata: HashMap::from([(SEQUENCE_METADATA_KEY.to_owned(), last_applied_sequence.to_string())]),
             ..Default::default()
         };
@@ -75,39 +136,120 @@ impl Snapshots {
             .put(metadata, &mut reader)
             .await
             .map_err(|err| ClusterError::jetstream("writing a snapshot", err))?;
+        let value = Bytes::from(last_applied_sequence.to_string());
+        let revision = match self.heads.update(&encoded, value, head.revision).await {
+            Ok(revision) => revision,
+            Err(err) => {
+                // Not current, so nobody reads it: remove it (unless it is the current one
+                // after all, written before under the same sequence).
+                if head.sequence != Some(last_applied_sequence) {
+                    let _ = self.store.delete(&name).await;
+                }
+                return Err(if err.kind() == UpdateErrorKind::WrongLastRevision {
+                    ClusterError::SnapshotSuperseded { stream: stream_id.to_owned(), held: head.revision }
+                } else {
+                    ClusterError::jetstream("moving a snapshot head", err)
+                });
+            }
+        };
+        if let Some(previous) = head.sequence.filter(|previous| *previous != last_applied_sequence) {
+            self.remove_object(&object_name(&encoded, previous)).await?;
+        }
+        Ok(SnapshotHead { sequence: Some(last_applied_sequence), revision })
+    }
+
+    /// Removes a deleted stream's snapshots: the head first (so that any write still in
+    /// flight fails to move it), then every object of the stream.
+    pub async fn delete(&self, stream_id: &str) -> Result<()> {
+        let encoded = encode_stream_id(stream_id)?;
+        self.heads.delete(&encoded).await.map_err(|err| ClusterError::jetstream("deleting a snapshot head", err))?;
+        let prefix = format!("{encoded}@");
+        let mut names = Vec::new();
+        let mut listing =
+            self.store.list().await.map_err(|err| ClusterError::jetstream("listing the snapshots", err))?;
+        while let Some(info) = listing.next().await {
+            let info = info.map_err(|err| ClusterError::jetstream("listing the snapshots", err))?;
+            // `<encoded id>` alone: how snapshots were named before heads existed.
+            if !info.deleted && (info.name.starts_with(&prefix) || info.name == encoded) {
+                names.push(info.name);
+            }
+        }
+        for name in names {
+            self.remove_object(&name).await?;
+        }
         Ok(())
     }
 
-    /// Removes a stream's snapshot (nothing if it has none), for a deleted stream.
-    pub async fn delete(&self, stream_id: &str) -> Result<()> {
-        let name = encode_stream_id(stream_id)?;
-        match self.store.delete(&name).await {
+    async fn remove_object(&self, name: &str) -> Result<()> {
+        match self.store.delete(name).await {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
             Err(err) => Err(ClusterError::jetstream("deleting a snapshot", err)),
         }
     }
 
-    /// A stream's latest snapshot and the last sequence applied to it; `None` if it has none.
-    pub async fn get(&self, stream_id: &str) -> Result<Option<(u64, Bytes)>> {
-        let name = encode_stream_id(stream_id)?;
-        let mut object = match self.store.get(&name).await {
+    /// A stream's head and its current snapshot, if it has one.
+    pub async fn get(&self, stream_id: &str) -> Result<Restored> {
+        let encoded = encode_stream_id(stream_id)?;
+        let mut attempt = 1;
+        loop {
+            let head = self.head(&encoded).await?;
+            let Some(sequence) = head.sequence else { return Ok(Restored { head, snapshot: None }) };
+            match self.read_object(&object_name(&encoded, sequence)).await? {
+                Some(bytes) => return Ok(Restored { head, snapshot: Some(bytes) }),
+                // The head moved on and its writer removed this object in between.
+                None if attempt < READ_ATTEMPTS => attempt += 1,
+                None => {
+                    return Err(ClusterError::Malformed {
+                        what: "snapshot head",
+                        detail: format!("`{encoded}` names sequence {sequence}, whose snapshot is gone"),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn head(&self, encoded: &str) -> Result<SnapshotHead> {
+        let entry = self.heads.entry(encoded).await.map_err(|err| ClusterError::jetstream("reading a head", err))?;
+        let Some(entry) = entry else { return Ok(SnapshotHead::default()) };
+        if entry.operation != Operation::Put {
+            // Deleted with its stream: no snapshot, and the marker's revision to move from.
+            return Ok(SnapshotHead { sequence: None, revision: entry.revision });
+        }
+        let sequence =
+            std::str::from_utf8(&entry.value).ok().and_then(|text| text.parse::<u64>().ok()).ok_or_else(|| {
+                ClusterError::Malformed { what: "snapshot head", detail: format!("`{encoded}` is not a sequence") }
+            })?;
+        Ok(SnapshotHead { sequence: Some(sequence), revision: entry.revision })
+    }
+
+    async fn read_object(&self, name: &str) -> Result<Option<Bytes>> {
+        let mut object = match self.store.get(name).await {
             Ok(object) => object,
             Err(err) if err.kind() == GetErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(ClusterError::jetstream("reading a snapshot", err)),
         };
-        let sequence =
-            object.info.metadata.get(SEQUENCE_METADATA_KEY).and_then(|text| text.parse::<u64>().ok()).ok_or_else(
-                || ClusterError::Malformed {
-                    what: "snapshot",
-                    detail: format!("`{name}` has no `{SEQUENCE_METADATA_KEY}`"),
-                },
-            )?;
         let mut bytes = Vec::with_capacity(object.info.size);
-        object
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|err| ClusterError::jetstream("reading a snapshot's chunks", err))?;
-        Ok(Some((sequence, Bytes::from(bytes))))
+        match object.read_to_end(&mut bytes).await {
+            Ok(_) => Ok(Some(Bytes::from(bytes))),
+            // Its chunks were removed while they were read: as good as gone.
+            Err(_) if !self.exists(name).await => Ok(None),
+            Err(err) => Err(ClusterError::jetstream("reading a snapshot's chunks", err)),
+        }
+    }
+
+    async fn exists(&self, name: &str) -> bool {
+        self.store.info(name).await.is_ok_and(|info| !info.deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_snapshot_is_an_object_of_its_own() {
+        assert_eq!(object_name("pmu_2E1", 42), "pmu_2E1@42");
+        assert_ne!(object_name("a", 12), object_name("a1", 2));
     }
 }

@@ -221,7 +221,8 @@ async fn a_one_mebibyte_snapshot_round_trips() {
     let server = NatsServer::start();
     let cluster = server.connect("node-1").await;
     let snapshots = cluster.snapshots();
-    assert_eq!(within(10, "get", snapshots.get("s.1")).await.unwrap(), None);
+    let empty = within(10, "get", snapshots.get("s.1")).await.unwrap();
+    assert_eq!((empty.head.sequence, empty.snapshot), (None, None));
 
     // Bytes that differ everywhere, so a chunk out of place would show.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -234,15 +235,89 @@ async fn a_one_mebibyte_snapshot_round_trips() {
         })
         .collect();
     let big = Bytes::from(big);
-    within(30, "put", snapshots.put("s.1", 4242, big.clone())).await.unwrap();
-    let (sequence, bytes) = within(30, "get", snapshots.get("s.1")).await.unwrap().expect("a snapshot");
-    assert_eq!(sequence, 4242);
+    let head = within(30, "put", snapshots.put("s.1", empty.head, 4242, big.clone())).await.unwrap();
+    let restored = within(30, "get", snapshots.get("s.1")).await.unwrap();
+    assert_eq!((restored.head, restored.head.sequence), (head, Some(4242)));
+    let bytes = restored.snapshot.expect("a snapshot");
     assert_eq!(bytes.len(), 1 << 20);
     assert!(bytes == big, "the snapshot's bytes changed");
 
-    within(30, "put", snapshots.put("s.1", 5000, Bytes::from_static(b"smaller"))).await.unwrap();
+    within(30, "put", snapshots.put("s.1", head, 5000, Bytes::from_static(b"smaller"))).await.unwrap();
     let latest = within(30, "get", snapshots.get("s.1")).await.unwrap();
-    assert_eq!(latest, Some((5000, Bytes::from_static(b"smaller"))));
+    assert_eq!((latest.head.sequence, latest.snapshot), (Some(5000), Some(Bytes::from_static(b"smaller"))));
+}
+
+/// Two holders of one stream, the second taking over while the first still writes (its
+/// lease ran out without it noticing): once the second has moved the head, the first's
+/// late snapshot is refused and removed, and after a delete of the stream no late
+/// snapshot comes back; a stream created again under the id starts without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_late_snapshot_never_becomes_current() {
+    let server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let snapshots = cluster.snapshots();
+    let read = async |id: &str| within(10, "get", snapshots.get(id)).await.unwrap();
+    let first = within(10, "put", snapshots.put("s", read("s").await.head, 10, "at 10".into())).await.unwrap();
+    // The second holder restores at 10 and writes at 30; the first, late, at 20.
+    let second = read("s").await.head;
+    assert_eq!(second, first);
+    let second = within(10, "put", snapshots.put("s", second, 30, "at 30".into())).await.unwrap();
+    let late = within(10, "put", snapshots.put("s", first, 20, "at 20".into())).await;
+    assert!(matches!(late, Err(ClusterError::SnapshotSuperseded { .. })), "{late:?}");
+    let current = read("s").await;
+    assert_eq!((current.head.sequence, current.snapshot), (Some(30), Some(Bytes::from("at 30"))));
+    // Only the current object is kept: the one at 10 went when the head moved past it,
+    // the late one at 20 when its move failed.
+    let names = objects(&server).await;
+    assert_eq!(names, vec!["s@30".to_owned()]);
+
+    within(10, "delete", snapshots.delete("s")).await.unwrap();
+    let late = within(10, "put", snapshots.put("s", second, 40, "at 40".into())).await;
+    assert!(matches!(late, Err(ClusterError::SnapshotSuperseded { .. })), "{late:?}");
+    let again = read("s").await;
+    assert_eq!((again.head.sequence, &again.snapshot), (None, &None));
+    assert!(objects(&server).await.is_empty());
+    // Created again: its first snapshot moves the head from the delete's marker.
+    within(10, "put", snapshots.put("s", again.head, 5, "new".into())).await.unwrap();
+    assert_eq!(read("s").await.snapshot, Some(Bytes::from("new")));
+}
+
+/// The names of the snapshot objects present.
+async fn objects(server: &NatsServer) -> Vec<String> {
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let store = async_nats::jetstream::new(client).get_object_store(cluster::SNAPSHOTS_BUCKET).await.unwrap();
+    let mut names: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .filter_map(async |info| info.ok().filter(|info| !info.deleted).map(|info| info.name))
+        .collect()
+        .await;
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn compacting_removes_one_streams_batches_through_a_sequence() {
+    let server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let log = cluster.log();
+    let mut sequences = Vec::new();
+    for i in 0..10u8 {
+        let a = within(10, "publish", log.publish("a", Bytes::from(vec![i]), &format!("a-{i}"))).await.unwrap();
+        within(10, "publish", log.publish("b", Bytes::from(vec![i]), &format!("b-{i}"))).await.unwrap();
+        sequences.push(a);
+    }
+    assert_eq!(within(10, "count", log.held("a")).await.unwrap(), 10);
+    within(10, "compact", log.compact("a", sequences[5])).await.unwrap();
+    assert_eq!(within(10, "count", log.held("a")).await.unwrap(), 4);
+    assert_eq!(within(10, "count", log.held("b")).await.unwrap(), 10);
+    // Replaying from the compacted point gives exactly what is left, in order.
+    let rest = take(within(10, "replay", log.replay("a", sequences[5])).await.unwrap(), 4).await;
+    assert_eq!(rest.iter().map(|(s, _)| *s).collect::<Vec<_>>(), sequences[6..].to_vec());
+    assert_eq!(rest.iter().map(|(_, p)| p[0]).collect::<Vec<_>>(), vec![6, 7, 8, 9]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,13 +1,14 @@
 //! One stream held by this node under its lease: restore the cluster's snapshot, replay the
-//! log after it, follow the log live, snapshot every `SNAPSHOT_EVERY` batches, renew the
-//! lease every TTL/3, and stop owning the moment a renewal fails or the lease's deadline
-//! passes (then nothing more is applied or written).
+//! log after it, follow the log live, snapshot every `snapshot_every` batches (and compact
+//! the log behind the snapshot before), renew the lease every TTL/3, and stop owning the
+//! moment a renewal fails, the lease's deadline passes or another writer moved the
+//! snapshot head (then nothing more is applied or written).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cluster::{Cluster, Lease};
+use cluster::{Cluster, ClusterError, Lease, SnapshotHead};
 use futures_util::StreamExt;
 use tokio::sync::{oneshot, watch};
 
@@ -61,6 +62,9 @@ struct Holding {
     definition: StreamDefinition,
     lease: Lease,
     handle: Arc<StreamHandle>,
+    /// The snapshot head this holder restored from or last wrote: its next snapshot moves
+    /// the head only from here.
+    head: SnapshotHead,
     last_applied: u64,
     last_snapshot: u64,
     since_snapshot: u64,
@@ -75,7 +79,7 @@ pub async fn hold(
 ) {
     let id = definition.id.clone();
     let started = Instant::now();
-    let (core, meter, last_applied) = match restore(&context.cluster, &definition).await {
+    let (core, meter, last_applied, head) = match restore(&context.cluster, &definition).await {
         Ok(restored) => restored,
         Err(reason) => {
             tracing::error!(stream = %id, %reason, "cannot restore the stream; giving its lease up");
@@ -93,6 +97,7 @@ pub async fn hold(
         definition,
         lease,
         handle,
+        head,
         last_applied,
         last_snapshot: last_applied,
         since_snapshot: 0,
@@ -124,13 +129,16 @@ pub async fn hold(
     }
 }
 
-/// The stream's state from the cluster's snapshot (or fresh), with the sequence it covers.
+/// The stream's state from the cluster's snapshot (or fresh), with the sequence it covers
+/// and the head it was read from.
 async fn restore(
     cluster: &Cluster,
     definition: &StreamDefinition,
-) -> Result<(Core, Option<meter::Meter>, u64), String> {
-    let Some((sequence, bytes)) = cluster.snapshots().get(&definition.id).await.map_err(|e| e.to_string())? else {
-        return Ok((fresh_core(definition)?, None, 0));
+) -> Result<(Core, Option<meter::Meter>, u64, SnapshotHead), String> {
+    let restored = cluster.snapshots().get(&definition.id).await.map_err(|e| e.to_string())?;
+    let head = restored.head;
+    let (Some(sequence), Some(bytes)) = (head.sequence, restored.snapshot) else {
+        return Ok((fresh_core(definition)?, None, 0, head));
     };
     let definition = definition.clone();
     tokio::task::spawn_blocking(move || {
@@ -140,7 +148,7 @@ async fn restore(
             .map_err(|e| format!("its snapshot does not fit its definition: {e}"))?
             .with_flat_line(definition.flat_line)
             .with_outlier_gate(definition.outlier_gate);
-        Ok((core, meter, sequence))
+        Ok((core, meter, sequence, head))
     })
     .await
     .map_err(|e| format!("restoring failed: {e}"))?
@@ -193,8 +201,11 @@ impl Holding {
                         // The log never ends by itself; if it does, let another node try.
                         None => return Ended::HandedOff,
                     }
-                    if self.since_snapshot >= self.context.snapshot_every && self.lease_valid() {
-                        self.snapshot().await;
+                    if self.since_snapshot >= self.context.snapshot_every
+                        && self.lease_valid()
+                        && self.snapshot().await == Written::Superseded
+                    {
+                        return Ended::Lost;
                     }
                 }
             }
@@ -234,28 +245,65 @@ impl Holding {
         }
     }
 
-    /// Writes the stream's state with the last sequence applied to it.
-    async fn snapshot(&mut self) {
+    /// Writes the stream's state with the last sequence applied to it and makes it the
+    /// current snapshot; then compacts the log through the snapshot it replaced.
+    ///
+    /// Through the *replaced* one, not this one: a holder whose lease ran out unnoticed may
+    /// still write one late snapshot (the write was started in time), and a new owner may
+    /// have restored the replaced one and be replaying after it. Keeping one interval of
+    /// batches covers that reader, so the log holds about `snapshot_every` to twice that
+    /// many batches per stream.
+    async fn snapshot(&mut self) -> Written {
         if self.last_applied == self.last_snapshot {
-            return;
+            return Written::Done;
         }
         let (reply, exported) = oneshot::channel();
         if self.handle.submit(Command::Export { reply }).await.is_err() {
-            return;
+            return Written::Failed;
         }
-        let Ok(state) = exported.await else { return };
-        let Ok(bytes) = tokio::task::spawn_blocking(move || encode_snapshot(&state)).await else { return };
+        let Ok(state) = exported.await else { return Written::Failed };
+        let Ok(bytes) = tokio::task::spawn_blocking(move || encode_snapshot(&state)).await else {
+            return Written::Failed;
+        };
         // Not after the deadline, and not for a stream this node already saw deleted (its
-        // snapshot was just removed with its definition).
+        // snapshot was just removed with its definition; the head would refuse it anyway).
         if !self.lease_valid() || self.context.state.registry.get(&self.definition.id).is_none() {
-            return;
+            return Written::Failed;
         }
-        match self.context.cluster.snapshots().put(&self.definition.id, self.last_applied, bytes.into()).await {
-            Ok(()) => {
+        let id = &self.definition.id;
+        let cluster = &self.context.cluster;
+        match cluster.snapshots().put(id, self.head, self.last_applied, bytes.into()).await {
+            Ok(head) => {
+                let replaced = std::mem::replace(&mut self.head, head).sequence;
                 self.last_snapshot = self.last_applied;
                 self.since_snapshot = 0;
+                if let Some(through) = replaced.filter(|_| self.lease_valid())
+                    && let Err(error) = cluster.log().compact(id, through).await
+                {
+                    // The next snapshot compacts through a later sequence, this one included.
+                    tracing::warn!(stream = %id, %error, "compacting the log failed");
+                }
+                Written::Done
             }
-            Err(error) => tracing::warn!(stream = %self.definition.id, %error, "snapshot failed"),
+            Err(error @ ClusterError::SnapshotSuperseded { .. }) => {
+                tracing::warn!(stream = %id, %error, "another writer moved the snapshot head; no longer owning");
+                Written::Superseded
+            }
+            Err(error) => {
+                tracing::warn!(stream = %id, %error, "snapshot failed");
+                Written::Failed
+            }
         }
     }
+}
+
+/// How a snapshot went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Current now (or nothing new to write).
+    Done,
+    /// Not written; tried again after the next batches.
+    Failed,
+    /// Another holder wrote one, or the stream was deleted: this node is no longer its owner.
+    Superseded,
 }
