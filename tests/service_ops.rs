@@ -205,6 +205,8 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
     assert_eq!(values["koopstream_samples_rejected_total{transport=\"http\",reason=\"duplicate\"}"], 100.0);
     assert_eq!(values["koopstream_samples_rejected_total{transport=\"http\",reason=\"invalid\"}"], 1.0);
     assert_eq!(values["koopstream_streams"], 1.0);
+    // The one stream's memory estimate, counted against limits.total_memory_bytes.
+    assert!(values["koopstream_memory_estimate_bytes"] > 100_000.0, "{values:?}");
     assert_eq!(values["koopstream_websocket_connections"], 1.0);
     assert_eq!(values["koopstream_update_seconds_count"], 6.0);
     assert!(values.contains_key("koopstream_build_info{version=\"0.1.0\"}"));

@@ -49,7 +49,11 @@ pub struct Limits {
     /// Memory budget of one stream in bytes (its estimate: matrices, residual ring, warm-up buffer,
     /// window, published model); a create beyond it is refused with 422.
     pub stream_memory_bytes: u64,
-    /// Memory budget of all streams together in bytes.
+    /// Memory budget of all streams together in bytes. In a cluster a node counts the
+    /// streams it owns in full and its idle copies of the others at
+    /// `service::definition::IDLE_COPY_BYTES`; a create is checked on the node it reaches,
+    /// and a node takes its rendezvous share without a check (its count shows in
+    /// `koopstream_memory_estimate_bytes`).
     pub total_memory_bytes: u64,
 }
 

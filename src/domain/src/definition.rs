@@ -150,6 +150,13 @@ pub fn fresh_incarnation() -> u64 {
     h.finish().max(1)
 }
 
+/// What a cluster node's idle copy of a stream holds, counted against its memory budget
+/// instead of the stream's full estimate: an idle copy is never fed, so its estimator,
+/// warm-up buffer and recent-samples ring stay unallocated. Measured: 2000 unfed streams
+/// of 32 channels (`state,delay:4`) added 20.1 KiB of resident memory each; this is that,
+/// rounded up.
+pub const IDLE_COPY_BYTES: u64 = 32 << 10;
+
 /// Most channels and inputs of one stream, together.
 pub const MAX_CHANNELS: usize = 4096;
 /// Shortest sample period in seconds (1 GHz); anything shorter makes the Nyquist

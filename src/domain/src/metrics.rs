@@ -169,6 +169,8 @@ pub struct Metrics {
     pub websocket_connections: Gauge,
     /// Streams that exist.
     pub streams: Gauge,
+    /// What the streams are counted for against `limits.total_memory_bytes`.
+    pub memory_estimate_bytes: Gauge,
     /// Mean one-step residual RMS of a stream after each applied batch (data units).
     pub residual_rms: Histogram,
     /// Group-commit latency.
@@ -212,6 +214,7 @@ impl Metrics {
             auth_refusals: Family::default(),
             websocket_connections: Gauge::default(),
             streams: Gauge::default(),
+            memory_estimate_bytes: Gauge::default(),
             residual_rms: Histogram::new(exponential_buckets(1e-6, 10.0, 10)),
             commit_seconds: latency_histogram(),
             log_bytes: Gauge::default(),
@@ -251,6 +254,11 @@ impl Metrics {
             m.auth_refusals.clone(),
         );
         registry.register("streams", "Streams", m.streams.clone());
+        registry.register(
+            "memory_estimate_bytes",
+            "Memory the streams are counted for against limits.total_memory_bytes (in a cluster: owned streams in full, idle copies at 32 KiB)",
+            m.memory_estimate_bytes.clone(),
+        );
         registry.register("commit_seconds", "Group-commit latency of the store", m.commit_seconds.clone());
         registry.register("log_bytes", "Bytes held in the sample logs", m.log_bytes.clone());
         registry.register(

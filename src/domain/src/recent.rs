@@ -19,7 +19,7 @@ pub struct RecentSamples {
 #[derive(Debug)]
 struct Ring {
     n: usize,
-    /// Time stamps, `RECENT_ROWS` slots.
+    /// Time stamps, `RECENT_ROWS` slots (none before the first sample).
     t: Vec<f64>,
     /// States, `RECENT_ROWS` x n slots.
     x: Vec<f64>,
@@ -48,6 +48,12 @@ impl RecentWriter<'_> {
     pub fn push(&mut self, t: f64, x: &[f64]) {
         let ring = &mut *self.ring;
         let n = ring.n;
+        if ring.t.is_empty() {
+            // Allocated at the first sample, once: a copy that is never fed (a cluster
+            // node's idle copy of a stream another node applies) holds no ring.
+            ring.t = vec![0.0; RECENT_ROWS];
+            ring.x = vec![0.0; RECENT_ROWS * n];
+        }
         let slot = ring.next;
         ring.t[slot] = t;
         ring.x[slot * n..(slot + 1) * n].copy_from_slice(x);
@@ -57,9 +63,9 @@ impl RecentWriter<'_> {
 }
 
 impl RecentSamples {
-    /// An empty ring for `n` state channels (allocated once, here).
+    /// An empty ring for `n` state channels (allocated once, at the first sample).
     pub fn new(n: usize) -> Self {
-        let ring = Ring { n, t: vec![0.0; RECENT_ROWS], x: vec![0.0; RECENT_ROWS * n], next: 0, len: 0 };
+        let ring = Ring { n, t: Vec::new(), x: Vec::new(), next: 0, len: 0 };
         Self { ring: Mutex::new(ring) }
     }
 

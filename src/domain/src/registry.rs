@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::command::{Command, Push};
 use crate::core::Core;
-use crate::definition::{StreamDefinition, fresh_incarnation};
+use crate::definition::{IDLE_COPY_BYTES, StreamDefinition, fresh_incarnation};
 use crate::error::DomainError;
 use crate::metrics::Metrics;
 use crate::modes::MeterCell;
@@ -256,16 +256,25 @@ impl Registry {
     }
 
     /// Checks a definition's memory estimate against the per-stream budget and, with what
-    /// the streams already hold, the total one. Call with the `streams` write lock held.
+    /// the streams already hold, the total one; returns what this node counts for it. Call
+    /// with the `streams` write lock held.
+    ///
+    /// In a cluster the node creating a stream holds an idle copy (the owner, which may be
+    /// another node, counts the full estimate when it takes the stream), so the total
+    /// budget is checked against [`IDLE_COPY_BYTES`]: otherwise every node would count
+    /// every stream of the cluster in full, and adding nodes would add no room.
     fn check_budget(&self, definition: &StreamDefinition) -> Result<u64, DomainError> {
-        let bytes = definition.memory_bytes();
+        let full = definition.memory_bytes();
+        let bytes = if self.context.shared.is_some() { IDLE_COPY_BYTES.min(full) } else { full };
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-        if bytes > self.limits.stream_memory_bytes {
+        // Whichever node owns the stream holds all of it: the per-stream budget is checked
+        // against the full estimate.
+        if full > self.limits.stream_memory_bytes {
             return Err(DomainError::over_budget(format!(
                 "stream `{}` would hold about {:.1} MiB (dictionary `{}` on {} channels, warm-up {}, window {:?}); \
                  the per-stream budget (limits.stream_memory_bytes) is {:.1} MiB",
                 definition.id,
-                mib(bytes),
+                mib(full),
                 definition.dictionary,
                 definition.n_states() + definition.n_inputs(),
                 definition.warmup,
@@ -369,12 +378,14 @@ impl Registry {
         let _streams = self.write();
         let bytes = self.check_budget(definition).map_err(|e| e.detail().to_owned())?;
         self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
+        self.memory_changed();
         Ok(bytes)
     }
 
     /// Gives back a reservation of `reserve_recovered` whose stream was not inserted.
     pub fn release(&self, bytes: u64) {
         self.memory_in_use.fetch_sub(bytes, Ordering::Relaxed);
+        self.memory_changed();
     }
 
     /// Adds a stream recovered from the store (`unsaved`: its log held entries after the
@@ -399,6 +410,11 @@ impl Registry {
             self.metrics.streams.set(streams.len() as i64);
         }
         self.launch_source(&handle);
+    }
+
+    /// Shows the count in the metrics.
+    fn memory_changed(&self) {
+        self.metrics.memory_estimate_bytes.set(i64::try_from(self.memory_in_use()).unwrap_or(i64::MAX));
     }
 
     /// Sum of the memory estimates of the streams held, in bytes.
@@ -457,6 +473,7 @@ impl Registry {
             let estimator =
                 Estimator::new(definition.estimator_config()).map_err(|e| DomainError::invalid(e.to_string()))?;
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
+            self.memory_changed();
             let core =
                 Core::new(estimator).with_flat_line(definition.flat_line).with_outlier_gate(definition.outlier_gate);
             let handle = self.spawn(Arc::new(definition), core, None, false, bytes, None);
@@ -479,6 +496,7 @@ impl Registry {
         if let Err(e) = outcome {
             if self.write().remove(&handle.definition.id).is_some() {
                 self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
+                self.memory_changed();
             }
             handle.stop(false).await;
             return Err(e);
@@ -495,7 +513,8 @@ impl Registry {
     /// that holds the stream's lease installs it with its restored state and `owned`, which
     /// starts its source; every other node holds an idle copy whose owner only appends
     /// ingested batches to the shared log. The definition came from the cluster, which
-    /// accepted it, so only the memory is counted, not checked.
+    /// accepted it, so only the memory is counted (in full for the live copy,
+    /// [`IDLE_COPY_BYTES`] for an idle one), not checked.
     pub async fn install(
         &self,
         definition: StreamDefinition,
@@ -503,7 +522,7 @@ impl Registry {
         meter: Option<Meter>,
         owned: bool,
     ) -> Arc<StreamHandle> {
-        let bytes = definition.memory_bytes();
+        let bytes = if owned { definition.memory_bytes() } else { IDLE_COPY_BYTES.min(definition.memory_bytes()) };
         let mut definition = definition;
         if definition.incarnation == 0 {
             definition.incarnation = fresh_incarnation();
@@ -517,9 +536,11 @@ impl Registry {
         let replaced = {
             let mut streams = self.write();
             self.memory_in_use.fetch_add(bytes, Ordering::Relaxed);
+            self.memory_changed();
             let replaced = streams.insert(handle.definition.id.clone(), handle.clone());
             if let Some(old) = &replaced {
                 self.memory_in_use.fetch_sub(old.memory_bytes, Ordering::Relaxed);
+                self.memory_changed();
             }
             self.metrics.streams.set(streams.len() as i64);
             replaced
@@ -552,6 +573,7 @@ impl Registry {
         let removed = streams.remove(id);
         if let Some(handle) = &removed {
             self.memory_in_use.fetch_sub(handle.memory_bytes, Ordering::Relaxed);
+            self.memory_changed();
         }
         self.metrics.streams.set(streams.len() as i64);
         removed

@@ -136,7 +136,7 @@ impl Estimator {
     pub fn new(config: EstimatorConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut estimator = Self {
-            phase: Phase::WarmingUp(WarmupBuffer::new(&config)),
+            phase: Phase::WarmingUp(WarmupBuffer::new()),
             config,
             counters: Counters::default(),
             after_gap: false,
@@ -170,6 +170,9 @@ impl Estimator {
         self.counters.samples += 1;
         let outcome = match &mut self.phase {
             Phase::WarmingUp(buffer) => {
+                if buffer.chain_starts.is_empty() {
+                    buffer.reserve(&self.config);
+                }
                 buffer.states.extend_from_slice(x);
                 buffer.inputs.extend_from_slice(u);
                 buffer.chain_starts.push(std::mem::take(&mut self.after_gap) || buffer.chain_starts.is_empty());
@@ -433,7 +436,14 @@ impl Estimator {
                 if states.len() != rows * n || inputs.len() != rows * m || rows >= config.warmup.max(1) {
                     return Err(StateError::Shape("warm-up buffer"));
                 }
-                Phase::WarmingUp(WarmupBuffer { states, inputs, chain_starts })
+                let mut buffer = WarmupBuffer { states, inputs, chain_starts };
+                if rows > 0 {
+                    // The rest of the warm-up, so feeding it never reallocates.
+                    buffer.states.reserve_exact((config.warmup - rows) * n);
+                    buffer.inputs.reserve_exact((config.warmup - rows) * m);
+                    buffer.chain_starts.reserve_exact(config.warmup - rows);
+                }
+                Phase::WarmingUp(buffer)
             }
             PhaseState::Online(online) => {
                 let online = *online;
@@ -506,10 +516,7 @@ impl Estimator {
     /// Fixes the lifting, resolves mu, and initialises the model from the warm-up pairs.
     fn finish_warmup(&mut self) {
         let Phase::WarmingUp(buffer) = &mut self.phase else { return };
-        let buffer = std::mem::replace(
-            buffer,
-            WarmupBuffer { states: Vec::new(), inputs: Vec::new(), chain_starts: Vec::new() },
-        );
+        let buffer = std::mem::replace(buffer, WarmupBuffer::new());
         let c = &self.config;
         let lifting = Lifting::build(
             &c.dictionary,
@@ -574,12 +581,17 @@ impl Estimator {
 }
 
 impl WarmupBuffer {
-    fn new(config: &EstimatorConfig) -> Self {
-        Self {
-            states: Vec::with_capacity(config.warmup * config.n_states()),
-            inputs: Vec::with_capacity(config.warmup * config.n_inputs()),
-            chain_starts: Vec::with_capacity(config.warmup),
-        }
+    /// Empty, allocating nothing: an estimator that is never fed (a cluster node's idle
+    /// copy of a stream another node applies) holds no warm-up buffer.
+    fn new() -> Self {
+        Self { states: Vec::new(), inputs: Vec::new(), chain_starts: Vec::new() }
+    }
+
+    /// Room for the whole warm-up, allocated once at its first sample.
+    fn reserve(&mut self, config: &EstimatorConfig) {
+        self.states.reserve_exact(config.warmup * config.n_states());
+        self.inputs.reserve_exact(config.warmup * config.n_inputs());
+        self.chain_starts.reserve_exact(config.warmup);
     }
 }
 
