@@ -1124,3 +1124,87 @@ async fn three_nodes_hold_more_streams_than_one_nodes_memory_budget() {
         .await;
     }
 }
+
+/// A stream's view as one node holds it (not forwarded to the owner).
+async fn local_view(http: &reqwest::Client, node: &Node, stream: &str) -> Option<Value> {
+    let url = node.url(&format!("/v1/streams/{stream}"));
+    let response = http.get(url).header("koopstream-forwarded-by", "test").send().await.ok()?;
+    (response.status() == 200).then_some(())?;
+    response.json().await.ok()
+}
+
+/// A stream fed by a C37.118.2 PMU (`pmu-serve`, paced at 30 frames/s, in this process):
+/// only the owner's source client connects, its samples go through the log and show on
+/// every node; when the owner is SIGKILLed, the node that takes the stream over connects
+/// to the PMU and the stream goes on, no sample applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_pmu_source_is_read_by_the_owner_only_and_moves_with_the_stream() {
+    use clap::Parser;
+    use koopstream::cmd::{Cli, Command as Subcommand};
+    let line = ["koopstream", "pmu-serve", "--system", "vdp", "--rate", "30", "--duration", "300"];
+    let Some(Subcommand::PmuServe(args)) = Cli::try_parse_from(line).unwrap().command else { unreachable!() };
+    let config = args.serve_config().unwrap();
+    let frames = config.source.config().clone();
+    let pmu_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pmu_address = pmu_listener.local_addr().unwrap().to_string();
+    let (stop_pmu, pmu_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pmu = tokio::spawn(koopstream::pmu_serve::run(pmu_listener, None, config, async move {
+        let _ = pmu_stopped.await;
+    }));
+
+    let nats = Nats::start();
+    let mut nodes = three_nodes(&nats, 10);
+    let http = http();
+    let stream = "pmu-fed";
+    let station = frames.pmus[0].station.clone();
+    let analogs: Vec<String> = frames.pmus[0].analogs.iter().map(|a| a.name.clone()).collect();
+    let definition = json!({"id": stream, "channels": [{"name": "x1"}, {"name": "x2"}], "ts": 1.0 / 30.0,
+        "dictionary": "state,const,poly:3", "mu": 1e-3, "warmup": 100,
+        "source": {"c37118": {"address": pmu_address, "idcode": frames.idcode, "channels": [
+            {"pmu": station, "quantity": format!("analog:{}", analogs[0]), "name": "x1"},
+            {"pmu": station, "quantity": format!("analog:{}", analogs[1]), "name": "x2"}]}}});
+    assert_eq!(create(&http, &nodes[1], &definition).await, 201);
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let owner_id = nodes[owner].id.clone();
+    let gateway = (owner + 1) % 3;
+    let before_kill = eventually(Duration::from_secs(30), "the owner applies the PMU's samples", async || {
+        let (served_by, status) = status(&http, &nodes[gateway], stream).await?;
+        let accepted = status["samples_accepted"].as_u64()?;
+        (served_by == owner_id && accepted >= 150).then_some(accepted)
+    })
+    .await;
+    // The owner's client is connected; the idle copies have none.
+    for (i, node) in nodes.iter().enumerate() {
+        let view = local_view(&http, node, stream).await.expect("every node has the stream");
+        let connects = view["source"]["connects"].as_u64().unwrap_or(0);
+        assert_eq!(
+            (view["source"]["connected"] == true, connects > 0),
+            (i == owner, i == owner),
+            "{}: {view}",
+            node.id
+        );
+    }
+
+    nodes[owner].kill();
+    let dead = owner_id.clone();
+    let (new_owner, after) = eventually(
+        Duration::from_secs(LEASE_TTL_S) + FAILOVER_SLACK,
+        "another node owns the stream and reads the PMU",
+        async || {
+            let (served_by, from, status) = status_from(&http, &nodes[gateway], stream).await?;
+            let accepted = status["samples_accepted"].as_u64()?;
+            (from == "owner" && served_by != dead && accepted >= before_kill + 150).then_some((served_by, status))
+        },
+    )
+    .await;
+    let taker = nodes.iter().find(|n| n.id == new_owner).unwrap();
+    let view = local_view(&http, taker, stream).await.unwrap();
+    assert_eq!(view["source"]["connected"], true, "{view}");
+    // Live frames only: nothing the old owner logged came again, nothing arrived out of
+    // order (the frames sent while no node read the PMU are missing, as for any PDC).
+    let rejected = &after["samples_rejected"];
+    assert_eq!((&rejected["duplicate"], &rejected["out_of_order"]), (&json!(0), &json!(0)), "{after}");
+    let _ = stop_pmu.send(());
+    let _ = pmu.await;
+}
