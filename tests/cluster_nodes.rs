@@ -622,6 +622,57 @@ fn bad_cluster_settings_and_an_unreachable_nats_stop_the_node_at_start() {
     // Nothing listens on a port just freed: the node does not start alone.
     let port = free_port();
     refused(&["--cluster", &format!("nats://127.0.0.1:{port}")], "cannot join the cluster");
+    // Serving HTTPS without the CA to verify its peers with, it could forward no read.
+    let dir = std::env::temp_dir().join(format!("koopstream-cluster-tls-{}", std::process::id()));
+    let files = TlsFiles::write(&dir);
+    let config = dir.join("node.toml");
+    let tls = format!("[tls]\ncert = {:?}\nkey = {:?}\n", files.node_cert, files.node_key);
+    std::fs::write(&config, format!("{tls}[cluster]\nurl = \"nats://127.0.0.1:{port}\"\n")).unwrap();
+    refused(&["--config", config.to_str().unwrap()], "key `cluster.peer_ca`: this node serves HTTPS");
+    let half = format!(
+        "{tls}[cluster]\nurl = \"nats://127.0.0.1:{port}\"\npeer_ca = {:?}\npeer_cert = {:?}\n",
+        files.ca, files.node_cert
+    );
+    std::fs::write(&config, half).unwrap();
+    refused(&["--config", config.to_str().unwrap()], "key `cluster.peer_key`: a certificate needs its private key");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Certificate files for nodes serving HTTPS: one CA, a node certificate that serves as
+/// server and (to peers) as client, and a gateway's client certificate.
+struct TlsFiles {
+    ca: PathBuf,
+    node_cert: PathBuf,
+    node_key: PathBuf,
+    gateway_cert: PathBuf,
+    gateway_key: PathBuf,
+}
+
+impl TlsFiles {
+    fn write(dir: &Path) -> TlsFiles {
+        use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        std::fs::create_dir_all(dir).unwrap();
+        let ca = common::certs::Authority::new("koopstream cluster CA");
+        let node = ca.issue_for(&["localhost", "127.0.0.1"], vec![ServerAuth, ClientAuth]);
+        let gateway = ca.issue(&["gateway-1"], ClientAuth);
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            node_cert: dir.join("node.pem"),
+            node_key: dir.join("node-key.pem"),
+            gateway_cert: dir.join("gateway.pem"),
+            gateway_key: dir.join("gateway-key.pem"),
+        };
+        for (path, text) in [
+            (&files.ca, ca.pem()),
+            (&files.node_cert, node.pem),
+            (&files.node_key, node.key_pem),
+            (&files.gateway_cert, gateway.pem),
+            (&files.gateway_key, gateway.key_pem),
+        ] {
+            std::fs::write(path, text).unwrap();
+        }
+        files
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1207,4 +1258,81 @@ async fn a_pmu_source_is_read_by_the_owner_only_and_moves_with_the_stream() {
     assert_eq!((&rejected["duplicate"], &rejected["out_of_order"]), (&json!(0), &json!(0)), "{after}");
     let _ = stop_pmu.send(());
     let _ = pmu.await;
+}
+
+/// Three nodes serving HTTPS and requiring client certificates, all issued by one CA: a
+/// read asked of a node that does not own the stream is forwarded over TLS (the node
+/// presents its peer certificate) and answered by the owner, and the model read through
+/// it is the owner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn reads_are_forwarded_over_tls_between_nodes_serving_https() {
+    use axum::http::{HeaderMap, Method, header};
+    let nats = Nats::start();
+    let dir = std::env::temp_dir().join(format!("koopstream-cluster-https-{}", std::process::id()));
+    let files = TlsFiles::write(&dir);
+    let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    let settings = [
+        ("KOOPSTREAM_TLS__CERT", path(&files.node_cert)),
+        ("KOOPSTREAM_TLS__KEY", path(&files.node_key)),
+        ("KOOPSTREAM_TLS__CLIENT_CA", path(&files.ca)),
+        ("KOOPSTREAM_CLUSTER__PEER_CA", path(&files.ca)),
+        ("KOOPSTREAM_CLUSTER__PEER_CERT", path(&files.node_cert)),
+        ("KOOPSTREAM_CLUSTER__PEER_KEY", path(&files.node_key)),
+    ];
+    let nodes: Vec<Node> = NODES.iter().map(|id| Node::start_with(&nats, id, 25, &settings)).collect();
+    // The gateway's HTTPS client: the same TLS client the nodes use for each other.
+    let client = koopstream::cluster_node::PeerClient::with_tls(
+        &files.ca,
+        Some((files.gateway_cert.as_path(), files.gateway_key.as_path())),
+    )
+    .unwrap();
+    let https = |node: &Node, path: &str| node.url(path).replacen("http://", "https://", 1);
+    let call = async |method: Method, url: String, body: Option<&Value>| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let body = body.map_or_else(bytes::Bytes::new, |b| bytes::Bytes::from(b.to_string()));
+        let answer = client.send(method, &url, headers, body, Duration::from_secs(10)).await.ok()?;
+        let (parts, body) = answer.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.ok()?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Some((parts.status.as_u16(), parts.headers, value))
+    };
+
+    let stream = "over-tls";
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let other = (owner + 1) % 3;
+    let definition = vdp_definition(stream);
+    eventually(Duration::from_secs(20), "the stream is created over HTTPS", async || {
+        let (status, _, _) = call(Method::POST, https(&nodes[other], "/v1/streams"), Some(&definition)).await?;
+        (status == 201).then_some(())
+    })
+    .await;
+    let batches = stream_batches(0, 10);
+    for body in batches.iter() {
+        let url = https(&nodes[other], &format!("/v1/streams/{stream}/samples"));
+        let ack = eventually(Duration::from_secs(15), "a batch is acknowledged", async || {
+            let (status, _, ack) = call(Method::POST, url.clone(), Some(body)).await?;
+            (status == 200).then_some(ack)
+        })
+        .await;
+        assert_eq!(ack["accepted"], ROWS, "{ack}");
+    }
+    let owner_id = nodes[owner].id.clone();
+    eventually(Duration::from_secs(20), "the owner's status, forwarded over TLS", async || {
+        let (status, headers, view) =
+            call(Method::GET, https(&nodes[other], &format!("/v1/streams/{stream}")), None).await?;
+        let served_by = headers.get("koopstream-served-by")?.to_str().ok()?.to_owned();
+        let served_from = headers.get("koopstream-served-from")?.to_str().ok()?.to_owned();
+        (status == 200 && served_by == owner_id && served_from == "owner" && view["status"]["batches"] == 10)
+            .then_some(())
+    })
+    .await;
+    let model_path = format!("/v1/streams/{stream}/model");
+    let (_, _, forwarded) = call(Method::GET, https(&nodes[other], &model_path), None).await.unwrap();
+    let (_, _, at_owner) = call(Method::GET, https(&nodes[owner], &model_path), None).await.unwrap();
+    assert!(forwarded["pairs"].as_u64().is_some_and(|pairs| pairs > 100), "{forwarded}");
+    assert_eq!(forwarded, at_owner);
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
 }

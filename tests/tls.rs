@@ -9,62 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::certs::{Authority, Leaf};
 use futures_util::{SinkExt, StreamExt};
 use koopstream::config::{Durability, ServiceConfig, StorageConfig, TlsConfig};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rcgen::ExtendedKeyUsagePurpose;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::Message;
-
-/// A certificate authority that issues leaf certificates.
-struct Authority {
-    certificate: rcgen::Certificate,
-    key: KeyPair,
-}
-
-/// A leaf certificate and its key, in DER.
-struct Leaf {
-    der: CertificateDer<'static>,
-    pem: String,
-    key_pem: String,
-    key_der: Vec<u8>,
-}
-
-impl Authority {
-    fn new(name: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        Self { certificate: params.self_signed(&key).unwrap(), key }
-    }
-
-    fn issue(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> Leaf {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.extended_key_usages = vec![purpose];
-        let certificate = params.signed_by(&key, &self.certificate, &self.key).unwrap();
-        Leaf {
-            der: certificate.der().clone(),
-            pem: certificate.pem(),
-            key_pem: key.serialize_pem(),
-            key_der: key.serialize_der(),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.certificate.pem()
-    }
-
-    fn roots(&self) -> rustls::RootCertStore {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.certificate.der().clone()).unwrap();
-        roots
-    }
-}
 
 fn server_leaf(ca: &Authority) -> Leaf {
     ca.issue(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth)

@@ -168,6 +168,15 @@ pub struct ClusterSection {
     /// The owner node snapshots a stream after this many batches of its log (and when it
     /// hands it off); a new owner replays at most about this many.
     pub snapshot_every_batches: u64,
+    /// PEM file of the CA certificates that issued the other nodes' server certificates,
+    /// trusted when a read is forwarded to an `https://` node (required when this node
+    /// serves HTTPS).
+    pub peer_ca: Option<PathBuf>,
+    /// PEM file of the certificate chain this node presents to nodes that require a client
+    /// certificate (`tls.client_ca`), with `peer_key`.
+    pub peer_cert: Option<PathBuf>,
+    /// PEM file of `peer_cert`'s private key.
+    pub peer_key: Option<PathBuf>,
 }
 
 impl Default for ClusterSection {
@@ -179,6 +188,9 @@ impl Default for ClusterSection {
             lease_ttl_s: cluster::ClusterConfig::DEFAULT_LEASE_TTL.as_secs(),
             advertise: None,
             snapshot_every_batches: 256,
+            peer_ca: None,
+            peer_cert: None,
+            peer_key: None,
         }
     }
 }

@@ -49,6 +49,9 @@ pub enum ServeError {
     /// The `[tls]` section cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The cluster's peer TLS settings cannot be used.
+    #[error(transparent)]
+    PeerTls(#[from] crate::cluster_node::PeerTlsError),
     /// `--cluster` was given and the cluster cannot be joined.
     #[error("cannot join the cluster: {0}")]
     Cluster(#[from] cluster::ClusterError),
@@ -208,6 +211,45 @@ async fn join_cluster(
     Ok(Some(cluster))
 }
 
+/// How this node reaches the others' APIs: over TLS with `cluster.peer_ca` when given,
+/// which a node serving HTTPS needs (its peers serve HTTPS too).
+fn peer_client(config: &ServiceConfig, tls: bool) -> Result<crate::cluster_node::PeerClient, ServeError> {
+    use crate::cluster_node::{PeerClient, PeerTlsError};
+    let section = &config.cluster;
+    let identity = match (&section.peer_cert, &section.peer_key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(
+                PeerTlsError { key: "cluster.peer_key", reason: "a certificate needs its private key".into() }.into()
+            );
+        }
+        (None, Some(_)) => {
+            return Err(PeerTlsError {
+                key: "cluster.peer_cert",
+                reason: "a private key needs its certificate".into(),
+            }
+            .into());
+        }
+    };
+    match &section.peer_ca {
+        Some(ca) => Ok(PeerClient::with_tls(ca, identity)?),
+        None if section.url.is_some() && tls => Err(PeerTlsError {
+            key: "cluster.peer_ca",
+            reason: "this node serves HTTPS, so its peers do: the CA that issued their certificates is needed to \
+                     forward reads to them"
+                .into(),
+        }
+        .into()),
+        None if identity.is_some() => Err(PeerTlsError {
+            key: "cluster.peer_ca",
+            reason: "a peer certificate is only used with a peer CA".into(),
+        }
+        .into()),
+        None => Ok(PeerClient::plain()),
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -225,6 +267,8 @@ pub async fn run(
     };
     let metrics = Arc::new(Metrics::new(config.metrics.per_stream_labels));
     let address = listener.local_addr()?;
+    // Checked before joining, so a node that could not forward reads does not join.
+    let peers = peer_client(&config, tls.is_some())?;
     let cluster = join_cluster(&config, address, tls.is_some()).await?;
     // In a cluster the log and the cluster's snapshots are the state: no embedded store.
     let store = match cluster {
@@ -283,6 +327,7 @@ pub async fn run(
             let (node, forwarder) = crate::cluster_node::Node::start(
                 cluster,
                 state.clone(),
+                peers,
                 config.limits.max_body_bytes,
                 config.cluster.snapshot_every_batches,
             );

@@ -2,6 +2,7 @@
 //! and deterministic test data.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod child;
 
 use std::time::Duration;

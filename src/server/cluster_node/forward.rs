@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cluster::{Cluster, NodeId};
@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use crate::api::problem::ApiError;
 
 use super::ownership::Owned;
+use super::peer::PeerClient;
 
 /// The header naming the node whose state answered.
 pub const SERVED_BY: &str = "koopstream-served-by";
@@ -34,6 +35,9 @@ pub const SERVED_FROM: &str = "koopstream-served-from";
 pub const FORWARDED: &str = "koopstream-forwarded-by";
 /// The bound on a forwarded request.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer a forwarded read passes on (a model document at the largest sizes the
+/// limits allow is far smaller); a larger one is a 503.
+const ANSWER_LIMIT: usize = 1 << 30;
 /// The request headers a forwarded read carries.
 const REQUEST_HEADERS: [HeaderName; 5] =
     [header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::ACCEPT_ENCODING];
@@ -45,20 +49,22 @@ const RESPONSE_HEADERS: [HeaderName; 5] =
 pub struct Forwarder {
     pub cluster: Cluster,
     pub owned: Owned,
-    /// For whole answers: bounded by `FORWARD_TIMEOUT` from request to last byte.
-    pub client: reqwest::Client,
-    /// For event streams, which stay open: only connecting is bounded.
-    pub events_client: reqwest::Client,
+    /// Requests to the other nodes, over TLS when they serve it.
+    pub peers: PeerClient,
     /// This node's event-stream permits, shared with the streams it serves itself.
     pub event_streams: Arc<Semaphore>,
     pub max_body_bytes: usize,
 }
 
 impl Forwarder {
-    pub fn new(cluster: Cluster, owned: Owned, event_streams: Arc<Semaphore>, max_body_bytes: usize) -> Self {
-        let client = reqwest::Client::builder().timeout(FORWARD_TIMEOUT).build().unwrap_or_default();
-        let events_client = reqwest::Client::builder().connect_timeout(FORWARD_TIMEOUT).build().unwrap_or_default();
-        Self { cluster, owned, client, events_client, event_streams, max_body_bytes }
+    pub fn new(
+        cluster: Cluster,
+        owned: Owned,
+        peers: PeerClient,
+        event_streams: Arc<Semaphore>,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self { cluster, owned, peers, event_streams, max_body_bytes }
     }
 }
 
@@ -126,13 +132,8 @@ fn served_by(mut response: Response, node: &NodeId, live: bool) -> Response {
     response
 }
 
-/// Sends `request` to the holder with `client`; returns its answer as it starts.
-async fn ask(
-    forwarder: &Forwarder,
-    client: &reqwest::Client,
-    holder: &NodeId,
-    request: Request,
-) -> Result<reqwest::Response, String> {
+/// Sends `request` to the holder; returns its answer as soon as its head is in.
+async fn ask(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Result<Response, String> {
     let address = match forwarder.cluster.membership().address_of(holder).await {
         Ok(Some(address)) => address,
         Ok(None) => return Err("advertises no address".to_owned()),
@@ -141,18 +142,21 @@ async fn ask(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let body = to_bytes(body, forwarder.max_body_bytes).await.map_err(|e| format!("got no body: {e}"))?;
-    let mut outgoing = client.request(parts.method.clone(), format!("{address}{path}")).body(body);
+    let mut headers = HeaderMap::new();
     for name in REQUEST_HEADERS {
         if let Some(value) = parts.headers.get(&name) {
-            outgoing = outgoing.header(name, value);
+            headers.insert(name, value.clone());
         }
     }
-    outgoing = outgoing.header(FORWARDED, forwarder.cluster.node_id().as_str());
-    outgoing.send().await.map_err(|e| format!("did not answer: {e}"))
+    if let Ok(me) = HeaderValue::from_str(forwarder.cluster.node_id().as_str()) {
+        headers.insert(FORWARDED, me);
+    }
+    let url = format!("{}{path}", address.trim_end_matches('/'));
+    forwarder.peers.send(parts.method, &url, headers, body, FORWARD_TIMEOUT).await
 }
 
 /// The answer's status and passed-on headers around `body`, labelled with whose state it is.
-fn passed_on(answer: &reqwest::Response, holder: &NodeId, body: Body) -> Response {
+fn passed_on(answer: &Response, holder: &NodeId, body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = answer.status();
     for name in RESPONSE_HEADERS {
@@ -167,9 +171,15 @@ fn passed_on(answer: &reqwest::Response, holder: &NodeId, body: Body) -> Respons
 }
 
 async fn send(forwarder: &Forwarder, holder: &NodeId, request: Request) -> Result<Response, String> {
-    let answer = ask(forwarder, &forwarder.client, holder, request).await?;
+    let started = tokio::time::Instant::now();
+    let answer = ask(forwarder, holder, request).await?;
     let head = passed_on(&answer, holder, Body::empty());
-    let body = answer.bytes().await.map_err(|e| format!("broke off its answer: {e}"))?;
+    // The whole exchange is bounded, the body included.
+    let left = FORWARD_TIMEOUT.saturating_sub(started.elapsed());
+    let body = tokio::time::timeout(left, to_bytes(answer.into_body(), ANSWER_LIMIT))
+        .await
+        .map_err(|_| format!("did not finish its answer within {FORWARD_TIMEOUT:?}"))?
+        .map_err(|e| format!("broke off its answer: {e}"))?;
     let (parts, _) = head.into_parts();
     Ok(Response::from_parts(parts, Body::from(body)))
 }
@@ -184,15 +194,13 @@ async fn send_events(forwarder: &Forwarder, holder: &NodeId, request: Request) -
         )
         .into_response());
     };
-    let answer = ask(forwarder, &forwarder.events_client, holder, request).await?;
+    let answer = ask(forwarder, holder, request).await?;
     let head = passed_on(&answer, holder, Body::empty());
-    let events = futures_util::stream::unfold(Some((answer, permit)), |open| async move {
-        let (mut answer, permit) = open?;
-        match answer.chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), Some((answer, permit)))),
-            Ok(None) => None,
-            Err(error) => Some((Err(error), None)),
-        }
+    let events = answer.into_body().into_data_stream();
+    // The permit is held for as long as the body is.
+    let events = futures_util::StreamExt::map(events, move |chunk| {
+        let _held = &permit;
+        chunk
     });
     let (parts, _) = head.into_parts();
     Ok(Response::from_parts(parts, Body::from_stream(events)))

@@ -8,6 +8,7 @@ mod definitions;
 mod forward;
 mod holder;
 mod ownership;
+mod peer;
 mod pushes;
 mod shared;
 
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::api::AppInner;
 
 pub use forward::{FORWARDED, Forwarder, SERVED_BY, forward};
+pub use peer::{PeerClient, PeerTlsError};
 pub use shared::{JetStreamLog, message_id};
 
 /// How long stopping waits for the streams to be handed off.
@@ -55,6 +57,7 @@ impl Node {
     pub fn start(
         cluster: Cluster,
         state: Arc<AppInner>,
+        peers: PeerClient,
         max_body_bytes: usize,
         snapshot_every: u64,
     ) -> (Node, Arc<Forwarder>) {
@@ -66,7 +69,7 @@ impl Node {
         let event_streams = state.event_streams.clone();
         let context = holder::HolderContext { cluster: cluster.clone(), state, owned: owned.clone(), snapshot_every };
         let ownership = ownership::start(context, stopped);
-        let forwarder = Arc::new(Forwarder::new(cluster.clone(), owned, event_streams, max_body_bytes));
+        let forwarder = Arc::new(Forwarder::new(cluster.clone(), owned, peers, event_streams, max_body_bytes));
         (Node { cluster, heartbeats, definitions, pushes, ownership, stopping }, forwarder)
     }
 
