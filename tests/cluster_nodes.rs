@@ -711,6 +711,11 @@ async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
     }
     // Sent in order from one connection, logged in that order.
     assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "{sequences:?}");
+    // The gateway counts what it logged, by the transport it came on.
+    let logged = metric(&http, gateway, "koopstream_batches_logged_total{transport=\"ws\"}").await;
+    assert_eq!(logged, Some(BATCHES as f64));
+    let samples = metric(&http, gateway, "koopstream_samples_logged_total{transport=\"ws\"}").await;
+    assert_eq!(samples, Some((BATCHES * ROWS) as f64));
     let owner_id = nodes[owner].id.clone();
     eventually(Duration::from_secs(20), "the owner has applied every batch", async || {
         let (served_by, status) = status(&http, gateway, stream).await?;
@@ -1174,6 +1179,12 @@ async fn three_nodes_hold_more_streams_than_one_nodes_memory_budget() {
         })
         .await;
     }
+}
+
+/// One sample of a node's metrics (`name` with its labels, as exposed), if present.
+async fn metric(http: &reqwest::Client, node: &Node, name: &str) -> Option<f64> {
+    let text = http.get(node.url("/metrics")).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// A stream's view as one node holds it (not forwarded to the owner).

@@ -151,6 +151,9 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     samples_accepted: Family<TransportLabels, Counter>,
+    /// In a cluster: samples and batches this node appended to the shared log.
+    samples_logged: Family<TransportLabels, Counter>,
+    batches_logged: Family<TransportLabels, Counter>,
     samples_rejected: Family<RejectLabels, Counter>,
     batches_applied: Family<TransportLabels, Counter>,
     /// Commands waiting in stream queues.
@@ -203,6 +206,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("koopstream");
         let m = Self {
             samples_accepted: Family::default(),
+            samples_logged: Family::default(),
+            batches_logged: Family::default(),
             samples_rejected: Family::default(),
             batches_applied: Family::default(),
             queue_depth: Gauge::default(),
@@ -235,6 +240,16 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("samples_accepted", "Samples applied to a model", m.samples_accepted.clone());
+        registry.register(
+            "samples_logged",
+            "In a cluster: samples this node appended to the shared log (JetStream acknowledged them), by the transport they arrived on",
+            m.samples_logged.clone(),
+        );
+        registry.register(
+            "batches_logged",
+            "In a cluster: batches this node appended to the shared log (JetStream acknowledged them), by the transport they arrived on",
+            m.batches_logged.clone(),
+        );
         registry.register("samples_rejected", "Samples not applied, by reason", m.samples_rejected.clone());
         registry.register("batches_applied", "Sample batches applied", m.batches_applied.clone());
         registry.register("ingest_queue_depth", "Commands waiting in stream queues", m.queue_depth.clone());
@@ -313,6 +328,12 @@ impl Metrics {
     pub fn accepted(&self, transport: Transport, samples: u64) {
         self.samples_accepted.get_or_create(&TransportLabels { transport }).inc_by(samples);
         self.batches_applied.get_or_create(&TransportLabels { transport }).inc();
+    }
+
+    /// Counts a batch appended to the cluster's shared log.
+    pub fn logged(&self, transport: Transport, samples: u64) {
+        self.samples_logged.get_or_create(&TransportLabels { transport }).inc_by(samples);
+        self.batches_logged.get_or_create(&TransportLabels { transport }).inc();
     }
 
     /// Counts samples not applied.

@@ -213,8 +213,8 @@ impl Owner {
                 Command::Persist { reply } => {
                     let _ = reply.send(self.persist_definition().await);
                 }
-                Command::Ingest { batch, reply, .. } if self.context.shared.is_some() => {
-                    self.send_to_shared_log(batch, reply).await;
+                Command::Ingest { batch, transport, reply } if self.context.shared.is_some() => {
+                    self.send_to_shared_log(batch, transport, reply).await;
                 }
                 Command::Reset { watermarks, reply } if self.context.shared.is_some() => {
                     let _ = reply.send(self.reset_through_shared_log(watermarks).await);

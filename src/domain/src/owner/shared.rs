@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 use crate::batch::SampleBatch;
 use crate::command::IngestAck;
 use crate::error::{DomainError, ErrorKind};
+use crate::metrics::Transport;
 
 use super::Owner;
 
@@ -16,6 +17,7 @@ impl Owner {
     pub(super) async fn send_to_shared_log(
         &self,
         batch: SampleBatch,
+        transport: Transport,
         reply: oneshot::Sender<Result<IngestAck, DomainError>>,
     ) {
         let sent = match self.context.shared.clone() {
@@ -25,8 +27,13 @@ impl Owner {
         match sent {
             Ok(acknowledgement) => {
                 let (seq, rows) = (batch.seq, batch.rows);
+                let metrics = self.metrics.clone();
                 tokio::spawn(async move {
-                    let _ = reply.send(acknowledgement.await.map(|sequence| logged(seq, rows, sequence)));
+                    let answer = acknowledgement.await.map(|sequence| logged(seq, rows, sequence));
+                    if answer.is_ok() {
+                        metrics.logged(transport, rows as u64);
+                    }
+                    let _ = reply.send(answer);
                 });
             }
             Err(e) => {
