@@ -139,18 +139,18 @@ impl Snapshots {
         let value = Bytes::from(last_applied_sequence.to_string());
         let revision = match self.heads.update(&encoded, value, head.revision).await {
             Ok(revision) => revision,
-            Err(err) => {
+            Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
                 // Not current, so nobody reads it: remove it (unless it is the current one
                 // after all, written before under the same sequence).
                 if head.sequence != Some(last_applied_sequence) {
                     let _ = self.store.delete(&name).await;
                 }
-                return Err(if err.kind() == UpdateErrorKind::WrongLastRevision {
-                    ClusterError::SnapshotSuperseded { stream: stream_id.to_owned(), held: head.revision }
-                } else {
-                    ClusterError::jetstream("moving a snapshot head", err)
-                });
+                return Err(ClusterError::SnapshotSuperseded { stream: stream_id.to_owned(), held: head.revision });
             }
+            // The move may have happened (a timeout says nothing), so the object stays: the
+            // head may name it. The writer's next move then fails as superseded, and the
+            // stream's next owner restores whatever the head names.
+            Err(err) => return Err(ClusterError::jetstream("moving a snapshot head", err)),
         };
         if let Some(previous) = head.sequence.filter(|previous| *previous != last_applied_sequence) {
             self.remove_object(&object_name(&encoded, previous)).await?;

@@ -43,6 +43,10 @@ enum Ended {
     HandedOff,
     /// The stream was deleted; to be released without a snapshot.
     Deleted,
+    /// Another writer moved the snapshot head (or a move's outcome was unknown and the
+    /// next one found it moved): released without a snapshot, so that the next owner
+    /// restores whatever the head names.
+    Superseded,
 }
 
 /// What every holder of this node shares.
@@ -111,7 +115,7 @@ pub async fn hold(
             // The idle copy installed below stops the owner.
             tracing::warn!(stream = %id, "lease lost; no longer owning the stream");
         }
-        Ended::HandedOff | Ended::Deleted => {
+        Ended::HandedOff | Ended::Deleted | Ended::Superseded => {
             if let Err(error) = context.cluster.leases().release(lease).await {
                 tracing::warn!(stream = %id, %error, "releasing the lease failed; it expires by itself");
             }
@@ -205,7 +209,7 @@ impl Holding {
                         && self.lease_valid()
                         && self.snapshot().await == Written::Superseded
                     {
-                        return Ended::Lost;
+                        return Ended::Superseded;
                     }
                 }
             }
