@@ -1,10 +1,12 @@
 # Shared by the cluster scripts (sourced): a loopback nats-server with its store in $dir,
 # and the address a node logs when it listens.
 
-# Starts nats-server -js on a free loopback port; sets $port and $npid.
+# Starts nats-server -js on a free loopback port, with its monitoring endpoint on another;
+# sets $port, $mport and $npid.
 start_nats() {
   port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-  nats-server -js -a 127.0.0.1 -p "$port" -sd "$dir/nats" > "$dir/nats.log" 2>&1 &
+  mport=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  nats-server -js -a 127.0.0.1 -p "$port" -m "$mport" -sd "$dir/nats" > "$dir/nats.log" 2>&1 &
   npid=$!
   sleep 1
 }
@@ -13,4 +15,16 @@ start_nats() {
 node_address() {
   for _ in $(seq 100); do grep -q "koopstream listening" "$1" && break; sleep 0.1; done
   grep listening "$1" | grep -o "127.0.0.1:[0-9]*" | head -1
+}
+
+# The ingest log's messages and bytes, from the monitoring endpoint.
+log_state() {
+  python3 -c "
+import json, urllib.request
+j = json.load(urllib.request.urlopen('http://127.0.0.1:$mport/jsz?streams=true'))
+for a in j.get('account_details', []):
+    for s in a.get('stream_detail', []):
+        if s['name'] == 'KOOPSTREAM_INGEST':
+            print('log %d messages %.1f MiB' % (s['state']['messages'], s['state']['bytes'] / 2**20))
+"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# nats-server and N clustered nodes under loadgen (BENCHMARKS.md, issue 17): p99, nats-server and node CPU.
+# nats-server and N clustered nodes under loadgen (BENCHMARKS.md, issue 17): p99, nats-server and node CPU,
+# and the size of the NATS store at the end (the log, the snapshots and the buckets).
 # usage: cluster-nodes.sh BIN NODES STREAMS DURATION  (loadgen targets node 1)
 BIN=$1; N=$2; S=$3; D=${4:-8}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,9 +17,11 @@ sleep 2
 ncpu0=$(awk '{print $14+$15}' /proc/$npid/stat)
 line=$(timeout 600 /usr/bin/time -f "loadgen cpu %U+%S s" $BIN loadgen --server http://$addr --streams $S --rate 30 --duration $D --channels 32 --dictionary state,delay:4 2>&1 | grep -E "streams:|loadgen cpu" | tr '\n' ' ')
 ncpu=$(( $(awk '{print $14+$15}' /proc/$npid/stat) - ncpu0 ))
+log=$(log_state)
 cpus=""
 for p in "${pids[@]}"; do cpus="$cpus $(awk '{print $14+$15}' /proc/$p/stat)"; done
 for p in "${pids[@]}"; do kill $p; done; wait "${pids[@]}" 2>/dev/null
 kill $npid; wait $npid 2>/dev/null
-echo "nodes=$N S=$S | $line | nats cpu ticks $ncpu | node cpu ticks$cpus"
+store=$(du -sk "$dir/nats" | cut -f1)
+echo "nodes=$N S=$S | $line | nats cpu ticks $ncpu | node cpu ticks$cpus | $log | nats store ${store} KiB"
 rm -rf $dir

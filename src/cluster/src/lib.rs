@@ -43,8 +43,10 @@ pub use snapshots::{
 /// ingest resumes within seconds of the server's return.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
-/// How often connecting tries to create or bind the stream and buckets.
-const SETUP_ATTEMPTS: u32 = 5;
+/// How long connecting keeps trying to create or bind the stream and buckets, 1 s apart:
+/// a server creating file stores for several nodes at once (or for many tests) can take
+/// longer than one request timeout for each.
+const SETUP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// One node's connection to the cluster and its handles on the shared stream and buckets.
 /// Cheap to clone; every clone shares the one connection.
@@ -81,10 +83,11 @@ impl Cluster {
         // Nodes starting together race to create the same stream and buckets, and a server
         // creating file stores for all of them can be slower than one request timeout: a
         // request that timed out is tried again (creating is idempotent) before giving up.
+        let deadline = tokio::time::Instant::now() + SETUP_DEADLINE;
         let mut attempt = 1;
         loop {
             match Self::open(&config, &client, &jetstream).await {
-                Err(error @ ClusterError::JetStream { .. }) if attempt < SETUP_ATTEMPTS => {
+                Err(error @ ClusterError::JetStream { .. }) if tokio::time::Instant::now() < deadline => {
                     tracing::warn!(%error, attempt, "creating the cluster's stream and buckets failed; trying again");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     attempt += 1;
