@@ -17,14 +17,24 @@ node_address() {
   grep listening "$1" | grep -o "127.0.0.1:[0-9]*" | head -1
 }
 
-# The ingest log's messages and bytes, from the monitoring endpoint.
-log_state() {
+# Messages and bytes of each JetStream stream (the log, the buckets), from the monitoring
+# endpoint: "NAME messages MiB" per stream.
+stream_states() {
   python3 -c "
 import json, urllib.request
 j = json.load(urllib.request.urlopen('http://127.0.0.1:$mport/jsz?streams=true'))
 for a in j.get('account_details', []):
     for s in a.get('stream_detail', []):
-        if s['name'] == 'KOOPSTREAM_INGEST':
-            print('log %d messages %.1f MiB' % (s['state']['messages'], s['state']['bytes'] / 2**20))
+        print('%s %d %.1f' % (s['name'], s['state']['messages'], s['state']['bytes'] / 2**20))
 "
+}
+
+# Samples stream_states every 5 s into $dir/states until killed (run in the background).
+sample_states() {
+  while sleep 5; do echo "t=$(date +%s)" >> "$dir/states"; stream_states >> "$dir/states"; done
+}
+
+# The largest size the ingest log reached while sampled: "log N messages X MiB".
+log_peak() {
+  grep '^KOOPSTREAM_INGEST ' "$dir/states" | sort -k3,3n | tail -1 | awk '{print "log peak " $2 " messages " $3 " MiB"}'
 }

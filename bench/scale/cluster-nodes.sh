@@ -15,13 +15,16 @@ done
 addr=$(node_address $dir/n1.log)
 sleep 2
 ncpu0=$(awk '{print $14+$15}' /proc/$npid/stat)
+sample_states & sampler=$!
 line=$(timeout 600 /usr/bin/time -f "loadgen cpu %U+%S s" $BIN loadgen --server http://$addr --streams $S --rate 30 --duration $D --channels 32 --dictionary state,delay:4 2>&1 | grep -E "streams:|loadgen cpu" | tr '\n' ' ')
 ncpu=$(( $(awk '{print $14+$15}' /proc/$npid/stat) - ncpu0 ))
-log=$(log_state)
+kill $sampler
+log=$(log_peak)
+after=$(stream_states | tr '\n' ';')
 cpus=""
 for p in "${pids[@]}"; do cpus="$cpus $(awk '{print $14+$15}' /proc/$p/stat)"; done
 for p in "${pids[@]}"; do kill $p; done; wait "${pids[@]}" 2>/dev/null
 kill $npid; wait $npid 2>/dev/null
 store=$(du -sk "$dir/nats" | cut -f1)
-echo "nodes=$N S=$S | $line | nats cpu ticks $ncpu | node cpu ticks$cpus | $log | nats store ${store} KiB"
+echo "nodes=$N S=$S | $line | nats cpu ticks $ncpu | node cpu ticks$cpus | $log | after the streams' deletion: $after | nats store ${store} KiB"
 rm -rf $dir

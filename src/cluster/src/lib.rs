@@ -86,7 +86,9 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + SETUP_DEADLINE;
         let mut attempt = 1;
         loop {
-            match Self::open(&config, &client, &jetstream).await {
+            // Boxed: the setup's future is large (six creations, each with its requests),
+            // and a caller awaiting several connections at once would carry it on its stack.
+            match Box::pin(Self::open(&config, &client, &jetstream)).await {
                 Err(error @ ClusterError::JetStream { .. }) if tokio::time::Instant::now() < deadline => {
                     tracing::warn!(%error, attempt, "creating the cluster's stream and buckets failed; trying again");
                     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -25,6 +25,7 @@ use async_nats::jetstream::{
     object_store::{self, GetErrorKind, ObjectMetadata},
     stream::StorageType,
 };
+use base64::Engine;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
@@ -47,6 +48,8 @@ const READ_ATTEMPTS: usize = 3;
 #[derive(Clone)]
 pub struct Snapshots {
     store: object_store::ObjectStore,
+    /// The object store's own stream, to remove objects without a marker.
+    objects: jetstream::stream::Stream,
     heads: kv::Store,
 }
 
@@ -90,27 +93,33 @@ impl Snapshots {
             },
         )
         .await?;
-        if let Ok(store) = jetstream.get_object_store(SNAPSHOTS_BUCKET).await {
-            return Ok(Snapshots { store, heads });
-        }
-        let created = jetstream
-            .create_object_store(object_store::Config {
-                bucket: SNAPSHOTS_BUCKET.to_owned(),
-                description: Some("koopstream: snapshots of each stream".to_owned()),
-                storage: StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await;
-        match created {
-            Ok(store) => Ok(Snapshots { store, heads }),
-            // Another node created it between our look and our create.
-            Err(create_error) => jetstream
-                .get_object_store(SNAPSHOTS_BUCKET)
-                .await
-                .map(|store| Snapshots { store, heads: heads.clone() })
-                .map_err(|_| ClusterError::jetstream("creating the snapshots bucket", create_error)),
-        }
+        let store = match jetstream.get_object_store(SNAPSHOTS_BUCKET).await {
+            Ok(store) => store,
+            Err(_) => {
+                let created = jetstream
+                    .create_object_store(object_store::Config {
+                        bucket: SNAPSHOTS_BUCKET.to_owned(),
+                        description: Some("koopstream: snapshots of each stream".to_owned()),
+                        storage: StorageType::File,
+                        num_replicas: replicas,
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(store) => store,
+                    // Another node created it between our look and our create.
+                    Err(create_error) => jetstream
+                        .get_object_store(SNAPSHOTS_BUCKET)
+                        .await
+                        .map_err(|_| ClusterError::jetstream("creating the snapshots bucket", create_error))?,
+                }
+            }
+        };
+        let objects = jetstream
+            .get_stream(format!("OBJ_{SNAPSHOTS_BUCKET}"))
+            .await
+            .map_err(|err| ClusterError::jetstream("binding the snapshots bucket's stream", err))?;
+        Ok(Snapshots { store, objects, heads })
     }
 
     /// Writes a stream's snapshot at `last_applied_sequence` and makes it current, moving the
@@ -143,7 +152,7 @@ impl Snapshots {
                 // Not current, so nobody reads it: remove it (unless it is the current one
                 // after all, written before under the same sequence).
                 if head.sequence != Some(last_applied_sequence) {
-                    let _ = self.store.delete(&name).await;
+                    let _ = self.remove_object(&name).await;
                 }
                 return Err(ClusterError::SnapshotSuperseded { stream: stream_id.to_owned(), held: head.revision });
             }
@@ -180,12 +189,26 @@ impl Snapshots {
         Ok(())
     }
 
+    /// Removes an object whole: its description, then its chunks. Not the object store's
+    /// own delete, which leaves a marker per object name; with a name per snapshot those
+    /// markers would pile up, one per snapshot ever written.
     async fn remove_object(&self, name: &str) -> Result<()> {
-        match self.store.delete(name).await {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
-            Err(err) => Err(ClusterError::jetstream("deleting a snapshot", err)),
+        let info = match self.store.info(name).await {
+            Ok(info) => info,
+            Err(err) if err.kind() == object_store::InfoErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(ClusterError::jetstream("reading a snapshot's description", err)),
+        };
+        // Description first: a reader then finds no object rather than one without chunks.
+        let description = format!("$O.{SNAPSHOTS_BUCKET}.M.{}", base64::engine::general_purpose::URL_SAFE.encode(name));
+        let chunks = format!("$O.{SNAPSHOTS_BUCKET}.C.{}", info.nuid);
+        for subject in [description, chunks] {
+            self.objects
+                .purge()
+                .filter(subject)
+                .await
+                .map_err(|err| ClusterError::jetstream("removing a snapshot", err))?;
         }
+        Ok(())
     }
 
     /// A stream's head and its current snapshot, if it has one.

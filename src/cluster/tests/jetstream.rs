@@ -271,6 +271,8 @@ async fn a_late_snapshot_never_becomes_current() {
     // the late one at 20 when its move failed.
     let names = objects(&server).await;
     assert_eq!(names, vec!["s@30".to_owned()]);
+    // And nothing else is left of the others: one description and one chunk.
+    assert_eq!(object_messages(&server).await, 2);
 
     within(10, "delete", snapshots.delete("s")).await.unwrap();
     let late = within(10, "put", snapshots.put("s", second, 40, "at 40".into())).await;
@@ -278,9 +280,18 @@ async fn a_late_snapshot_never_becomes_current() {
     let again = read("s").await;
     assert_eq!((again.head.sequence, &again.snapshot), (None, &None));
     assert!(objects(&server).await.is_empty());
+    assert_eq!(object_messages(&server).await, 0, "no markers are left behind");
     // Created again: its first snapshot moves the head from the delete's marker.
     within(10, "put", snapshots.put("s", again.head, 5, "new".into())).await.unwrap();
     assert_eq!(read("s").await.snapshot, Some(Bytes::from("new")));
+}
+
+/// The messages the snapshot bucket's stream holds (descriptions, chunks, markers).
+async fn object_messages(server: &NatsServer) -> u64 {
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let name = format!("OBJ_{}", cluster::SNAPSHOTS_BUCKET);
+    let mut stream = async_nats::jetstream::new(client).get_stream(name).await.unwrap();
+    stream.info().await.unwrap().state.messages
 }
 
 /// The names of the snapshot objects present.
