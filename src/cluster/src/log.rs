@@ -10,7 +10,7 @@
 use async_nats::jetstream::{
     self,
     message::PublishMessage,
-    stream::{Config, LastRawMessageErrorKind, StorageType},
+    stream::{Config, LastRawMessageErrorKind, RawMessageErrorKind, StorageType},
 };
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -135,18 +135,36 @@ impl IngestLog {
         Ok(())
     }
 
-    /// Removes one stream's batches up to and including `through_sequence` (its subject
-    /// only), once a snapshot at or after them is current: no owner replays them again.
-    pub async fn compact(&self, stream_id: &str, through_sequence: u64) -> Result<()> {
-        let subject = ingest_subject(stream_id)?;
+    /// Removes every batch with a sequence up to and including `through_sequence`, of all
+    /// streams at once (the server's `compaction.rs` says which sequence is safe). One
+    /// purge without a subject filter drops whole blocks of the server's store; a purge per
+    /// subject scans the blocks for that subject's batches, which measurably delayed every
+    /// acknowledgement when done after each snapshot (BENCHMARKS.md).
+    pub async fn compact_through(&self, through_sequence: u64) -> Result<()> {
         require_connected(&self.jetstream.client())?;
         self.stream
             .purge()
-            .filter(subject)
             .sequence(through_sequence.saturating_add(1))
             .await
-            .map_err(|err| ClusterError::jetstream("compacting a stream's batches", err))?;
+            .map_err(|err| ClusterError::jetstream("compacting the log", err))?;
         Ok(())
+    }
+
+    /// The sequence of a stream's first batch the log holds, `None` when it holds none.
+    pub async fn first_sequence(&self, stream_id: &str) -> Result<Option<u64>> {
+        let subject = ingest_subject(stream_id)?;
+        match self.stream.get_first_raw_message_by_subject(&subject, 1).await {
+            Ok(message) => Ok(Some(message.sequence)),
+            Err(err) if err.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(err) => Err(ClusterError::jetstream("reading a stream's first sequence", err)),
+        }
+    }
+
+    /// The sequence of the log's last batch, of any stream (0 when it is empty).
+    pub async fn last_sequence_overall(&self) -> Result<u64> {
+        let info =
+            self.stream.get_info().await.map_err(|err| ClusterError::jetstream("reading the log's state", err))?;
+        Ok(info.state.last_sequence)
     }
 
     /// How many batches the log holds for one stream.

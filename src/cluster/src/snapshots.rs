@@ -60,6 +60,8 @@ pub struct Snapshots {
 pub struct SnapshotHead {
     /// The current snapshot's last applied sequence.
     pub sequence: Option<u64>,
+    /// The sequence of the snapshot it replaced (0: none).
+    replaced: Option<u64>,
     revision: u64,
 }
 
@@ -88,7 +90,8 @@ impl Snapshots {
                 description: "koopstream: the current snapshot of each stream",
                 history: 1,
                 max_age: std::time::Duration::ZERO,
-                max_value_size: 64,
+                // Two sequences; the limit counts the headers of a compare-and-set too.
+                max_value_size: 1024,
                 replicas,
             },
         )
@@ -145,7 +148,9 @@ impl Snapshots {
             .put(metadata, &mut reader)
             .await
             .map_err(|err| ClusterError::jetstream("writing a snapshot", err))?;
-        let value = Bytes::from(last_applied_sequence.to_string());
+        // With the sequence of the snapshot it replaces: what a reader of that one (a new
+        // owner restoring it while this move happened) still needs replayed.
+        let value = Bytes::from(format!("{last_applied_sequence} {}", head.sequence.unwrap_or(0)));
         let revision = match self.heads.update(&encoded, value, head.revision).await {
             Ok(revision) => revision,
             Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
@@ -164,7 +169,7 @@ impl Snapshots {
         if let Some(previous) = head.sequence.filter(|previous| *previous != last_applied_sequence) {
             self.remove_object(&object_name(&encoded, previous)).await?;
         }
-        Ok(SnapshotHead { sequence: Some(last_applied_sequence), revision })
+        Ok(SnapshotHead { sequence: Some(last_applied_sequence), replaced: Some(head.sequence.unwrap_or(0)), revision })
     }
 
     /// Removes a deleted stream's snapshots: the head first (so that any write still in
@@ -237,13 +242,22 @@ impl Snapshots {
         let Some(entry) = entry else { return Ok(SnapshotHead::default()) };
         if entry.operation != Operation::Put {
             // Deleted with its stream: no snapshot, and the marker's revision to move from.
-            return Ok(SnapshotHead { sequence: None, revision: entry.revision });
+            return Ok(SnapshotHead { sequence: None, replaced: None, revision: entry.revision });
         }
-        let sequence =
-            std::str::from_utf8(&entry.value).ok().and_then(|text| text.parse::<u64>().ok()).ok_or_else(|| {
-                ClusterError::Malformed { what: "snapshot head", detail: format!("`{encoded}` is not a sequence") }
-            })?;
-        Ok(SnapshotHead { sequence: Some(sequence), revision: entry.revision })
+        let (sequence, replaced) = parse_head(&entry.value).ok_or_else(|| ClusterError::Malformed {
+            what: "snapshot head",
+            detail: format!("`{encoded}` is not a sequence and the one it replaced"),
+        })?;
+        Ok(SnapshotHead { sequence: Some(sequence), replaced: Some(replaced), revision: entry.revision })
+    }
+
+    /// The last of a stream's batches that no owner will replay again, from its head: the
+    /// sequence of the snapshot the current one replaced (a new owner may have restored that
+    /// one just before the move). `None` when the head does not say (no head, or the first
+    /// snapshot replaced none): then every batch of the stream may still be needed.
+    pub async fn compaction_floor(&self, stream_id: &str) -> Result<Option<u64>> {
+        let head = self.head(&encode_stream_id(stream_id)?).await?;
+        Ok(head.replaced.filter(|replaced| *replaced > 0))
     }
 
     async fn read_object(&self, name: &str) -> Result<Option<Bytes>> {
@@ -266,9 +280,27 @@ impl Snapshots {
     }
 }
 
+/// A head's value: `<sequence> <replaced sequence>` (0: it replaced none).
+fn parse_head(value: &[u8]) -> Option<(u64, u64)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let mut parts = text.split(' ');
+    let sequence = parts.next()?.parse().ok()?;
+    let replaced = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((sequence, replaced))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_names_its_sequence_and_the_one_it_replaced() {
+        assert_eq!(parse_head(b"420 256"), Some((420, 256)));
+        assert_eq!(parse_head(b"7 0"), Some((7, 0)));
+        for bad in [&b""[..], b"420", b"420 x", b"1 2 3", b"-1 0"] {
+            assert_eq!(parse_head(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn each_snapshot_is_an_object_of_its_own() {

@@ -235,16 +235,19 @@ async fn a_one_mebibyte_snapshot_round_trips() {
         })
         .collect();
     let big = Bytes::from(big);
-    let head = within(30, "put", snapshots.put("s.1", empty.head, 4242, big.clone())).await.unwrap();
+    // Sequences as large as a long-lived log's: the head holds two of them.
+    let (first, second) = (4_242_424_242_424_u64, 5_000_000_000_000_u64);
+    let head = within(30, "put", snapshots.put("s.1", empty.head, first, big.clone())).await.unwrap();
     let restored = within(30, "get", snapshots.get("s.1")).await.unwrap();
-    assert_eq!((restored.head, restored.head.sequence), (head, Some(4242)));
+    assert_eq!((restored.head, restored.head.sequence), (head, Some(first)));
     let bytes = restored.snapshot.expect("a snapshot");
     assert_eq!(bytes.len(), 1 << 20);
     assert!(bytes == big, "the snapshot's bytes changed");
 
-    within(30, "put", snapshots.put("s.1", head, 5000, Bytes::from_static(b"smaller"))).await.unwrap();
+    within(30, "put", snapshots.put("s.1", head, second, Bytes::from_static(b"smaller"))).await.unwrap();
     let latest = within(30, "get", snapshots.get("s.1")).await.unwrap();
-    assert_eq!((latest.head.sequence, latest.snapshot), (Some(5000), Some(Bytes::from_static(b"smaller"))));
+    assert_eq!((latest.head.sequence, latest.snapshot), (Some(second), Some(Bytes::from_static(b"smaller"))));
+    assert_eq!(within(10, "floor", snapshots.compaction_floor("s.1")).await.unwrap(), Some(first));
 }
 
 /// Two holders of one stream, the second taking over while the first still writes (its
@@ -259,6 +262,8 @@ async fn a_late_snapshot_never_becomes_current() {
     let snapshots = cluster.snapshots();
     let read = async |id: &str| within(10, "get", snapshots.get(id)).await.unwrap();
     let first = within(10, "put", snapshots.put("s", read("s").await.head, 10, "at 10".into())).await.unwrap();
+    // The first snapshot replaced none: the head cannot say which batches are done with.
+    assert_eq!(within(10, "floor", snapshots.compaction_floor("s")).await.unwrap(), None);
     // The second holder restores at 10 and writes at 30; the first, late, at 20.
     let second = read("s").await.head;
     assert_eq!(second, first);
@@ -267,6 +272,9 @@ async fn a_late_snapshot_never_becomes_current() {
     assert!(matches!(late, Err(ClusterError::SnapshotSuperseded { .. })), "{late:?}");
     let current = read("s").await;
     assert_eq!((current.head.sequence, current.snapshot), (Some(30), Some(Bytes::from("at 30"))));
+    // A reader of the snapshot at 10 (restoring it while the head moved) still needs the
+    // batches after 10: no compaction beyond it.
+    assert_eq!(within(10, "floor", snapshots.compaction_floor("s")).await.unwrap(), Some(10));
     // Only the current object is kept: the one at 10 went when the head moved past it,
     // the late one at 20 when its move failed.
     let names = objects(&server).await;
@@ -311,23 +319,27 @@ async fn objects(server: &NatsServer) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nats-server"]
-async fn compacting_removes_one_streams_batches_through_a_sequence() {
+async fn compacting_removes_every_streams_batches_through_a_sequence() {
     let server = NatsServer::start();
     let cluster = server.connect("node-1").await;
     let log = cluster.log();
-    let mut sequences = Vec::new();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     for i in 0..10u8 {
-        let a = within(10, "publish", log.publish("a", Bytes::from(vec![i]), &format!("a-{i}"))).await.unwrap();
-        within(10, "publish", log.publish("b", Bytes::from(vec![i]), &format!("b-{i}"))).await.unwrap();
-        sequences.push(a);
+        a.push(within(10, "publish", log.publish("a", Bytes::from(vec![i]), &format!("a-{i}"))).await.unwrap());
+        b.push(within(10, "publish", log.publish("b", Bytes::from(vec![i]), &format!("b-{i}"))).await.unwrap());
     }
-    assert_eq!(within(10, "count", log.held("a")).await.unwrap(), 10);
-    within(10, "compact", log.compact("a", sequences[5])).await.unwrap();
+    assert_eq!(within(10, "last", log.last_sequence_overall()).await.unwrap(), b[9]);
+    assert_eq!(within(10, "first", log.first_sequence("a")).await.unwrap(), Some(a[0]));
+    assert_eq!(within(10, "first", log.first_sequence("none")).await.unwrap(), None);
+    // Through a's sixth batch: a keeps 4, b (interleaved after each of a's) keeps 5.
+    within(10, "compact", log.compact_through(a[5])).await.unwrap();
     assert_eq!(within(10, "count", log.held("a")).await.unwrap(), 4);
-    assert_eq!(within(10, "count", log.held("b")).await.unwrap(), 10);
+    assert_eq!(within(10, "count", log.held("b")).await.unwrap(), 5);
+    assert_eq!(within(10, "first", log.first_sequence("a")).await.unwrap(), Some(a[6]));
+    assert_eq!(within(10, "first", log.first_sequence("b")).await.unwrap(), Some(b[5]));
     // Replaying from the compacted point gives exactly what is left, in order.
-    let rest = take(within(10, "replay", log.replay("a", sequences[5])).await.unwrap(), 4).await;
-    assert_eq!(rest.iter().map(|(s, _)| *s).collect::<Vec<_>>(), sequences[6..].to_vec());
+    let rest = take(within(10, "replay", log.replay("a", a[5])).await.unwrap(), 4).await;
+    assert_eq!(rest.iter().map(|(s, _)| *s).collect::<Vec<_>>(), a[6..].to_vec());
     assert_eq!(rest.iter().map(|(_, p)| p[0]).collect::<Vec<_>>(), vec![6, 7, 8, 9]);
 }
 

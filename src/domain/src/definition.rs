@@ -152,9 +152,9 @@ pub fn fresh_incarnation() -> u64 {
 
 /// What a cluster node's idle copy of a stream holds, counted against its memory budget
 /// instead of the stream's full estimate: an idle copy is never fed, so its estimator,
-/// warm-up buffer and recent-samples ring stay unallocated. Measured: 2000 unfed streams
-/// of 32 channels (`state,delay:4`) added 20.1 KiB of resident memory each; this is that,
-/// rounded up.
+/// warm-up buffer and recent-samples ring stay unallocated. Measured: 1400 unfed streams
+/// of 32 channels (`state,delay:4`) added 20.4 KiB of resident memory each (release build;
+/// BENCHMARKS.md); this is that, rounded up.
 pub const IDLE_COPY_BYTES: u64 = 32 << 10;
 
 /// Most channels and inputs of one stream, together.

@@ -1,6 +1,6 @@
 //! One stream held by this node under its lease: restore the cluster's snapshot, replay the
-//! log after it, follow the log live, snapshot every `snapshot_every` batches (and compact
-//! the log behind the snapshot before), renew the lease every TTL/3, and stop owning the
+//! log after it, follow the log live, snapshot every `snapshot_every` batches, renew the
+//! lease every TTL/3, and stop owning the
 //! moment a renewal fails, the lease's deadline passes or another writer moved the
 //! snapshot head (then nothing more is applied or written).
 
@@ -250,13 +250,8 @@ impl Holding {
     }
 
     /// Writes the stream's state with the last sequence applied to it and makes it the
-    /// current snapshot; then compacts the log through the snapshot it replaced.
-    ///
-    /// Through the *replaced* one, not this one: a holder whose lease ran out unnoticed may
-    /// still write one late snapshot (the write was started in time), and a new owner may
-    /// have restored the replaced one and be replaying after it. Keeping one interval of
-    /// batches covers that reader, so the log holds about `snapshot_every` to twice that
-    /// many batches per stream.
+    /// current snapshot (the head also names the one it replaced, which `compaction.rs`
+    /// keeps the batches after: a new owner may have restored it just before the move).
     async fn snapshot(&mut self) -> Written {
         if self.last_applied == self.last_snapshot {
             return Written::Done;
@@ -278,15 +273,9 @@ impl Holding {
         let cluster = &self.context.cluster;
         match cluster.snapshots().put(id, self.head, self.last_applied, bytes.into()).await {
             Ok(head) => {
-                let replaced = std::mem::replace(&mut self.head, head).sequence;
+                self.head = head;
                 self.last_snapshot = self.last_applied;
                 self.since_snapshot = 0;
-                if let Some(through) = replaced.filter(|_| self.lease_valid())
-                    && let Err(error) = cluster.log().compact(id, through).await
-                {
-                    // The next snapshot compacts through a later sequence, this one included.
-                    tracing::warn!(stream = %id, %error, "compacting the log failed");
-                }
                 Written::Done
             }
             Err(error @ ClusterError::SnapshotSuperseded { .. }) => {
@@ -294,6 +283,10 @@ impl Holding {
                 Written::Superseded
             }
             Err(error) => {
+                // Tried again after another `snapshot_every` batches, not after the next one:
+                // a failing NATS must not get a snapshot per batch (a wrong bucket limit once
+                // made every write fail, and the retries filled the server's storage).
+                self.since_snapshot = 0;
                 tracing::warn!(stream = %id, %error, "snapshot failed");
                 Written::Failed
             }
@@ -306,7 +299,7 @@ impl Holding {
 enum Written {
     /// Current now (or nothing new to write).
     Done,
-    /// Not written; tried again after the next batches.
+    /// Not written; tried again after another `snapshot_every` batches.
     Failed,
     /// Another holder wrote one, or the stream was deleted: this node is no longer its owner.
     Superseded,

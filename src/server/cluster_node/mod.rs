@@ -2,8 +2,10 @@
 //! (docs/cluster.md). Batches ingested anywhere go to the cluster's log (shared.rs); every
 //! node follows the definitions (definitions.rs); each stream is applied by the one node
 //! holding its lease (ownership.rs, holder.rs); reads are forwarded to it (forward.rs);
-//! what it pushes reaches the watchers on every node (pushes.rs).
+//! what it pushes reaches the watchers on every node (pushes.rs); the log is compacted
+//! behind the snapshots (compaction.rs).
 
+mod compaction;
 mod definitions;
 mod forward;
 mod holder;
@@ -48,6 +50,7 @@ pub struct Node {
     heartbeats: Heartbeats,
     definitions: JoinHandle<()>,
     pushes: JoinHandle<()>,
+    compaction: JoinHandle<()>,
     ownership: JoinHandle<()>,
     stopping: watch::Sender<bool>,
 }
@@ -60,17 +63,19 @@ impl Node {
         peers: PeerClient,
         max_body_bytes: usize,
         snapshot_every: u64,
+        compact_every: Duration,
     ) -> (Node, Arc<Forwarder>) {
         let owned = ownership::Owned::default();
         let heartbeats = cluster.membership().start_heartbeats();
         let definitions = tokio::spawn(definitions::follow(cluster.clone(), state.clone()));
         let pushes = tokio::spawn(pushes::deliver(cluster.clone(), state.clone(), owned.clone()));
+        let compaction = tokio::spawn(compaction::run(cluster.clone(), compact_every));
         let (stopping, stopped) = watch::channel(false);
         let event_streams = state.event_streams.clone();
         let context = holder::HolderContext { cluster: cluster.clone(), state, owned: owned.clone(), snapshot_every };
         let ownership = ownership::start(context, stopped);
         let forwarder = Arc::new(Forwarder::new(cluster.clone(), owned, peers, event_streams, max_body_bytes));
-        (Node { cluster, heartbeats, definitions, pushes, ownership, stopping }, forwarder)
+        (Node { cluster, heartbeats, definitions, pushes, compaction, ownership, stopping }, forwarder)
     }
 
     /// Hands every owned stream off (snapshot, release) and leaves the cluster, so the
@@ -88,5 +93,6 @@ impl Node {
         }
         self.definitions.abort();
         self.pushes.abort();
+        self.compaction.abort();
     }
 }
