@@ -1352,3 +1352,52 @@ async fn reads_are_forwarded_over_tls_between_nodes_serving_https() {
     drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A stream that got a few batches, fewer than `snapshot_every_batches`, and then none: it
+/// is snapshotted after `snapshot_every_s` anyway, its head settled, and the log compacted
+/// past all its batches, so it holds nobody's compaction back; and its state is intact:
+/// after its owner's SIGKILL the next owner restores every batch from the snapshot alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn a_stream_that_stops_receiving_holds_no_compaction_back() {
+    const BATCHES: usize = 5;
+    let nats = Nats::start();
+    let settings = [("KOOPSTREAM_CLUSTER__SNAPSHOT_EVERY_S", "1".to_owned())];
+    let mut nodes: Vec<Node> = NODES.iter().map(|id| Node::start_with(&nats, id, 1000, &settings)).collect();
+    let http = http();
+    let stream = "quiet";
+    assert_eq!(create(&http, &nodes[0], &vdp_definition(stream)).await, 201);
+    let batches = stream_batches(0, BATCHES);
+    for body in batches.iter() {
+        let url = nodes[0].url(&format!("/v1/streams/{stream}/samples"));
+        let ack = eventually(Duration::from_secs(15), "a batch is acknowledged", async || {
+            let response = http.post(url.clone()).json(body).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        });
+        ack.await;
+    }
+    eventually(Duration::from_secs(20), "the log holds none of the stream's batches", async || {
+        (logged_batches(&nats, stream).await == 0).then_some(())
+    })
+    .await;
+    let owner = nodes.iter().position(|n| n.id == preferred(stream)).unwrap();
+    let owner_id = nodes[owner].id.clone();
+    nodes[owner].kill();
+    let survivor = (owner + 1) % 3;
+    let (served_by, status) =
+        eventually(Duration::from_secs(LEASE_TTL_S) + FAILOVER_SLACK, "another node restores the stream", async || {
+            let (served_by, from, status) = status_from(&http, &nodes[survivor], stream).await?;
+            (from == "owner" && served_by != owner_id).then_some((served_by, status))
+        })
+        .await;
+    assert_eq!(status["batches"], BATCHES, "{served_by}: {status}");
+    let clustered: Value = http
+        .get(nodes[survivor].url(&format!("/v1/streams/{stream}/model")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clustered, single_node_model(stream, &batches).await);
+}

@@ -168,6 +168,10 @@ pub struct ClusterSection {
     /// The owner node snapshots a stream after this many batches of its log (and when it
     /// hands it off); a new owner replays at most about this many.
     pub snapshot_every_batches: u64,
+    /// Seconds after which a stream that applied anything since its last snapshot is
+    /// snapshotted anyway (1 to 86400), and an idle one's snapshot settled, so that a
+    /// stream with few batches does not hold the log's compaction back.
+    pub snapshot_every_s: u64,
     /// Seconds between two compactions of the log (1 to 3600): the batches every stream's
     /// snapshots cover are purged.
     pub compact_every_s: u64,
@@ -191,6 +195,7 @@ impl Default for ClusterSection {
             lease_ttl_s: cluster::ClusterConfig::DEFAULT_LEASE_TTL.as_secs(),
             advertise: None,
             snapshot_every_batches: 256,
+            snapshot_every_s: 120,
             compact_every_s: 30,
             peer_ca: None,
             peer_cert: None,
@@ -385,7 +390,7 @@ impl ServiceConfig {
 
     /// Range checks that the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str, &'static str); 16] = [
+        let checks: [(bool, &'static str, &'static str); 17] = [
             (self.storage.snapshot_every_samples >= 1, "storage.snapshot_every_samples", "must be at least 1"),
             (self.storage.flush_interval_ms >= 1, "storage.flush_interval_ms", "must be at least 1"),
             (self.limits.max_body_bytes >= 1024, "limits.max_body_bytes", "must be at least 1024"),
@@ -405,6 +410,7 @@ impl ServiceConfig {
             (self.streams.eigen_every >= 1, "streams.eigen_every", "must be at least 1"),
             (self.cluster.snapshot_every_batches >= 1, "cluster.snapshot_every_batches", "must be at least 1"),
             ((1..=3600).contains(&self.cluster.compact_every_s), "cluster.compact_every_s", "must be 1 to 3600"),
+            ((1..=86_400).contains(&self.cluster.snapshot_every_s), "cluster.snapshot_every_s", "must be 1 to 86400"),
             (
                 (1..=crate::service::spectra::MAX_SPECTRA_WORKERS).contains(&self.streams.spectra_workers),
                 "streams.spectra_workers",
@@ -486,6 +492,7 @@ mod tests {
             ("[limits]\nmax_event_streams = 0\n", "limits.max_event_streams"),
             ("[cluster]\ncompact_every_s = 0\n", "cluster.compact_every_s"),
             ("[cluster]\ncompact_every_s = 3601\n", "cluster.compact_every_s"),
+            ("[cluster]\nsnapshot_every_s = 0\n", "cluster.snapshot_every_s"),
         ] {
             let file = scratch("range.toml", toml);
             let e = ServiceConfig::load_from(Some(&file), &FlagOverrides::default(), env(&[])).unwrap_err().to_string();

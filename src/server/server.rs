@@ -330,6 +330,7 @@ pub async fn run(
                 peers,
                 config.limits.max_body_bytes,
                 config.cluster.snapshot_every_batches,
+                std::time::Duration::from_secs(config.cluster.snapshot_every_s),
                 std::time::Duration::from_secs(config.cluster.compact_every_s),
             );
             let app = api::router(state.clone())

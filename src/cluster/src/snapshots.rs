@@ -172,6 +172,27 @@ impl Snapshots {
         Ok(SnapshotHead { sequence: Some(last_applied_sequence), replaced: Some(head.sequence.unwrap_or(0)), revision })
     }
 
+    /// Marks the current snapshot as the only one a restore can start from, once its
+    /// holder knows no other can be (it restored or wrote it, holds the lease, and has
+    /// applied nothing since): the head then names the same sequence as current and
+    /// replaced, and compaction may purge everything of the stream up to it. Without this a
+    /// stream that stopped receiving batches would hold the log's compaction back for
+    /// ever. `SnapshotSuperseded` if the head moved since `head`.
+    pub async fn settle(&self, stream_id: &str, head: SnapshotHead) -> Result<SnapshotHead> {
+        let Some(sequence) = head.sequence.filter(|sequence| head.replaced != Some(*sequence)) else {
+            return Ok(head);
+        };
+        let encoded = encode_stream_id(stream_id)?;
+        let value = Bytes::from(format!("{sequence} {sequence}"));
+        match self.heads.update(&encoded, value, head.revision).await {
+            Ok(revision) => Ok(SnapshotHead { sequence: Some(sequence), replaced: Some(sequence), revision }),
+            Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
+                Err(ClusterError::SnapshotSuperseded { stream: stream_id.to_owned(), held: head.revision })
+            }
+            Err(err) => Err(ClusterError::jetstream("settling a snapshot head", err)),
+        }
+    }
+
     /// Removes a deleted stream's snapshots: the head first (so that any write still in
     /// flight fails to move it), then every object of the stream.
     pub async fn delete(&self, stream_id: &str) -> Result<()> {

@@ -248,6 +248,13 @@ async fn a_one_mebibyte_snapshot_round_trips() {
     let latest = within(30, "get", snapshots.get("s.1")).await.unwrap();
     assert_eq!((latest.head.sequence, latest.snapshot), (Some(second), Some(Bytes::from_static(b"smaller"))));
     assert_eq!(within(10, "floor", snapshots.compaction_floor("s.1")).await.unwrap(), Some(first));
+    // Settled by its holder (nothing applied since): nothing before it is needed any more;
+    // settling from a head that has moved is refused.
+    let settled = within(10, "settle", snapshots.settle("s.1", latest.head)).await.unwrap();
+    assert_eq!(settled.sequence, Some(second));
+    assert_eq!(within(10, "floor", snapshots.compaction_floor("s.1")).await.unwrap(), Some(second));
+    let stale = within(10, "settle", snapshots.settle("s.1", latest.head)).await;
+    assert!(matches!(stale, Err(ClusterError::SnapshotSuperseded { .. })), "{stale:?}");
 }
 
 /// Two holders of one stream, the second taking over while the first still writes (its

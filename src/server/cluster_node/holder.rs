@@ -59,6 +59,9 @@ pub struct HolderContext {
     /// Batches applied between two snapshots (`cluster.snapshot_every_batches`): a new
     /// owner replays at most this many, plus those that arrive while it restores.
     pub snapshot_every: u64,
+    /// The longest time between two snapshots of a stream that applied anything, and the
+    /// wait before an idle one's head is settled (`cluster.snapshot_every_s`).
+    pub snapshot_age: std::time::Duration,
 }
 
 struct Holding {
@@ -173,6 +176,9 @@ impl Holding {
         let mut log = std::pin::pin!(log);
         let mut renewals = tokio::time::interval(cluster.config().renew_interval());
         renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut aged = tokio::time::interval(self.context.snapshot_age);
+        aged.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        aged.tick().await;
         loop {
             tokio::select! {
                 biased;
@@ -193,6 +199,13 @@ impl Holding {
                     if let Err(error) = cluster.leases().renew(&mut self.lease).await {
                         tracing::warn!(stream = %id, %error, "lease renewal failed");
                         return Ended::Lost;
+                    }
+                }
+                _ = aged.tick() => {
+                    // A stream with few batches is snapshotted after a time too, and one that
+                    // gets none settles its head, so that neither holds compaction back.
+                    if self.lease_valid() && self.snapshot_aged().await == Written::Superseded {
+                        return Ended::Superseded;
                     }
                 }
                 item = log.next() => {
@@ -246,6 +259,30 @@ impl Holding {
         }
         if let Ok(Err(error)) = applied.await {
             tracing::debug!(stream = %id, sequence, %error, "a logged batch was refused");
+        }
+    }
+
+    /// Every `snapshot_every_s`: a snapshot if anything was applied since the last one,
+    /// else the head settled on the current one (see `Snapshots::settle`: this holder
+    /// restored or wrote it and holds the lease, so no restore can start from an older one).
+    async fn snapshot_aged(&mut self) -> Written {
+        if self.last_applied != self.last_snapshot {
+            return self.snapshot().await;
+        }
+        let id = &self.definition.id;
+        match self.context.cluster.snapshots().settle(id, self.head).await {
+            Ok(head) => {
+                self.head = head;
+                Written::Done
+            }
+            Err(error @ ClusterError::SnapshotSuperseded { .. }) => {
+                tracing::warn!(stream = %id, %error, "another writer moved the snapshot head; no longer owning");
+                Written::Superseded
+            }
+            Err(error) => {
+                tracing::warn!(stream = %id, %error, "settling the snapshot head failed");
+                Written::Failed
+            }
         }
     }
 

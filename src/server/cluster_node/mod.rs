@@ -63,6 +63,7 @@ impl Node {
         peers: PeerClient,
         max_body_bytes: usize,
         snapshot_every: u64,
+        snapshot_age: Duration,
         compact_every: Duration,
     ) -> (Node, Arc<Forwarder>) {
         let owned = ownership::Owned::default();
@@ -72,7 +73,13 @@ impl Node {
         let compaction = tokio::spawn(compaction::run(cluster.clone(), compact_every));
         let (stopping, stopped) = watch::channel(false);
         let event_streams = state.event_streams.clone();
-        let context = holder::HolderContext { cluster: cluster.clone(), state, owned: owned.clone(), snapshot_every };
+        let context = holder::HolderContext {
+            cluster: cluster.clone(),
+            state,
+            owned: owned.clone(),
+            snapshot_every,
+            snapshot_age,
+        };
         let ownership = ownership::start(context, stopped);
         let forwarder = Arc::new(Forwarder::new(cluster.clone(), owned, peers, event_streams, max_body_bytes));
         (Node { cluster, heartbeats, definitions, pushes, compaction, ownership, stopping }, forwarder)
