@@ -450,14 +450,7 @@ async fn failover(through_owner: bool) {
         took_over.iter().any(|line| !line.contains("\"from_sequence\":0")),
         "the new owner replayed the whole log: {took_over:?}"
     );
-    let clustered: Value = http
-        .get(nodes[survivor].url(&format!("/v1/streams/{stream}/model")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clustered: Value = model_at(&http, &nodes[survivor], stream).await;
 
     let alone = single_node_model(stream, &batches).await;
     // Not a comparison of two empty answers: a model of every pair of the samples.
@@ -565,8 +558,7 @@ async fn a_reset_on_any_node_is_applied_in_order_with_the_batches() {
         (served_by == owner_id && status["last_seq"] == 20).then_some(())
     })
     .await;
-    let clustered: Value =
-        http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+    let clustered: Value = model_at(&http, gateway, stream).await;
 
     let single = TestServer::start().await;
     single.create(vdp_definition(stream)).await;
@@ -727,8 +719,7 @@ async fn websocket_ingest_with_batches_in_flight_is_logged_in_order() {
         (served_by == owner_id && status["batches"] == BATCHES).then_some(())
     })
     .await;
-    let clustered: Value =
-        http.get(gateway.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+    let clustered: Value = model_at(&http, gateway, stream).await;
     let alone = single_node_model(stream, &batches).await;
     assert_eq!(clustered, alone, "the model of a WebSocket feed differs from the single node's");
 }
@@ -780,8 +771,7 @@ async fn a_websocket_connection_follows_its_node_taking_the_stream() {
         (served_by == owner_id && status["batches"] == BATCHES).then_some(())
     })
     .await;
-    let clustered: Value =
-        http.get(owner.url(&format!("/v1/streams/{stream}/model"))).send().await.unwrap().json().await.unwrap();
+    let clustered: Value = model_at(&http, owner, stream).await;
     assert_eq!(clustered, single_node_model(stream, &batches).await);
 }
 
@@ -1186,6 +1176,12 @@ async fn three_nodes_hold_more_streams_than_one_nodes_memory_budget() {
     }
 }
 
+/// A stream's model document as `node` answers it (forwarded to the owner if need be).
+async fn model_at(http: &reqwest::Client, node: &Node, stream: &str) -> Value {
+    let url = node.url(&format!("/v1/streams/{stream}/model"));
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// One sample of a node's metrics (`name` with its labels, as exposed), if present.
 async fn metric(http: &reqwest::Client, node: &Node, name: &str) -> Option<f64> {
     let text = http.get(node.url("/metrics")).send().await.ok()?.text().await.ok()?;
@@ -1391,13 +1387,6 @@ async fn a_stream_that_stops_receiving_holds_no_compaction_back() {
         })
         .await;
     assert_eq!(status["batches"], BATCHES, "{served_by}: {status}");
-    let clustered: Value = http
-        .get(nodes[survivor].url(&format!("/v1/streams/{stream}/model")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clustered: Value = model_at(&http, &nodes[survivor], stream).await;
     assert_eq!(clustered, single_node_model(stream, &batches).await);
 }
