@@ -28,6 +28,7 @@ const state = {
   channel: 0,
   events: null,
   refreshing: false,
+  refreshAgain: null,
   predictedAt: 0,
 };
 window.koopstream = state;
@@ -247,10 +248,18 @@ function renderStatus() {
   }
 }
 
-/** Reads the stream's modes, their course and its alarms again (after a refresh event). */
+/**
+ * Reads the stream's modes, their course and its alarms again (after a refresh event).
+ * An event that comes while a read is under way is not dropped: that read may have fetched
+ * /alarms before the alarm it announces, so one more read follows when it ends.
+ */
 async function refreshStream(full = false) {
   const id = state.selected;
-  if (!id || state.refreshing) return;
+  if (!id) return;
+  if (state.refreshing) {
+    state.refreshAgain = full ? "full" : state.refreshAgain || "since";
+    return;
+  }
   state.refreshing = true;
   try {
     const base = `/v1/streams/${encodeURIComponent(id)}`;
@@ -276,6 +285,10 @@ async function refreshStream(full = false) {
     handleError(error);
   } finally {
     state.refreshing = false;
+    const again = state.refreshAgain;
+    state.refreshAgain = null;
+    // For the stream chosen now, which may not be the one just read (select() queues its own).
+    if (again) refreshStream(again === "full");
   }
 }
 
