@@ -465,6 +465,18 @@ async fn failover(through_owner: bool) {
     })
     .await;
     eprintln!("the log holds {held} of {BATCHES} batches");
+    // One node compacts: the survivors' rendezvous choice for the compactor's key (which
+    // takes over if the killed node was the compactor); the other's gauge stays at 0.
+    let survivors: Vec<&'static str> = NODES.iter().copied().filter(|id| *id != nodes[owner].id.as_str()).collect();
+    let compactor = preferred_among(rendezvous::COMPACTOR_KEY, &survivors);
+    for node in nodes.iter().filter(|node| node.id != dead) {
+        let through = metric(&http, node, "koopstream_log_compacted_through").await.unwrap();
+        if node.id == compactor {
+            assert!(through > 0.0, "the compactor {compactor} has compacted nothing");
+        } else {
+            assert_eq!(through, 0.0, "{} compacts beside {compactor}", node.id);
+        }
+    }
 }
 
 /// How many batches the cluster's log holds for a stream (read by a client of its own,

@@ -18,6 +18,10 @@
 
 use crate::names::NodeId;
 
+/// The key whose preferred owner compacts the cluster's log. A space is not allowed in a
+/// stream id, so it is nobody's stream; part of the protocol, like the weight.
+pub const COMPACTOR_KEY: &str = "log compaction";
+
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 

@@ -180,6 +180,9 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Bytes held in the sample logs.
     pub log_bytes: Gauge,
+    /// In a cluster: the sequence this node last compacted the shared log through (0 while
+    /// another node is the compactor).
+    pub log_compacted_through: Gauge,
     /// How long the oldest change not yet in a stored snapshot has waited.
     pub snapshot_age_seconds: Gauge<f64, AtomicU64>,
     /// Time to encode and store one snapshot.
@@ -223,6 +226,7 @@ impl Metrics {
             residual_rms: Histogram::new(exponential_buckets(1e-6, 10.0, 10)),
             commit_seconds: latency_histogram(),
             log_bytes: Gauge::default(),
+            log_compacted_through: Gauge::default(),
             snapshot_age_seconds: Gauge::default(),
             snapshot_seconds: latency_histogram(),
             recovery_seconds: Gauge::default(),
@@ -276,6 +280,11 @@ impl Metrics {
         );
         registry.register("commit_seconds", "Group-commit latency of the store", m.commit_seconds.clone());
         registry.register("log_bytes", "Bytes held in the sample logs", m.log_bytes.clone());
+        registry.register(
+            "log_compacted_through",
+            "In a cluster: the shared log's sequence this node last compacted it through (0 while another node is the compactor)",
+            m.log_compacted_through.clone(),
+        );
         registry.register(
             "snapshot_age_seconds",
             "How long the oldest change not yet in a stored snapshot has waited",

@@ -10,11 +10,21 @@
 //! replays after it); a stream whose head says nothing (none yet, or the first) needs all
 //! its batches: its floor is just before its first one, and a stream without batches has
 //! none. Every input only grows while the computation runs, so a floor read early is
-//! never too high. Every node may do it: purging through a safe sequence is idempotent.
+//! never too high.
+//!
+//! One node does it: the preferred owner, by the same rendezvous hashing as the streams',
+//! of a key no stream can have (`rendezvous::COMPACTOR_KEY`). Working out the floor reads
+//! every stream's head, so with every node doing it the requests would grow with the nodes
+//! times the streams. When the live nodes change, two nodes may compact in the same round;
+//! that is harmless, since purging through a safe sequence is idempotent, and when the
+//! compactor leaves, the next one in rendezvous order takes over at its next tick.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::{Cluster, ClusterError};
+use cluster::{Cluster, ClusterError, rendezvous};
+
+use crate::service::metrics::Metrics;
 
 /// Works out the sequence the log can be purged through, and purges it; returns it, or
 /// `None` when nothing can go.
@@ -40,18 +50,33 @@ pub async fn compact_once(cluster: &Cluster) -> Result<Option<u64>, ClusterError
     Ok(Some(floor))
 }
 
-/// Compacts every `every`, for as long as the node runs.
-pub async fn run(cluster: Cluster, every: Duration) {
+/// Compacts every `every` while this node is the compactor, for as long as it runs; the
+/// sequence it last compacted through is the gauge `log_compacted_through` (0 while another
+/// node compacts).
+pub async fn run(cluster: Cluster, every: Duration, metrics: Arc<Metrics>) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     let mut last = 0;
     loop {
         ticks.tick().await;
+        match cluster.membership().live_nodes().await {
+            Ok(live) if rendezvous::owner(rendezvous::COMPACTOR_KEY, &live) == Some(cluster.node_id()) => {}
+            Ok(_) => {
+                last = 0;
+                metrics.log_compacted_through.set(0);
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the live nodes; not compacting this round");
+                continue;
+            }
+        }
         match compact_once(&cluster).await {
             Ok(Some(through)) if through > last => {
                 tracing::debug!(through, "the log is compacted");
                 last = through;
+                metrics.log_compacted_through.set(i64::try_from(through).unwrap_or(i64::MAX));
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "compacting the log failed; trying again later"),

@@ -70,7 +70,7 @@ impl Node {
         let heartbeats = cluster.membership().start_heartbeats();
         let definitions = tokio::spawn(definitions::follow(cluster.clone(), state.clone()));
         let pushes = tokio::spawn(pushes::deliver(cluster.clone(), state.clone(), owned.clone()));
-        let compaction = tokio::spawn(compaction::run(cluster.clone(), compact_every));
+        let compaction = tokio::spawn(compaction::run(cluster.clone(), compact_every, state.metrics.clone()));
         let (stopping, stopped) = watch::channel(false);
         let event_streams = state.event_streams.clone();
         let context = holder::HolderContext {
