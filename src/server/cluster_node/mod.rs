@@ -10,7 +10,7 @@ mod definitions;
 mod forward;
 mod holder;
 mod ownership;
-mod peer;
+pub mod peer;
 mod pushes;
 mod shared;
 

@@ -3,26 +3,55 @@
 //! trusting the cluster's peer CA (`cluster.peer_ca`), with an optional client certificate
 //! for nodes that require one (`cluster.peer_cert`, `cluster.peer_key`).
 //!
-//! One connection per request, HTTP/1.1 through hyper: forwarded reads are not the hot path
-//! (ingest is logged where it arrives), and an event stream holds its connection anyway.
-//! reqwest's own TLS would bring rustls's default provider (aws-lc-rs, which needs cmake).
+//! Connections are kept for the next request to the same peer (HTTP/1.1 keep-alive through
+//! hyper): a forwarded read otherwise paid a TCP connection, and with TLS a handshake, every
+//! time. A connection goes back to the pool once its answer has been read to the end, and
+//! at most [`IDLE_PER_PEER`] wait per peer, none for longer than [`IDLE_LIMIT`]. Every
+//! forwarded request is a read, so one sent on a kept connection that the peer had closed
+//! meanwhile is sent again on a new one. reqwest's own TLS would bring rustls's default
+//! provider (aws-lc-rs, which needs cmake).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, Response, Uri};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// What this node needs to reach the others: TLS settings for `https://` peers, if any.
+/// Idle connections kept per peer.
+pub const IDLE_PER_PEER: usize = 8;
+/// An idle connection is not used again after this long (the peer may have dropped it).
+pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// What this node needs to reach the others: TLS settings for `https://` peers, if any, and
+/// the connections kept open to them.
 #[derive(Clone)]
 pub struct PeerClient {
     tls: Option<TlsConnector>,
+    idle: Arc<Mutex<HashMap<Peer, Vec<Kept>>>>,
+    opened: Arc<AtomicU64>,
+}
+
+/// Where a connection goes: scheme, host and port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Peer {
+    secure: bool,
+    host: String,
+    port: u16,
+}
+
+/// An idle connection and when it became idle.
+struct Kept {
+    since: Instant,
+    sender: SendRequest<Body>,
 }
 
 /// Why the peer TLS settings cannot be used; the message names the key and the file.
@@ -36,7 +65,21 @@ pub struct PeerTlsError {
 impl PeerClient {
     /// Plain HTTP only: an `https://` peer is refused.
     pub fn plain() -> Self {
-        Self { tls: None }
+        Self::new(None)
+    }
+
+    fn new(tls: Option<TlsConnector>) -> Self {
+        Self { tls, idle: Arc::default(), opened: Arc::default() }
+    }
+
+    /// Idle connections kept, to every peer.
+    pub fn idle_connections(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum()
+    }
+
+    /// Connections opened so far (a kept one reused is not counted again).
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
     }
 
     /// HTTP and HTTPS, trusting the CA certificates of `ca` (PEM), presenting the
@@ -66,7 +109,7 @@ impl PeerClient {
             }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Self { tls: Some(TlsConnector::from(Arc::new(config))) })
+        Ok(Self::new(Some(TlsConnector::from(Arc::new(config)))))
     }
 
     /// Sends a request to `url` (the peer's advertised address and the path); returns the
@@ -93,7 +136,7 @@ impl PeerClient {
         body: bytes::Bytes,
     ) -> Result<Response<Body>, String> {
         let uri: Uri = url.parse().map_err(|e| format!("has an address that is no URL ({url}): {e}"))?;
-        let host = uri.host().ok_or_else(|| format!("has an address without a host ({url})"))?.to_owned();
+        let host = uri.host().ok_or_else(|| format!("has an address without a host ({url})"))?;
         let secure = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
@@ -101,44 +144,94 @@ impl PeerClient {
         };
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         // An IPv6 literal comes bracketed in the URL and bare in a socket address.
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let tcp = TcpStream::connect((bare.as_str(), port)).await.map_err(|e| format!("cannot be reached: {e}"))?;
-        let _ = tcp.set_nodelay(true);
+        let peer = Peer { secure, host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), port };
+        let authority = uri.authority().map_or(host.to_owned(), |a| a.as_str().to_owned());
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut request = Request::builder().method(method).uri(path);
-        for (name, value) in &headers {
-            request = request.header(name, value);
+        let request = || {
+            let mut request = Request::builder().method(method.clone()).uri(path);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            request
+                .header(axum::http::header::HOST, &authority)
+                .body(Body::from(body.clone()))
+                .map_err(|e| e.to_string())
+        };
+        // Kept connections first; one the peer has closed meanwhile fails, and the next is
+        // tried, then a new one (every forwarded request is a read: sending it again is safe).
+        while let Some(mut sender) = self.take_idle(&peer) {
+            if let Ok(answer) = sender.send_request(request()?).await {
+                self.keep_when_done(peer, sender);
+                return Ok(answer.map(Body::new));
+            }
         }
-        let authority = uri.authority().map_or(host.clone(), |a| a.as_str().to_owned());
-        let request =
-            request.header(axum::http::header::HOST, authority).body(Body::from(body)).map_err(|e| e.to_string())?;
-        if secure {
+        let mut sender = self.connect(&peer).await?;
+        let answer = sender.send_request(request()?).await.map_err(|e| format!("did not answer: {e}"))?;
+        self.keep_when_done(peer, sender);
+        Ok(answer.map(Body::new))
+    }
+
+    /// A kept connection to `peer` that is still open and idle, if any (newest first).
+    fn take_idle(&self, peer: &Peer) -> Option<SendRequest<Body>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = idle.get_mut(peer)?;
+        while let Some(Kept { since, sender }) = kept.pop() {
+            if since.elapsed() < IDLE_LIMIT && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Puts the connection back once the answer on it has been read to the end; one whose
+    /// answer is dropped half-read, or that the peer closes, is not kept.
+    fn keep_when_done(&self, peer: Peer, mut sender: SendRequest<Body>) {
+        let idle = self.idle.clone();
+        tokio::spawn(async move {
+            if sender.ready().await.is_err() {
+                return;
+            }
+            let mut idle = idle.lock().unwrap_or_else(|e| e.into_inner());
+            let kept = idle.entry(peer).or_default();
+            kept.retain(|k| k.since.elapsed() < IDLE_LIMIT && !k.sender.is_closed());
+            if kept.len() < IDLE_PER_PEER {
+                kept.push(Kept { since: Instant::now(), sender });
+            }
+        });
+    }
+
+    /// A new HTTP/1.1 connection to `peer`, over TLS for `https://`.
+    async fn connect(&self, peer: &Peer) -> Result<SendRequest<Body>, String> {
+        let tcp =
+            TcpStream::connect((peer.host.as_str(), peer.port)).await.map_err(|e| format!("cannot be reached: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        if peer.secure {
             let Some(connector) = &self.tls else {
                 return Err("serves HTTPS, and this node has no cluster.peer_ca to verify it with".to_owned());
             };
-            let name =
-                ServerName::try_from(bare).map_err(|e| format!("has an address no certificate can name: {e}"))?;
+            let name = ServerName::try_from(peer.host.clone())
+                .map_err(|e| format!("has an address no certificate can name: {e}"))?;
             let tls = connector.connect(name, tcp).await.map_err(|e| format!("failed the TLS handshake: {e}"))?;
-            exchange(TokioIo::new(tls), request).await
+            handshake(TokioIo::new(tls)).await
         } else {
-            exchange(TokioIo::new(tcp), request).await
+            handshake(TokioIo::new(tcp)).await
         }
     }
 }
 
-/// One request over a fresh HTTP/1.1 connection; the connection lives as long as the body.
-async fn exchange<T>(io: T, request: Request<Body>) -> Result<Response<Body>, String>
+/// HTTP/1.1 over `io`; the connection runs in a task of its own until either side closes it.
+async fn handshake<T>(io: T) -> Result<SendRequest<Body>, String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("refused the connection: {e}"))?;
     tokio::spawn(async move {
-        // Ends when the answer's body is read or dropped; its error is the body's too.
+        // Its error, if any, reaches the request or the answer's body on it.
         let _ = connection.await;
     });
-    let answer = sender.send_request(request).await.map_err(|e| format!("did not answer: {e}"))?;
-    Ok(answer.map(Body::new))
+    Ok(sender)
 }
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -149,4 +242,112 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String
         return Err(format!("{}: no certificate in the file", path.display()));
     }
     Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::Router;
+    use axum::extract::ConnectInfo;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server that answers `/port` with the client's port (one per connection).
+    async fn port_server() -> String {
+        let app = Router::new()
+            .route("/port", get(|ConnectInfo(from): ConnectInfo<SocketAddr>| async move { from.port().to_string() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        format!("http://{address}")
+    }
+
+    async fn read(client: &PeerClient, url: &str) -> Result<String, String> {
+        let answer =
+            client.send(Method::GET, url, HeaderMap::new(), bytes::Bytes::new(), Duration::from_secs(5)).await?;
+        assert_eq!(answer.status(), 200);
+        let body = axum::body::to_bytes(answer.into_body(), 1024).await.map_err(|e| e.to_string())?;
+        Ok(String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// Waits until `client` keeps an idle connection (it is put back by a task of its own
+    /// once the answer has been read).
+    async fn until_kept(client: &PeerClient) {
+        for _ in 0..200 {
+            if client.idle_connections() > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("no connection was kept");
+    }
+
+    #[tokio::test]
+    async fn reads_one_after_another_share_one_connection() {
+        let base = port_server().await;
+        let client = PeerClient::plain();
+        let mut ports = Vec::new();
+        for _ in 0..5 {
+            ports.push(read(&client, &format!("{base}/port")).await.unwrap());
+            until_kept(&client).await;
+        }
+        assert!(ports.iter().all(|port| *port == ports[0]), "{ports:?}");
+        assert_eq!(client.connections_opened(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_on_a_kept_connection_the_peer_closed_is_sent_again_on_a_new_one() {
+        // Answers the first request on each connection and closes it at the second, unanswered:
+        // what a peer that dropped an idle connection looks like to a client that has not yet
+        // seen the close.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let Ok(n @ 1..) = socket.read(&mut buffer).await else { return };
+                        head.extend_from_slice(&buffer[..n]);
+                    }
+                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                    let _ = socket.read(&mut buffer).await;
+                });
+            }
+        });
+        let client = PeerClient::plain();
+        assert_eq!(read(&client, &format!("{base}/a")).await.unwrap(), "ok");
+        until_kept(&client).await;
+        assert_eq!(read(&client, &format!("{base}/b")).await.unwrap(), "ok");
+        assert_eq!((accepted.load(Ordering::Relaxed), client.connections_opened()), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_half_read_does_not_leave_its_connection_for_the_next() {
+        // A body of 10 MB, dropped after its head: the connection still carries the rest.
+        let app = Router::new()
+            .route("/big", get(|| async { vec![b'x'; 10_000_000] }))
+            .route("/port", get(|ConnectInfo(from): ConnectInfo<SocketAddr>| async move { from.port().to_string() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        let client = PeerClient::plain();
+        let answer = client
+            .send(Method::GET, &format!("{base}/big"), HeaderMap::new(), bytes::Bytes::new(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        drop(answer);
+        assert!(read(&client, &format!("{base}/port")).await.unwrap().parse::<u16>().is_ok());
+        assert_eq!(client.connections_opened(), 2);
+    }
 }
