@@ -237,6 +237,55 @@ impl Snapshots {
         Ok(())
     }
 
+    /// Removes the snapshot objects no head names and none will: of a stream with a
+    /// current snapshot, every other object older than it (the head moved past it, and a
+    /// move from an older revision fails), and every object, older or newer, last written
+    /// more than `age` ago and not current. Those are what a holder leaves when it crashes
+    /// between writing an object and moving the head, or when a move's outcome was unknown
+    /// and it did not happen; a newer object younger than `age` may be a write in flight,
+    /// and is kept. `age` is compared with the writer's clock (the object's `mtime`), so it
+    /// must be far longer than a snapshot's write plus any clock skew between the nodes.
+    /// Returns how many objects it removed. One listing of the whole bucket and one head
+    /// read per stream with objects: for the compactor, now and then, not for every write.
+    pub async fn sweep_orphans(&self, age: std::time::Duration) -> Result<usize> {
+        let now = std::time::SystemTime::now();
+        let mut by_stream: HashMap<String, Vec<(String, Option<u64>, bool)>> = HashMap::new();
+        let mut listing =
+            self.store.list().await.map_err(|err| ClusterError::jetstream("listing the snapshots", err))?;
+        while let Some(info) = listing.next().await {
+            let info = info.map_err(|err| ClusterError::jetstream("listing the snapshots", err))?;
+            if info.deleted {
+                continue;
+            }
+            let old = info.modified.is_none_or(|modified| {
+                let written =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(modified.unix_timestamp().max(0) as u64);
+                now.duration_since(written).is_ok_and(|elapsed| elapsed >= age)
+            });
+            // `<encoded id>` alone: how snapshots were named before heads existed.
+            let (encoded, sequence) = match info.name.split_once('@') {
+                Some((encoded, sequence)) => (encoded.to_owned(), sequence.parse().ok()),
+                None => (info.name.clone(), None),
+            };
+            by_stream.entry(encoded).or_default().push((info.name, sequence, old));
+        }
+        let mut removed = 0;
+        for (encoded, objects) in by_stream {
+            let current = self.head(&encoded).await?.sequence;
+            for (name, sequence, old) in objects {
+                let orphan = match (sequence, current) {
+                    (Some(sequence), Some(current)) => sequence < current || (sequence != current && old),
+                    _ => old,
+                };
+                if orphan {
+                    self.remove_object(&name).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// A stream's head and its current snapshot, if it has one.
     pub async fn get(&self, stream_id: &str) -> Result<Restored> {
         let encoded = encode_stream_id(stream_id)?;

@@ -301,6 +301,35 @@ async fn a_late_snapshot_never_becomes_current() {
     assert_eq!(read("s").await.snapshot, Some(Bytes::from("new")));
 }
 
+/// Objects no head names: one older than the current snapshot (its head moved past it),
+/// and ones a writer left when it crashed before moving the head (of a stream with a
+/// snapshot, and of one without). The sweep removes the older one at once, the others only
+/// once they are older than its age (until then they may be writes in flight), and never
+/// the current one; it leaves no marker behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nats-server"]
+async fn the_sweep_removes_the_snapshot_objects_no_head_names() {
+    let server = NatsServer::start();
+    let cluster = server.connect("node-1").await;
+    let snapshots = cluster.snapshots();
+    let head = within(10, "get", snapshots.get("s")).await.unwrap().head;
+    within(10, "put", snapshots.put("s", head, 10, "at 10".into())).await.unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let store = async_nats::jetstream::new(client).get_object_store(cluster::SNAPSHOTS_BUCKET).await.unwrap();
+    for (name, bytes) in [("s@4", "at 4"), ("s@12", "at 12"), ("t@3", "at 3")] {
+        within(10, "an object left behind", store.put(name, &mut bytes.as_bytes())).await.unwrap();
+    }
+    let sweep = async |age: u64| within(10, "sweep", snapshots.sweep_orphans(Duration::from_secs(age))).await.unwrap();
+    assert_eq!(sweep(3600).await, 1);
+    assert_eq!(objects(&server).await, ["s@10", "s@12", "t@3"]);
+    assert_eq!(sweep(0).await, 2);
+    assert_eq!(objects(&server).await, ["s@10"]);
+    assert_eq!(object_messages(&server).await, 2, "one description and one chunk, no markers");
+    let current = within(10, "get", snapshots.get("s")).await.unwrap();
+    assert_eq!((current.head.sequence, current.snapshot), (Some(10), Some(Bytes::from("at 10"))));
+    assert_eq!(sweep(0).await, 0);
+}
+
 /// The messages the snapshot bucket's stream holds (descriptions, chunks, markers).
 async fn object_messages(server: &NatsServer) -> u64 {
     let client = async_nats::connect(server.url()).await.unwrap();

@@ -18,6 +18,10 @@
 //! times the streams. When the live nodes change, two nodes may compact in the same round;
 //! that is harmless, since purging through a safe sequence is idempotent, and when the
 //! compactor leaves, the next one in rendezvous order takes over at its next tick.
+//!
+//! Every [`SWEEP_EVERY_ROUNDS`] rounds the compactor also removes the snapshot objects no
+//! head names (`Snapshots::sweep_orphans`): what a holder leaves when it crashes between
+//! writing a snapshot and moving its stream's head.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +29,14 @@ use std::time::Duration;
 use cluster::{Cluster, ClusterError, rendezvous};
 
 use crate::service::metrics::Metrics;
+
+/// The compactor also sweeps the snapshot objects no head names every this many rounds
+/// (every 5 minutes with the default `compact_every_s`): it lists the whole bucket.
+const SWEEP_EVERY_ROUNDS: u32 = 10;
+/// A snapshot object newer than its stream's current one is taken for a write in flight
+/// until it is this old (by its writer's clock): far longer than a snapshot's write, and
+/// than the clock skew between nodes.
+const ORPHAN_AGE: Duration = Duration::from_secs(600);
 
 /// Works out the sequence the log can be purged through, and purges it; returns it, or
 /// `None` when nothing can go.
@@ -58,6 +70,7 @@ pub async fn run(cluster: Cluster, every: Duration, metrics: Arc<Metrics>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     let mut last = 0;
+    let mut rounds = 0u32;
     loop {
         ticks.tick().await;
         match cluster.membership().live_nodes().await {
@@ -80,6 +93,14 @@ pub async fn run(cluster: Cluster, every: Duration, metrics: Arc<Metrics>) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "compacting the log failed; trying again later"),
+        }
+        rounds = rounds.wrapping_add(1);
+        if rounds.is_multiple_of(SWEEP_EVERY_ROUNDS) {
+            match cluster.snapshots().sweep_orphans(ORPHAN_AGE).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed snapshot objects no head names"),
+                Err(error) => tracing::warn!(%error, "sweeping the snapshot objects failed; trying again later"),
+            }
         }
     }
 }
