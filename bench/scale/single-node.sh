@@ -11,7 +11,11 @@ addr=$(grep listening $dir/log | grep -o "127.0.0.1:[0-9]*" | head -1)
 c0=$(awk '{print $14+$15}' /proc/$pid/stat)
 line=$($BIN loadgen --server http://$addr --streams $S --rate 30 --duration $D --channels 32 --dictionary state,delay:4 2>&1 | tail -3 | tr '\n' ' ')
 c1=$(awk '{print $14+$15}' /proc/$pid/stat)
-m=$(curl -s http://$addr/metrics | grep -E "^koopstream_eigen_seconds_(sum|count)|^koopstream_spectra_wait_seconds_(sum|count)" | tr '\n' ' ')
+metrics=$(curl -s http://$addr/metrics)
+m=$(echo "$metrics" | grep -E "^koopstream_eigen_seconds_(sum|count)|^koopstream_refresh_wait_seconds_(sum|count)" | tr '\n' ' ')
+# The longest refresh wait lies below the first bucket bound that holds every wait.
+total=$(echo "$metrics" | grep -E "^koopstream_refresh_wait_seconds_count" | awk '{print $2}')
+wait_max=$(echo "$metrics" | grep -E '^koopstream_refresh_wait_seconds_bucket' | awk -v n="$total" '$2 == n {print $1; exit}' | grep -o 'le="[^"]*"')
 kill $pid; wait $pid 2>/dev/null
-echo "S=$S cpu_s=$(awk "BEGIN{print ($c1-$c0)/100}") | $line | $m"
+echo "S=$S cpu_s=$(awk "BEGIN{print ($c1-$c0)/100}") | $line | $m | refresh wait below $wait_max"
 rm -rf $dir
