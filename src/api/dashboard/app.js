@@ -345,7 +345,7 @@ function renderMap() {
   const x = modes.length ? extent(freqs, 0.15) : [band[0], Math.min(band[1], 3)];
   const plot = new Plot($("chart-map"), { x, y, xLabel: "frequency (Hz)", yLabel: "damping ratio (%)" });
   plot.hline(100 * limits.warning, "#c98a00", `warning ${pct(limits.warning, 1)} %`);
-  plot.hline(100 * limits.critical, "#c0262d", `critical ${pct(limits.critical, 1)} %`);
+  plot.hline(100 * limits.critical, "#c0262d", `critical ${pct(limits.critical, 1)} %`, { below: true });
   for (const m of modes) {
     plot.point(m.frequency_hz, 100 * m.damping_ratio, modeColour(m.id), {
       xBar: m.frequency_ci95,
@@ -382,7 +382,7 @@ function renderTrend() {
   const damping = draw("chart-damping", series((m) => [m.damping_ratio, m.damping_ci95], 100), "damping ratio (%)");
   const limits = alarmThresholds();
   damping.hline(100 * limits.warning, "#c98a00", "warning");
-  damping.hline(100 * limits.critical, "#c0262d", "critical");
+  damping.hline(100 * limits.critical, "#c0262d", "critical", { below: true });
 }
 
 function renderShape() {

@@ -125,11 +125,12 @@ export class Plot {
     return g;
   }
 
-  /** A horizontal threshold line with its label at the right. */
-  hline(y, colour, label) {
+  /** A horizontal threshold line with its label at the right, above the line or, for the
+   *  lower of two close thresholds, below it (so the two labels never overlap). */
+  hline(y, colour, label, { below = false } = {}) {
     if (y < this.y[0] || y > this.y[1]) return;
     el("line", { x1: this.margin.left, x2: this.width - this.margin.right, y1: this.py(y), y2: this.py(y), stroke: colour, "stroke-dasharray": "6 4", "stroke-width": 1.5, class: "threshold" }, this.svg);
-    const t = el("text", { x: this.width - this.margin.right - 4, y: this.py(y) - 4, class: "threshold-label", "text-anchor": "end", fill: colour }, this.svg);
+    const t = el("text", { x: this.width - this.margin.right - 4, y: this.py(y) + (below ? 12 : -4), class: "threshold-label", "text-anchor": "end", fill: colour }, this.svg);
     t.textContent = label;
   }
 
@@ -139,6 +140,12 @@ export class Plot {
     t.textContent = text;
   }
 }
+
+/** A phase in whole or tenth degrees, with no "-0" for a phase that rounds to zero. */
+const degrees = (e, digits) => {
+  const text = ((Math.atan2(e.im, e.re) * 180) / Math.PI).toFixed(digits);
+  return Number(text) === 0 ? (0).toFixed(digits) : text;
+};
 
 /** A compass plot: one arrow per channel, length = magnitude (largest 1), angle = phase. */
 export function compass(svg, entries, colour, { size = 300 } = {}) {
@@ -162,10 +169,10 @@ export function compass(svg, entries, colour, { size = 300 } = {}) {
     const g = el("g", { class: "compass-arrow" }, svg);
     el("line", { x1: cx, y1: c, x2: x, y2: y, stroke: e.colour || colour, "stroke-width": 2 }, g);
     el("circle", { cx: x, cy: y, r: 3, fill: e.colour || colour }, g);
-    el("title", {}, g).textContent = `${e.label}: |${mag.toFixed(3)}| ∠${((Math.atan2(e.im, e.re) * 180) / Math.PI).toFixed(1)}°`;
+    el("title", {}, g).textContent = `${e.label}: |${mag.toFixed(3)}| ∠${degrees(e, 1)}°`;
     if (k < 12) {
       const t = el("text", { x: size + 36, y: 16 + 14 * k, class: "legend", fill: e.colour || colour }, svg);
-      t.textContent = `${e.label}  ${mag.toFixed(2)} ∠${((Math.atan2(e.im, e.re) * 180) / Math.PI).toFixed(0)}°`;
+      t.textContent = `${e.label}  ${mag.toFixed(2)} ∠${degrees(e, 0)}°`;
     }
   });
 }
