@@ -69,14 +69,12 @@ pub async fn run(cluster: Cluster, every: Duration, metrics: Arc<Metrics>) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
-    let mut last = 0;
     let mut rounds = 0u32;
     loop {
         ticks.tick().await;
         match cluster.membership().live_nodes().await {
             Ok(live) if rendezvous::owner(rendezvous::COMPACTOR_KEY, &live) == Some(cluster.node_id()) => {}
             Ok(_) => {
-                last = 0;
                 metrics.log_compacted_through.set(0);
                 continue;
             }
@@ -85,11 +83,14 @@ pub async fn run(cluster: Cluster, every: Duration, metrics: Arc<Metrics>) {
                 continue;
             }
         }
+        // The gauge is the one record of how far this node compacted.
         match compact_once(&cluster).await {
-            Ok(Some(through)) if through > last => {
-                tracing::debug!(through, "the log is compacted");
-                last = through;
-                metrics.log_compacted_through.set(i64::try_from(through).unwrap_or(i64::MAX));
+            Ok(Some(through)) => {
+                let through = i64::try_from(through).unwrap_or(i64::MAX);
+                if through > metrics.log_compacted_through.get() {
+                    tracing::debug!(through, "the log is compacted");
+                    metrics.log_compacted_through.set(through);
+                }
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "compacting the log failed; trying again later"),

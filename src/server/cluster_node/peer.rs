@@ -256,9 +256,10 @@ mod tests {
 
     use super::*;
 
-    /// A server that answers `/port` with the client's port (one per connection).
-    async fn port_server() -> String {
-        let app = Router::new()
+    /// Serves `app` on a loopback port, with `/port` added: it answers the client's port
+    /// (one per connection).
+    async fn serve_with_port(app: Router) -> String {
+        let app = app
             .route("/port", get(|ConnectInfo(from): ConnectInfo<SocketAddr>| async move { from.port().to_string() }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -289,7 +290,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_one_after_another_share_one_connection() {
-        let base = port_server().await;
+        let base = serve_with_port(Router::new()).await;
         let client = PeerClient::plain();
         let mut ports = Vec::new();
         for _ in 0..5 {
@@ -331,22 +332,49 @@ mod tests {
         assert_eq!((accepted.load(Ordering::Relaxed), client.connections_opened()), (2, 2));
     }
 
+    /// A server with a 10 MB answer at `/big`, larger than any socket buffer: the
+    /// connection carries it until the client has read it all.
+    async fn big_answer_server() -> String {
+        serve_with_port(Router::new().route("/big", get(|| async { vec![b'x'; 10_000_000] }))).await
+    }
+
+    async fn big(client: &PeerClient, base: &str) -> Response<Body> {
+        let url = format!("{base}/big");
+        client.send(Method::GET, &url, HeaderMap::new(), bytes::Bytes::new(), Duration::from_secs(5)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_kept_only_once_its_answer_has_been_read_to_the_end() {
+        let base = big_answer_server().await;
+        let client = PeerClient::plain();
+        let answer = big(&client, &base).await;
+        // The head is in, the body is not read: the connection is busy, not idle.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(client.idle_connections(), 0);
+        // A read meanwhile cannot share it.
+        assert!(read(&client, &format!("{base}/port")).await.unwrap().parse::<u16>().is_ok());
+        assert_eq!(client.connections_opened(), 2);
+        until_kept(&client).await;
+        assert_eq!(client.idle_connections(), 1);
+        let body = axum::body::to_bytes(answer.into_body(), 20_000_000).await.unwrap();
+        assert_eq!(body.len(), 10_000_000);
+        // Read to the end, the first connection is kept beside the second.
+        for _ in 0..200 {
+            if client.idle_connections() == 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the connection whose answer was read to the end was not kept");
+    }
+
     #[tokio::test]
     async fn an_answer_dropped_half_read_does_not_leave_its_connection_for_the_next() {
-        // A body of 10 MB, dropped after its head: the connection still carries the rest.
-        let app = Router::new()
-            .route("/big", get(|| async { vec![b'x'; 10_000_000] }))
-            .route("/port", get(|ConnectInfo(from): ConnectInfo<SocketAddr>| async move { from.port().to_string() }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await });
+        let base = big_answer_server().await;
         let client = PeerClient::plain();
-        let answer = client
-            .send(Method::GET, &format!("{base}/big"), HeaderMap::new(), bytes::Bytes::new(), Duration::from_secs(5))
-            .await
-            .unwrap();
-        drop(answer);
+        drop(big(&client, &base).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(client.idle_connections(), 0);
         assert!(read(&client, &format!("{base}/port")).await.unwrap().parse::<u16>().is_ok());
         assert_eq!(client.connections_opened(), 2);
     }
