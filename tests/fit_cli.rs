@@ -166,3 +166,41 @@ fn fit_takes_presets_and_estimators_under_the_stream_rules() {
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
     }
 }
+
+#[test]
+fn units_given_on_the_command_line_are_the_models_and_a_wrong_one_is_refused_before_the_fit() {
+    let mut csv = String::from("t,x,u\n");
+    let mut x: f64 = 1.0;
+    for k in 0..300 {
+        let u = ((k * 37) % 11) as f64 / 11.0 - 0.5;
+        csv.push_str(&format!("{},{x},{u}\n", k as f64 * 0.5));
+        x = 0.8 * x + 0.5 * u;
+    }
+    let input = scratch("units.csv", &csv);
+    let input = input.to_str().unwrap();
+    let common = ["--input", input, "--inputs", "u", "--dictionary", "state", "--warmup", "20"];
+    let with = |extra: &[&str]| fit(&[&common[..], extra].concat());
+
+    let (ok, stdout, stderr) = with(&["--units", "u=kW,x=m/s"]);
+    assert!(ok, "{stderr}");
+    let doc: ModelDoc = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((doc.state_units, doc.input_units), (vec!["m/s".to_owned()], vec!["kW".to_owned()]));
+    let (ok, stdout, _) = with(&[]);
+    assert!(ok);
+    let doc: ModelDoc = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((doc.state_units, doc.input_units), (vec![String::new()], vec![String::new()]));
+
+    for (units, cause) in [
+        ("y=m", "--units names `y`, which is neither a state channel nor an input (they are: x, u)"),
+        ("x=m,x=km", "--units: `x` is given twice"),
+        ("x", "`x` is not NAME=UNIT"),
+        ("x=", "`x=` is not NAME=UNIT (both must be given)"),
+        (&format!("x={}", "m".repeat(33)), "the unit of `x` is 33 bytes; at most 32"),
+    ] {
+        let (ok, stdout, stderr) = with(&["--units", units]);
+        assert!(!ok && stdout.is_empty(), "{units}");
+        assert!(stderr.contains(cause), "{units}: {stderr}");
+        // Refused before any row was read: no fit summary.
+        assert!(!stderr.contains("pairs"), "{units}: {stderr}");
+    }
+}

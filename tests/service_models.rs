@@ -30,6 +30,7 @@ fn fit_model(samples: &[[f64; 2]]) -> ModelDoc {
         dt: TS,
         inputs: vec![],
         channels: None,
+        units: vec![],
         model: definition.model_options(),
     };
     fit_reader(&options, csv.as_bytes(), csv.len() as u64).unwrap().0

@@ -262,6 +262,7 @@ mod tests {
             dt: 0.1,
             inputs: vec![],
             channels: None,
+            units: vec![],
             model: ModelOptions {
                 dictionary: "state,const,poly:2".parse::<DictionarySpec>().unwrap(),
                 regularisation: Regularisation::Mu(1e-3),

@@ -139,9 +139,12 @@ fn pmu_request(scenario: Ieee68Scenario, duration: f64, seed: u64) -> Simulation
     .with_pmu(PmuMeasurement { layout: pmu_layout(), errors: PmuErrors::default() })
 }
 
-/// The PMU channels of [`pmu_request`], named as the simulator names its columns.
+/// The PMU channels of [`pmu_request`], named as the simulator names its columns, with
+/// the units it reports them in.
 fn pmu_channels() -> Vec<Value> {
-    pmu_layout().channel_names().into_iter().map(|name| json!({"name": name})).collect()
+    let layout = pmu_layout();
+    let units = layout.channel_units();
+    layout.channel_names().into_iter().zip(units).map(|(name, unit)| json!({"name": name, "unit": unit})).collect()
 }
 
 /// A stream of PMU data defined by a preset alone (and the refresh cadence of a demo).
@@ -456,4 +459,28 @@ fn final_table(truth: &[TrueMode], modes: &Value, origin: f64, with_header: bool
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pmu_streams_carry_the_units_the_simulator_reports_in() {
+        let channels = pmu_channels();
+        // Angles and frequencies at the twelve default buses.
+        assert_eq!(channels.len(), 24);
+        for channel in &channels {
+            let name = channel["name"].as_str().unwrap();
+            let expected = match name.rsplit('_').next().unwrap() {
+                "vm" => "pu",
+                "va" => "deg",
+                "f" => "Hz",
+                other => panic!("unexpected quantity {other}"),
+            };
+            assert_eq!(channel["unit"], expected, "{name}");
+        }
+        let definition = pmu_definition("d".into(), "pmu-ambient");
+        assert_eq!(definition["channels"], Value::Array(channels));
+    }
 }

@@ -23,6 +23,9 @@ pub struct FitOptions {
     pub inputs: Vec<String>,
     /// Columns that are the state (default: all but `t` and the inputs).
     pub channels: Option<Vec<String>>,
+    /// Units of columns, by column name (the model document's channel units; a column not
+    /// named here has none).
+    pub units: Vec<(String, String)>,
     /// The model.
     pub model: ModelOptions,
 }
@@ -78,6 +81,16 @@ pub enum FitError {
         pairs: u64,
         /// Where the estimator stopped.
         state: String,
+    },
+    /// A unit was given for a column the model does not have.
+    #[error("{path}: --units names `{name}`, which is neither a state channel nor an input (they are: {columns})")]
+    UnitOfNoColumn {
+        /// The path.
+        path: PathBuf,
+        /// The name given.
+        name: String,
+        /// The state channels and inputs, comma-separated.
+        columns: String,
     },
     /// The model could not be documented.
     #[error(transparent)]
@@ -212,6 +225,8 @@ pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Resu
     let csv = |source| FitError::Csv { path: path.clone(), source };
     let mut samples = SampleReader::new(reader, options.channels.as_deref(), &options.inputs).map_err(csv)?;
     let layout = samples.layout().clone();
+    // Checked before the first row: a misspelt column should not cost a whole fit.
+    let (state_units, input_units) = units_of(options, &layout.state_names(), &layout.input_names())?;
     let config = options.model.estimator_config(layout.state_names(), layout.input_names());
     // A preset's rank is a ceiling: fitted to the file's observables before the estimator starts.
     let model = options.model.clone().fit_rank(config.n_lifted());
@@ -262,7 +277,32 @@ pub fn fit_reader(options: &FitOptions, reader: impl BufRead, size: u64) -> Resu
             state: describe(estimator.progress()),
         });
     }
-    Ok((ModelDoc::from_estimator(&estimator, options.dt)?, report))
+    Ok((ModelDoc::from_estimator(&estimator, options.dt)?.with_units(state_units, input_units), report))
+}
+
+/// The state channels' and the inputs' units, in column order, from `--units`.
+fn units_of(
+    options: &FitOptions,
+    states: &[String],
+    inputs: &[String],
+) -> Result<(Vec<String>, Vec<String>), FitError> {
+    let mut state_units = vec![String::new(); states.len()];
+    let mut input_units = vec![String::new(); inputs.len()];
+    for (name, unit) in &options.units {
+        let slot = match (states.iter().position(|s| s == name), inputs.iter().position(|s| s == name)) {
+            (Some(k), _) => &mut state_units[k],
+            (None, Some(k)) => &mut input_units[k],
+            (None, None) => {
+                return Err(FitError::UnitOfNoColumn {
+                    path: options.input.clone(),
+                    name: name.clone(),
+                    columns: states.iter().chain(inputs).map(String::as_str).collect::<Vec<_>>().join(", "),
+                });
+            }
+        };
+        *slot = unit.clone();
+    }
+    Ok((state_units, input_units))
 }
 
 fn describe(progress: Progress) -> String {

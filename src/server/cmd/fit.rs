@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::CommandError;
 use crate::fit::{FitOptions, OutputFormat, encode_model, fit_file};
+use crate::service::definition::MAX_UNIT_BYTES;
 use crate::service::method::EstimatorKind;
 use crate::service::options::ModelRequest;
 
@@ -36,6 +37,23 @@ pub struct FitArgs {
     /// NumPy archive for `.npz` (the same variables; docs/model-export.md), JSON otherwise.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Units of columns, comma-separated NAME=UNIT (e.g. `x1=m,x2=m/s`): the model's
+    /// channel units (default: none).
+    #[arg(long, value_delimiter = ',', value_parser = column_unit)]
+    pub units: Vec<(String, String)>,
+}
+
+/// One `NAME=UNIT` of `--units`: both non-empty, the unit at most as long as a stream's.
+fn column_unit(text: &str) -> Result<(String, String), String> {
+    let (name, unit) = text.split_once('=').ok_or_else(|| format!("`{text}` is not NAME=UNIT"))?;
+    let (name, unit) = (name.trim(), unit.trim());
+    if name.is_empty() || unit.is_empty() {
+        return Err(format!("`{text}` is not NAME=UNIT (both must be given)"));
+    }
+    if unit.len() > MAX_UNIT_BYTES {
+        return Err(format!("the unit of `{name}` is {} bytes; at most {MAX_UNIT_BYTES}", unit.len()));
+    }
+    Ok((name.to_owned(), unit.to_owned()))
 }
 
 /// A recorded file and the model to identify from it (shared by `fit` and `bench-online`).
@@ -139,6 +157,7 @@ impl SourceArgs {
             dt,
             inputs: self.inputs.clone(),
             channels: self.channels.clone(),
+            units: Vec::new(),
             model,
         })
     }
@@ -146,7 +165,12 @@ impl SourceArgs {
 
 /// Fits the file and writes the model.
 pub fn run(args: &FitArgs) -> Result<(), CommandError> {
-    let options = args.source.options()?;
+    let mut options = args.source.options()?;
+    let mut named = std::collections::HashSet::new();
+    if let Some((name, _)) = args.units.iter().find(|(name, _)| !named.insert(name)) {
+        return Err(CommandError::Options(format!("--units: `{name}` is given twice")));
+    }
+    options.units = args.units.clone();
     if args.source.dt.is_none() {
         eprintln!("fit: dt = {} s, the median step of column `t`", options.dt);
     }

@@ -63,6 +63,16 @@ impl PmuQuantity {
         }
     }
 
+    /// The unit the simulator reports the quantity in (the service's channel unit).
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Vm => "pu",
+            Self::Va => "deg",
+            Self::F => "Hz",
+            Self::Rocof => "Hz/s",
+        }
+    }
+
     /// Parses `vm`, `va`, `f` or `rocof`.
     pub fn from_name(name: &str) -> Result<Self, SystemsError> {
         match name {
@@ -192,6 +202,11 @@ impl PmuLayout {
     pub fn channel_names(&self) -> Vec<String> {
         self.channels().iter().map(PmuChannel::name).collect()
     }
+
+    /// The columns' units, in column order.
+    pub fn channel_units(&self) -> Vec<&'static str> {
+        self.channels().iter().map(|c| c.quantity.unit()).collect()
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +233,8 @@ mod tests {
     fn columns_skip_the_reference_angle() {
         let layout = PmuLayout { buses: vec![29, 65], ..PmuLayout::default() };
         assert_eq!(layout.channel_names(), ["b29_vm", "b29_va", "b29_f", "b65_vm", "b65_f"]);
+        assert_eq!(layout.channel_units(), ["pu", "deg", "Hz", "pu", "Hz"]);
+        assert_eq!(PmuQuantity::Rocof.unit(), "Hz/s");
         let only_reference_angle = PmuLayout { buses: vec![65], quantities: vec![PmuQuantity::Va], reference_bus: 65 };
         assert!(only_reference_angle.validate().is_err());
         assert!(PmuLayout { reference_bus: 0, ..PmuLayout::default() }.validate().is_err());
