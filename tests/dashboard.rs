@@ -433,6 +433,17 @@ async fn in_chromium_the_dashboard_shows_the_68_bus_modes_live_and_an_alarm_with
     tokio::time::sleep(Duration::from_millis(4000)).await;
     keep_screenshot("dashboard-stressed.png", &browser.screenshot().await);
 
+    // Nothing comes in any more: the rate falls to 0 in the list the page polls and in the
+    // stream's facts (from the status event sent every second).
+    browser
+        .wait_for(
+            "return document.getElementById('stream-facts').textContent.includes(' 0.0 updates/s') &&
+                    [...document.querySelectorAll('#streams tbody tr')].some(r => r.textContent.includes('0.0/s'))",
+            Duration::from_secs(10),
+            "a rate of 0 once the samples stopped",
+        )
+        .await;
+
     let last = browser.execute(PAGE_STATE).await;
     assert_eq!(last["errors"], json!([]), "errors in the page");
     let console = browser.console().await;

@@ -286,3 +286,24 @@ async fn metrics_count_what_was_sent_and_openapi_lists_every_route() {
     socket.close(None).await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_update_rate_is_measured_while_samples_come_and_zero_once_they_stop() {
+    let server = TestServer::start().await;
+    server.create(vdp_definition("r")).await;
+    let samples = van_der_pol(240, TS);
+    let rate = || async { server.get_json("/v1/streams/r").await.1["status"]["update_rate_hz"].as_f64().unwrap() };
+    // 20 samples every 100 ms for 1.1 s: about 200 per second (the clock of a loaded
+    // machine stretches the gaps, so only a wide band is asserted).
+    let started = tokio::time::Instant::now();
+    for (k, chunk) in samples.chunks(20).enumerate() {
+        tokio::time::sleep_until(started + Duration::from_millis(100 * k as u64)).await;
+        server.ingest("r", &batch(k as u64 + 1, k * 20, chunk, TS)).await;
+    }
+    let measured = rate().await;
+    assert!((50.0..=250.0).contains(&measured), "{measured}");
+    // Silent for longer than 2 s (and three sample intervals): nothing is coming in.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(rate().await, 0.0);
+    server.stop().await;
+}

@@ -13,6 +13,7 @@
 //! `Apply` and `ApplyReset` commands, and asked for its state (`Export`) for snapshots.
 
 mod publish;
+mod rate;
 mod shared;
 
 use std::sync::Arc;
@@ -67,25 +68,6 @@ pub struct OwnerContext {
     pub shared: Option<Arc<dyn SharedLog>>,
 }
 
-/// Samples per second over the last second or so.
-struct RateMeter {
-    window_start: Instant,
-    samples: u64,
-    rate: f64,
-}
-
-impl RateMeter {
-    fn add(&mut self, samples: u64) {
-        self.samples += samples;
-        let elapsed = self.window_start.elapsed().as_secs_f64();
-        if elapsed >= 1.0 {
-            self.rate = self.samples as f64 / elapsed;
-            self.samples = 0;
-            self.window_start = Instant::now();
-        }
-    }
-}
-
 /// An ingest command taken from the queue.
 struct Queued {
     batch: SampleBatch,
@@ -133,7 +115,7 @@ pub struct Owner {
     /// Set while this stream's refresh waits for the spectra worker.
     spectra_queued: Arc<AtomicBool>,
     meter: Arc<MeterCell>,
-    rate: RateMeter,
+    rate: rate::RateMeter,
 }
 
 impl Owner {
@@ -171,7 +153,7 @@ impl Owner {
             spectra,
             spectra_queued: Arc::new(AtomicBool::new(false)),
             meter,
-            rate: RateMeter { window_start: Instant::now(), samples: 0, rate: 0.0 },
+            rate: rate::RateMeter::new(),
         };
         owner.publish_model();
         let receiver = owner.snapshots.subscribe();

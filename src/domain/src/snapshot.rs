@@ -3,9 +3,36 @@
 //! on the cadence or on the first request, off the async reactor.
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use koopman::spectrum::{self, Mode};
 use koopman::{EstimatorConfig, LinearModel, NumericalError};
+
+/// A stream silent this long (or for three of its own sample intervals, if longer) is
+/// reported as receiving nothing.
+pub const SILENT_AFTER: Duration = Duration::from_secs(2);
+
+/// Samples applied per second, as the owner measured it when it last applied a batch.
+/// The owner publishes only when something happens, so a reader asks it at the time of
+/// reading: a stream that stopped must not show its last rate for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IngestRate {
+    /// Samples per second over the last measured window (about a second).
+    pub per_second: f64,
+    /// When the last batch was applied (none yet: nothing applied).
+    pub last_batch_at: Option<Instant>,
+}
+
+impl IngestRate {
+    /// The rate a reader sees at `now`: the measured one, or 0 once the stream has been
+    /// silent for [`SILENT_AFTER`] or three of its sample intervals, whichever is longer.
+    pub fn at(&self, now: Instant) -> f64 {
+        let Some(last) = self.last_batch_at else { return 0.0 };
+        let intervals = if self.per_second > 0.0 { 3.0 / self.per_second } else { 0.0 };
+        let silent_after = SILENT_AFTER.max(Duration::from_secs_f64(intervals.min(3600.0)));
+        if now.saturating_duration_since(last) > silent_after { 0.0 } else { self.per_second }
+    }
+}
 
 /// Warm-up progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +104,8 @@ pub struct StreamStatus {
     pub epoch: u64,
     /// One-step residual RMS per channel (data units).
     pub residual_rms: Option<Vec<f64>>,
-    /// Samples applied per second, recently.
-    pub update_rate_hz: f64,
+    /// Samples applied per second, recently: [`IngestRate::at`] the time of reading.
+    pub update_rate: IngestRate,
     /// Exact refactorisations so far.
     pub refactorisations: u64,
     /// The ridge parameter in use (after warm-up).

@@ -466,7 +466,8 @@ pub struct StreamStatusDoc {
     pub epoch: u64,
     /// One-step residual RMS per channel (data units).
     pub residual_rms: Option<Vec<f64>>,
-    /// Samples applied per second, recently.
+    /// Samples applied per second over the last window of at least a second; 0 once the
+    /// stream has been silent for 2 s or three of its sample intervals, whichever is longer.
     pub update_rate_hz: f64,
     /// Exact refactorisations so far.
     pub refactorisations: u64,
@@ -498,7 +499,7 @@ impl From<&StreamStatus> for StreamStatusDoc {
             last_seq: s.last_seq,
             epoch: s.epoch,
             residual_rms: s.residual_rms.clone(),
-            update_rate_hz: s.update_rate_hz,
+            update_rate_hz: s.update_rate.at(std::time::Instant::now()),
             refactorisations: s.refactorisations,
             mu: s.mu,
             outlier_gate_reopened: s.outlier_gate_reopened,

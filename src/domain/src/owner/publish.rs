@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use koopman::Progress;
 
-use crate::snapshot::{ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress};
+use crate::snapshot::{
+    IngestRate, ModelSnapshot, ModelState, RejectCounts, StreamSnapshot, StreamStatus, WarmupProgress,
+};
 use crate::spectra;
 
 use super::Owner;
@@ -110,7 +112,7 @@ impl Owner {
             last_seq: core.last_seq(),
             epoch: core.watermark.epoch,
             residual_rms: core.estimator.residual_rms(),
-            update_rate_hz: self.rate.rate,
+            update_rate: self.rate.published(),
             refactorisations: counters.refactorisations,
             mu: core.estimator.mu(),
             outlier_gate_reopened: core.outlier_gate.state.reopened,
@@ -134,7 +136,7 @@ pub(super) fn placeholder_status() -> StreamStatus {
         last_seq: None,
         epoch: 0,
         residual_rms: None,
-        update_rate_hz: 0.0,
+        update_rate: IngestRate::default(),
         refactorisations: 0,
         mu: None,
         outlier_gate_reopened: 0,
