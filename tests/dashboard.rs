@@ -354,6 +354,22 @@ async fn in_chromium_the_dashboard_shows_the_68_bus_modes_live_and_an_alarm_with
     let rows = tokio::task::spawn_blocking(stressed_rows).await.unwrap();
     send(&server, reqwest::Method::POST, "/v1/streams", FEED, Some(&stressed_definition())).await;
     let browser = webdriver::Browser::start(1400, 2000).await;
+    // Without a token the page asks for one and does not claim to be connected.
+    browser.goto(&format!("{}/", server.base)).await;
+    browser
+        .wait_for(
+            "const pill = document.getElementById('server-state');
+             return pill.textContent === 'token needed' && !pill.classList.contains('on') &&
+                    !document.getElementById('token-form').hidden",
+            Duration::from_secs(10),
+            "the page asking for a token",
+        )
+        .await;
+    // Away from the page (it polls), the browser has logged each refused request: only
+    // those 401s, nothing else.
+    browser.goto("about:blank").await;
+    let refused = browser.console().await;
+    assert!(refused.iter().all(|(_, message)| message.contains("401 (Unauthorized)")), "{refused:?}");
     // The read token travels in the fragment, which the page keeps and never sends on.
     browser.goto(&format!("{}/#token={READ}", server.base)).await;
     browser

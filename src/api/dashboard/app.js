@@ -85,15 +85,22 @@ function notice(text) {
   box.textContent = text || "";
 }
 
+/** The server pill: its text, green only while the server answers what the page asks. */
+function serverState(text, on) {
+  $("server-state").textContent = text;
+  $("server-state").className = on ? "pill on" : "pill";
+}
+
 function handleError(error) {
   if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
     $("token-form").hidden = false;
+    serverState(error.status === 401 ? "token needed" : "token not allowed", false);
     notice(`The server refused the request (${error.status}): ${error.message}. Enter a token with the read scope.`);
   } else if (error instanceof HttpError) {
     notice(error.message);
   } else {
     notice(`The server cannot be reached (${error.message}); retrying.`);
-    $("server-state").textContent = "unreachable";
+    serverState("unreachable", false);
   }
 }
 
@@ -134,8 +141,7 @@ function rejectedText(counts) {
 async function loadStreams() {
   try {
     const list = await api("/v1/streams");
-    $("server-state").textContent = "connected";
-    $("server-state").className = "pill on";
+    serverState("connected", true);
     state.streams = list;
     renderStreams();
     if (!state.selected) {
