@@ -271,3 +271,37 @@ async fn without_tokens_the_server_stays_on_loopback() {
 fn memory() -> koopstream::config::StorageConfig {
     koopstream::config::StorageConfig { durability: koopstream::config::Durability::Memory, ..Default::default() }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_and_loadgen_send_their_token_to_a_server_that_requires_one() {
+    let mut config = secured();
+    config.auth.tokens.push(TokenConfig::for_secret("demo", "demo-secret", &["read", "ingest", "admin"]));
+    let server = TestServer::start_with(config).await;
+    let binary = env!("CARGO_BIN_EXE_koopstream");
+    let run = |args: Vec<&str>, token: Option<&str>| {
+        let mut command = std::process::Command::new(binary);
+        command.args(args).env_remove("KOOPSTREAM_TOKEN");
+        if let Some(token) = token {
+            command.env("KOOPSTREAM_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    let demo = vec!["demo", "--system", "vdp", "--speed", "0", "--server", server.base.as_str()];
+    let loadgen =
+        vec!["loadgen", "--streams", "2", "--duration", "1", "--channels", "2", "--server", server.base.as_str()];
+    for args in [&demo, &loadgen] {
+        // Without a token: the server's refusal, once, and a failure.
+        let refused = run(args.clone(), None);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && stderr.contains("answered 401"), "{args:?}: {stderr}");
+        // From the environment, and from the command line.
+        let accepted = run(args.clone(), Some("demo-secret"));
+        assert!(accepted.status.success(), "{args:?}: {}", String::from_utf8_lossy(&accepted.stderr));
+        let accepted = run([args.clone(), vec!["--token", "demo-secret"]].concat(), None);
+        assert!(accepted.status.success(), "{args:?}: {}", String::from_utf8_lossy(&accepted.stderr));
+    }
+    // A token without the admin scope cannot create the demo's stream: 403, named.
+    let refused = run(demo.clone(), Some(READ));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("answered 403"), "{refused:?}");
+    server.stop().await;
+}

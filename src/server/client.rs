@@ -1,11 +1,15 @@
 //! A small client of the service for `demo` and `loadgen`: create a stream over HTTP,
-//! stream batches over its WebSocket, read modes.
+//! stream batches over its WebSocket, read modes; with a bearer token when the server
+//! requires one.
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The writing half of a stream's WebSocket.
@@ -34,6 +38,9 @@ pub enum ClientError {
         /// The problem document.
         body: String,
     },
+    /// The token cannot be sent in a header.
+    #[error("the token has characters an HTTP header cannot carry")]
+    Token,
     /// WebSocket failure.
     #[error("WebSocket {url}: {source}")]
     WebSocket {
@@ -49,15 +56,29 @@ pub enum ClientError {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// `Bearer <token>`, sent with every request when the server requires a token.
+    authorization: Option<HeaderValue>,
 }
 
 impl Client {
     /// A client of the service at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new(), authorization: None }
+    }
+
+    /// The same client, sending `token` as a bearer token (none: no `Authorization`).
+    pub fn with_token(self, token: Option<&str>) -> Result<Self, ClientError> {
+        let authorization = token
+            .map(|token| HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| ClientError::Token))
+            .transpose()?;
+        Ok(Self { authorization, ..self })
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, url: String) -> Result<Value, ClientError> {
+        let request = match &self.authorization {
+            Some(value) => request.header(reqwest::header::AUTHORIZATION, value.as_bytes()),
+            None => request,
+        };
         let response = request.send().await.map_err(|source| ClientError::Http { url: url.clone(), source })?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|source| ClientError::Http { url: url.clone(), source })?;
@@ -85,15 +106,34 @@ impl Client {
         self.send(self.http.get(&url), url).await
     }
 
+    /// The upgrade request of a stream's WebSocket, with the token (a caller may add
+    /// headers, such as a subprotocol).
+    pub fn websocket_request(&self, id: &str) -> Result<Request, ClientError> {
+        let url = format!("{}/v1/streams/{id}/ws", self.base.replacen("http", "ws", 1));
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|source| ClientError::WebSocket { url: url.clone(), source: Box::new(source) })?;
+        if let Some(value) = &self.authorization {
+            request.headers_mut().insert("Authorization", value.clone());
+        }
+        Ok(request)
+    }
+
     /// Opens a stream's WebSocket.
     pub async fn connect(&self, id: &str) -> Result<(Sink, Source), ClientError> {
-        let url = format!("{}/v1/streams/{id}/ws", self.base.replacen("http", "ws", 1));
-        // Nagle's algorithm would hold small frames back by tens of milliseconds.
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
-            .await
-            .map_err(|source| ClientError::WebSocket { url, source: Box::new(source) })?;
-        Ok(socket.split())
+        open_websocket(self.websocket_request(id)?).await
     }
+}
+
+/// Opens a WebSocket from its upgrade request.
+pub async fn open_websocket(request: Request) -> Result<(Sink, Source), ClientError> {
+    let url = request.uri().to_string();
+    // Nagle's algorithm would hold small frames back by tens of milliseconds.
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        .await
+        .map_err(|source| ClientError::WebSocket { url, source: Box::new(source) })?;
+    Ok(socket.split())
 }
 
 /// Sends one JSON batch as a text frame.

@@ -67,6 +67,10 @@ pub struct DemoArgs {
     /// A running server (default: start one in this process on a free loopback port).
     #[arg(long)]
     pub server: Option<String>,
+    /// Bearer token for a `--server` that requires one, with the ingest, read and admin
+    /// scopes (the demo creates and deletes its stream) (default: none; also KOOPSTREAM_TOKEN).
+    #[arg(long, env = "KOOPSTREAM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Playback speed relative to real time; 0 streams as fast as the server acknowledges.
     #[arg(long, default_value_t = 20.0)]
     pub speed: f64,
@@ -280,7 +284,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             (base, Some((stop, task)))
         }
     };
-    let client = Client::new(&base);
+    let client = Client::new(&base).with_token(args.token.as_deref())?;
     let id = scenario.definition["id"].as_str().unwrap_or("demo").to_owned();
     println!("server: {base} (dashboard: {}/), stream `{id}`", base.trim_end_matches('/'));
     // A previous run with the same seed leaves a stream behind: start it afresh.

@@ -18,10 +18,9 @@ use prost::Message as _;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::client::{Client, ClientError, Sink, Source};
+use crate::client::{Client, ClientError, Sink, Source, open_websocket};
 use crate::config::ServiceConfig;
 use crate::wire::{SUBPROTOCOL_PROTO, pb};
 
@@ -51,6 +50,10 @@ pub struct LoadgenArgs {
     /// A running server (default: start one in this process on a free loopback port).
     #[arg(long)]
     pub server: Option<String>,
+    /// Bearer token for a `--server` that requires one, with the ingest, read and admin
+    /// scopes (loadgen creates and deletes its streams) (default: none; also KOOPSTREAM_TOKEN).
+    #[arg(long, env = "KOOPSTREAM_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Number of streams.
     #[arg(long, default_value_t = 10)]
     pub streams: usize,
@@ -260,34 +263,24 @@ struct Connected {
     pool: Pool,
 }
 
-async fn connect(base: &str, id: &str, encoding: Encoding) -> Result<(Sink, Source), ClientError> {
-    let url = format!("{}/v1/streams/{id}/ws", base.trim_end_matches('/').replacen("http", "ws", 1));
-    let ws_error = |source| ClientError::WebSocket { url: url.clone(), source: Box::new(source) };
-    let mut request = url.as_str().into_client_request().map_err(ws_error)?;
+async fn connect(client: &Client, id: &str, encoding: Encoding) -> Result<(Sink, Source), ClientError> {
+    let mut request = client.websocket_request(id)?;
     if encoding == Encoding::Protobuf {
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL_PROTO));
     }
-    // Nagle's algorithm would hold small frames back by tens of milliseconds.
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.map_err(ws_error)?;
-    Ok(socket.split())
+    open_websocket(request).await
 }
 
 /// Creates a stream, connects, warms it up (unmeasured, as fast as acknowledged) and
 /// encodes the samples of its measured phase.
-async fn set_up(
-    client: Client,
-    base: String,
-    args: LoadgenArgs,
-    stream: usize,
-    pool_len: usize,
-) -> Result<Connected, LoadError> {
+async fn set_up(client: Client, args: LoadgenArgs, stream: usize, pool_len: usize) -> Result<Connected, LoadError> {
     let id = format!("load-{stream}");
     let _ = client.delete_stream(&id).await;
     let channels: Vec<_> = (1..=args.channels).map(|i| json!({"name": format!("c{i}")})).collect();
     client
         .create_stream(&json!({"id": id, "channels": channels, "ts": 1.0 / args.rate, "dictionary": args.dictionary, "warmup": WARMUP, "mu": 1e-3}))
         .await?;
-    let (mut sink, mut source) = connect(&base, &id, args.encoding).await?;
+    let (mut sink, mut source) = connect(&client, &id, args.encoding).await?;
     let (mut k, mut seq) = (0, 0u64);
     while k < WARMUP + 1 {
         seq += 1;
@@ -390,12 +383,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// One run with `streams` streams against `base`: every stream is created and warmed up
 /// first, then all start their schedules at the same instant.
 pub async fn run_once(base: &str, args: &LoadgenArgs, streams: usize) -> Result<LoadReport, LoadError> {
-    let client = Client::new(base);
+    let client = Client::new(base).with_token(args.token.as_deref())?;
     let per_sample = args.channels * if args.encoding == Encoding::Json { 24 } else { 8 };
     let pool_len = (POOL_BUDGET / (streams.max(1) * per_sample.max(1))).clamp(args.batch, frames(args) * args.batch);
-    let set_ups: Vec<_> = (0..streams)
-        .map(|s| tokio::spawn(set_up(client.clone(), base.to_owned(), args.clone(), s, pool_len)))
-        .collect();
+    let set_ups: Vec<_> =
+        (0..streams).map(|s| tokio::spawn(set_up(client.clone(), args.clone(), s, pool_len))).collect();
     let mut connected = Vec::with_capacity(streams);
     for task in set_ups {
         connected.push(task.await.map_err(|e| std::io::Error::other(e.to_string()))??);
