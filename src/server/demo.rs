@@ -15,7 +15,7 @@ use systems::{
     PmuMeasurement, SimulationRequest, SystemSpec,
 };
 
-use crate::client::{Client, ClientError, next_message, send_batch};
+use crate::client::{Client, ClientError, ServerArgs, next_message, send_batch};
 use crate::config::ServiceConfig;
 use crate::progress::ProgressBar;
 use experiments::identify::{Ieee68Channels, MatchRule, TrueMode, ieee68_inter_area_modes, match_modes};
@@ -67,10 +67,9 @@ pub struct DemoArgs {
     /// A running server (default: start one in this process on a free loopback port).
     #[arg(long)]
     pub server: Option<String>,
-    /// Bearer token for a `--server` that requires one, with the ingest, read and admin
-    /// scopes (the demo creates and deletes its stream) (default: none; also KOOPSTREAM_TOKEN).
-    #[arg(long, env = "KOOPSTREAM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Token and TLS files for `--server`.
+    #[command(flatten)]
+    pub connection: ServerArgs,
     /// Playback speed relative to real time; 0 streams as fast as the server acknowledges.
     #[arg(long, default_value_t = 20.0)]
     pub speed: f64,
@@ -262,8 +261,10 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         // Refused before anything starts or prints.
         served_scenario(args)?;
     }
+    // A given server's address and files are checked before anything starts.
+    let given = args.server.as_deref().map(|url| Client::connect_to(url, &args.connection)).transpose()?;
     let (base, local) = match &args.server {
-        Some(url) => (url.clone(), None),
+        Some(url) => (url.trim_end_matches('/').to_owned(), None),
         None => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
@@ -284,7 +285,7 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
             (base, Some((stop, task)))
         }
     };
-    let client = Client::new(&base).with_token(args.token.as_deref())?;
+    let client = given.unwrap_or_else(|| Client::new(&base));
     let id = scenario.definition["id"].as_str().unwrap_or("demo").to_owned();
     println!("server: {base} (dashboard: {}/), stream `{id}`", base.trim_end_matches('/'));
     // A previous run with the same seed leaves a stream behind: start it afresh.

@@ -20,7 +20,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::client::{Client, ClientError, Sink, Source, open_websocket};
+use crate::client::{Client, ClientError, ServerArgs, Sink, Source};
 use crate::config::ServiceConfig;
 use crate::wire::{SUBPROTOCOL_PROTO, pb};
 
@@ -50,10 +50,9 @@ pub struct LoadgenArgs {
     /// A running server (default: start one in this process on a free loopback port).
     #[arg(long)]
     pub server: Option<String>,
-    /// Bearer token for a `--server` that requires one, with the ingest, read and admin
-    /// scopes (loadgen creates and deletes its streams) (default: none; also KOOPSTREAM_TOKEN).
-    #[arg(long, env = "KOOPSTREAM_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Token and TLS files for `--server`.
+    #[command(flatten)]
+    pub connection: ServerArgs,
     /// Number of streams.
     #[arg(long, default_value_t = 10)]
     pub streams: usize,
@@ -268,7 +267,7 @@ async fn connect(client: &Client, id: &str, encoding: Encoding) -> Result<(Sink,
     if encoding == Encoding::Protobuf {
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL_PROTO));
     }
-    open_websocket(request).await
+    client.open_websocket(request).await
 }
 
 /// Creates a stream, connects, warms it up (unmeasured, as fast as acknowledged) and
@@ -383,7 +382,10 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// One run with `streams` streams against `base`: every stream is created and warmed up
 /// first, then all start their schedules at the same instant.
 pub async fn run_once(base: &str, args: &LoadgenArgs, streams: usize) -> Result<LoadReport, LoadError> {
-    let client = Client::new(base).with_token(args.token.as_deref())?;
+    let client = match &args.server {
+        Some(_) => Client::connect_to(base, &args.connection)?,
+        None => Client::new(base),
+    };
     let per_sample = args.channels * if args.encoding == Encoding::Json { 24 } else { 8 };
     let pool_len = (POOL_BUDGET / (streams.max(1) * per_sample.max(1))).clamp(args.batch, frames(args) * args.batch);
     let set_ups: Vec<_> =

@@ -9,7 +9,7 @@
 //! at most [`IDLE_PER_PEER`] wait per peer, none for longer than [`IDLE_LIMIT`]. Every
 //! forwarded request is a read, so one sent on a kept connection that the peer had closed
 //! meanwhile is sent again on a new one. reqwest's own TLS would bring rustls's default
-//! provider (aws-lc-rs, which needs cmake).
+//! provider (aws-lc-rs, which needs cmake). The client of `demo` and `loadgen` uses it too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,6 +54,20 @@ struct Kept {
     sender: SendRequest<Body>,
 }
 
+/// What the TLS settings are called where they were given (in errors).
+pub struct TlsSettingNames {
+    /// The CA bundle.
+    pub ca: &'static str,
+    /// The client certificate chain.
+    pub cert: &'static str,
+    /// Its private key.
+    pub key: &'static str,
+}
+
+/// The cluster's keys (`cluster.peer_ca`, `cluster.peer_cert`, `cluster.peer_key`).
+pub const CLUSTER_TLS_SETTINGS: TlsSettingNames =
+    TlsSettingNames { ca: "cluster.peer_ca", cert: "cluster.peer_cert", key: "cluster.peer_key" };
+
 /// Why the peer TLS settings cannot be used; the message names the key and the file.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: key `{key}`: {reason}")]
@@ -85,31 +99,44 @@ impl PeerClient {
     /// HTTP and HTTPS, trusting the CA certificates of `ca` (PEM), presenting the
     /// certificate chain and key of `identity` (PEM files) to peers that ask for one.
     pub fn with_tls(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Self, PeerTlsError> {
+        Self::with_tls_as(ca, identity, &CLUSTER_TLS_SETTINGS)
+    }
+
+    /// [`PeerClient::with_tls`] for settings that go by other `names` (the command line's).
+    pub fn with_tls_as(
+        ca: &Path,
+        identity: Option<(&Path, &Path)>,
+        names: &TlsSettingNames,
+    ) -> Result<Self, PeerTlsError> {
         let invalid = |key, reason: String| PeerTlsError { key, reason };
         let mut roots = rustls::RootCertStore::empty();
-        let certificates = read_certificates(ca).map_err(|reason| invalid("cluster.peer_ca", reason))?;
+        let certificates = read_certificates(ca).map_err(|reason| invalid(names.ca, reason))?;
         for certificate in certificates {
-            roots.add(certificate).map_err(|e| invalid("cluster.peer_ca", format!("{}: {e}", ca.display())))?;
+            roots.add(certificate).map_err(|e| invalid(names.ca, format!("{}: {e}", ca.display())))?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| invalid("cluster.peer_ca", e.to_string()))?
+            .map_err(|e| invalid(names.ca, e.to_string()))?
             .with_root_certificates(roots);
         let mut config = match identity {
             None => builder.with_no_client_auth(),
             Some((cert, key)) => {
-                let chain = read_certificates(cert).map_err(|reason| invalid("cluster.peer_cert", reason))?;
-                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                    invalid("cluster.peer_key", format!("{}: no private key could be read: {e}", key.display()))
-                })?;
+                let chain = read_certificates(cert).map_err(|reason| invalid(names.cert, reason))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| invalid(names.key, format!("{}: no private key could be read: {e}", key.display())))?;
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|e| invalid("cluster.peer_key", format!("the key does not fit the certificate: {e}")))?
+                    .map_err(|e| invalid(names.key, format!("the key does not fit the certificate: {e}")))?
             }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self::new(Some(TlsConnector::from(Arc::new(config)))))
+    }
+
+    /// The TLS connector of `https://` peers (none: plain HTTP only).
+    pub fn tls(&self) -> Option<&TlsConnector> {
+        self.tls.as_ref()
     }
 
     /// Sends a request to `url` (the peer's advertised address and the path); returns the
