@@ -7,8 +7,9 @@
 //! hyper): a forwarded read otherwise paid a TCP connection, and with TLS a handshake, every
 //! time. A connection goes back to the pool once its answer has been read to the end, and
 //! at most [`IDLE_PER_PEER`] wait per peer, none for longer than [`IDLE_LIMIT`]. Every
-//! forwarded request is a read, so one sent on a kept connection that the peer had closed
-//! meanwhile is sent again on a new one. reqwest's own TLS would bring rustls's default
+//! forwarded request is a read (and the command-line client's creates and deletes are
+//! idempotent), so one sent on a kept connection that the peer had closed meanwhile is
+//! sent again on a new one. reqwest's own TLS would bring rustls's default
 //! provider (aws-lc-rs, which needs cmake). The client of `demo` and `loadgen` uses it too.
 
 use std::collections::HashMap;
@@ -185,7 +186,8 @@ impl PeerClient {
                 .map_err(|e| e.to_string())
         };
         // Kept connections first; one the peer has closed meanwhile fails, and the next is
-        // tried, then a new one (every forwarded request is a read: sending it again is safe).
+        // tried, then a new one (every request sent through here is a read or idempotent:
+        // sending it again is safe).
         while let Some(mut sender) = self.take_idle(&peer) {
             if let Ok(answer) = sender.send_request(request()?).await {
                 self.keep_when_done(peer, sender);
