@@ -413,6 +413,34 @@ async fn in_chromium_the_dashboard_shows_the_68_bus_modes_live_and_an_alarm_with
     tokio::time::sleep(Duration::from_millis(1500)).await;
     keep_screenshot("dashboard-healthy.png", &browser.screenshot().await);
 
+    // The model downloads as a MATLAB file with the token (the click is caught before the
+    // browser saves anything).
+    browser
+        .execute(
+            "window.koopDownload = {};
+             const objectUrl = URL.createObjectURL;
+             URL.createObjectURL = (blob) => {
+               blob.slice(0, 10).text().then((head) => Object.assign(window.koopDownload, {head, size: blob.size, type: blob.type}));
+               return objectUrl(blob);
+             };
+             HTMLAnchorElement.prototype.click = function () { window.koopDownload.name = this.download; };
+             document.querySelector('#downloads button[data-format=mat]').click();
+             return null;",
+        )
+        .await;
+    let download = browser
+        .wait_for(
+            "const d = window.koopDownload; return d.name && d.head ? d : null;",
+            Duration::from_secs(10),
+            "the model downloaded",
+        )
+        .await;
+    assert_eq!(download["head"], "MATLAB 5.0", "{download}");
+    assert_eq!(download["type"], "application/x-matlab-data", "{download}");
+    assert!(download["name"].as_str().unwrap().starts_with("ieee68-v"), "{download}");
+    assert!(download["name"].as_str().unwrap().ends_with(".mat"), "{download}");
+    assert!(download["size"].as_u64().unwrap() > 10_000, "{download}");
+
     // The damping drops at minute 10; an alarm raised on the server shows within seconds.
     let mut raised = None;
     let mut fed = 17_100;

@@ -67,6 +67,11 @@ function headers(extra = {}) {
 
 /** A JSON document from the API; a problem document becomes an HttpError with its detail. */
 async function api(path, options = {}) {
+  return (await request(path, options)).json();
+}
+
+/** An answer of the API that succeeded; a problem document becomes an HttpError. */
+async function request(path, options = {}) {
   const response = await fetch(path, { ...options, headers: headers(options.headers) });
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
@@ -76,7 +81,30 @@ async function api(path, options = {}) {
     } catch (_) { /* not a problem document */ }
     throw new HttpError(response.status, detail);
   }
-  return response.json();
+  return response;
+}
+
+/** Saves the selected stream's model as a file: the JSON document, or the MATLAB and
+ *  NumPy files (fetched with the token, which a plain link could not send). */
+async function downloadModel(format) {
+  const id = state.selected;
+  if (!id) return;
+  try {
+    const response = await request(`/v1/streams/${encodeURIComponent(id)}/model?format=${format}`, { headers: { Accept: "*/*" } });
+    const blob = await response.blob();
+    const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const version = state.view ? state.view.status.version : "";
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = named ? named[1] : `${id}-v${version}.${format}`;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    notice("");
+  } catch (error) {
+    handleError(error);
+  }
 }
 
 function notice(text) {
@@ -567,6 +595,9 @@ function start() {
   });
   $("shape-mode").addEventListener("change", (e) => { state.shapeMode = Number(e.target.value); renderModes(); renderShape(); });
   $("predict-channel").addEventListener("change", () => renderPrediction());
+  for (const button of document.querySelectorAll("#downloads button")) {
+    button.addEventListener("click", () => downloadModel(button.dataset.format));
+  }
   loadStreams();
   setInterval(loadStreams, LIST_EVERY_MS);
 }
