@@ -20,6 +20,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<ShutdownReport, koopstream::server::ServeError>>>,
     pub http: reqwest::Client,
+    /// The store directory this harness made (not one the test chose): removed by `stop`.
+    own_store: Option<std::path::PathBuf>,
 }
 
 impl TestServer {
@@ -30,8 +32,10 @@ impl TestServer {
     /// Starts with `config`; a store in the default directory is moved to a fresh temporary
     /// directory, so tests never write into the working tree.
     pub async fn start_with(mut config: ServiceConfig) -> Self {
+        let mut own_store = None;
         if config.data_dir == ServiceConfig::default().data_dir {
             config.data_dir = scratch_dir("store");
+            own_store = Some(config.data_dir.clone());
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -40,7 +44,8 @@ impl TestServer {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let server = Self { base: format!("http://{address}"), address, stop: Some(stop), task: Some(task), http };
+        let server =
+            Self { base: format!("http://{address}"), address, stop: Some(stop), task: Some(task), http, own_store };
         server.wait_ready().await;
         server
     }
@@ -67,14 +72,19 @@ impl TestServer {
         format!("ws://{}/v1/streams/{stream}/ws", self.address)
     }
 
-    /// Asks the server to stop and waits for its report.
+    /// Asks the server to stop and waits for its report; then removes the store directory
+    /// the harness made for it.
     pub async fn stop(mut self) -> ShutdownReport {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
+        let report = tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
             .await
             .expect("shutdown in time")
             .unwrap()
-            .unwrap()
+            .unwrap();
+        if let Some(dir) = self.own_store.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        report
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
