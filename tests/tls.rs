@@ -287,6 +287,8 @@ async fn demo_and_loadgen_reach_a_server_that_requires_client_certificates() {
         (&["demo", "--server", plain.as_str()][..], &tls[..2], "--ca: http://localhost"),
         (&["demo", "--server", "localhost:1"][..], &[][..], "--server: `localhost:1` is not http://HOST[:PORT]"),
         (&["demo", "--server", base.as_str(), "--ca", "/nonexistent.pem"][..], &[][..], "--ca: /nonexistent.pem"),
+        // The files are for a --server; the demo's own server is plain.
+        (&["demo"][..], &tls[..2], "--server <SERVER>"),
     ] {
         let out = run(args, extra);
         let stderr = String::from_utf8_lossy(&out.stderr);

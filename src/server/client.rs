@@ -89,11 +89,11 @@ pub struct ServerArgs {
     pub token: Option<String>,
     /// PEM CA bundle that issued an `https://` server's certificate (default: none; needed
     /// for https://).
-    #[arg(long)]
+    #[arg(long, requires = "server")]
     pub ca: Option<PathBuf>,
     /// PEM certificate chain to present to a server that requires client certificates
     /// (default: none; with --key).
-    #[arg(long, requires = "key")]
+    #[arg(long, requires_all = ["key", "server"])]
     pub cert: Option<PathBuf>,
     /// PEM private key of --cert (default: none).
     #[arg(long, requires = "cert")]
