@@ -410,6 +410,24 @@ async fn in_chromium_the_dashboard_shows_the_68_bus_modes_live_and_an_alarm_with
         l.contains("(rad)") || l.contains("(pu)")
     }));
     assert!(healthy["alarms"].as_array().unwrap().is_empty(), "{healthy}");
+    // The speeds' shares are tiny next to the angles' (pu against rad): the compass can show
+    // one unit's channels, the largest of them drawn as 1.
+    let choose = |text: &str| {
+        format!(
+            "const select = document.getElementById('shape-unit');
+             const option = [...select.options].find((o) => o.textContent === '{text}');
+             select.value = option.value;
+             select.dispatchEvent(new Event('change'));
+             return [...document.querySelectorAll('#chart-shape text.legend')].map((t) => t.textContent);"
+        )
+    };
+    let speeds = browser.execute(&choose("pu channels")).await;
+    let speeds: Vec<&str> = speeds.as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(speeds.len(), 12, "{speeds:?}");
+    assert!(speeds.iter().all(|l| l.starts_with("omega_g") && l.contains("(pu)")), "{speeds:?}");
+    assert!(speeds[0].contains(" 1.00 "), "{speeds:?}");
+    assert_eq!(browser.execute("return document.querySelectorAll('#chart-shape g.compass-arrow').length").await, 16);
+    browser.execute(&choose("all channels")).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     keep_screenshot("dashboard-healthy.png", &browser.screenshot().await);
 

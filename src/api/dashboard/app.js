@@ -25,6 +25,8 @@ const state = {
   trend: [],
   alarms: null,
   shapeMode: null,
+  shapeUnit: null,
+  shapeUnits: [null],
   channel: 0,
   events: null,
   refreshing: false,
@@ -219,7 +221,7 @@ function renderStreams() {
 function select(id) {
   if (state.events) state.events.abort();
   state.events = null;
-  Object.assign(state, { selected: id, view: null, modes: null, trend: [], alarms: null, shapeMode: null, channel: 0, predictedAt: 0 });
+  Object.assign(state, { selected: id, view: null, modes: null, trend: [], alarms: null, shapeMode: null, shapeUnit: null, shapeUnits: [null], channel: 0, predictedAt: 0 });
   renderStreams();
   $("stream-panel").hidden = !id;
   setLive(false);
@@ -240,6 +242,9 @@ function setLive(on) {
 function fillChannelChoice() {
   const select = $("predict-channel");
   select.replaceChildren();
+  const units = $("shape-unit");
+  units.replaceChildren();
+  units.hidden = true;
   if (!state.view) return;
   state.view.definition.channels.forEach((c, k) => {
     const option = document.createElement("option");
@@ -247,6 +252,19 @@ function fillChannelChoice() {
     option.textContent = c.unit ? `${c.name} (${c.unit})` : c.name;
     select.appendChild(option);
   });
+  // Shares in different units do not compare (a frequency deviation in Hz is tiny next to
+  // an angle in degrees): with several units, the compass can show one unit's channels.
+  const distinct = [...new Set(state.view.definition.channels.map((c) => c.unit || ""))];
+  if (distinct.length < 2) return;
+  // Options by index: null is every channel, "" those without a unit.
+  state.shapeUnits = [null, ...distinct];
+  state.shapeUnits.forEach((u, k) => {
+    const option = document.createElement("option");
+    option.value = String(k);
+    option.textContent = u === null ? "all channels" : u ? `${u} channels` : "channels without unit";
+    units.appendChild(option);
+  });
+  units.hidden = false;
 }
 
 /** The sample time as people say it: "Ts 33.3 ms (30 samples/s)". */
@@ -430,17 +448,25 @@ function renderShape() {
     $("shape-note").textContent = "";
     return;
   }
-  const entries = mode.shape.map((z, k) => {
-    const c = channels[k] || { name: `channel ${k}`, unit: "" };
-    return { re: z.re, im: z.im, label: c.unit ? `${c.name} (${c.unit})` : c.name };
-  });
+  const unit = state.shapeUnit;
+  const entries = mode.shape
+    .map((z, k) => {
+      const c = channels[k] || { name: `channel ${k}`, unit: "" };
+      return { re: z.re, im: z.im, unit: c.unit || "", label: c.unit ? `${c.name} (${c.unit})` : c.name };
+    })
+    .filter((e) => unit === null || e.unit === unit);
   entries.sort((a, b) => Math.hypot(b.re, b.im) - Math.hypot(a.re, a.im));
+  // Within one unit the largest share is drawn as 1 (the mode's shape is scaled to its
+  // largest channel over all units).
+  const largest = entries.length ? Math.hypot(entries[0].re, entries[0].im) : 0;
+  if (unit !== null && largest > 0) for (const e of entries) { e.re /= largest; e.im /= largest; }
   const palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
   entries.forEach((e, k) => { e.colour = palette[k % palette.length]; });
   compass(svg, entries, modeColour(mode.id));
   const units = new Set(channels.map((c) => c.unit).filter(Boolean));
   $("shape-note").textContent =
-    `Mode #${mode.id} at ${fmt(mode.frequency_hz, 3)} Hz: each arrow is a channel's share of the mode (largest 1) ` +
+    `Mode #${mode.id} at ${fmt(mode.frequency_hz, 3)} Hz: each arrow is a channel's share of the mode ` +
+    `(${unit === null ? "largest 1" : "largest of these channels 1"}) ` +
     `and its phase. ${entries.length > 12 ? `The 12 largest of ${entries.length} channels are listed. ` : ""}` +
     `${units.size ? `Channel units: ${[...units].join(", ")}.` : "The channels carry no units."}`;
 }
@@ -595,6 +621,7 @@ function start() {
   });
   $("shape-mode").addEventListener("change", (e) => { state.shapeMode = Number(e.target.value); renderModes(); renderShape(); });
   $("predict-channel").addEventListener("change", () => renderPrediction());
+  $("shape-unit").addEventListener("change", (e) => { state.shapeUnit = state.shapeUnits[Number(e.target.value)]; renderShape(); });
   for (const button of document.querySelectorAll("#downloads button")) {
     button.addEventListener("click", () => downloadModel(button.dataset.format));
   }

@@ -150,7 +150,7 @@ const degrees = (e, digits) => {
 /** A compass plot: one arrow per channel, length = magnitude (largest 1), angle = phase. */
 export function compass(svg, entries, colour, { size = 300 } = {}) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  svg.setAttribute("viewBox", `0 0 ${size + 190} ${size}`);
+  svg.setAttribute("viewBox", `0 0 ${size + 215} ${size}`);
   // Room on the left for the 180° label.
   const cx = size / 2 + 14;
   const c = size / 2;
