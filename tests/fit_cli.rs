@@ -192,7 +192,7 @@ fn units_given_on_the_command_line_are_the_models_and_a_wrong_one_is_refused_bef
 
     for (units, cause) in [
         ("y=m", "--units names `y`, which is neither a state channel nor an input (they are: x, u)"),
-        ("x=m,x=km", "--units: `x` is given twice"),
+        ("x=m,x=km", "--units gives `x` twice"),
         ("x", "`x` is not NAME=UNIT"),
         ("x=", "`x=` is not NAME=UNIT (both must be given)"),
         (&format!("x={}", "m".repeat(33)), "the unit of `x` is 33 bytes; at most 32"),

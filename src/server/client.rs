@@ -115,6 +115,11 @@ impl Client {
         Self { base: base.trim_end_matches('/').to_owned(), http: PeerClient::plain(), authorization: None }
     }
 
+    /// The server's address, without a trailing `/`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A client of the server at `base` (`http://` or `https://` HOST[:PORT]) as `args`
     /// say; the address and the files are checked before anything is sent.
     pub fn connect_to(base: &str, args: &ServerArgs) -> Result<Self, ClientError> {

@@ -262,9 +262,8 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
         served_scenario(args)?;
     }
     // A given server's address and files are checked before anything starts.
-    let given = args.server.as_deref().map(|url| Client::connect_to(url, &args.connection)).transpose()?;
-    let (base, local) = match &args.server {
-        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+    let (client, local) = match &args.server {
+        Some(url) => (Client::connect_to(url, &args.connection)?, None),
         None => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
@@ -282,12 +281,11 @@ pub async fn run(args: &DemoArgs) -> Result<String, DemoError> {
                     let _ = stopped.await;
                 },
             ));
-            (base, Some((stop, task)))
+            (Client::new(&base), Some((stop, task)))
         }
     };
-    let client = given.unwrap_or_else(|| Client::new(&base));
     let id = scenario.definition["id"].as_str().unwrap_or("demo").to_owned();
-    println!("server: {base} (dashboard: {}/), stream `{id}`", base.trim_end_matches('/'));
+    println!("server: {} (dashboard: {}/), stream `{id}`", client.base(), client.base());
     // A previous run with the same seed leaves a stream behind: start it afresh.
     let _ = client.delete_stream(&id).await;
     let mut table = Table::new(&scenario.truth);

@@ -82,6 +82,14 @@ pub enum FitError {
         /// Where the estimator stopped.
         state: String,
     },
+    /// A column was given two units.
+    #[error("{path}: --units gives `{name}` twice")]
+    UnitGivenTwice {
+        /// The path.
+        path: PathBuf,
+        /// The column.
+        name: String,
+    },
     /// A unit was given for a column the model does not have.
     #[error("{path}: --units names `{name}`, which is neither a state channel nor an input (they are: {columns})")]
     UnitOfNoColumn {
@@ -288,7 +296,10 @@ fn units_of(
 ) -> Result<(Vec<String>, Vec<String>), FitError> {
     let mut state_units = vec![String::new(); states.len()];
     let mut input_units = vec![String::new(); inputs.len()];
-    for (name, unit) in &options.units {
+    for (k, (name, unit)) in options.units.iter().enumerate() {
+        if options.units[..k].iter().any(|(other, _)| other == name) {
+            return Err(FitError::UnitGivenTwice { path: options.input.clone(), name: name.clone() });
+        }
         let slot = match (states.iter().position(|s| s == name), inputs.iter().position(|s| s == name)) {
             (Some(k), _) => &mut state_units[k],
             (None, Some(k)) => &mut input_units[k],

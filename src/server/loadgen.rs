@@ -379,13 +379,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// One run with `streams` streams against `base`: every stream is created and warmed up
+/// One run with `streams` streams through `client`: every stream is created and warmed up
 /// first, then all start their schedules at the same instant.
-pub async fn run_once(base: &str, args: &LoadgenArgs, streams: usize) -> Result<LoadReport, LoadError> {
-    let client = match &args.server {
-        Some(_) => Client::connect_to(base, &args.connection)?,
-        None => Client::new(base),
-    };
+pub async fn run_once(client: &Client, args: &LoadgenArgs, streams: usize) -> Result<LoadReport, LoadError> {
     let per_sample = args.channels * if args.encoding == Encoding::Json { 24 } else { 8 };
     let pool_len = (POOL_BUDGET / (streams.max(1) * per_sample.max(1))).clamp(args.batch, frames(args) * args.batch);
     let set_ups: Vec<_> =
@@ -426,8 +422,9 @@ pub async fn run_once(base: &str, args: &LoadgenArgs, streams: usize) -> Result<
 /// Runs the load (or the sweep) and returns one report per run.
 pub async fn run(args: &LoadgenArgs) -> Result<Vec<LoadReport>, LoadError> {
     let args = &LoadgenArgs { batch: args.batch.max(1), ..args.clone() };
-    let (base, local) = match &args.server {
-        Some(url) => (url.clone(), None),
+    // A given server's address and files are checked once, before anything starts.
+    let (client, local) = match &args.server {
+        Some(url) => (Client::connect_to(url, &args.connection)?, None),
         None => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let base = format!("http://{}", listener.local_addr()?);
@@ -443,16 +440,16 @@ pub async fn run(args: &LoadgenArgs) -> Result<Vec<LoadReport>, LoadError> {
             let task = tokio::spawn(crate::server::run(listener, config, async move {
                 let _ = stopped.await;
             }));
-            (base, Some((stop, task)))
+            (Client::new(&base), Some((stop, task)))
         }
     };
     let mut reports = Vec::new();
     match args.sweep_p99_ms {
-        None => reports.push(run_once(&base, args, args.streams).await?),
+        None => reports.push(run_once(&client, args, args.streams).await?),
         Some(limit) => {
             let mut streams = args.streams.max(1);
             loop {
-                let report = run_once(&base, args, streams).await?;
+                let report = run_once(&client, args, streams).await?;
                 eprintln!("{report}");
                 let passed = report.p99_ms <= limit && report.sustained >= 0.95 * report.offered;
                 reports.push(report);

@@ -166,10 +166,6 @@ impl SourceArgs {
 /// Fits the file and writes the model.
 pub fn run(args: &FitArgs) -> Result<(), CommandError> {
     let mut options = args.source.options()?;
-    let mut named = std::collections::HashSet::new();
-    if let Some((name, _)) = args.units.iter().find(|(name, _)| !named.insert(name)) {
-        return Err(CommandError::Options(format!("--units: `{name}` is given twice")));
-    }
     options.units = args.units.clone();
     if args.source.dt.is_none() {
         eprintln!("fit: dt = {} s, the median step of column `t`", options.dt);
